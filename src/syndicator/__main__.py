@@ -1,0 +1,3 @@
+from syndicator.cli import main
+
+main()

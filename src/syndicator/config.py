@@ -1,0 +1,216 @@
+"""Settings: `config/syndicator.toml` (or the file named by SYNDICATOR_CONFIG) + SYNDICATOR_* env.
+
+Everything is validated when the program starts, so that a typo stops the service at once with a line
+naming the setting, not at 06:30 when the digest goes out.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_CONFIG = Path("config/syndicator.toml")
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names it."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteSettings(_Section):
+    name: str = Field("Cổng thông tin điện tử huyện Thọ Xuân", min_length=1)
+    short_name: str = Field("Cổng TTĐT huyện Thọ Xuân", min_length=1)
+    description: str = "Tin tức, thông báo của Cổng thông tin điện tử huyện Thọ Xuân, tỉnh Thanh Hóa"
+    language: str = Field("vi", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class FeedSettings(_Section):
+    max_entries: int = Field(20, ge=1, le=500)
+    archive_page_size: int = Field(50, ge=5, le=1000)
+    cache_max_age: int = Field(300, ge=0, le=86400)
+
+
+class ImportSettings(_Section):
+    max_file_bytes: int = Field(5_000_000, ge=1000)
+    batch_size: int = Field(500, ge=1, le=10_000)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SYNDICATOR_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    database_url: str = "sqlite:///var/syndicator.db"
+    base_url: str = "http://127.0.0.1:8000"
+    var_dir: Path = Path("var")
+    articles_dir: Path = Path("var/articles")
+    secret_key: str | None = None
+    websub_hub: str | None = None
+    api_tokens: Annotated[tuple[str, ...], NoDecode] = ()
+    smtp_url: str | None = None
+    site: SiteSettings = SiteSettings()
+    feeds: FeedSettings = FeedSettings()
+    imports: ImportSettings = ImportSettings()
+    # slug -> display name, for categories whose exported name is not how the office wants it shown
+    categories: dict[str, str] = {}
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL (sqlite:///path or postgresql+psycopg://...)") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {url.get_backend_name()!r}: use sqlite or postgresql")
+        if url.get_backend_name() == "postgresql" and url.get_driver_name() not in ("psycopg", "psycopg2"):
+            # a bare postgresql:// would pick psycopg2, which we do not ship
+            value = url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        return value
+
+    @field_validator("base_url", "websub_hub")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _tokens(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [t.strip() for t in value.split(",") if t.strip()]
+        if isinstance(value, list | tuple):
+            short = [t for t in value if len(str(t)) < 16]
+            if short:
+                raise ValueError("each API token must be at least 16 characters")
+            return tuple(value)
+        return value
+
+    @field_validator("categories")
+    @classmethod
+    def _category_names(cls, value: dict[str, str]) -> dict[str, str]:
+        from syndicator.text import category_slug
+
+        for slug, name in value.items():
+            if category_slug(slug) != slug:
+                raise ValueError(f"{slug!r} is not a category slug (expected {category_slug(slug)!r})")
+            if not name.strip():
+                raise ValueError(f"empty display name for {slug!r}")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_path()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.site.timezone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def category_display_name(self, slug: str, stored_name: str) -> str:
+        return self.categories.get(slug, stored_name)
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, or one generated once and kept under var/ so tokens survive restarts."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret_key"
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            pass
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+        return key
+
+
+def _config_path() -> Path | None:
+    explicit = os.environ.get("SYNDICATOR_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"SYNDICATOR_CONFIG: no such file: {path}")
+        return path
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "settings"
+        env = "SYNDICATOR_" + "__".join(str(p) for p in item["loc"]).upper()
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown setting"
+        lines.append(f"{where} ({env}): {message}")
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings; raise ConfigError with one line naming what is wrong."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise ConfigError(f"bad setting: {_describe(error)}") from None
+    except (OSError, ValueError) as error:  # unreadable or malformed TOML
+        raise ConfigError(f"cannot read configuration: {error}") from None

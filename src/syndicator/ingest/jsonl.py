@@ -1,0 +1,142 @@
+"""The JSON Lines schema (one article per line), shared with the CMS API's request body.
+
+Fields: id, title, category, published_at (ISO 8601; no offset = the site's time zone), body_html or
+body_text, and optionally summary, author, office, url, updated_at, status (published | withdrawn).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import datetime, tzinfo
+from typing import Any
+from urllib.parse import urlsplit
+
+from syndicator.ingest.errors import InvalidArticle
+from syndicator.ingest.sanitize import html_to_text, sanitize_html, text_to_html
+from syndicator.model import ARTICLE_ID, ArticleInput, Status
+from syndicator.text import clean_line, truncate
+
+SUMMARY_CHARS = 300
+KNOWN_FIELDS = frozenset(
+    {"id", "title", "category", "published_at", "updated_at", "body_html", "body_text", "summary",
+     "author", "office", "url", "status"}
+)  # fmt: skip
+
+
+def article_from_mapping(obj: Any, tz: tzinfo, *, source: str = "") -> ArticleInput:
+    """Validate one JSON object. Raises InvalidArticle listing every bad field at once."""
+    if not isinstance(obj, Mapping):
+        raise InvalidArticle("expected a JSON object", [("", "expected a JSON object")])
+    problems: list[tuple[str, str]] = []
+    unknown = sorted(set(obj) - KNOWN_FIELDS)
+    for name in unknown:
+        problems.append((name, "unknown field"))
+
+    def text(name: str, *, required: bool, limit: int) -> str | None:
+        value = obj.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                problems.append((name, "required"))
+            return None
+        if not isinstance(value, str):
+            problems.append((name, "must be a string"))
+            return None
+        cleaned = clean_line(value)
+        if len(cleaned) > limit:
+            problems.append((name, f"longer than {limit} characters"))
+        return cleaned
+
+    def when(name: str, *, required: bool) -> datetime | None:
+        value = obj.get(name)
+        if value is None:
+            if required:
+                problems.append((name, "required"))
+            return None
+        if not isinstance(value, str):
+            problems.append((name, "must be an ISO 8601 string"))
+            return None
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            problems.append((name, f"not an ISO 8601 date-time: {value[:40]!r}"))
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+    article_id = obj.get("id")
+    if isinstance(article_id, int) and not isinstance(article_id, bool):
+        article_id = str(article_id)
+    if not isinstance(article_id, str) or not ARTICLE_ID.match(article_id):
+        problems.append(("id", "required: 1-128 letters, digits, '.', '_' or '-'"))
+    title = text("title", required=True, limit=500)
+    category = text("category", required=True, limit=200)
+    if category is not None and not category.strip(" -"):
+        problems.append(("category", "empty category name"))
+    published_at = when("published_at", required=True)
+    updated_at = when("updated_at", required=False)
+    summary = text("summary", required=False, limit=2000)
+    author = text("author", required=False, limit=200)
+    office = text("office", required=False, limit=300)
+    url = text("url", required=False, limit=2000)
+    if url is not None and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc):
+        problems.append(("url", "must be an absolute http(s) URL"))
+
+    body_html = obj.get("body_html")
+    body_text = obj.get("body_text")
+    body = ""
+    if body_html is not None and body_text is not None:
+        problems.append(("body_html", "give body_html or body_text, not both"))
+    elif isinstance(body_html, str):
+        body = sanitize_html(body_html)
+    elif isinstance(body_text, str):
+        body = text_to_html(body_text)
+    elif body_html is not None or body_text is not None:
+        problems.append(("body_html" if body_html is not None else "body_text", "must be a string"))
+    else:
+        problems.append(("body_html", "required (or body_text)"))
+
+    status_value = obj.get("status", "published")
+    try:
+        status = Status(status_value)
+    except ValueError:
+        problems.append(("status", "must be 'published' or 'withdrawn'"))
+        status = Status.PUBLISHED
+
+    if updated_at and published_at and updated_at < published_at:
+        problems.append(("updated_at", "earlier than published_at"))
+
+    if problems:
+        raise InvalidArticle("; ".join(f"{f or 'line'}: {p}" for f, p in problems), problems)
+    assert isinstance(article_id, str) and title and category and published_at
+    if not summary:
+        summary = truncate(clean_line(html_to_text(body)), SUMMARY_CHARS)
+    return ArticleInput(
+        id=article_id,
+        title=title,
+        category_name=category,
+        published_at=published_at,
+        updated_at=updated_at,
+        body_html=body,
+        summary=summary,
+        author=author,
+        office=office,
+        url=url,
+        status=status,
+        source=source,
+    )
+
+
+def parse_line(line: bytes | str, tz: tzinfo, *, source: str = "") -> ArticleInput:
+    try:
+        obj = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidArticle(f"not valid JSON: {error}") from None
+    return article_from_mapping(obj, tz, source=source)
+
+
+def iter_lines(data: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:
+    """Numbered non-blank lines (1-based), BOM tolerated on the first."""
+    for number, raw in enumerate(data, start=1):
+        line = raw.removeprefix(b"\xef\xbb\xbf") if number == 1 else raw
+        if line.strip():
+            yield number, line

@@ -1,0 +1,152 @@
+"""Parser of the portal's page exports (docs/portal-export.md): bytes -> ArticleInput or ImportError_.
+
+Pure: no I/O, no clock. The "Đăng lúc:" line is the anchor; the two non-blank lines before it are the
+category and the title, everything after it is the body, and its last short paragraph is the byline.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import datetime, timedelta, timezone
+
+from syndicator.ingest.errors import InvalidArticle
+from syndicator.model import ARTICLE_ID, ArticleInput, Status
+from syndicator.text import clean_line, nfc, strip_forbidden, truncate
+
+SUMMARY_CHARS = 300
+BYLINE_MAX_CHARS = 120
+MAX_CATEGORY_CHARS = 200
+MAX_TITLE_CHARS = 500
+VIETNAM = timezone(timedelta(hours=7))
+
+_ANCHOR = re.compile(r"^\s*đăng\s+lúc\s*:?", re.IGNORECASE)
+_DATE = re.compile(
+    r"""^\s*đăng\s+lúc\s*:?\s*
+        (?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?\s+
+        (?P<d>\d{1,2})/(?P<mo>\d{1,2})/(?P<y>\d{4})
+        \s*(?:\(\s*(?:GMT|UTC)\s*(?P<off>[+-]\s*\d{1,2})(?::?(?P<offm>\d{2}))?\s*\))?\s*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# A paragraph ending like a sentence is body text, not a byline.
+_SENTENCE_END = re.compile(r"[.!?:;…]$|\./\.$")
+_OFFICE_WORDS = re.compile(
+    r"^(văn phòng|phòng|trung tâm|ban|ubnd|hđnd|ủy ban|uỷ ban|chi cục|cục|trạm|công ty|hội|sở|"
+    r"huyện|xã|thị trấn|bộ|tổng cục|đảng|mặt trận|đoàn|liên đoàn|bệnh viện|trường|viện|kho bạc|"
+    r"công an|ban chỉ huy|hạt|đội)\b",
+    re.IGNORECASE,
+)
+
+
+def parse_export(data: bytes, article_id: str, *, source: str = "") -> ArticleInput:
+    """Read one export. Raises InvalidArticle (and nothing else) with the reason when it cannot."""
+    if not ARTICLE_ID.match(article_id):
+        raise InvalidArticle(
+            f"file name {article_id!r} cannot be an article id (letters, digits, '.', '_', '-')"
+        )
+    text = _decode(data)
+    lines = [strip_forbidden(line) for line in text.split("\n")]
+
+    anchor = next((i for i, line in enumerate(lines) if _ANCHOR.match(line)), None)
+    if anchor is None:
+        raise InvalidArticle("no 'Đăng lúc:' (posted at) line")
+    published_at = _parse_date(lines[anchor])
+
+    before = [clean_line(line) for line in lines[:anchor]]
+    before = [line for line in before if line]
+    if len(before) < 2:
+        raise InvalidArticle("missing category or title before the 'Đăng lúc:' line")
+    category, title = before[-2], before[-1]
+    if not category.strip(" -"):
+        raise InvalidArticle("empty category name")
+    if len(category) > MAX_CATEGORY_CHARS:
+        raise InvalidArticle(f"category line longer than {MAX_CATEGORY_CHARS} characters: {category[:60]!r}…")
+    if len(title) > MAX_TITLE_CHARS:
+        raise InvalidArticle(f"title longer than {MAX_TITLE_CHARS} characters: {title[:60]!r}…")
+
+    paragraphs = _paragraphs(lines[anchor + 1 :])
+    author, office = None, None
+    if len(paragraphs) >= 2 and _looks_like_byline(paragraphs[-1]):
+        author, office = split_byline(paragraphs.pop())
+    if not paragraphs:
+        raise InvalidArticle("no body text after the 'Đăng lúc:' line")
+
+    body_html = "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs)
+    return ArticleInput(
+        id=article_id,
+        title=title,
+        category_name=category,
+        published_at=published_at,
+        body_html=body_html,
+        summary=truncate(paragraphs[0], SUMMARY_CHARS),
+        author=author,
+        office=office,
+        status=Status.PUBLISHED,
+        source=source,
+    )
+
+
+def _decode(data: bytes) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidArticle(f"not valid UTF-8 (byte {error.start}: {data[error.start:error.start + 1]!r})") from None
+    text = text.removeprefix("\ufeff")
+    return nfc(text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def _parse_date(line: str) -> datetime:
+    match = _DATE.match(line)
+    shown = clean_line(line)[:80]
+    if not match:
+        raise InvalidArticle(f"malformed date line {shown!r} (expected 'Đăng lúc: HH:MM:SS DD/MM/YYYY')")
+    offset = VIETNAM
+    if match["off"]:
+        hours = int(match["off"].replace(" ", ""))
+        minutes = int(match["offm"] or 0) * (1 if hours >= 0 else -1)
+        if not -14 <= hours <= 14:
+            raise InvalidArticle(f"impossible time zone in {shown!r}")
+        offset = timezone(timedelta(hours=hours, minutes=minutes))
+    try:
+        return datetime(
+            int(match["y"]),
+            int(match["mo"]),
+            int(match["d"]),
+            int(match["h"]),
+            int(match["mi"]),
+            int(match["s"] or 0),
+            tzinfo=offset,
+        )
+    except ValueError as error:
+        raise InvalidArticle(f"impossible date in {shown!r}: {error}") from None
+
+
+def _paragraphs(lines: list[str]) -> list[str]:
+    """Blank lines (spaces and NBSPs count as blank) separate paragraphs; lines within one are joined."""
+    paragraphs: list[str] = []
+    current: list[str] = []
+    for raw in lines:
+        line = clean_line(raw)
+        if line:
+            current.append(line)
+        elif current:
+            paragraphs.append(" ".join(current))
+            current = []
+    if current:
+        paragraphs.append(" ".join(current))
+    return paragraphs
+
+
+def _looks_like_byline(paragraph: str) -> bool:
+    return len(paragraph) <= BYLINE_MAX_CHARS and not _SENTENCE_END.search(paragraph)
+
+
+def split_byline(byline: str) -> tuple[str | None, str | None]:
+    """'Lê Hải, Trung tâm VHTT...' -> (author, office); 'Phòng Nội vụ huyện' -> (None, office)."""
+    head, sep, rest = byline.partition(",")
+    head = head.strip()
+    if sep and rest.strip() and len(head.split()) <= 5 and not _OFFICE_WORDS.match(head):
+        return head, rest.strip()
+    if not sep and len(byline.split()) <= 4 and not _OFFICE_WORDS.match(byline):
+        return byline, None
+    return None, byline

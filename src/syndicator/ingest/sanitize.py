@@ -1,0 +1,48 @@
+"""HTML that reaches a feed, a page or a mail passes through here: no script, style, handlers, js: URLs."""
+
+from __future__ import annotations
+
+import html
+
+import nh3
+
+from syndicator.text import strip_forbidden
+
+_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "div", "dl", "dt", "em",
+    "figcaption", "figure", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "li", "ol", "p", "pre",
+    "q", "s", "small", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
+    "tr", "u", "ul",
+}  # fmt: skip
+_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "abbr": {"title"},
+    "q": {"cite"},
+    "blockquote": {"cite"},
+}
+
+
+def sanitize_html(fragment: str) -> str:
+    return nh3.clean(
+        strip_forbidden(fragment),
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto", "tel"},
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+    ).strip()
+
+
+def text_to_html(text: str) -> str:
+    """Plain text (blank-line separated paragraphs) as escaped <p> elements: markup-like text stays text."""
+    paragraphs = [" ".join(p.split()) for p in strip_forbidden(text).replace("\r\n", "\n").split("\n\n")]
+    return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs if p)
+
+
+def html_to_text(fragment: str) -> str:
+    """Visible text of sanitised HTML, for summaries and plain-text mail."""
+    stripped = nh3.clean(fragment.replace("</p>", "</p>\n\n").replace("<br>", "\n"), tags=set())
+    return html.unescape(stripped).strip()

@@ -1,0 +1,116 @@
+"""Plain frozen values that cross layers. No ORM rows, no framework types."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from syndicator.text import category_name, category_slug
+
+ARTICLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class Status(StrEnum):
+    """What the office decided. Whether a published article is visible yet depends on the clock."""
+
+    PUBLISHED = "published"
+    WITHDRAWN = "withdrawn"
+
+
+class Visibility(StrEnum):
+    PUBLISHED = "published"
+    SCHEDULED = "scheduled"
+    WITHDRAWN = "withdrawn"
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    slug: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleInput:
+    """An article as a source (export, JSON line, API call) states it; the store adds the rest."""
+
+    id: str
+    title: str
+    category_name: str
+    published_at: datetime  # aware
+    body_html: str
+    summary: str = ""
+    author: str | None = None
+    office: str | None = None
+    url: str | None = None
+    status: Status = Status.PUBLISHED
+    updated_at: datetime | None = None  # only when the source knows its own edit time
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.published_at.tzinfo is None:
+            raise ValueError("published_at must carry a time zone")
+        object.__setattr__(self, "category_name", category_name(self.category_name))
+
+    @property
+    def category_slug(self) -> str:
+        return category_slug(self.category_name)
+
+    def content_hash(self) -> str:
+        """Fingerprint of what readers see: the same content imported again changes nothing."""
+        payload = [
+            self.title,
+            self.category_slug,
+            self.category_name,
+            self.published_at.timestamp(),
+            self.body_html,
+            self.summary,
+            self.author,
+            self.office,
+            self.url,
+            str(self.status),
+            self.updated_at.timestamp() if self.updated_at else None,
+        ]
+        encoded = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        return hashlib.sha256(encoded).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    id: str
+    title: str
+    category: Category
+    published_at: datetime  # aware, UTC
+    updated_at: datetime  # aware, UTC: the last real content change
+    body_html: str
+    summary: str
+    author: str | None
+    office: str | None
+    url: str | None
+    status: Status
+    changed_at: datetime = field(compare=False)  # when the store row last changed, for watchers
+
+    def visibility(self, now: datetime) -> Visibility:
+        if self.status is Status.WITHDRAWN:
+            return Visibility.WITHDRAWN
+        return Visibility.SCHEDULED if self.published_at > now else Visibility.PUBLISHED
+
+    @property
+    def byline(self) -> str | None:
+        parts = [p for p in (self.author, self.office) if p]
+        return ", ".join(parts) or None
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryCount:
+    category: Category
+    visible: int
+
+
+class WriteOutcome(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"

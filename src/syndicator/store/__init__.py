@@ -1,0 +1,98 @@
+"""The article store. Callers get model objects, never rows; one function per question."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine
+
+from syndicator.model import Article, ArticleInput, Category, CategoryCount, WriteOutcome
+from syndicator.store import articles as _articles
+from syndicator.store import categories as _categories
+from syndicator.store.database import WRITE_OPTION, StoreError, create_store_engine, ensure_schema
+
+__all__ = ["Store", "StoreError"]
+
+
+class Store:
+    def __init__(self, engine: Engine, category_names: dict[str, str] | None = None) -> None:
+        self.engine = engine
+        self._names = category_names or {}
+
+    @classmethod
+    def open(cls, url: str, category_names: dict[str, str] | None = None) -> Store:
+        """Connect, creating the schema in an empty database (StoreError if it is outdated)."""
+        engine = create_store_engine(url)
+        ensure_schema(engine)
+        return cls(engine, category_names)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
+            yield conn
+
+    def _named(self, article: Article) -> Article:
+        name = self._names.get(article.category.slug)
+        if name is None:
+            return article
+        from dataclasses import replace
+
+        return replace(article, category=Category(article.category.slug, name))
+
+    # writes
+    def write(self, batch: Sequence[ArticleInput], now: datetime) -> list[WriteOutcome]:
+        """Write a batch of articles with distinct ids in one transaction (all or nothing)."""
+        with self.writing() as conn:
+            return _articles.write_batch(conn, batch, now)
+
+    def withdraw(self, article_id: str, now: datetime) -> bool:
+        with self.writing() as conn:
+            return _articles.withdraw(conn, article_id, now)
+
+    # reads
+    def article(self, article_id: str) -> Article | None:
+        with self.reading() as conn:
+            found = _articles.get(conn, article_id)
+        return self._named(found) if found else None
+
+    def articles(
+        self,
+        now: datetime,
+        *,
+        category: str | None = None,
+        visible_only: bool = True,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Article]:
+        with self.reading() as conn:
+            found = _articles.listing(
+                conn, now=now, category=category, visible_only=visible_only, limit=limit, offset=offset
+            )
+        return [self._named(a) for a in found]
+
+    def count_visible(self, now: datetime, category: str | None = None) -> int:
+        with self.reading() as conn:
+            return _articles.count_visible(conn, now, category)
+
+    def category(self, slug: str) -> Category | None:
+        with self.reading() as conn:
+            found = _categories.get(conn, slug)
+        return Category(found.slug, self._names.get(found.slug, found.name)) if found else None
+
+    def categories(self, now: datetime) -> list[CategoryCount]:
+        with self.reading() as conn:
+            counts = _categories.with_counts(conn, now)
+        return [
+            CategoryCount(Category(c.category.slug, self._names.get(c.category.slug, c.category.name)), c.visible)
+            for c in counts
+        ]

@@ -1,0 +1,159 @@
+"""Articles: writes (idempotent, batched) and the one visibility rule every public reader uses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, ColumnElement, Row, and_, bindparam, func, select, update
+
+from syndicator.model import Article, ArticleInput, Category, Status, WriteOutcome
+from syndicator.store.categories import ensure_categories
+from syndicator.store.schema import articles, categories
+
+
+def visible(now: datetime) -> ColumnElement[bool]:
+    """THE rule: published and due. Scheduled and withdrawn articles appear nowhere public."""
+    return and_(articles.c.status == Status.PUBLISHED.value, articles.c.published_at <= now)
+
+
+_ARTICLE_COLUMNS = (
+    articles.c.id,
+    articles.c.title,
+    articles.c.category_slug,
+    categories.c.name.label("category_name"),
+    articles.c.published_at,
+    articles.c.updated_at,
+    articles.c.body_html,
+    articles.c.summary,
+    articles.c.author,
+    articles.c.office,
+    articles.c.url,
+    articles.c.status,
+    articles.c.changed_at,
+)
+
+
+def article_select() -> Any:
+    return select(*_ARTICLE_COLUMNS).join(categories, categories.c.slug == articles.c.category_slug)
+
+
+def to_article(row: Row[Any]) -> Article:
+    return Article(
+        id=row.id,
+        title=row.title,
+        category=Category(row.category_slug, row.category_name),
+        published_at=row.published_at,
+        updated_at=row.updated_at,
+        body_html=row.body_html,
+        summary=row.summary,
+        author=row.author,
+        office=row.office,
+        url=row.url,
+        status=Status(row.status),
+        changed_at=row.changed_at,
+    )
+
+
+def write_batch(conn: Connection, batch: Sequence[ArticleInput], now: datetime) -> list[WriteOutcome]:
+    """Create or update each article; ids must be unique within the batch. Caller owns the transaction."""
+    ids = [item.id for item in batch]
+    existing = {
+        row.id: row
+        for row in conn.execute(
+            select(articles.c.id, articles.c.content_hash).where(articles.c.id.in_(ids))
+        )
+    }
+    ensure_categories(conn, {item.category_slug: item.category_name for item in batch}, now)
+
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    outcomes: list[WriteOutcome] = []
+    for item in batch:
+        digest = item.content_hash()
+        old = existing.get(item.id)
+        if old is not None and old.content_hash == digest:
+            outcomes.append(WriteOutcome.UNCHANGED)
+            continue
+        values = _row_values(item, digest)
+        values["changed_at"] = now
+        if old is None:
+            values["updated_at"] = item.updated_at or item.published_at
+            values["created_at"] = now
+            inserts.append(values)
+            outcomes.append(WriteOutcome.CREATED)
+        else:
+            # Without an edit time from the source, the edit happened now (never before publication).
+            values["updated_at"] = item.updated_at or max(now, item.published_at)
+            values["b_id"] = values.pop("id")
+            updates.append(values)
+            outcomes.append(WriteOutcome.UPDATED)
+    if inserts:
+        conn.execute(articles.insert(), inserts)
+    if updates:
+        conn.execute(
+            update(articles).where(articles.c.id == bindparam("b_id")),
+            updates,
+        )
+    return outcomes
+
+
+def _row_values(item: ArticleInput, digest: str) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "category_slug": item.category_slug,
+        "title": item.title,
+        "published_at": item.published_at,
+        "author": item.author,
+        "office": item.office,
+        "summary": item.summary,
+        "body_html": item.body_html,
+        "url": item.url,
+        "status": item.status.value,
+        "content_hash": digest,
+        "source": item.source,
+    }
+
+
+def withdraw(conn: Connection, article_id: str, now: datetime) -> bool:
+    """Mark withdrawn (it stays in the store). False when there is no such published article."""
+    result = conn.execute(
+        update(articles)
+        .where(articles.c.id == article_id, articles.c.status != Status.WITHDRAWN.value)
+        .values(status=Status.WITHDRAWN.value, changed_at=now, content_hash="withdrawn")
+    )
+    return result.rowcount > 0
+
+
+def get(conn: Connection, article_id: str) -> Article | None:
+    row = conn.execute(article_select().where(articles.c.id == article_id)).first()
+    return to_article(row) if row else None
+
+
+def listing(
+    conn: Connection,
+    *,
+    now: datetime,
+    category: str | None = None,
+    visible_only: bool = True,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[Article]:
+    """Newest first (ties broken by id so pages are stable)."""
+    query = article_select()
+    if visible_only:
+        query = query.where(visible(now))
+    if category is not None:
+        query = query.where(articles.c.category_slug == category)
+    query = query.order_by(articles.c.published_at.desc(), articles.c.id.desc()).offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    return [to_article(row) for row in conn.execute(query)]
+
+
+def count_visible(conn: Connection, now: datetime, category: str | None = None) -> int:
+    query = select(func.count()).select_from(articles).where(visible(now))
+    if category is not None:
+        query = query.where(articles.c.category_slug == category)
+    return int(conn.execute(query).scalar_one())

@@ -1,0 +1,98 @@
+"""Tables (SQLAlchemy Core). Alembic migrations under migrations/ create them; keep both in step."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (naive text) and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+categories = Table(
+    "categories",
+    metadata,
+    Column("slug", String(80), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("category_slug", String(80), ForeignKey("categories.slug"), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("published_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("author", Text),
+    Column("office", Text),
+    Column("summary", Text, nullable=False),
+    Column("body_html", Text, nullable=False),
+    Column("url", Text),
+    Column("status", String(16), nullable=False),
+    Column("content_hash", String(32), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("changed_at", UTCDateTime(), nullable=False),
+    Index(None, "category_slug", "published_at"),
+    Index(None, "published_at"),
+    Index(None, "changed_at"),
+)
+
+# Rendered feeds, kept so a restart (or another instance) serves the same bytes and ETags.
+rendered_feeds = Table(
+    "rendered_feeds",
+    metadata,
+    Column("path", String(200), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("etag", String(80), nullable=False),
+    Column("last_modified", UTCDateTime(), nullable=False),
+    Column("media_type", String(80), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("body_gzip", LargeBinary, nullable=False),
+    Column("built_at", UTCDateTime(), nullable=False),
+    Column("generation", Integer, nullable=False),
+)

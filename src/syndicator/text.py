@@ -1,0 +1,55 @@
+"""Text normalisation shared by every input route: one notion of "the same text" everywhere."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from slugify import slugify
+
+# XML 1.0 allows TAB, LF, CR and everything from U+0020 except surrogates and U+FFFE/U+FFFF.
+# C1 controls (U+0080-U+009F) are allowed by XML but feed validators warn on them, and no real
+# Vietnamese text contains them, so they go too.
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
+_DASHES = re.compile(r"\s*[-\u2010-\u2015\u2212]+\s*")
+_SPACES = re.compile(r"[\s\u00a0\u200b\ufeff]+")
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def strip_forbidden(text: str) -> str:
+    """Remove characters that XML 1.0 cannot carry (they would make a feed unparseable)."""
+    return _XML_FORBIDDEN.sub("", text)
+
+
+def clean_line(text: str) -> str:
+    """NFC, no forbidden characters, runs of any whitespace (NBSP included) as one space, trimmed."""
+    return _SPACES.sub(" ", strip_forbidden(nfc(text))).strip()
+
+
+def category_name(text: str) -> str:
+    """The display form of a category name: clean spacing and ' - ' around dashes."""
+    return _DASHES.sub(" - ", clean_line(text)).strip(" -")
+
+
+def category_slug(name: str) -> str:
+    """The identity of a category: names differing only in case, spacing, dashes or Unicode form agree.
+
+    >>> category_slug("Chiến lược - Định Hướng - Quy hoạch")
+    'chien-luoc-dinh-huong-quy-hoach'
+    """
+    folded = category_name(name).casefold().replace("đ", "d")
+    return slugify(folded, max_length=80, word_boundary=True)
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut on a word boundary and mark the cut with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-") + "…"
