@@ -11,8 +11,10 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from syndicator import clock, presenters
 from syndicator.config import ConfigError, Settings, load_settings
@@ -33,12 +35,12 @@ app.add_typer(articles_app, name="articles")
 app.add_typer(categories_app, name="categories")
 app.add_typer(db_app, name="db")
 
-out = Console(soft_wrap=True)
+stdout = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 
@@ -84,7 +86,7 @@ def import_command(
 
         def report_failure(failure: Failure) -> None:
             # printed at once (the operator sees problems while a long import runs), and counted
-            progress.console.print(f"[red]failed[/] {failure}", highlight=False, markup=True)
+            progress.console.print(f"[red]failed[/] {escape(str(failure))}", highlight=False, markup=True)
 
         with progress:
             task = progress.add_task("import", total=total)
@@ -99,7 +101,7 @@ def import_command(
                 on_failure=report_failure,
                 on_file=lambda _path: progress.advance(task),
             )
-    out.print(
+    stdout.print(
         f"{report.files} files: {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.failed} failed",
         highlight=False,
@@ -128,8 +130,10 @@ def articles_list(
         table.add_column(name, no_wrap=True)
     table.add_column("tiêu đề", overflow="fold")
     for row in rows:
-        table.add_row(row["id"], row["published_at"][:16].replace("T", " "), row["status"], row["category"], row["title"])
-    out.print(table)
+        when = row["published_at"][:16].replace("T", " ")
+        cells = (row["id"], when, row["status"], row["category"], row["title"])
+        table.add_row(*(Text(str(cell)) for cell in cells))  # titles are text, not rich markup
+    stdout.print(table)
 
 
 @categories_app.command("list")
@@ -146,22 +150,113 @@ def categories_list(
         return
     table = Table("slug", "tên", "số bài", box=None)
     for row in rows:
-        table.add_row(row["slug"], row["name"], str(row["articles"]))
-    out.print(table)
+        table.add_row(Text(str(row["slug"])), Text(str(row["name"])), str(row["articles"]))
+    stdout.print(table)
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the database schema to this version."""
     config = settings()
-    engine = create_store_engine(config.database_url)
+    try:
+        engine = create_store_engine(config.database_url)
+    except StoreError as error:
+        fail(str(error))
     try:
         before, after = upgrade(engine)
-    except Exception as error:  # noqa: BLE001 - any driver error becomes one line for the operator
-        fail(f"upgrade failed: {error}", 1)
+    except Exception as error:  # any driver error becomes one line for the operator
+        reason = getattr(error, "orig", None) or error  # without SQLAlchemy's SQL and help link
+        fail(f"upgrade failed: {' '.join(str(reason).split())}", 1)
     finally:
         engine.dispose()
-    out.print(f"database at revision {after}" + ("" if before == after else f" (was {before or 'empty'})"))
+    stdout.print(f"database at revision {after}" + ("" if before == after else f" (was {before or 'empty'})"))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    scheduler: Annotated[
+        bool, typer.Option("--scheduler/--no-scheduler", help="Run the background jobs in this process.")
+    ] = True,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Serve the feeds, pages and API (and, by default, run the scheduler in the same process)."""
+    import uvicorn
+
+    from syndicator import jobs
+    from syndicator.service import assemble
+    from syndicator.web.app import create_app
+
+    config = settings()
+    _logging(log_level)
+    with opened_store(config) as store:
+        service = assemble(config, store)
+        background = jobs.start(service) if scheduler else None
+        try:
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    create_app(service.services),
+                    host=host,
+                    port=port,
+                    log_level=log_level,
+                    access_log=False,
+                    proxy_headers=True,
+                    server_header=False,
+                    timeout_graceful_shutdown=5,
+                )
+            )
+            err.print(f"syndicator: serving {config.base_url} on http://{host}:{port}", highlight=False)
+            server.run()
+        finally:
+            if background is not None:
+                background.shutdown(wait=False)
+            service.close()
+
+
+@app.command()
+def build(
+    out: Annotated[
+        Path | None, typer.Option(help="Write a static tree (feeds, archives, OPML, .gz twins) here.")
+    ] = None,
+) -> None:
+    """Render every feed that changed; with --out, write the static tree for nginx or a CDN."""
+    from syndicator.publish.builder import FeedBuilder
+    from syndicator.publish.cache import FeedCache
+    from syndicator.publish.static import write_tree
+    from syndicator.store.channels import ALL
+
+    config = settings()
+    now = clock.utcnow()
+    with opened_store(config) as store:
+        cache = FeedCache()
+        builder = FeedBuilder(store, config, cache)
+        kept = builder.load_kept()
+        report = builder.refresh(now)
+        stdout.print(
+            f"{report.checked} channels checked, {len(report.rendered)} documents rendered "
+            f"({kept} were kept), {len(report.gone)} gone",
+            highlight=False,
+        )
+        if out is None:
+            return
+        keys = [ALL, *(c.category.slug for c in store.categories(now) if c.visible)]
+        docs = [d for d in (cache.get(p) for p in cache.paths()) if d is not None]
+        for key in keys:
+            docs.extend(builder.archive_pages(key, now))
+        tree = write_tree(out, docs)
+    stdout.print(
+        f"{out}: {tree.written} files written, {tree.unchanged} unchanged, {tree.removed} removed",
+        highlight=False,
+    )
+
+
+def _logging(level: str) -> None:
+    import logging
+
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
 
 
 def _print_json(rows: Any) -> None:

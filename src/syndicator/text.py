@@ -12,6 +12,7 @@ from slugify import slugify
 # Vietnamese text contains them, so they go too.
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
 _DASHES = re.compile(r"\s*[-\u2010-\u2015\u2212]+\s*")
+RESERVED_SLUGS = frozenset({"all"})
 _SPACES = re.compile(r"[\s\u00a0\u200b\ufeff]+")
 
 
@@ -41,7 +42,9 @@ def category_slug(name: str) -> str:
     'chien-luoc-dinh-huong-quy-hoach'
     """
     folded = category_name(name).casefold().replace("đ", "d")
-    return slugify(folded, max_length=80, word_boundary=True)
+    slug = slugify(folded, max_length=80, word_boundary=True)
+    # "all" names the feed of every category; a category called that must not shadow it.
+    return f"{slug}-1" if slug in RESERVED_SLUGS else slug
 
 
 def truncate(text: str, limit: int) -> str:

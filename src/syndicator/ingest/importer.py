@@ -13,7 +13,7 @@ from datetime import datetime, tzinfo
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError, StatementError
 
 from syndicator.ingest.errors import InvalidArticle
 from syndicator.ingest.jsonl import iter_lines, parse_line
@@ -83,33 +83,42 @@ def count_files(paths: Sequence[Path]) -> int:
     return sum(1 for _ in iter_files(paths))
 
 
-def parse_file(path: Path, fmt: Format | None, tz: tzinfo, max_bytes: int) -> Iterator[ArticleInput | Failure]:
+def display(path: Path) -> str:
+    """The path as text that can be stored and printed (a file name need not be valid UTF-8)."""
+    return os.fsencode(path).decode("utf-8", "replace")
+
+
+def parse_file(
+    path: Path, fmt: Format | None, tz: tzinfo, max_bytes: int
+) -> Iterator[ArticleInput | Failure]:
     """Articles of one file, or Failures naming the file (and line) and the reason."""
+    shown = display(path)
     kind = fmt or EXTENSIONS.get(path.suffix.lower())
     if kind is None:
-        yield Failure(str(path), f"unknown format {path.suffix or '(no extension)'!r}: use --format")
+        yield Failure(shown, f"unknown format {path.suffix or '(no extension)'!r}: use --format")
         return
     try:
         size = path.stat().st_size
         if kind is Format.PORTAL:
             if size > max_bytes:
-                yield Failure(str(path), f"file too large ({size} bytes, limit {max_bytes})")
+                yield Failure(shown, f"file too large ({size} bytes, limit {max_bytes})")
                 return
-            yield parse_export(path.read_bytes(), path.stem, source=str(path))
+            yield parse_export(path.read_bytes(), path.stem, source=shown)
             return
         with path.open("rb") as handle:
             for number, line in iter_lines(handle):
                 if len(line) > max_bytes:
-                    yield Failure(f"{path}:{number}", f"line too long ({len(line)} bytes, limit {max_bytes})")
+                    too_long = f"line too long ({len(line)} bytes, limit {max_bytes})"
+                    yield Failure(f"{shown}:{number}", too_long)
                     continue
                 try:
-                    yield parse_line(line, tz, source=f"{path}:{number}")
+                    yield parse_line(line, tz, source=f"{shown}:{number}")
                 except InvalidArticle as error:
-                    yield Failure(f"{path}:{number}", error.message)
+                    yield Failure(f"{shown}:{number}", error.message)
     except InvalidArticle as error:
-        yield Failure(str(path), error.message)
+        yield Failure(shown, error.message)
     except OSError as error:
-        yield Failure(str(path), f"cannot read: {error.strerror or error}")
+        yield Failure(shown, f"cannot read: {error.strerror or error}")
 
 
 class Importer:
@@ -150,14 +159,15 @@ class Importer:
         outcomes: list[WriteOutcome | None]
         try:
             outcomes = list(self._write(batch))
-        except DBAPIError:
+        except StatementError:  # a driver error, or a value the driver cannot take
             # One article the database refuses must not take its batch down: retry one at a time.
             outcomes = []
             for single in batch:
                 try:
                     outcomes.extend(self._write([single]))
-                except DBAPIError as error:
-                    self._fail(Failure(single.source or single.id, f"database refused it: {error.orig}"))
+                except StatementError as error:
+                    reason = " ".join(str(error.orig).split())  # one line, whatever the driver says
+                    self._fail(Failure(single.source or single.id, f"database refused it: {reason}"))
                     outcomes.append(None)
         for article, outcome in zip(batch, outcomes, strict=True):
             if outcome is None:
@@ -197,7 +207,7 @@ def import_paths(
     )
     for path in paths:
         if not path.exists():
-            importer.add(Failure(str(path), "no such file or folder"))
+            importer.add(Failure(display(path), "no such file or folder"))
     for path in iter_files([p for p in paths if p.exists()]):
         for item in parse_file(path, fmt, tz, max_bytes):
             importer.add(item)

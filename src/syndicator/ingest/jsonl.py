@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 from syndicator.ingest.errors import InvalidArticle
 from syndicator.ingest.sanitize import html_to_text, sanitize_html, text_to_html
 from syndicator.model import ARTICLE_ID, ArticleInput, Status
-from syndicator.text import clean_line, truncate
+from syndicator.text import category_name, category_slug, clean_line, truncate
 
 SUMMARY_CHARS = 300
+MIN_YEAR, MAX_YEAR = 1900, 2999  # beyond these a date is a typo, and the store cannot convert it to UTC
 KNOWN_FIELDS = frozenset(
     {"id", "title", "category", "published_at", "updated_at", "body_html", "body_text", "summary",
      "author", "office", "url", "status"}
@@ -43,6 +44,10 @@ def article_from_mapping(obj: Any, tz: tzinfo, *, source: str = "") -> ArticleIn
             problems.append((name, "must be a string"))
             return None
         cleaned = clean_line(value)
+        if not cleaned:  # only spaces or control characters
+            if required:
+                problems.append((name, "required"))
+            return None
         if len(cleaned) > limit:
             problems.append((name, f"longer than {limit} characters"))
         return cleaned
@@ -61,24 +66,29 @@ def article_from_mapping(obj: Any, tz: tzinfo, *, source: str = "") -> ArticleIn
         except ValueError:
             problems.append((name, f"not an ISO 8601 date-time: {value[:40]!r}"))
             return None
+        if not MIN_YEAR <= moment.year <= MAX_YEAR:
+            problems.append((name, f"year {moment.year} is out of range ({MIN_YEAR}-{MAX_YEAR})"))
+            return None
         return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
     article_id = obj.get("id")
     if isinstance(article_id, int) and not isinstance(article_id, bool):
         article_id = str(article_id)
-    if not isinstance(article_id, str) or not ARTICLE_ID.match(article_id):
+    if not isinstance(article_id, str) or not ARTICLE_ID.fullmatch(article_id):
         problems.append(("id", "required: 1-128 letters, digits, '.', '_' or '-'"))
     title = text("title", required=True, limit=500)
     category = text("category", required=True, limit=200)
-    if category is not None and not category.strip(" -"):
-        problems.append(("category", "empty category name"))
+    if category is not None and not category_slug(category):
+        problems.append(("category", "has no letters or digits"))
+    elif category is not None and len(category_name(category)) > 200:
+        problems.append(("category", "longer than 200 characters"))
     published_at = when("published_at", required=True)
     updated_at = when("updated_at", required=False)
     summary = text("summary", required=False, limit=2000)
     author = text("author", required=False, limit=200)
     office = text("office", required=False, limit=300)
     url = text("url", required=False, limit=2000)
-    if url is not None and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc):
+    if url is not None and not _is_http_url(url):
         problems.append(("url", "must be an absolute http(s) URL"))
 
     body_html = obj.get("body_html")
@@ -94,6 +104,8 @@ def article_from_mapping(obj: Any, tz: tzinfo, *, source: str = "") -> ArticleIn
         problems.append(("body_html" if body_html is not None else "body_text", "must be a string"))
     else:
         problems.append(("body_html", "required (or body_text)"))
+    if not body and not any(name == "body_html" or name == "body_text" for name, _ in problems):
+        problems.append(("body_html" if body_html is not None else "body_text", "no content"))
 
     status_value = obj.get("status", "published")
     try:
@@ -129,9 +141,17 @@ def article_from_mapping(obj: Any, tz: tzinfo, *, source: str = "") -> ArticleIn
 def parse_line(line: bytes | str, tz: tzinfo, *, source: str = "") -> ArticleInput:
     try:
         obj = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidArticle(f"not valid JSON: {error}") from None
+    except (ValueError, RecursionError) as error:  # also too many digits or too deep nesting
+        raise InvalidArticle(f"not valid JSON: {str(error)[:200]}") from None
     return article_from_mapping(obj, tz, source=source)
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unbalanced '[' in the host
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def iter_lines(data: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:

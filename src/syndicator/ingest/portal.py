@@ -12,13 +12,14 @@ from datetime import datetime, timedelta, timezone
 
 from syndicator.ingest.errors import InvalidArticle
 from syndicator.model import ARTICLE_ID, ArticleInput, Status
-from syndicator.text import clean_line, nfc, strip_forbidden, truncate
+from syndicator.text import category_name, category_slug, clean_line, nfc, strip_forbidden, truncate
 
 SUMMARY_CHARS = 300
 BYLINE_MAX_CHARS = 120
 MAX_CATEGORY_CHARS = 200
 MAX_TITLE_CHARS = 500
 VIETNAM = timezone(timedelta(hours=7))
+MIN_YEAR, MAX_YEAR = 1900, 2999  # beyond these a date is a typo, and the store cannot convert it to UTC
 
 _ANCHOR = re.compile(r"^\s*đăng\s+lúc\s*:?", re.IGNORECASE)
 _DATE = re.compile(
@@ -40,7 +41,7 @@ _OFFICE_WORDS = re.compile(
 
 def parse_export(data: bytes, article_id: str, *, source: str = "") -> ArticleInput:
     """Read one export. Raises InvalidArticle (and nothing else) with the reason when it cannot."""
-    if not ARTICLE_ID.match(article_id):
+    if not ARTICLE_ID.fullmatch(article_id):
         raise InvalidArticle(
             f"file name {article_id!r} cannot be an article id (letters, digits, '.', '_', '-')"
         )
@@ -57,9 +58,9 @@ def parse_export(data: bytes, article_id: str, *, source: str = "") -> ArticleIn
     if len(before) < 2:
         raise InvalidArticle("missing category or title before the 'Đăng lúc:' line")
     category, title = before[-2], before[-1]
-    if not category.strip(" -"):
-        raise InvalidArticle("empty category name")
-    if len(category) > MAX_CATEGORY_CHARS:
+    if not category_slug(category):
+        raise InvalidArticle(f"category line {category[:60]!r} has no letters or digits")
+    if len(category_name(category)) > MAX_CATEGORY_CHARS:  # as stored: ' - ' around dashes
         raise InvalidArticle(f"category line longer than {MAX_CATEGORY_CHARS} characters: {category[:60]!r}…")
     if len(title) > MAX_TITLE_CHARS:
         raise InvalidArticle(f"title longer than {MAX_TITLE_CHARS} characters: {title[:60]!r}…")
@@ -100,13 +101,16 @@ def _parse_date(line: str) -> datetime:
     shown = clean_line(line)[:80]
     if not match:
         raise InvalidArticle(f"malformed date line {shown!r} (expected 'Đăng lúc: HH:MM:SS DD/MM/YYYY')")
+    if not MIN_YEAR <= int(match["y"]) <= MAX_YEAR:
+        raise InvalidArticle(f"impossible year in {shown!r}")
     offset = VIETNAM
     if match["off"]:
-        hours = int(match["off"].replace(" ", ""))
-        minutes = int(match["offm"] or 0) * (1 if hours >= 0 else -1)
-        if not -14 <= hours <= 14:
+        sign = -1 if match["off"].startswith("-") else 1  # the sign of "-0:30" is not in int("-0")
+        hours = abs(int(match["off"].replace(" ", "")))
+        minutes = int(match["offm"] or 0)
+        if hours > 14 or minutes > 59:
             raise InvalidArticle(f"impossible time zone in {shown!r}")
-        offset = timezone(timedelta(hours=hours, minutes=minutes))
+        offset = timezone(sign * timedelta(hours=hours, minutes=minutes))
     try:
         return datetime(
             int(match["y"]),

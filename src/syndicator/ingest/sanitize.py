@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import html
+import re
 
 import nh3
 
-from syndicator.text import strip_forbidden
+from syndicator.text import nfc, strip_forbidden
 
 _TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "div", "dl", "dt", "em",
@@ -25,9 +26,12 @@ _ATTRIBUTES = {
 }
 
 
+_BLANK_LINE = re.compile(r"\n[^\S\n]*\n")  # spaces (NBSP too) on a line between paragraphs
+
+
 def sanitize_html(fragment: str) -> str:
     return nh3.clean(
-        strip_forbidden(fragment),
+        nfc(strip_forbidden(fragment)),  # NFD and NFC text must be the same article
         tags=_TAGS,
         attributes=_ATTRIBUTES,
         url_schemes={"http", "https", "mailto", "tel"},
@@ -38,7 +42,8 @@ def sanitize_html(fragment: str) -> str:
 
 def text_to_html(text: str) -> str:
     """Plain text (blank-line separated paragraphs) as escaped <p> elements: markup-like text stays text."""
-    paragraphs = [" ".join(p.split()) for p in strip_forbidden(text).replace("\r\n", "\n").split("\n\n")]
+    unified = nfc(strip_forbidden(text)).replace("\r\n", "\n").replace("\r", "\n")
+    paragraphs = [" ".join(p.split()) for p in _BLANK_LINE.split(unified)]
     return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs if p)
 
 

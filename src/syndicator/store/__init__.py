@@ -25,7 +25,11 @@ class Store:
     def open(cls, url: str, category_names: dict[str, str] | None = None) -> Store:
         """Connect, creating the schema in an empty database (StoreError if it is outdated)."""
         engine = create_store_engine(url)
-        ensure_schema(engine)
+        try:
+            ensure_schema(engine)
+        except BaseException:
+            engine.dispose()  # do not leave a pooled connection behind for the garbage collector
+            raise
         return cls(engine, category_names)
 
     def close(self) -> None:

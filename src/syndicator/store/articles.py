@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, ColumnElement, Row, and_, bindparam, func, select, update
 
 from syndicator.model import Article, ArticleInput, Category, Status, WriteOutcome
-from syndicator.store.categories import ensure_categories
+from syndicator.store.categories import ensure_categories, touch
 from syndicator.store.schema import articles, categories
 
 
@@ -62,14 +62,20 @@ def write_batch(conn: Connection, batch: Sequence[ArticleInput], now: datetime) 
     existing = {
         row.id: row
         for row in conn.execute(
-            select(articles.c.id, articles.c.content_hash).where(articles.c.id.in_(ids))
+            select(articles.c.id, articles.c.content_hash, articles.c.category_slug).where(
+                articles.c.id.in_(ids)
+            )
         )
     }
-    ensure_categories(conn, {item.category_slug: item.category_name for item in batch}, now)
+    first_names: dict[str, str] = {}
+    for item in batch:
+        first_names.setdefault(item.category_slug, item.category_name)  # the first name seen is kept
+    ensure_categories(conn, first_names, now)
 
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     outcomes: list[WriteOutcome] = []
+    touched: set[str] = set()
     for item in batch:
         digest = item.content_hash()
         old = existing.get(item.id)
@@ -78,6 +84,9 @@ def write_batch(conn: Connection, batch: Sequence[ArticleInput], now: datetime) 
             continue
         values = _row_values(item, digest)
         values["changed_at"] = now
+        touched.add(item.category_slug)
+        if old is not None:
+            touched.add(old.category_slug)  # an article moved out of a category changes that one too
         if old is None:
             values["updated_at"] = item.updated_at or item.published_at
             values["created_at"] = now
@@ -96,6 +105,7 @@ def write_batch(conn: Connection, batch: Sequence[ArticleInput], now: datetime) 
             update(articles).where(articles.c.id == bindparam("b_id")),
             updates,
         )
+    touch(conn, touched, now)
     return outcomes
 
 
@@ -118,12 +128,21 @@ def _row_values(item: ArticleInput, digest: str) -> dict[str, Any]:
 
 def withdraw(conn: Connection, article_id: str, now: datetime) -> bool:
     """Mark withdrawn (it stays in the store). False when there is no such published article."""
-    result = conn.execute(
+    slug = conn.execute(
+        select(articles.c.category_slug).where(
+            articles.c.id == article_id, articles.c.status != Status.WITHDRAWN.value
+        )
+    ).scalar()
+    if slug is None:
+        return False
+    # The hash is reset so that the same content imported again publishes the article anew.
+    conn.execute(
         update(articles)
-        .where(articles.c.id == article_id, articles.c.status != Status.WITHDRAWN.value)
+        .where(articles.c.id == article_id)
         .values(status=Status.WITHDRAWN.value, changed_at=now, content_hash="withdrawn")
     )
-    return result.rowcount > 0
+    touch(conn, {slug}, now)
+    return True
 
 
 def get(conn: Connection, article_id: str) -> Article | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, update
 
 from syndicator.model import Category, CategoryCount
 from syndicator.store.schema import articles, categories
@@ -16,7 +16,9 @@ def ensure_categories(conn: Connection, names: Mapping[str, str], now: datetime)
         return
     known = set(conn.execute(select(categories.c.slug).where(categories.c.slug.in_(list(names)))).scalars())
     missing = [
-        {"slug": slug, "name": name, "created_at": now} for slug, name in names.items() if slug not in known
+        {"slug": slug, "name": name, "created_at": now, "changed_at": now}
+        for slug, name in names.items()
+        if slug not in known
     ]
     if missing:
         conn.execute(categories.insert(), missing)
@@ -41,3 +43,9 @@ def with_counts(conn: Connection, now: datetime) -> list[CategoryCount]:
     }
     rows = conn.execute(select(categories.c.slug, categories.c.name).order_by(categories.c.slug))
     return [CategoryCount(Category(r.slug, r.name), int(counts.get(r.slug, 0))) for r in rows]
+
+
+def touch(conn: Connection, slugs: set[str], now: datetime) -> None:
+    """Record that the content of these categories changed (their feeds must be looked at)."""
+    if slugs:
+        conn.execute(update(categories).where(categories.c.slug.in_(sorted(slugs))).values(changed_at=now))

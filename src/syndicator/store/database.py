@@ -11,12 +11,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-_UPGRADE_LOCK = 0x5E1D1CA7
-WRITE_OPTION = "syndicator_write"  # execution option marking a connection that will write  # advisory lock key: one migrating instance at a time
+_UPGRADE_LOCK = 0x5E1D1CA7  # advisory lock key: one migrating instance at a time
+WRITE_OPTION = "syndicator_write"  # execution option marking a connection that will write
 
 
 class StoreError(Exception):
@@ -27,7 +27,12 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                reason = f"cannot create the folder {folder} for the database: {error.strerror}"
+                raise StoreError(reason) from None
         engine = create_engine(url, connect_args={"timeout": 30}, poolclass=NullPool, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling is off (see _sqlite_pragmas); we BEGIN ourselves so that a
@@ -82,8 +87,9 @@ def ensure_schema(engine: Engine) -> None:
     """Create the schema in an empty database; refuse to run on an outdated one."""
     try:
         current = current_revision(engine)
-    except OperationalError as error:
-        raise StoreError(f"cannot open the database: {error.orig}") from None
+    except DBAPIError as error:  # no server, wrong password, not a database file ...
+        reason = " ".join(str(error.orig).split())  # drivers' messages span lines; the operator gets one
+        raise StoreError(f"cannot open the database: {reason}") from None
     if current == head_revision():
         return
     if current is None:

@@ -57,6 +57,9 @@ categories = Table(
     Column("slug", String(80), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # Bumped whenever an article enters, leaves or changes in this category: the feed watcher's cue.
+    Column("changed_at", UTCDateTime(), nullable=False),
+    Index(None, "changed_at"),
 )
 
 articles = Table(

@@ -24,8 +24,10 @@ def upgrade() -> None:
         sa.Column("slug", sa.String(80), nullable=False),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("changed_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("slug", name="pk_categories"),
     )
+    op.create_index("ix_categories_changed_at", "categories", ["changed_at"])
     op.create_table(
         "articles",
         sa.Column("id", sa.String(128), nullable=False),
@@ -72,4 +74,5 @@ def downgrade() -> None:
     op.drop_index("ix_articles_published_at", "articles")
     op.drop_index("ix_articles_category_slug_published_at", "articles")
     op.drop_table("articles")
+    op.drop_index("ix_categories_changed_at", "categories")
     op.drop_table("categories")

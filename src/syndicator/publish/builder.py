@@ -1,0 +1,311 @@
+"""Render the feeds whose content changed, keep them (memory + database), and say which changed.
+
+The same `FeedBuilder.refresh` serves `syndicator build`, the scheduler's store watch and the tests.
+A channel is rendered only when its fingerprint (its entries' ids and change times, its size and
+every setting that shows in it) differs from the kept one, so an idle tick renders nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from syndicator import feeds, links
+from syndicator.config import Settings
+from syndicator.feeds import ArchiveLinks, Channel
+from syndicator.model import Article, Category
+from syndicator.publish.cache import FeedCache, RenderedFeed
+from syndicator.publish.opml import render_opml
+from syndicator.store import Store
+from syndicator.store import channels as store_channels
+from syndicator.store.channels import ALL
+from syndicator.store.schema import rendered_feeds
+
+log = logging.getLogger(__name__)
+
+KINDS = ("rss", "atom", "json")
+# Bump when the rendering code changes what it writes, so kept feeds are rendered anew.
+RENDER_VERSION = "1"
+OPML_PATH = "/feeds.opml"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # stands for "no entries" in the NOT NULL column
+
+
+def feed_path(key: str, kind: str) -> str:
+    return f"/feeds/{key}.{kind}"
+
+
+def archive_path(key: str, page: int) -> str:
+    return f"/feeds/{key}/archive/{page}.atom"
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """RFC 5005 archives: fixed pages of `size` in publication order, page 1 the oldest."""
+
+    total: int  # visible articles in the channel
+    size: int  # entries per archive page
+    current: int  # entries in the subscription feed
+
+    @property
+    def last_page(self) -> int:
+        """The newest archive page: the one holding the newest entry the feed itself leaves out."""
+        outside = self.total - self.current  # entries not in the subscription feed
+        return 0 if outside <= 0 else (outside - 1) // self.size + 1
+
+    def has(self, page: int) -> bool:
+        return 1 <= page <= self.last_page
+
+
+@dataclass(slots=True)
+class BuildReport:
+    checked: int = 0
+    rendered: list[str] = field(default_factory=list)  # paths whose bytes changed
+    gone: list[str] = field(default_factory=list)
+
+
+class FeedBuilder:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        cache: FeedCache,
+        *,
+        on_changed: Callable[[list[str]], None] = lambda urls: None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.cache = cache
+        self.on_changed = on_changed
+        self._since: datetime | None = None
+        self._previous_now: datetime | None = None
+        self._archive_memo: dict[tuple[str, int], RenderedFeed] = {}
+
+    # -- the store watch -------------------------------------------------------------------------
+    def refresh(self, now: datetime) -> BuildReport:
+        """Re-render what changed since the last call (everything on the first call)."""
+        with self.store.reading() as conn:
+            keys = store_channels.changed(conn, self._since, self._previous_now, now)
+        report = self.rebuild(keys, now)
+        self._since = now
+        self._previous_now = now
+        return report
+
+    def rebuild(self, keys: Iterable[str], now: datetime) -> BuildReport:
+        report = BuildReport()
+        categories = {c.category.slug: c.category for c in self.store.categories(now)}
+        for key in sorted(keys):
+            if key != ALL and key not in categories:
+                continue
+            report.checked += 1
+            self._rebuild_channel(key, categories.get(key), now, report)
+        if report.rendered or report.gone or self.cache.get(OPML_PATH) is None:
+            self._rebuild_opml(now, report)
+        self._persist(report, now)
+        if report.rendered:
+            urls = [links.absolute(self.settings.base_url, path) for path in report.rendered]
+            self.on_changed([u for u in urls if not u.endswith(".opml")])
+        return report
+
+    def _rebuild_channel(self, key: str, category: Category | None, now: datetime, report: BuildReport) -> None:
+        limit = self.settings.feeds.max_entries
+        with self.store.reading() as conn:
+            entries, total = store_channels.newest(conn, key, now, limit)
+        entries = [self._named(a) for a in entries]
+        if key != ALL and total == 0:
+            for kind in KINDS:
+                path = feed_path(key, kind)
+                if self.cache.mark_gone(path):
+                    report.gone.append(path)
+            self._forget(key)
+            return
+        paging = Paging(total, self.settings.feeds.archive_page_size, limit)
+        channel = self.channel(key, category)
+        fingerprint = self._fingerprint(channel, entries, paging)
+        last_modified = max((a.updated_at for a in entries), default=None)
+        for kind in KINDS:
+            path = feed_path(key, kind)
+            kept = self.cache.get(path)
+            if kept is not None and kept.fingerprint == fingerprint:
+                continue
+            archive = None
+            if kind == "atom" and paging.last_page:
+                archive = ArchiveLinks(
+                    current=channel.feed_urls["atom"],
+                    prev_archive=self._url(archive_path(key, paging.last_page)),
+                    next_archive=None,
+                    is_archive=False,
+                )
+            body = feeds.render(kind, channel, entries, archive)
+            doc = RenderedFeed.make(path, feeds.MEDIA_TYPES[kind], body, last_modified, fingerprint)
+            if self.cache.put(doc):
+                report.rendered.append(path)
+        self._forget(key)
+
+    def _rebuild_opml(self, now: datetime, report: BuildReport) -> None:
+        listed = [(c.category, c.visible) for c in self.store.categories(now) if c.visible]
+        body = render_opml(self.settings, [c for c, _ in listed], now=None)
+        digest = hashlib.sha256(body).hexdigest()
+        kept = self.cache.get(OPML_PATH)
+        if kept is not None and kept.fingerprint == digest:
+            return
+        doc = RenderedFeed.make(OPML_PATH, "text/x-opml; charset=utf-8", body, None, digest)
+        self.cache.put(doc)
+        report.rendered.append(OPML_PATH)
+
+    # -- archive pages (rendered on demand, they are rarely read) ---------------------------------
+    def archive_page(self, key: str, page: int, now: datetime) -> RenderedFeed | None:
+        category = None
+        if key != ALL:
+            category = self.store.category(key)
+            if category is None:
+                return None
+        size = self.settings.feeds.archive_page_size
+        with self.store.reading() as conn:
+            _, total = store_channels.newest(conn, key, now, 0)
+            paging = Paging(total, size, self.settings.feeds.max_entries)
+            if not paging.has(page):
+                return None
+            entries = store_channels.oldest_first(conn, key, now, (page - 1) * size, size)
+        # Archive documents list newest first like any feed; the page boundaries are what is fixed.
+        entries = [self._named(a) for a in reversed(entries)]
+        channel = self.channel(key, category, self_path=archive_path(key, page))
+        archive_paging = Paging(total, size, self.settings.feeds.max_entries)
+        fingerprint = self._fingerprint(channel, entries, archive_paging, extra=page)
+        memo = self._archive_memo.get((key, page))
+        if memo is not None and memo.fingerprint == fingerprint:
+            return memo
+        archive = ArchiveLinks(
+            current=channel.feed_urls["atom"],
+            prev_archive=self._url(archive_path(key, page - 1)) if page > 1 else None,
+            next_archive=self._url(archive_path(key, page + 1)) if paging.has(page + 1) else None,
+            is_archive=True,
+        )
+        body = feeds.render("atom", channel, entries, archive)
+        last_modified = max((a.updated_at for a in entries), default=None)
+        doc = RenderedFeed.make(archive_path(key, page), feeds.MEDIA_TYPES["atom"], body, last_modified, fingerprint)
+        if len(self._archive_memo) > 512:
+            self._archive_memo.clear()
+        self._archive_memo[(key, page)] = doc
+        return doc
+
+    def archive_pages(self, key: str, now: datetime) -> Iterable[RenderedFeed]:
+        """Every archive page of a channel, for the static tree."""
+        with self.store.reading() as conn:
+            _, total = store_channels.newest(conn, key, now, 0)
+        paging = Paging(total, self.settings.feeds.archive_page_size, self.settings.feeds.max_entries)
+        for page in range(1, paging.last_page + 1):
+            doc = self.archive_page(key, page, now)
+            if doc is not None:
+                yield doc
+
+    # -- channel description ----------------------------------------------------------------------
+    def channel(self, key: str, category: Category | None, self_path: str | None = None) -> Channel:
+        site = self.settings.site
+        if key == ALL or category is None:
+            title = site.name
+            description = site.description
+            page_url = links.absolute(self.settings.base_url, "/")
+        else:
+            title = f"{category.name} - {site.name}"
+            description = f"Tin bài chuyên mục {category.name} của {site.name}"
+            page_url = links.category_page(self.settings.base_url, key)
+        return Channel(
+            key=key,
+            title=title,
+            description=description,
+            page_url=page_url,
+            feed_urls={kind: self._url(feed_path(key, kind)) for kind in KINDS},
+            base_url=self.settings.base_url,
+            language=site.language,
+            tz=self.settings.tz,
+            hub=self.settings.websub_hub,
+            self_url=self._url(self_path) if self_path else None,
+        )
+
+    def _url(self, path: str) -> str:
+        return links.absolute(self.settings.base_url, path)
+
+    def _named(self, article: Article) -> Article:
+        name = self.settings.categories.get(article.category.slug)
+        if name is None:
+            return article
+        from dataclasses import replace
+
+        return replace(article, category=Category(article.category.slug, name))
+
+    def _fingerprint(
+        self, channel: Channel, entries: Sequence[Article], paging: Paging, extra: Any = None
+    ) -> str:
+        payload = [
+            RENDER_VERSION,
+            channel.title,
+            channel.description,
+            channel.base_url,
+            channel.language,
+            channel.hub,
+            channel.self_url,
+            str(channel.tz),
+            paging.total,
+            paging.size,
+            paging.current,
+            extra,
+            [(a.id, a.changed_at.isoformat(), a.category.name) for a in entries],
+        ]
+        return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
+
+    def _forget(self, key: str) -> None:
+        for memo_key in [k for k in self._archive_memo if k[0] == key]:
+            del self._archive_memo[memo_key]
+
+    # -- persistence: a restart (or another instance) serves the same bytes and ETags --------------
+    def _persist(self, report: BuildReport, now: datetime) -> None:
+        docs = [doc for doc in (self.cache.get(path) for path in report.rendered) if doc is not None]
+        paths = [doc.path for doc in docs] + report.gone
+        if not paths:
+            return
+        with self.store.writing() as conn:
+            conn.execute(delete(rendered_feeds).where(rendered_feeds.c.path.in_(paths)))
+            if docs:
+                conn.execute(
+                    rendered_feeds.insert(),
+                    [
+                        {
+                            "path": doc.path,
+                            "fingerprint": doc.fingerprint,
+                            "etag": doc.etag,
+                            "last_modified": doc.last_modified or _EPOCH,
+                            "media_type": doc.media_type,
+                            "body": doc.body,
+                            "body_gzip": doc.body_gzip,
+                            "built_at": now,
+                            "generation": 0,
+                        }
+                        for doc in docs
+                    ],
+                )
+
+    def load_kept(self) -> int:
+        """Fill the cache from the database (at start), so the first poll is served at once."""
+        with self.store.reading() as conn:
+            rows = conn.execute(select(rendered_feeds)).all()
+        for row in rows:
+            epoch = row.last_modified == _EPOCH
+            self.cache.put(
+                RenderedFeed(
+                    path=row.path,
+                    media_type=row.media_type,
+                    body=row.body,
+                    body_gzip=row.body_gzip,
+                    etag=row.etag,
+                    last_modified=None if epoch else row.last_modified,
+                    fingerprint=row.fingerprint,
+                )
+            )
+        return len(rows)

@@ -1,0 +1,40 @@
+"""OPML 2.0 list of every feed, for readers that import a whole portal at once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from email.utils import format_datetime
+from xml.etree import ElementTree as ET
+
+from syndicator import links
+from syndicator.config import Settings
+from syndicator.model import Category
+
+
+def render_opml(settings: Settings, categories: Sequence[Category], now: datetime | None) -> bytes:
+    """`now` is left out of the document by default so that equal inputs give equal bytes."""
+    root = ET.Element("opml", version="2.0")
+    head = ET.SubElement(root, "head")
+    ET.SubElement(head, "title").text = f"Nguồn tin RSS - {settings.site.name}"
+    if now is not None:
+        ET.SubElement(head, "dateCreated").text = format_datetime(now, usegmt=True)
+    ET.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
+    body = ET.SubElement(root, "body")
+    base = settings.base_url
+    entries = [("all", settings.site.name, links.absolute(base, "/"))] + [
+        (c.slug, c.name, links.category_page(base, c.slug)) for c in categories
+    ]
+    for slug, name, page in entries:
+        ET.SubElement(
+            body,
+            "outline",
+            type="rss",
+            text=name,
+            title=name,
+            xmlUrl=links.feed(base, slug, "rss"),
+            htmlUrl=page,
+            language=settings.site.language,
+        )
+    ET.indent(root)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="utf-8", xml_declaration=False) + b"\n"

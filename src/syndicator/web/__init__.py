@@ -1,0 +1,1 @@
+"""The web layer: Starlette app, the feed poll path, templates."""

@@ -1,0 +1,175 @@
+"""The Starlette application: pages for people, the feed server in front, health for operators."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from syndicator import links
+from syndicator.clock import Clock
+from syndicator.config import Settings
+from syndicator.model import Visibility
+from syndicator.publish.builder import FeedBuilder
+from syndicator.publish.cache import FeedCache
+from syndicator.store import Store
+from syndicator.web.feedserve import FeedServer
+from syndicator.web.templating import TEMPLATES, check_templates, environment
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 20
+PAGE_TEMPLATES = ["pages/home.html", "pages/category.html", "pages/article.html", "pages/error.html"]
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'none'; style-src 'self'; img-src 'self' https: data:; "
+     b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+    (b"x-frame-options", b"DENY"),
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the web layer is given; tests build it with their own store and clock."""
+
+    settings: Settings
+    store: Store
+    cache: FeedCache
+    builder: FeedBuilder
+    clock: Clock
+
+
+def create_app(services: Services) -> ASGIApp:
+    settings, store, clock = services.settings, services.store, services.clock
+    templates = environment(settings.tz, settings.site.language)
+    check_templates(templates, PAGE_TEMPLATES)
+    shared = {"site": settings.site, "base_url": settings.base_url, "subscribe_url": None}
+
+    def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = templates.get_template(name).render(**shared, **context)
+        return HTMLResponse(html, status_code=status, headers={"cache-control": "public, max-age=60"})
+
+    async def home(request: Request) -> Response:
+        now = clock()
+        articles = await run_in_threadpool(store.articles, now, limit=PAGE_SIZE)
+        categories = await run_in_threadpool(store.categories, now)
+        return render("pages/home.html", articles=articles, categories=[c for c in categories if c.visible])
+
+    async def category(request: Request) -> Response:
+        slug = request.path_params["slug"]
+        page = _page_number(request)
+        now = clock()
+        found = await run_in_threadpool(store.category, slug)
+        if found is None:
+            raise HTTPException(404)
+        articles = await run_in_threadpool(
+            store.articles, now, category=slug, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
+        )
+        if not articles:
+            if page == 1:
+                raise HTTPException(410)
+            raise HTTPException(404)
+        return render(
+            "pages/category.html",
+            category=found,
+            articles=articles[:PAGE_SIZE],
+            page=page,
+            has_next=len(articles) > PAGE_SIZE,
+        )
+
+    async def article(request: Request) -> Response:
+        found = await run_in_threadpool(store.article, request.path_params["id"])
+        if found is None:
+            raise HTTPException(404)
+        visibility = found.visibility(clock())
+        if visibility is Visibility.SCHEDULED:
+            raise HTTPException(404)  # not public yet: do not even admit it exists
+        if visibility is Visibility.WITHDRAWN:
+            raise HTTPException(410)
+        return render("pages/article.html", article=found, permalink=links.permalink(settings.base_url, found))
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await run_in_threadpool(store.count_visible, clock(), "__healthz__")
+        except Exception as error:  # noqa: BLE001 - the check reports any database failure
+            log.warning("health check: database unavailable: %s", error)
+            return JSONResponse({"status": "error", "database": "unavailable"}, status_code=503)
+        return JSONResponse(
+            {"status": "ok", "database": "ok", "feeds": len(services.cache)},
+            headers={"cache-control": "no-store"},
+        )
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        messages = {
+            404: ("Không tìm thấy trang", "Trang bạn tìm không có hoặc đã được chuyển đi."),
+            410: ("Nội dung đã được gỡ bỏ", "Nội dung này không còn được đăng trên cổng thông tin."),
+            405: ("Phương thức không được hỗ trợ", "Yêu cầu này không được hỗ trợ."),
+        }
+        heading, message = messages.get(exc.status_code, ("Có lỗi xảy ra", "Xin vui lòng thử lại sau."))
+        return render("pages/error.html", status=exc.status_code, heading=heading, message=message)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+        return render(
+            "pages/error.html",
+            status=500,
+            heading="Có lỗi xảy ra",
+            message="Hệ thống đang gặp sự cố. Xin vui lòng thử lại sau ít phút.",
+        )
+
+    app = Starlette(
+        routes=[
+            Route("/", home),
+            Route("/c/{slug}", category),
+            Route("/a/{id}", article),
+            Route("/healthz", healthz),
+            Mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static"),
+        ],
+        exception_handlers={HTTPException: http_error, 500: server_error},
+    )
+    feeds = FeedServer(
+        SecurityHeaders(app),
+        services.cache,
+        max_age=settings.feeds.cache_max_age,
+        hub=settings.websub_hub,
+        base_url=settings.base_url,
+        archive=lambda key, page: services.builder.archive_page(key, page, clock()),
+    )
+    return feeds
+
+
+def _page_number(request: Request) -> int:
+    raw = request.query_params.get("trang", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
+        raise HTTPException(404)
+    return int(raw)
+
+
+class SecurityHeaders:
+    """Adds the security headers to every page (the feed server sends its own, prebuilt)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -1,0 +1,188 @@
+"""The feed poll path: plain ASGI in front of the app, answering from memory with prebuilt headers.
+
+An aggregator's poll is a dict lookup, a header comparison and one send: no database, no feedgen, no
+framework routing. This is the one place that decides caching headers for feeds (ETag, 304, gzip).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from syndicator.publish.cache import FeedCache, RenderedFeed
+
+Headers = list[tuple[bytes, bytes]]
+ArchiveLookup = Callable[[str, int], RenderedFeed | None]
+
+_ARCHIVE = re.compile(r"^/feeds/([a-z0-9-]+)/archive/([1-9][0-9]{0,8})\.atom$")
+_GZIP_SUFFIX = '-gz"'
+
+
+class _Prepared:
+    """Header lists for one document, built once per rendered version and reused by every poll."""
+
+    __slots__ = ("doc", "etag_gzip", "full", "full_gzip", "not_modified", "not_modified_gzip")
+
+    def __init__(self, doc: RenderedFeed, common: Headers) -> None:
+        self.doc = doc
+        self.etag_gzip = doc.etag[:-1] + _GZIP_SUFFIX
+        base = [*common]
+        if doc.last_modified_http:
+            base.append((b"last-modified", doc.last_modified_http.encode()))
+        plain = [*base, (b"etag", doc.etag.encode())]
+        gzipped = [*base, (b"etag", self.etag_gzip.encode())]
+        self.not_modified = plain
+        self.not_modified_gzip = gzipped
+        self.full = [
+            *plain,
+            (b"content-type", doc.media_type.encode()),
+            (b"content-length", str(len(doc.body)).encode()),
+        ]
+        self.full_gzip = [
+            *gzipped,
+            (b"content-type", doc.media_type.encode()),
+            (b"content-encoding", b"gzip"),
+            (b"content-length", str(len(doc.body_gzip)).encode()),
+        ]
+
+
+class FeedServer:
+    """ASGI middleware: serves /feeds/* and /feeds.opml from the cache, passes the rest to `app`."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        cache: FeedCache,
+        *,
+        max_age: int,
+        hub: str | None,
+        base_url: str,
+        archive: ArchiveLookup,
+    ) -> None:
+        self.app = app
+        self.cache = cache
+        self.hub = hub
+        self.base_url = base_url
+        self.archive = archive
+        self.cache_control = f"public, max-age={max_age}".encode()
+        self._prepared: dict[str, _Prepared] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not (path.startswith("/feeds/") or path == "/feeds.opml"):
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        if method not in ("GET", "HEAD"):
+            await _plain(send, 405, "Chỉ hỗ trợ GET và HEAD.", [(b"allow", b"GET, HEAD")])
+            return
+        doc = self.cache.get(path)
+        if doc is None:
+            doc = await self._archive_page(path)
+        if doc is None:
+            if self.cache.is_gone(path):
+                await _plain(send, 410, "Chuyên mục này không còn tin bài nào.", [])
+            else:
+                await _plain(send, 404, "Không có nguồn tin này.", [])
+            return
+        await self._send(doc, scope, send, method == "HEAD")
+
+    async def _archive_page(self, path: str) -> RenderedFeed | None:
+        match = _ARCHIVE.match(path)
+        if match is None:
+            return None
+        # Archive pages are rarely read and fixed once full: rendered on demand, then memoised.
+        return await run_in_threadpool(self.archive, match[1], int(match[2]))
+
+    def _prepare(self, doc: RenderedFeed) -> _Prepared:
+        prepared = self._prepared.get(doc.path)
+        if prepared is None or prepared.doc is not doc:
+            common: Headers = [
+                (b"cache-control", self.cache_control),
+                (b"vary", b"Accept-Encoding"),
+                (b"x-content-type-options", b"nosniff"),
+            ]
+            if self.hub:
+                link = f'<{self.hub}>; rel="hub", <{self.base_url}{doc.path}>; rel="self"'
+                common.append((b"link", link.encode()))
+            prepared = _Prepared(doc, common)
+            self._prepared[doc.path] = prepared
+        return prepared
+
+    async def _send(self, doc: RenderedFeed, scope: Scope, send: Send, head: bool) -> None:
+        prepared = self._prepare(doc)
+        if_none_match = if_modified_since = accept_encoding = None
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if_none_match = value
+            elif name == b"if-modified-since":
+                if_modified_since = value
+            elif name == b"accept-encoding":
+                accept_encoding = value
+        gzip_ok = accept_encoding is not None and _accepts_gzip(accept_encoding)
+        if _not_modified(doc, if_none_match, if_modified_since):
+            headers = prepared.not_modified_gzip if gzip_ok else prepared.not_modified
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        headers = prepared.full_gzip if gzip_ok else prepared.full
+        body = b"" if head else (doc.body_gzip if gzip_ok else doc.body)
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _accepts_gzip(value: bytes) -> bool:
+    for part in value.split(b","):
+        token, _, params = part.partition(b";")
+        if token.strip().lower() not in (b"gzip", b"x-gzip", b"*"):
+            continue
+        quality = 1.0
+        for param in params.split(b";"):
+            key, _, number = param.strip().partition(b"=")
+            if key.lower() == b"q":
+                try:
+                    quality = float(number)
+                except ValueError:
+                    quality = 0.0
+        return quality > 0
+    return False
+
+
+def _not_modified(doc: RenderedFeed, if_none_match: bytes | None, if_modified_since: bytes | None) -> bool:
+    if if_none_match is not None:
+        # RFC 9110 13.1.2: If-None-Match wins over If-Modified-Since; weak comparison applies to GET.
+        wanted = doc.etag[1:-1]
+        for tag in if_none_match.decode("latin-1").split(","):
+            tag = tag.strip()
+            if tag == "*":
+                return True
+            tag = tag.removeprefix("W/").strip('"')
+            if tag.removesuffix("-gz") == wanted:
+                return True
+        return False
+    if if_modified_since is not None and doc.last_modified is not None:
+        try:
+            since = parsedate_to_datetime(if_modified_since.decode("latin-1"))
+        except (TypeError, ValueError, IndexError):
+            return False
+        if since.tzinfo is None:
+            return False
+        return doc.last_modified.replace(microsecond=0) <= since
+    return False
+
+
+async def _plain(send: Send, status: int, text: str, extra: Headers) -> None:
+    body = (text + "\n").encode()
+    headers: Headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"public, max-age=60"),
+        (b"x-content-type-options", b"nosniff"),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

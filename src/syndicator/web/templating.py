@@ -1,0 +1,41 @@
+"""Jinja2 for pages (and, later, mails): one environment, Vietnamese formatting filters, autoescape."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+# templates/ sits at the project root (src/syndicator/web -> parents[3]); a packaged install points
+# SYNDICATOR_TEMPLATES_DIR at its copy.
+TEMPLATES = Path(os.environ.get("SYNDICATOR_TEMPLATES_DIR") or Path(__file__).resolve().parents[3] / "templates")
+
+
+def environment(tz: ZoneInfo, locale: str = "vi") -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+    def when(moment: datetime, pattern: str = "HH:mm, dd/MM/yyyy") -> str:
+        return format_datetime(moment, pattern, tzinfo=tz, locale=locale)
+
+    def iso(moment: datetime) -> str:
+        return moment.astimezone(tz).isoformat(timespec="seconds")
+
+    env.filters["when"] = when
+    env.filters["iso"] = iso
+    return env
+
+
+def check_templates(env: Environment, names: list[str]) -> None:
+    """Load every template at start, so a typo fails the start and not a page view later."""
+    for name in names:
+        env.get_template(name)
