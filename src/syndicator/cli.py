@@ -191,7 +191,9 @@ def serve(
     config = settings()
     _logging(log_level)
     with opened_store(config) as store:
-        service = assemble(config, store)
+        # the leading instance's first store-watch tick renders what changed; until then the kept
+        # feeds are served, so a restart costs no rendering before the first request
+        service = assemble(config, store, render_now=False)
         background = jobs.start(service) if scheduler else None
         try:
             server = uvicorn.Server(
@@ -211,6 +213,34 @@ def serve(
         finally:
             if background is not None:
                 background.shutdown(wait=False)
+            service.close()
+
+
+@app.command()
+def worker(
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the scheduler only (drop folder, store watch, digests), for web instances started with
+    `serve --no-scheduler`."""
+    import signal
+    import threading
+
+    from syndicator import jobs
+    from syndicator.service import assemble
+
+    config = settings()
+    _logging(log_level)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with opened_store(config) as store:
+        service = assemble(config, store, render_now=False)
+        background = jobs.start(service)
+        err.print("syndicator: worker running the scheduled jobs", highlight=False)
+        try:
+            stop.wait()
+        finally:
+            background.shutdown(wait=True)
             service.close()
 
 
@@ -257,6 +287,9 @@ def _logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    # their per-run INFO lines (every job run, every migration step) would drown ours
+    for noisy in ("apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def _print_json(rows: Any) -> None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import secrets
+import tomllib
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -95,15 +96,17 @@ class Settings(BaseSettings):
             raise ValueError("not a database URL (sqlite:///path or postgresql+psycopg://...)") from None
         if url.get_backend_name() not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database {url.get_backend_name()!r}: use sqlite or postgresql")
-        if url.get_backend_name() == "postgresql" and url.get_driver_name() not in ("psycopg", "psycopg2"):
-            # a bare postgresql:// would pick psycopg2, which we do not ship
+        if url.get_backend_name() == "postgresql" and url.drivername != "postgresql+psycopg":
+            # a bare postgresql:// picks psycopg2 on SQLAlchemy 2.0, and only psycopg (3) is shipped
             value = url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         return value
 
     @field_validator("base_url", "websub_hub")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
+    def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or value == "":
+            if info.field_name == "base_url":  # feeds, pages and mails cannot link without it
+                raise ValueError("required: the public http(s) address of this service")
             return None
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -212,5 +215,7 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as error:
         raise ConfigError(f"bad setting: {_describe(error)}") from None
-    except (OSError, ValueError) as error:  # unreadable or malformed TOML
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:  # name the file, not only the line
+        raise ConfigError(f"cannot read configuration {_config_path()}: {error}") from None
+    except (OSError, ValueError) as error:  # unreadable TOML, or an env value that is not valid JSON
         raise ConfigError(f"cannot read configuration: {error}") from None

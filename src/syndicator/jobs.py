@@ -1,8 +1,13 @@
-"""APScheduler wiring only: each job is one call into the functions the CLI and the web use."""
+"""APScheduler wiring only: each job is one call into the functions the CLI and the web use.
+
+Jobs run only in the leading instance (see leader.py); a failing run logs one line and the next
+tick tries again. Runs of one job never overlap (max_instances=1) and missed runs coalesce.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -11,25 +16,69 @@ from syndicator.service import Service
 log = logging.getLogger(__name__)
 
 STORE_WATCH_SECONDS = 1.0
+DROP_FOLDER_SECONDS = 0.5
 
 
-def refresh_feeds(service: Service) -> None:
-    """The store watch: re-render the feeds whose content changed (new, edited, withdrawn, due)."""
-    try:
-        report = service.services.builder.refresh(service.services.clock())
-    except Exception as error:  # noqa: BLE001 - one clear line, and the next tick tries again
-        log.error("store watch failed: %s: %s", type(error).__name__, error)
-        return
-    if report.rendered or report.gone:
-        log.info("feeds: %d rendered, %d gone", len(report.rendered), len(report.gone))
+class Jobs:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self._leading = False
+
+    def _lead(self) -> bool:
+        try:
+            leading = self.service.leadership.acquire()
+        except Exception as error:  # noqa: BLE001 - the database may be down; try at the next tick
+            log.error("cannot reach the database to elect a leader: %s", error)
+            leading = False
+        if leading and not self._leading:
+            # taking over: what another instance did meanwhile is only in the database
+            self.service.drop_folder.reset()
+        self._leading = leading
+        return leading
+
+    def _run(self, name: str, job: Callable[[], None]) -> None:
+        if not self._lead():
+            return
+        try:
+            job()
+        except Exception as error:  # noqa: BLE001 - one clear line, and the next tick tries again
+            log.error("job %s failed: %s: %s", name, type(error).__name__, error)
+
+    def store_watch(self) -> None:
+        """New, edited, withdrawn and due articles -> re-render the feeds they change, ping the hub."""
+
+        def run() -> None:
+            services = self.service.services
+            report = services.builder.refresh(services.clock())
+            if report.rendered or report.gone:
+                log.info("feeds: %d documents rendered, %d gone", len(report.rendered), len(report.gone))
+
+        self._run("store-watch", run)
+
+    def drop_folder(self) -> None:
+        def run() -> None:
+            services = self.service.services
+            report = self.service.drop_folder.scan(services.clock())
+            if report.imported or report.withdrawn:
+                # publish now rather than at the store watch's next tick
+                services.builder.refresh(services.clock())
+                log.info(
+                    "drop folder: %d files read, %d failed, %d articles withdrawn",
+                    len(report.imported),
+                    len(report.failed),
+                    len(report.withdrawn),
+                )
+
+        self._run("drop-folder", run)
 
 
 def start(service: Service) -> BackgroundScheduler:
-    settings = service.services.settings
+    jobs = Jobs(service)
     scheduler = BackgroundScheduler(
-        timezone=settings.tz,
+        timezone=service.settings.tz,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
     )
-    scheduler.add_job(refresh_feeds, "interval", args=[service], seconds=STORE_WATCH_SECONDS, id="store-watch")
+    scheduler.add_job(jobs.store_watch, "interval", seconds=STORE_WATCH_SECONDS, id="store-watch")
+    scheduler.add_job(jobs.drop_folder, "interval", seconds=DROP_FOLDER_SECONDS, id="drop-folder")
     scheduler.start()
     return scheduler

@@ -1,4 +1,4 @@
-"""Assembling the running service from settings: one place that wires store, cache, builder, jobs."""
+"""Assembling the running service from settings: the one place that wires store, cache, builder, jobs."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from syndicator import clock as clocks
 from syndicator.clock import Clock
 from syndicator.config import Settings
+from syndicator.ingest.dropfolder import DropFolder
+from syndicator.leader import Leadership
 from syndicator.publish.builder import FeedBuilder
 from syndicator.publish.cache import FeedCache
+from syndicator.publish.follower import CacheFollower
 from syndicator.publish.websub import WebSubPinger
 from syndicator.store import Store
 from syndicator.web.app import Services
@@ -21,21 +24,37 @@ log = logging.getLogger(__name__)
 class Service:
     services: Services
     pinger: WebSubPinger | None
+    leadership: Leadership
+    drop_folder: DropFolder
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
 
     def close(self) -> None:
         if self.pinger is not None:
             self.pinger.stop()
-        self.services.store.close()
+        self.leadership.release()
 
 
-def assemble(settings: Settings, store: Store, clock: Clock = clocks.utcnow) -> Service:
-    """Everything the web app and the jobs share. Loads the kept feeds and brings them up to date."""
+def assemble(settings: Settings, store: Store, clock: Clock = clocks.utcnow, *, render_now: bool = True) -> Service:
+    """Everything the web app and the jobs share, with the kept feeds loaded into memory.
+
+    `render_now` brings the feeds up to date before the first request (a lone instance, a test);
+    instances that follow a leader leave that to the leader's store watch.
+    """
     cache = FeedCache()
     pinger = WebSubPinger(settings.websub_hub) if settings.websub_hub else None
     builder = FeedBuilder(
         store, settings, cache, on_changed=pinger.publish if pinger is not None else lambda urls: None
     )
     kept = builder.load_kept()
-    report = builder.refresh(clock())
-    log.info("feeds: %d kept, %d rendered at start", kept, len(report.rendered))
-    return Service(Services(settings, store, cache, builder, clock), pinger)
+    rendered = len(builder.refresh(clock()).rendered) if render_now else 0
+    log.info("feeds: %d kept, %d rendered at start", kept, rendered)
+    drop_folder = DropFolder(store, settings.articles_dir, settings.tz, max_bytes=settings.imports.max_file_bytes)
+    return Service(
+        Services(settings, store, cache, builder, clock, follower=CacheFollower(store, cache)),
+        pinger,
+        Leadership(store.engine, settings.var_dir),
+        drop_folder,
+    )

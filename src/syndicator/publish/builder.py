@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from syndicator import feeds, links
 from syndicator.config import Settings
@@ -26,6 +27,7 @@ from syndicator.publish.opml import render_opml
 from syndicator.store import Store
 from syndicator.store import channels as store_channels
 from syndicator.store.channels import ALL
+from syndicator.store.database import upsert
 from syndicator.store.schema import rendered_feeds
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ KINDS = ("rss", "atom", "json")
 # Bump when the rendering code changes what it writes, so kept feeds are rendered anew.
 RENDER_VERSION = "1"
 OPML_PATH = "/feeds.opml"
+GONE = "gone"  # media_type of a kept row standing for a 410
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # stands for "no entries" in the NOT NULL column
 
 
@@ -86,18 +89,24 @@ class FeedBuilder:
         self._since: datetime | None = None
         self._previous_now: datetime | None = None
         self._archive_memo: dict[tuple[str, int], RenderedFeed] = {}
+        self._lock = threading.RLock()  # the store watch and the drop folder may both ask
 
     # -- the store watch -------------------------------------------------------------------------
     def refresh(self, now: datetime) -> BuildReport:
         """Re-render what changed since the last call (everything on the first call)."""
-        with self.store.reading() as conn:
-            keys = store_channels.changed(conn, self._since, self._previous_now, now)
-        report = self.rebuild(keys, now)
-        self._since = now
-        self._previous_now = now
-        return report
+        with self._lock:
+            with self.store.reading() as conn:
+                keys = store_channels.changed(conn, self._since, self._previous_now, now)
+            report = self.rebuild(keys, now)
+            self._since = now
+            self._previous_now = now
+            return report
 
     def rebuild(self, keys: Iterable[str], now: datetime) -> BuildReport:
+        with self._lock:
+            return self._rebuild(keys, now)
+
+    def _rebuild(self, keys: Iterable[str], now: datetime) -> BuildReport:
         report = BuildReport()
         categories = {c.category.slug: c.category for c in self.store.categories(now)}
         for key in sorted(keys):
@@ -161,6 +170,10 @@ class FeedBuilder:
 
     # -- archive pages (rendered on demand, they are rarely read) ---------------------------------
     def archive_page(self, key: str, page: int, now: datetime) -> RenderedFeed | None:
+        with self._lock:
+            return self._archive_page(key, page, now)
+
+    def _archive_page(self, key: str, page: int, now: datetime) -> RenderedFeed | None:
         category = None
         if key != ALL:
             category = self.store.category(key)
@@ -181,10 +194,16 @@ class FeedBuilder:
         memo = self._archive_memo.get((key, page))
         if memo is not None and memo.fingerprint == fingerprint:
             return memo
+        prev_archive = self._url(archive_path(key, page - 1)) if page > 1 else None
+        next_archive = self._url(archive_path(key, page + 1)) if paging.has(page + 1) else None
+        if prev_archive is None and next_archive is None:
+            # The only archive page: the newer document is the subscription feed itself. Saying so
+            # keeps the page walkable both ways (validators flag an archive with neither link).
+            next_archive = channel.feed_urls["atom"]
         archive = ArchiveLinks(
             current=channel.feed_urls["atom"],
-            prev_archive=self._url(archive_path(key, page - 1)) if page > 1 else None,
-            next_archive=self._url(archive_path(key, page + 1)) if paging.has(page + 1) else None,
+            prev_archive=prev_archive,
+            next_archive=next_archive,
             is_archive=True,
         )
         body = feeds.render("atom", channel, entries, archive)
@@ -267,45 +286,79 @@ class FeedBuilder:
     # -- persistence: a restart (or another instance) serves the same bytes and ETags --------------
     def _persist(self, report: BuildReport, now: datetime) -> None:
         docs = [doc for doc in (self.cache.get(path) for path in report.rendered) if doc is not None]
-        paths = [doc.path for doc in docs] + report.gone
-        if not paths:
+        rows = [_row(doc, now) for doc in docs] + [_gone_row(path, now) for path in report.gone]
+        if not rows:
             return
         with self.store.writing() as conn:
-            conn.execute(delete(rendered_feeds).where(rendered_feeds.c.path.in_(paths)))
-            if docs:
-                conn.execute(
-                    rendered_feeds.insert(),
-                    [
-                        {
-                            "path": doc.path,
-                            "fingerprint": doc.fingerprint,
-                            "etag": doc.etag,
-                            "last_modified": doc.last_modified or _EPOCH,
-                            "media_type": doc.media_type,
-                            "body": doc.body,
-                            "body_gzip": doc.body_gzip,
-                            "built_at": now,
-                            "generation": 0,
-                        }
-                        for doc in docs
-                    ],
-                )
+            upsert(conn, rendered_feeds, rows, "path")
 
     def load_kept(self) -> int:
         """Fill the cache from the database (at start), so the first poll is served at once."""
-        with self.store.reading() as conn:
-            rows = conn.execute(select(rendered_feeds)).all()
-        for row in rows:
-            epoch = row.last_modified == _EPOCH
-            self.cache.put(
-                RenderedFeed(
-                    path=row.path,
-                    media_type=row.media_type,
-                    body=row.body,
-                    body_gzip=row.body_gzip,
-                    etag=row.etag,
-                    last_modified=None if epoch else row.last_modified,
-                    fingerprint=row.fingerprint,
-                )
-            )
-        return len(rows)
+        return load_rows(self.store, self.cache, since=None)
+
+
+def _row(doc: RenderedFeed, now: datetime) -> dict[str, Any]:
+    return {
+        "path": doc.path,
+        "fingerprint": doc.fingerprint,
+        "etag": doc.etag,
+        "last_modified": doc.last_modified or _EPOCH,
+        "media_type": doc.media_type,
+        "body": doc.body,
+        "body_gzip": doc.body_gzip,
+        "built_at": now,
+        "generation": 0,
+    }
+
+
+def _gone_row(path: str, now: datetime) -> dict[str, Any]:
+    # kept so that other instances (and this one after a restart) answer 410 too
+    return {
+        "path": path,
+        "fingerprint": "",
+        "etag": "",
+        "last_modified": _EPOCH,
+        "media_type": GONE,
+        "body": b"",
+        "body_gzip": b"",
+        "built_at": now,
+        "generation": 0,
+    }
+
+
+def load_rows(store: Store, cache: FeedCache, since: datetime | None) -> int:
+    """Copy kept documents built after `since` (all when None) into the cache; returns how many changed.
+
+    Only the paths and ETags are read first, so a follower's idle look costs one small query.
+    """
+    with store.reading() as conn:
+        query = select(rendered_feeds.c.path, rendered_feeds.c.etag, rendered_feeds.c.media_type)
+        if since is not None:
+            query = query.where(rendered_feeds.c.built_at > since)
+        heads = conn.execute(query).all()
+        wanted = []
+        changed = 0
+        for head in heads:
+            if head.media_type == GONE:
+                changed += int(cache.mark_gone(head.path))
+                continue
+            kept = cache.get(head.path)
+            if kept is None or kept.etag != head.etag:
+                wanted.append(head.path)
+        for start in range(0, len(wanted), 200):
+            rows = conn.execute(
+                select(rendered_feeds).where(rendered_feeds.c.path.in_(wanted[start : start + 200]))
+            ).all()
+            for row in rows:
+                changed += int(cache.put(
+                    RenderedFeed(
+                        path=row.path,
+                        media_type=row.media_type,
+                        body=row.body,
+                        body_gzip=row.body_gzip,
+                        etag=row.etag,
+                        last_modified=None if row.last_modified == _EPOCH else row.last_modified,
+                        fingerprint=row.fingerprint,
+                    )
+                ))
+    return changed

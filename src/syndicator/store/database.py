@@ -119,3 +119,16 @@ class _upgrade_lock:
             self.conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _UPGRADE_LOCK})
             self.conn.commit()
             self.conn.close()
+
+
+def upsert(conn: Any, table: Any, rows: list[dict[str, Any]], key: str) -> None:
+    """Insert rows, replacing any with the same key: safe when two instances write the same row."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    statement = dialect_insert(table)
+    columns = {c: statement.excluded[c] for c in rows[0] if c != key}
+    conn.execute(statement.on_conflict_do_update(index_elements=[key], set_=columns), rows)

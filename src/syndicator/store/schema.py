@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Dialect,
@@ -98,4 +99,18 @@ rendered_feeds = Table(
     Column("body_gzip", LargeBinary, nullable=False),
     Column("built_at", UTCDateTime(), nullable=False),
     Column("generation", Integer, nullable=False),
+    Index(None, "built_at"),
+)
+
+# Files seen in the drop folder: what each held, so a change is imported once, a failure reported
+# once per change of the file, and a removal withdraws exactly the articles the file brought.
+drop_files = Table(
+    "drop_files",
+    metadata,
+    Column("path", String(1000), primary_key=True),  # relative to the drop folder
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("article_ids", Text, nullable=False),  # JSON list
+    Column("error", Text),
+    Column("seen_at", UTCDateTime(), nullable=False),
 )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +24,9 @@ from syndicator.config import Settings
 from syndicator.model import Visibility
 from syndicator.publish.builder import FeedBuilder
 from syndicator.publish.cache import FeedCache
+from syndicator.publish.follower import CacheFollower
 from syndicator.store import Store
+from syndicator.web.api import api_routes
 from syndicator.web.feedserve import FeedServer
 from syndicator.web.templating import TEMPLATES, check_templates, environment
 
@@ -47,6 +52,10 @@ class Services:
     cache: FeedCache
     builder: FeedBuilder
     clock: Clock
+    follower: CacheFollower | None = None  # set where another process may render the feeds
+
+
+FOLLOW_SECONDS = 0.5
 
 
 def create_app(services: Services) -> ASGIApp:
@@ -111,6 +120,8 @@ def create_app(services: Services) -> ASGIApp:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
         messages = {
             404: ("Không tìm thấy trang", "Trang bạn tìm không có hoặc đã được chuyển đi."),
             410: ("Nội dung đã được gỡ bỏ", "Nội dung này không còn được đăng trên cổng thông tin."),
@@ -134,9 +145,11 @@ def create_app(services: Services) -> ASGIApp:
             Route("/c/{slug}", category),
             Route("/a/{id}", article),
             Route("/healthz", healthz),
+            *api_routes(settings, store, clock),
             Mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static"),
         ],
         exception_handlers={HTTPException: http_error, 500: server_error},
+        lifespan=_follow(services),
     )
     feeds = FeedServer(
         SecurityHeaders(app),
@@ -147,6 +160,33 @@ def create_app(services: Services) -> ASGIApp:
         archive=lambda key, page: services.builder.archive_page(key, page, clock()),
     )
     return feeds
+
+
+def _follow(services: Services) -> Any:
+    """Lifespan: while serving, keep the feed cache in step with what the leader renders."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        follower = services.follower
+        if follower is None:
+            yield
+            return
+
+        async def loop() -> None:
+            while True:
+                try:
+                    await run_in_threadpool(follower.sync, services.clock())
+                except Exception as error:  # noqa: BLE001 - one line; the next look tries again
+                    log.error("feed cache follow failed: %s: %s", type(error).__name__, error)
+                await asyncio.sleep(FOLLOW_SECONDS)
+
+        task = asyncio.create_task(loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    return lifespan
 
 
 def _page_number(request: Request) -> int:

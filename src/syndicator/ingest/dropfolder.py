@@ -1,0 +1,171 @@
+"""The drop folder: exports written into it are imported; a removed file withdraws its articles.
+
+A file is read only once it has settled: its size and mtime unchanged and its mtime at least
+`settle` seconds old, so a file still being copied in is not read half-way. Writers that can should
+write under a temporary name (ending in .tmp or .part, or starting with ".") and rename it into
+place; such names are never read. A file that fails is reported once per change of that file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from pathlib import Path
+
+from sqlalchemy import delete, select
+
+from syndicator.ingest.importer import Failure, Importer, is_candidate, parse_file
+from syndicator.model import ArticleInput
+from syndicator.store import Store
+from syndicator.store.schema import drop_files
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    mtime_ns: int
+    size: int
+    article_ids: tuple[str, ...]
+    error: str | None
+
+
+@dataclass(slots=True)
+class DropReport:
+    imported: list[str] = field(default_factory=list)  # files read this scan
+    failed: list[Failure] = field(default_factory=list)
+    withdrawn: list[str] = field(default_factory=list)  # article ids
+    waiting: int = 0  # files seen but not settled yet
+
+
+class DropFolder:
+    def __init__(
+        self,
+        store: Store,
+        folder: Path,
+        tz: tzinfo,
+        *,
+        max_bytes: int = 5_000_000,
+        settle: float = 0.5,
+        wall_clock: Callable[[], float] | None = None,
+    ) -> None:
+        import time
+
+        self.store = store
+        self.folder = folder
+        self.tz = tz
+        self.max_bytes = max_bytes
+        self.settle = settle
+        self.wall_clock = wall_clock or time.time
+        self._cache: dict[str, _Known] | None = None  # the drop_files table, read once per leadership
+
+    def reset(self) -> None:
+        """Forget what was read from the database (another instance may have scanned meanwhile)."""
+        self._cache = None
+
+    def scan(self, now: datetime) -> DropReport:
+        report = DropReport()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        present = self._listing()
+        known = self._known()
+
+        changed: list[str] = []
+        for rel, stat in sorted(present.items()):
+            old = known.get(rel)
+            if old is not None and (old.mtime_ns, old.size) == stat:
+                continue
+            if self._settled(stat):
+                changed.append(rel)
+            else:
+                report.waiting += 1
+
+        kept_ids = {i for rel, k in known.items() if rel in present and rel not in changed for i in k.article_ids}
+        importer = Importer(self.store, now, on_failure=report.failed.append)
+        rows: list[dict[str, object]] = []
+        for rel in changed:
+            ids, errors = self._read(rel, importer)
+            kept_ids.update(ids)
+            mtime_ns, size = present[rel]
+            rows.append(
+                {
+                    "path": rel,
+                    "mtime_ns": mtime_ns,
+                    "size": size,
+                    "article_ids": json.dumps(ids),
+                    "error": "; ".join(errors) or None,
+                    "seen_at": now,
+                }
+            )
+            report.imported.append(rel)
+        importer.flush()
+
+        removed = [rel for rel in known if rel not in present]
+        for rel in removed:
+            for article_id in known[rel].article_ids:
+                # an id still brought by another file (a file moved, or two copies) stays published
+                if article_id not in kept_ids and self.store.withdraw(article_id, now):
+                    report.withdrawn.append(article_id)
+        self._remember(rows, removed)
+        for failure in report.failed:
+            log.error("drop folder: %s", failure)
+        return report
+
+    def _read(self, rel: str, importer: Importer) -> tuple[list[str], list[str]]:
+        ids: list[str] = []
+        errors: list[str] = []
+        for item in parse_file(self.folder / rel, None, self.tz, self.max_bytes):
+            if isinstance(item, ArticleInput):
+                ids.append(item.id)
+            else:
+                errors.append(item.reason if item.where == str(self.folder / rel) else str(item))
+            importer.add(item)
+        return ids, errors
+
+    def _settled(self, stat: tuple[int, int]) -> bool:
+        # Every write moves the mtime, so an mtime this old means nobody is writing the file now.
+        return self.wall_clock() - stat[0] / 1e9 >= self.settle
+
+    def _listing(self) -> dict[str, tuple[int, int]]:
+        found: dict[str, tuple[int, int]] = {}
+        for root, dirs, files in os.walk(self.folder):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in files:
+                if not is_candidate(name):
+                    continue
+                path = Path(root) / name
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:  # removed between listing and stat
+                    continue
+                found[path.relative_to(self.folder).as_posix()] = (stat.st_mtime_ns, stat.st_size)
+        return found
+
+    def _known(self) -> dict[str, _Known]:
+        if self._cache is None:
+            with self.store.reading() as conn:
+                rows = conn.execute(select(drop_files)).all()
+            self._cache = {
+                row.path: _Known(row.mtime_ns, row.size, tuple(json.loads(row.article_ids)), row.error)
+                for row in rows
+            }
+        return self._cache
+
+    def _remember(self, rows: list[dict[str, object]], removed: list[str]) -> None:
+        paths = [str(r["path"]) for r in rows] + removed
+        if not paths:
+            return
+        with self.store.writing() as conn:
+            conn.execute(delete(drop_files).where(drop_files.c.path.in_(paths)))
+            if rows:
+                conn.execute(drop_files.insert(), rows)
+        cache = self._known()
+        for rel in removed:
+            cache.pop(rel, None)
+        for row in rows:
+            ids = tuple(json.loads(str(row["article_ids"])))
+            error = row["error"] if isinstance(row["error"], str) else None
+            cache[str(row["path"])] = _Known(int(row["mtime_ns"]), int(row["size"]), ids, error)  # type: ignore[call-overload]

@@ -1,0 +1,101 @@
+"""Which instance runs the jobs: one leader among all processes sharing a database.
+
+PostgreSQL: a session advisory lock held on a dedicated connection; it is released by the server the
+moment the leader's connection dies, so another instance takes over at its next tick. (APScheduler's
+own job stores cannot be shared between schedulers; its FAQ says so.)
+SQLite: an exclusive flock on a file beside the database; the kernel releases it when the process dies.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger(__name__)
+
+LEADER_LOCK = 0x5E1D1C01
+
+
+class Leadership:
+    def __init__(self, engine: Engine, var_dir: Path) -> None:
+        self.engine = engine
+        self.var_dir = var_dir
+        self._conn: Any = None
+        self._file: IO[bytes] | None = None
+        self._lock = threading.Lock()  # jobs on several scheduler threads ask at once
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None or self._file is not None
+
+    def acquire(self) -> bool:
+        """True while this process leads; cheap to call at every tick."""
+        with self._lock:
+            if self.engine.dialect.name == "postgresql":
+                return self._acquire_postgres()
+            return self._acquire_file()
+
+    def release(self) -> None:
+        with self._lock:
+            self._release()
+
+    def _release(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail; the lock goes anyway
+                pass
+            self._conn = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _acquire_postgres(self) -> bool:
+        if self._conn is not None:
+            try:
+                self._conn.execute(text("SELECT 1"))
+                self._conn.commit()
+                return True
+            except Exception as error:  # noqa: BLE001 - a dead connection means the lock is gone too
+                log.warning("lost the leader connection (%s); trying again", error)
+                self._release()
+        conn = self.engine.connect()
+        try:
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LEADER_LOCK}).scalar()
+            conn.commit()
+        except Exception:
+            conn.close()
+            raise
+        if got:
+            self._conn = conn
+            log.info("this instance now runs the scheduled jobs")
+            return True
+        conn.close()
+        return False
+
+    def _acquire_file(self) -> bool:
+        if self._file is not None:
+            return True
+        url = make_url(str(self.engine.url))
+        base = Path(url.database) if url.database and url.database != ":memory:" else self.var_dir / "memory"
+        path = base.with_name(base.name + ".leader")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "ab")  # noqa: SIM115 - held open for the life of the leadership
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n".encode())
+        handle.flush()
+        self._file = handle
+        log.info("this instance now runs the scheduled jobs")
+        return True

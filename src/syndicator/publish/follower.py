@@ -1,0 +1,35 @@
+"""Keeps a web instance's feed cache in step with what the leading instance renders.
+
+Every instance serves feeds from memory, but only the leader renders them (into the database).
+The others look, twice a second, for rows built since their last look: one indexed query when idle.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from syndicator.publish.builder import load_rows
+from syndicator.publish.cache import FeedCache
+from syndicator.store import Store
+
+log = logging.getLogger(__name__)
+
+# A row's built_at comes from the leader's clock and is committed a little after it was taken:
+# look back this far (rows already held cost only an ETag comparison).
+LOOKBACK = timedelta(seconds=30)
+
+
+class CacheFollower:
+    def __init__(self, store: Store, cache: FeedCache) -> None:
+        self.store = store
+        self.cache = cache
+        self._since: datetime | None = None
+
+    def sync(self, now: datetime) -> int:
+        since = None if self._since is None else self._since - LOOKBACK
+        changed = load_rows(self.store, self.cache, since)
+        self._since = now
+        if changed:
+            log.info("feed cache: %d documents updated from the database", changed)
+        return changed

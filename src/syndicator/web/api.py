@@ -1,0 +1,243 @@
+"""The CMS API: create/update, read and withdraw articles with a bearer token.
+
+The request body is one JSON Lines object (README: JSON Lines schema); the same parser and the same
+store write as `syndicator import` are used, so an article means the same thing whichever way it came.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from syndicator import presenters
+from syndicator.clock import Clock
+from syndicator.config import Settings
+from syndicator.ingest.errors import InvalidArticle
+from syndicator.ingest.jsonl import article_from_mapping
+from syndicator.model import WriteOutcome
+from syndicator.store import Store
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    headers = {"cache-control": "no-store"}
+    if status == 401:
+        headers["www-authenticate"] = 'Bearer realm="syndicator"'
+    return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
+
+
+def _authorised(request: Request, tokens: tuple[str, ...]) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        return False
+    supplied = given.strip().encode()
+    # compare against every token, always, so timing says nothing about which (or whether one) matched
+    matched = False
+    for token in tokens:
+        matched |= hmac.compare_digest(supplied, token.encode())
+    return matched
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def api_routes(settings: Settings, store: Store, clock: Clock) -> list[Route]:
+    limit = settings.imports.max_file_bytes
+
+    def guarded(endpoint: Endpoint) -> Endpoint:
+        async def wrapper(request: Request) -> Response:
+            if not settings.api_tokens:
+                return _error(401, "the API is disabled: no tokens are configured (SYNDICATOR_API_TOKENS)")
+            if not _authorised(request, settings.api_tokens):
+                return _error(401, "missing or invalid bearer token")
+            return await endpoint(request)
+
+        return wrapper
+
+    def shown(article_id: str) -> dict[str, Any] | None:
+        found = store.article(article_id)
+        return presenters.article_json(found, settings, clock()) if found else None
+
+    async def create_or_update(request: Request) -> Response:
+        try:
+            raw = await _body(request, limit)
+        except _TooLarge:
+            return _error(413, f"request body larger than {limit} bytes")
+        except ClientDisconnect:
+            return _error(400, "the client went away")
+        try:
+            obj = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            return _error(422, f"the body is not valid JSON: {error}", errors=[])
+        try:
+            article = article_from_mapping(obj, settings.tz, source="api")
+        except InvalidArticle as error:
+            return _error(
+                422,
+                "invalid article",
+                errors=[{"field": field, "message": message} for field, message in error.fields],
+            )
+        (outcome,) = await run_in_threadpool(store.write, [article], clock())
+        status = 201 if outcome is WriteOutcome.CREATED else 200
+        body = await run_in_threadpool(shown, article.id)
+        return JSONResponse(
+            {"outcome": outcome.value, "article": body},
+            status_code=status,
+            headers={"location": f"/api/articles/{article.id}", "cache-control": "no-store"},
+        )
+
+    async def read(request: Request) -> Response:
+        body = await run_in_threadpool(shown, request.path_params["id"])
+        if body is None:
+            return _error(404, "no such article")
+        return JSONResponse(body, headers={"cache-control": "no-store"})
+
+    async def withdraw(request: Request) -> Response:
+        article_id = request.path_params["id"]
+        found = await run_in_threadpool(store.article, article_id)
+        if found is None:
+            return _error(404, "no such article")
+        await run_in_threadpool(store.withdraw, article_id, clock())
+        return Response(status_code=204, headers={"cache-control": "no-store"})
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(openapi_document(settings))
+
+    return [
+        Route("/api/articles", guarded(create_or_update), methods=["POST"]),
+        Route("/api/articles/{id}", guarded(read), methods=["GET"]),
+        Route("/api/articles/{id}", guarded(withdraw), methods=["DELETE"]),
+        Route("/api/openapi.json", openapi, methods=["GET"]),
+    ]
+
+
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    timestamp = {"type": "string", "format": "date-time"}
+    article_in = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "title", "category", "published_at"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},
+            "title": {"type": "string", "maxLength": 500},
+            "category": {"type": "string", "maxLength": 200, "description": "Category name, e.g. Thông báo"},
+            "published_at": {**timestamp, "description": "ISO 8601; without an offset: the site's time zone"},
+            "updated_at": timestamp,
+            "body_html": {"type": "string", "description": "Sanitised: no script, style, handlers, js: URLs"},
+            "body_text": {"type": "string", "description": "Plain text; blank lines separate paragraphs"},
+            "summary": {"type": "string"},
+            "author": {"type": "string"},
+            "office": {"type": "string"},
+            "url": {"type": "string", "format": "uri"},
+            "status": {"type": "string", "enum": ["published", "withdrawn"], "default": "published"},
+        },
+        "oneOf": [{"required": ["body_html"]}, {"required": ["body_text"]}],
+    }
+    article_out = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "title": {"type": "string"},
+            "category": {"type": "string", "description": "slug"},
+            "category_name": {"type": "string"},
+            "published_at": timestamp,
+            "updated_at": timestamp,
+            "status": {"type": "string", "enum": ["published", "scheduled", "withdrawn"]},
+            "author": {"type": ["string", "null"]},
+            "office": {"type": ["string", "null"]},
+            "summary": {"type": "string"},
+            "url": {"type": "string", "format": "uri"},
+        },
+    }
+    error = {
+        "type": "object",
+        "properties": {
+            "error": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                },
+            },
+        },
+    }
+
+    def reply(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"description": description}
+        if schema is not None:
+            out["content"] = {"application/json": {"schema": schema}}
+        return out
+
+    unauthorised = reply("Missing or invalid bearer token", error)
+    id_param = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": f"{settings.site.name}: CMS API", "version": "1"},
+        "servers": [{"url": settings.base_url}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"ArticleIn": article_in, "Article": article_out, "Error": error},
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/articles": {
+                "post": {
+                    "summary": "Create or update an article (by id)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ArticleIn"}}},
+                    },
+                    "responses": {
+                        "201": reply("Created", {"type": "object"}),
+                        "200": reply("Updated, or unchanged", {"type": "object"}),
+                        "401": unauthorised,
+                        "413": reply("Body too large", error),
+                        "422": reply("Invalid article: the errors name each field", error),
+                    },
+                }
+            },
+            "/api/articles/{id}": {
+                "parameters": id_param,
+                "get": {
+                    "summary": "Read an article (any status)",
+                    "responses": {
+                        "200": reply("The article", {"$ref": "#/components/schemas/Article"}),
+                        "401": unauthorised,
+                        "404": reply("No such article", error),
+                    },
+                },
+                "delete": {
+                    "summary": "Withdraw an article (it stays in the store, gone from every feed)",
+                    "responses": {
+                        "204": reply("Withdrawn"),
+                        "401": unauthorised,
+                        "404": reply("No such article", error),
+                    },
+                },
+            },
+        },
+    }
