@@ -1,0 +1,342 @@
+"""The real `syndicator` command, run as a process (`python -m syndicator`) against real databases."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from syndicator.store.database import create_store_engine, head_revision, upgrade
+from tests.conftest import EXAMPLES, ROOT
+
+BASE_URL = "https://rss.thoxuan.example"
+
+
+def cli(
+    *args: str, cwd: Path, database_url: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATOR_")}
+    environ["PYTHONIOENCODING"] = "utf-8"
+    environ["SYNDICATOR_BASE_URL"] = BASE_URL
+    if database_url is not None:
+        environ["SYNDICATOR_DATABASE_URL"] = database_url
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "syndicator", *args],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        encoding="utf-8",
+        timeout=120,
+        check=False,
+    )
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def jsonl(*objects: dict[str, object]) -> str:
+    return "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objects)
+
+
+def cms(article_id: str, **changes: object) -> dict[str, object]:
+    obj: dict[str, object] = {
+        "id": article_id,
+        "title": f"[Tin nhanh] Bài {article_id}",
+        "category": "Tin tức - Sự kiện",
+        "published_at": "2021-03-01T08:00:00",
+        "body_text": "Nội dung.",
+    }
+    obj.update(changes)
+    return obj
+
+
+def test_help(tmp_path: Path) -> None:
+    result = cli("--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for command in ("import", "articles", "categories", "db"):
+        assert command in result.stdout
+
+
+# --- import -------------------------------------------------------------------------------------------
+
+
+def test_import_prints_a_summary_and_exits_0(tmp_path: Path, database_url: str) -> None:
+    first = cli("import", str(EXAMPLES), cwd=tmp_path, database_url=database_url)
+    assert (first.returncode, first.stderr) == (0, "")
+    assert first.stdout.strip() == "12 files: 12 created, 0 updated, 0 unchanged, 0 failed"
+    again = cli("import", str(EXAMPLES), cwd=tmp_path, database_url=database_url)
+    assert (again.returncode, again.stderr) == (0, "")
+    assert again.stdout.strip() == "12 files: 0 created, 0 updated, 12 unchanged, 0 failed"
+
+
+def test_import_failures_exit_1_with_one_line_each(tmp_path: Path, database_url: str) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "good.txt").write_bytes((EXAMPLES / "001_9685aab5f3c71f64.txt").read_bytes())
+    (drop / "no-date.txt").write_text(
+        "Cổng thông tin\n\nThông báo\n\nTiêu đề\n\nNội dung.\n", encoding="utf-8"
+    )
+    bad_date = (EXAMPLES / "002_ab0b6d3076b1f9a6.txt").read_text(encoding="utf-8")
+    bad_date = bad_date.replace("Đăng lúc: 16:40:27 06/01/2021", "Đăng lúc: [/] 10:00 31/02/2021")
+    (drop / "bad-date.txt").write_text(bad_date, encoding="utf-8")
+    (drop / "latin1.txt").write_bytes("Thông báo".encode("utf-16"))
+    (drop / "[nháp] bài.txt").write_bytes((EXAMPLES / "003_a9878f5ad8bfa922.txt").read_bytes())
+    (drop / "cms.jsonl").write_text(
+        jsonl(cms("j1"), cms("j2", published_at="hôm qua"), cms("j3")), encoding="utf-8"
+    )
+    missing = tmp_path / "missing-folder"
+
+    result = cli("import", str(drop), str(missing), cwd=tmp_path, database_url=database_url)
+    assert result.returncode == 1
+    assert result.stdout.strip() == "6 files: 3 created, 0 updated, 0 unchanged, 6 failed"
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 6, result.stderr
+    assert all(line.startswith("failed ") for line in lines)
+    by_file = {line.split(": ", 1)[0].removeprefix("failed "): line.split(": ", 1)[1] for line in lines}
+    assert set(by_file) == {
+        str(missing),
+        str(drop / "no-date.txt"),
+        str(drop / "bad-date.txt"),
+        str(drop / "latin1.txt"),
+        str(drop / "[nháp] bài.txt"),  # shown as it is, not eaten as console markup
+        f"{drop / 'cms.jsonl'}:2",
+    }
+    assert by_file[str(missing)] == "no such file or folder"
+    assert "Đăng lúc" in by_file[str(drop / "no-date.txt")]
+    assert "Đăng lúc: [/] 10:00 31/02/2021" in by_file[str(drop / "bad-date.txt")]
+    assert "UTF-8" in by_file[str(drop / "latin1.txt")]
+    assert "file name" in by_file[str(drop / "[nháp] bài.txt")]
+    assert "published_at" in by_file[f"{drop / 'cms.jsonl'}:2"]
+
+
+def test_import_of_nothing_succeeds(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = cli("import", str(tmp_path / "empty"), cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.strip() == "0 files: 0 created, 0 updated, 0 unchanged, 0 failed"
+
+
+# --- articles and categories --------------------------------------------------------------------------
+
+
+def test_articles_and_categories(tmp_path: Path, database_url: str) -> None:
+    """One import (the samples, plus CMS lines with a URL, one scheduled, one withdrawn), then the queries."""
+    feed = tmp_path / "cms.jsonl"
+    feed.write_text(
+        jsonl(
+            cms(
+                "j-url", url="https://thoxuan.thanhhoa.gov.vn/bai/1", author="Lê Hải", office="Phòng Văn hóa"
+            ),
+            cms("j-future", published_at="2100-01-01T08:00:00+07:00"),
+            cms("j-withdrawn", status="withdrawn", category="Thông báo"),
+        ),
+        encoding="utf-8",
+    )
+    imported = cli("import", str(EXAMPLES), str(feed), cwd=tmp_path, database_url=database_url)
+    assert imported.returncode == 0, imported.stderr
+
+    # articles list --json: every article with its state, times in the site's zone
+    result = cli("articles", "list", "--json", cwd=tmp_path, database_url=database_url)
+    assert (result.returncode, result.stderr) == (0, "")
+    rows = json.loads(result.stdout)
+    assert len(rows) == 15
+    by_id = {row["id"]: row for row in rows}
+    assert rows[0]["id"] == "j-future"  # newest first
+    assert by_id["000_7aa2cdb3d5133083"] == {
+        "id": "000_7aa2cdb3d5133083",
+        "title": "Hội nghị tổng kết công tác Quốc phòng - An ninh năm 2020, triển khai nhiệm vụ năm 2021",
+        "category": "chien-luoc-dinh-huong-quy-hoach",
+        "category_name": "Chiến lược - Định Hướng - Quy hoạch",
+        "published_at": "2020-12-18T15:50:13+07:00",
+        "updated_at": "2020-12-18T15:50:13+07:00",
+        "status": "published",
+        "author": "Lê Hải",
+        "office": "Trung tâm VHTT, TT và DL Thọ Xuân",
+        "summary": by_id["000_7aa2cdb3d5133083"]["summary"],
+        "url": f"{BASE_URL}/a/000_7aa2cdb3d5133083",
+    }
+    assert by_id["j-url"]["url"] == "https://thoxuan.thanhhoa.gov.vn/bai/1"
+    assert (by_id["j-url"]["author"], by_id["j-url"]["office"]) == ("Lê Hải", "Phòng Văn hóa")
+    assert by_id["j-url"]["title"] == "[Tin nhanh] Bài j-url"
+    assert by_id["j-future"]["status"] == "scheduled"
+    assert by_id["j-future"]["published_at"] == "2100-01-01T08:00:00+07:00"
+    assert by_id["j-withdrawn"]["status"] == "withdrawn"
+    assert {row["status"] for row in rows} == {"published", "scheduled", "withdrawn"}
+    for row in rows:
+        assert row["published_at"].endswith("+07:00") and row["updated_at"].endswith("+07:00")
+        assert set(row) >= {"id", "title", "category", "category_name", "published_at", "updated_at"}
+        assert set(row) >= {"status", "author", "url"}
+
+    # --category SLUG
+    result = cli(
+        "articles", "list", "--json", "--category", "thong-bao", cwd=tmp_path, database_url=database_url
+    )
+    assert result.returncode == 0, result.stderr
+    assert [row["id"] for row in json.loads(result.stdout)] == [
+        "j-withdrawn",
+        "003_a9878f5ad8bfa922",
+        "002_ab0b6d3076b1f9a6",
+        "001_9685aab5f3c71f64",
+    ]
+    result = cli("articles", "list", "--category", "[khong-co]", cwd=tmp_path, database_url=database_url)
+    assert result.returncode == 1
+    assert "[khong-co]" in one_error_line(result)
+
+    # categories list --json: visible articles only
+    result = cli("categories", "list", "--json", cwd=tmp_path, database_url=database_url)
+    assert (result.returncode, result.stderr) == (0, "")
+    cats = json.loads(result.stdout)
+    assert [row["slug"] for row in cats] == sorted(row["slug"] for row in cats)
+    by_slug = {row["slug"]: row for row in cats}
+    assert by_slug["thong-bao"] == {
+        "slug": "thong-bao",
+        "name": "Thông báo",
+        "articles": 3,
+    }  # not the withdrawn
+    assert by_slug["tin-tuc-su-kien"] == {
+        "slug": "tin-tuc-su-kien",
+        "name": "Tin tức - Sự kiện",
+        "articles": 2,
+    }
+    assert by_slug["chien-luoc-dinh-huong-quy-hoach"]["name"] == "Chiến lược - Định Hướng - Quy hoạch"
+    assert sum(row["articles"] for row in cats) == 13
+
+
+def test_tables_and_configured_category_names(tmp_path: Path) -> None:
+    feed = tmp_path / "cms.jsonl"
+    feed.write_text(jsonl(cms("j1", category="Thông báo")), encoding="utf-8")
+    (tmp_path / "names.toml").write_text('[categories]\n"thong-bao" = "Thông báo chung"\n', encoding="utf-8")
+    env = {"SYNDICATOR_CONFIG": str(tmp_path / "names.toml"), "COLUMNS": "200"}
+    assert cli("import", str(feed), cwd=tmp_path, env=env).returncode == 0
+
+    table = cli("articles", "list", cwd=tmp_path, env=env)
+    assert (table.returncode, table.stderr) == (0, "")
+    assert "[Tin nhanh] Bài j1" in table.stdout  # text, not console markup
+    assert "2021-03-01 08:00" in table.stdout
+
+    result = cli("categories", "list", "--json", cwd=tmp_path, env=env)
+    assert json.loads(result.stdout) == [{"slug": "thong-bao", "name": "Thông báo chung", "articles": 1}]
+    result = cli("articles", "list", "--json", cwd=tmp_path, env=env)
+    assert [a["category_name"] for a in json.loads(result.stdout)] == ["Thông báo chung"]
+
+
+# --- db upgrade and schema states ------------------------------------------------------------------
+
+
+def test_db_upgrade_is_idempotent(tmp_path: Path, database_url: str) -> None:
+    head = head_revision()
+    first = cli("db", "upgrade", cwd=tmp_path, database_url=database_url)
+    assert (first.returncode, first.stderr) == (0, "")
+    assert first.stdout.strip() == f"database at revision {head} (was empty)"
+    again = cli("db", "upgrade", cwd=tmp_path, database_url=database_url)
+    assert (again.returncode, again.stderr) == (0, "")
+    assert again.stdout.strip() == f"database at revision {head}"
+    listed = cli("articles", "list", "--json", cwd=tmp_path, database_url=database_url)
+    assert (listed.returncode, json.loads(listed.stdout)) == (0, [])
+
+
+def test_commands_create_the_schema_in_an_empty_database(tmp_path: Path, database_url: str) -> None:
+    result = cli("categories", "list", "--json", cwd=tmp_path, database_url=database_url)
+    assert (result.returncode, result.stderr, json.loads(result.stdout)) == (0, "", [])
+
+
+def test_an_outdated_schema_asks_for_db_upgrade(tmp_path: Path) -> None:
+    """(Both dialects: tests/test_store.py.)"""
+    database_url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_store_engine(database_url)
+    try:
+        upgrade(engine)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    finally:
+        engine.dispose()
+    result = cli("articles", "list", cwd=tmp_path, database_url=database_url)
+    assert result.returncode == 2
+    assert "syndicator db upgrade" in one_error_line(result)
+    assert cli("import", str(EXAMPLES), cwd=tmp_path, database_url=database_url).returncode == 2
+
+
+def test_the_default_sqlite_database_goes_under_var(tmp_path: Path) -> None:
+    result = cli("import", str(EXAMPLES / "000_7aa2cdb3d5133083.txt"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "var" / "syndicator.db").is_file()
+
+
+def test_a_sqlite_database_under_a_plain_file(tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("")
+    url = f"sqlite:///{tmp_path / 'plain' / 'x.db'}"
+    for args in (["categories", "list"], ["db", "upgrade"]):
+        result = cli(*args, cwd=tmp_path, database_url=url)
+        assert result.returncode == 2
+        assert "cannot create the folder" in one_error_line(result)
+
+
+# --- bad settings: exit 2, one line naming the setting, no traceback ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"SYNDICATOR_FEEDS__MAX_ENTRIES": "0"}, "SYNDICATOR_FEEDS__MAX_ENTRIES"),
+        ({"SYNDICATOR_DATABASE_URL": "mysql://x"}, "SYNDICATOR_DATABASE_URL"),
+        ({"SYNDICATOR_BASE_URL": "notaurl"}, "SYNDICATOR_BASE_URL"),
+        ({"SYNDICATOR_SITE__TIMEZONE": "Mars/Base"}, "SYNDICATOR_SITE__TIMEZONE"),
+        ({"SYNDICATOR_SECRET_KEY": "[red]short"}, "SYNDICATOR_SECRET_KEY"),  # shown as text, not markup
+    ],
+)
+def test_a_bad_setting_in_the_environment(tmp_path: Path, env: dict[str, str], named: str) -> None:
+    result = cli("categories", "list", "--json", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert named in one_error_line(result)
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        ("bogus = 1\n", "bogus"),
+        ("[feeds]\nmax_entrys = 30\n", "feeds.max_entrys"),
+        ("[feeds\nmax_entries = 30\n", "settings.toml"),
+    ],
+)
+def test_a_bad_toml_file(tmp_path: Path, content: str, named: str) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text(content, encoding="utf-8")
+    result = cli("categories", "list", cwd=tmp_path, env={"SYNDICATOR_CONFIG": str(path)})
+    assert result.returncode == 2
+    assert named in one_error_line(result)
+
+
+@pytest.mark.parametrize("args", [["import", str(EXAMPLES)], ["db", "upgrade"], ["articles", "list"]])
+def test_every_command_checks_the_settings_first(tmp_path: Path, args: list[str]) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text("[feeds]\nmax_entries = 0\n", encoding="utf-8")
+    result = cli(*args, cwd=tmp_path, env={"SYNDICATOR_CONFIG": str(path)})
+    assert result.returncode == 2
+    assert "feeds.max_entries" in one_error_line(result)
+    assert not (tmp_path / "var").exists()  # nothing was touched
+
+
+def test_a_missing_config_file(tmp_path: Path) -> None:
+    result = cli("articles", "list", cwd=tmp_path, env={"SYNDICATOR_CONFIG": str(tmp_path / "nope.toml")})
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert "SYNDICATOR_CONFIG" in line and "nope.toml" in line
+
+
+def test_the_shipped_config_file_works(tmp_path: Path) -> None:
+    env = {"SYNDICATOR_CONFIG": str(ROOT / "config" / "syndicator.toml")}
+    result = cli("categories", "list", "--json", cwd=tmp_path, env=env)
+    assert (result.returncode, result.stderr, json.loads(result.stdout)) == (0, "", [])

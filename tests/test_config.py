@@ -1,0 +1,268 @@
+"""Settings: the TOML file, SYNDICATOR_* variables over it, validation naming the setting."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from syndicator.config import ConfigError, Settings, load_settings
+from tests.conftest import ROOT
+
+SHIPPED = ROOT / "config" / "syndicator.toml"
+
+
+def toml(tmp_path: Path, text: str, name: str = "custom.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def defaults() -> Settings:
+    """The built-in defaults (the tests run in an empty folder: no config/ there)."""
+    assert not Path("config/syndicator.toml").exists()
+    return load_settings()
+
+
+def test_defaults() -> None:
+    config = defaults()
+    assert config.database_url == "sqlite:///var/syndicator.db"
+    assert config.base_url == "http://127.0.0.1:8000"
+    assert config.site.timezone == "Asia/Ho_Chi_Minh" and str(config.tz) == "Asia/Ho_Chi_Minh"
+    assert (config.feeds.max_entries, config.imports.max_file_bytes) == (20, 5_000_000)
+    assert config.api_tokens == () and config.categories == {}
+    assert config.is_sqlite
+
+
+def test_the_shipped_file_loads_and_equals_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = defaults()
+    monkeypatch.setenv("SYNDICATOR_CONFIG", str(SHIPPED))
+    assert load_settings().model_dump() == expected.model_dump()
+
+
+def test_the_default_file_is_read_from_the_working_folder(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    toml(tmp_path / "config", "[feeds]\nmax_entries = 33\n", "syndicator.toml")
+    assert load_settings().feeds.max_entries == 33
+
+
+def test_toml_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = toml(
+        tmp_path,
+        """
+database_url = "postgresql+psycopg://syndicator@db/syndicator"
+base_url = "https://rss.thoxuan.example/"
+api_tokens = ["token-number-one-0001", "token-number-two-0002"]
+
+[site]
+name = "Cổng TTĐT xã Xuân Hồng"
+timezone = "Asia/Bangkok"
+
+[feeds]
+max_entries = 30
+
+[categories]
+"quoc-phong-an-ninh" = "Quốc phòng - An ninh"
+""",
+    )
+    monkeypatch.setenv("SYNDICATOR_CONFIG", str(path))
+    config = load_settings()
+    assert config.database_url == "postgresql+psycopg://syndicator@db/syndicator"
+    assert not config.is_sqlite
+    assert config.base_url == "https://rss.thoxuan.example"  # no trailing slash
+    assert config.api_tokens == ("token-number-one-0001", "token-number-two-0002")
+    assert config.site.name == "Cổng TTĐT xã Xuân Hồng"
+    assert config.site.language == "vi"  # untouched keys of a section keep their defaults
+    assert str(config.tz) == "Asia/Bangkok"
+    assert (config.feeds.max_entries, config.feeds.archive_page_size) == (30, 50)
+    assert config.categories == {"quoc-phong-an-ninh": "Quốc phòng - An ninh"}
+    assert config.category_display_name("quoc-phong-an-ninh", "QP-AN") == "Quốc phòng - An ninh"
+    assert config.category_display_name("kinh-te", "Kinh tế") == "Kinh tế"
+
+
+def test_environment_overrides_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = toml(
+        tmp_path,
+        'base_url = "https://from-toml.example"\n[feeds]\nmax_entries = 30\narchive_page_size = 100\n',
+    )
+    monkeypatch.setenv("SYNDICATOR_CONFIG", str(path))
+    monkeypatch.setenv("SYNDICATOR_BASE_URL", "https://from-env.example")
+    monkeypatch.setenv("SYNDICATOR_FEEDS__MAX_ENTRIES", "40")
+    config = load_settings()
+    assert config.base_url == "https://from-env.example"
+    assert config.feeds.max_entries == 40
+    assert config.feeds.archive_page_size == 100  # the rest of the section still comes from the file
+
+
+def test_nested_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNDICATOR_FEEDS__MAX_ENTRIES", "25")
+    monkeypatch.setenv("SYNDICATOR_SITE__TIMEZONE", "Asia/Bangkok")
+    monkeypatch.setenv("SYNDICATOR_IMPORTS__BATCH_SIZE", "7")
+    config = load_settings()
+    assert (config.feeds.max_entries, config.site.timezone, config.imports.batch_size) == (
+        25,
+        "Asia/Bangkok",
+        7,
+    )
+
+
+def test_overrides_win_over_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNDICATOR_BASE_URL", "https://from-env.example")
+    assert load_settings(base_url="https://given.example").base_url == "https://given.example"
+
+
+@pytest.mark.parametrize(
+    ("value", "tokens"),
+    [
+        ("token-number-one-0001", ("token-number-one-0001",)),
+        ("token-number-one-0001,token-number-two-0002", ("token-number-one-0001", "token-number-two-0002")),
+        (
+            " token-number-one-0001 , token-number-two-0002 ,",
+            ("token-number-one-0001", "token-number-two-0002"),
+        ),
+        ("", ()),
+    ],
+)
+def test_api_tokens_comma_separated(
+    monkeypatch: pytest.MonkeyPatch, value: str, tokens: tuple[str, ...]
+) -> None:
+    monkeypatch.setenv("SYNDICATOR_API_TOKENS", value)
+    assert load_settings().api_tokens == tokens
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgresql://u:p%40ss@db:5432/syndicator", "postgresql+psycopg://u:p%40ss@db:5432/syndicator"),
+        ("postgresql+psycopg2://u@db/syndicator", "postgresql+psycopg://u@db/syndicator"),
+        (
+            "postgresql+psycopg://u@db/s?options=-csearch_path%3Dt_1",
+            "postgresql+psycopg://u@db/s?options=-csearch_path%3Dt_1",
+        ),
+        ("sqlite:///var/x.db", "sqlite:///var/x.db"),
+    ],
+)
+def test_postgresql_urls_use_the_shipped_driver(given: str, used: str) -> None:
+    assert load_settings(database_url=given).database_url == used
+
+
+# --- errors name the setting -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "named"),
+    [
+        ("SYNDICATOR_FEEDS__MAX_ENTRIES", "0", "SYNDICATOR_FEEDS__MAX_ENTRIES"),
+        ("SYNDICATOR_FEEDS__MAX_ENTRIES", "many", "SYNDICATOR_FEEDS__MAX_ENTRIES"),
+        ("SYNDICATOR_FEEDS__ARCHIVE_PAGE_SIZE", "1", "SYNDICATOR_FEEDS__ARCHIVE_PAGE_SIZE"),
+        ("SYNDICATOR_IMPORTS__MAX_FILE_BYTES", "10", "SYNDICATOR_IMPORTS__MAX_FILE_BYTES"),
+        ("SYNDICATOR_DATABASE_URL", "mysql://x", "SYNDICATOR_DATABASE_URL"),
+        ("SYNDICATOR_DATABASE_URL", "not a url", "SYNDICATOR_DATABASE_URL"),
+        ("SYNDICATOR_BASE_URL", "notaurl", "SYNDICATOR_BASE_URL"),
+        ("SYNDICATOR_BASE_URL", "ftp://example.org", "SYNDICATOR_BASE_URL"),
+        ("SYNDICATOR_BASE_URL", "", "SYNDICATOR_BASE_URL"),
+        ("SYNDICATOR_WEBSUB_HUB", "hub", "SYNDICATOR_WEBSUB_HUB"),
+        ("SYNDICATOR_SITE__TIMEZONE", "Mars/Base", "SYNDICATOR_SITE__TIMEZONE"),
+        ("SYNDICATOR_SITE__TIMEZONE", "../../etc/passwd", "SYNDICATOR_SITE__TIMEZONE"),
+        ("SYNDICATOR_SITE__LANGUAGE", "Vietnamese", "SYNDICATOR_SITE__LANGUAGE"),
+        ("SYNDICATOR_SITE__NAME", "", "SYNDICATOR_SITE__NAME"),
+        ("SYNDICATOR_SECRET_KEY", "short", "SYNDICATOR_SECRET_KEY"),
+        ("SYNDICATOR_API_TOKENS", "short,token-number-two-0002", "SYNDICATOR_API_TOKENS"),
+        ("SYNDICATOR_SITE", "not json", "site"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, named: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert named in message
+    assert "\n" not in message
+
+
+def test_several_bad_settings_are_named_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNDICATOR_FEEDS__MAX_ENTRIES", "0")
+    monkeypatch.setenv("SYNDICATOR_BASE_URL", "notaurl")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "SYNDICATOR_FEEDS__MAX_ENTRIES" in str(caught.value) and "SYNDICATOR_BASE_URL" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("bogus = 1\n", "bogus"),
+        ("[feeds]\nmax_entrys = 30\n", "feeds.max_entrys"),
+        ("[mail]\nhost = 'x'\n", "mail"),
+        ("[feeds]\nmax_entries = 0\n", "feeds.max_entries"),
+        ('[categories]\n"Quốc phòng" = "x"\n', "categories"),
+        ('[categories]\n"kinh-te" = "  "\n', "categories"),
+    ],
+)
+def test_a_bad_toml_setting_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, named: str
+) -> None:
+    monkeypatch.setenv("SYNDICATOR_CONFIG", str(toml(tmp_path, text)))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert named in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_an_unknown_key_is_called_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNDICATOR_CONFIG", str(toml(tmp_path, "[feeds]\nmax_entrys = 30\n")))
+    with pytest.raises(ConfigError, match=r"feeds\.max_entrys .*unknown setting"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[feeds\nmax_entries = 30\n", "max_entries = \n", 'base_url = "unterminated\n', "a = 1\na = 2\n"],
+)
+def test_toml_syntax_errors_name_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    path = toml(tmp_path, text)
+    monkeypatch.setenv("SYNDICATOR_CONFIG", str(path))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(path) in str(caught.value) and "line" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_toml_file_that_is_not_utf8(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('[site]\nname = "Cổng"\n'.encode("utf-16"))
+    monkeypatch.setenv("SYNDICATOR_CONFIG", str(path))
+    with pytest.raises(ConfigError, match=r"latin1\.toml"):
+        load_settings()
+
+
+@pytest.mark.parametrize("target", ["missing.toml", "."])
+def test_a_missing_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str) -> None:
+    monkeypatch.setenv("SYNDICATOR_CONFIG", str(tmp_path / target))
+    with pytest.raises(ConfigError, match="SYNDICATOR_CONFIG: no such file"):
+        load_settings()
+
+
+# --- the secret key ----------------------------------------------------------------------------------
+
+
+def test_a_configured_secret_key_is_used(tmp_path: Path) -> None:
+    config = load_settings(secret_key="configured-secret-0123", var_dir=tmp_path / "var")
+    assert config.resolved_secret_key() == "configured-secret-0123"
+    assert not (tmp_path / "var" / "secret_key").exists()
+
+
+def test_a_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
+    var = tmp_path / "var" / "nested"
+    first = load_settings(var_dir=var).resolved_secret_key()
+    assert len(first) >= 32
+    path = var / "secret_key"
+    assert path.read_text().strip() == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_settings(var_dir=var).resolved_secret_key() == first  # a restart keeps it
+    assert load_settings(var_dir=var).resolved_secret_key() == first
+    assert load_settings(var_dir=tmp_path / "elsewhere").resolved_secret_key() != first

@@ -1,0 +1,326 @@
+"""The article store on both dialects: schema management, writes, the visibility rule, times in UTC."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from syndicator.config import Settings
+from syndicator.model import ArticleInput, Status, Visibility, WriteOutcome
+from syndicator.store import Store, StoreError
+from syndicator.store.database import create_store_engine, current_revision, head_revision, upgrade
+
+VIETNAM = timezone(timedelta(hours=7))
+
+
+def article(article_id: str = "a1", **changes: object) -> ArticleInput:
+    values: dict[str, object] = {
+        "id": article_id,
+        "title": f"Bài {article_id}",
+        "category_name": "Thông báo",
+        "published_at": datetime(2021, 1, 2, 10, 0, tzinfo=VIETNAM),
+        "body_html": "<p>Nội dung</p>",
+        "summary": "Nội dung",
+        "source": f"test:{article_id}",
+    }
+    values.update(changes)
+    return ArticleInput(**values)  # type: ignore[arg-type]
+
+
+# --- schema -----------------------------------------------------------------------------------------
+
+
+def test_schema_is_created_in_an_empty_database(database_url: str) -> None:
+    engine = create_store_engine(database_url)
+    try:
+        assert current_revision(engine) is None
+        store = Store.open(database_url)
+        store.close()
+        assert current_revision(engine) == head_revision()
+        tables = set(inspect(engine).get_table_names())
+        assert {"articles", "categories", "alembic_version"} <= tables
+    finally:
+        engine.dispose()
+
+
+def test_opening_again_keeps_the_data(database_url: str, now: datetime) -> None:
+    first = Store.open(database_url)
+    first.write([article()], now)
+    first.close()
+    second = Store.open(database_url)
+    try:
+        assert second.article("a1") is not None
+    finally:
+        second.close()
+
+
+def test_upgrade_is_idempotent(database_url: str) -> None:
+    engine = create_store_engine(database_url)
+    try:
+        assert upgrade(engine) == (None, head_revision())
+        assert upgrade(engine) == (head_revision(), head_revision())
+        assert upgrade(engine) == (head_revision(), head_revision())
+        Store.open(database_url).close()
+    finally:
+        engine.dispose()
+
+
+def test_an_outdated_schema_asks_for_db_upgrade(database_url: str) -> None:
+    engine = create_store_engine(database_url)
+    try:
+        upgrade(engine)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    finally:
+        engine.dispose()
+    with pytest.raises(StoreError, match=r"run `syndicator db upgrade`") as caught:
+        Store.open(database_url)
+    assert "0000" in str(caught.value) and head_revision() in str(caught.value)
+
+
+def test_a_sqlite_path_under_a_file_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "plain-file").write_text("")
+    with pytest.raises(StoreError, match="cannot create the folder"):
+        Store.open(f"sqlite:///{tmp_path / 'plain-file' / 'store.db'}")
+
+
+def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.db").write_text("not a database, just notes " * 100)
+    with pytest.raises(StoreError, match="cannot open the database"):
+        Store.open(f"sqlite:///{tmp_path / 'notes.db'}")
+
+
+def test_an_unreachable_server_is_a_one_line_store_error() -> None:
+    with pytest.raises(StoreError, match="cannot open the database") as caught:
+        Store.open("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=3")
+    assert "\n" not in str(caught.value)
+
+
+# --- writes -------------------------------------------------------------------------------------------
+
+
+def test_write_outcomes(store: Store, now: datetime) -> None:
+    assert store.write([article("a1"), article("a2")], now) == [WriteOutcome.CREATED, WriteOutcome.CREATED]
+    assert store.write([article("a1"), article("a2", title="Đã sửa")], now) == [
+        WriteOutcome.UNCHANGED,
+        WriteOutcome.UPDATED,
+    ]
+
+
+def test_round_trip(store: Store, now: datetime) -> None:
+    written = article(
+        author="Lê Hải",
+        office="Trung tâm VHTT",
+        url="https://thoxuan.thanhhoa.gov.vn/a1",
+        body_html="<p>A &lt; B &amp; ]]&gt;</p>",
+        title="A < B & ]]>",
+    )
+    store.write([written], now)
+    got = store.article("a1")
+    assert got is not None
+    assert (got.id, got.title, got.body_html, got.summary) == (
+        "a1",
+        written.title,
+        written.body_html,
+        "Nội dung",
+    )
+    assert (got.author, got.office, got.url, got.status) == (
+        "Lê Hải",
+        "Trung tâm VHTT",
+        written.url,
+        Status.PUBLISHED,
+    )
+    assert (got.category.slug, got.category.name) == ("thong-bao", "Thông báo")
+    assert got.byline == "Lê Hải, Trung tâm VHTT"
+    assert store.article("missing") is None
+
+
+def test_times_come_back_aware_utc(store: Store, now: datetime) -> None:
+    store.write([article()], now)
+    got = store.article("a1")
+    assert got is not None
+    for moment in (got.published_at, got.updated_at, got.changed_at):
+        assert moment.tzinfo is not None and moment.utcoffset() == timedelta(0)
+    assert got.published_at == datetime(2021, 1, 2, 3, 0, tzinfo=UTC)
+    assert got.changed_at == now
+    # a new article without its own edit time was last updated when it was published
+    assert got.updated_at == got.published_at
+
+
+def test_microseconds_and_offsets_survive(store: Store, now: datetime) -> None:
+    moment = datetime(2021, 1, 2, 23, 59, 59, 123456, tzinfo=timezone(timedelta(hours=-5)))
+    store.write([article(published_at=moment)], now)
+    got = store.article("a1")
+    assert got is not None and got.published_at == moment
+
+
+def test_unchanged_content_rewrites_nothing(store: Store, now: datetime) -> None:
+    store.write([article()], now)
+    before = store.article("a1")
+    later = now + timedelta(days=1)
+    assert store.write([article()], later) == [WriteOutcome.UNCHANGED]
+    after = store.article("a1")
+    assert before is not None and after is not None
+    assert after == before
+    assert (after.updated_at, after.changed_at) == (before.updated_at, before.changed_at)
+
+
+def test_a_change_updates_the_same_article_at_now(store: Store, now: datetime) -> None:
+    store.write([article()], now)
+    later = now + timedelta(hours=5)
+    assert store.write([article(body_html="<p>Đã sửa</p>")], later) == [WriteOutcome.UPDATED]
+    got = store.article("a1")
+    assert got is not None
+    assert got.body_html == "<p>Đã sửa</p>"
+    assert got.updated_at == later and got.changed_at == later
+    assert got.published_at == datetime(2021, 1, 2, 3, 0, tzinfo=UTC)
+
+
+def test_the_source_edit_time_wins(store: Store, now: datetime) -> None:
+    edited = datetime(2021, 1, 5, 9, 0, tzinfo=VIETNAM)
+    store.write([article(updated_at=edited)], now)
+    got = store.article("a1")
+    assert got is not None and got.updated_at == edited
+
+
+def test_an_edit_of_a_scheduled_article_is_not_dated_before_its_publication(
+    store: Store, now: datetime
+) -> None:
+    future = now + timedelta(days=3)
+    store.write([article(published_at=future)], now)
+    store.write([article(published_at=future, title="Đã sửa")], now + timedelta(hours=1))
+    got = store.article("a1")
+    assert got is not None and got.updated_at == future
+
+
+def test_a_batch_is_all_or_nothing(store: Store, now: datetime) -> None:
+    # ids must be distinct within a batch; a repeated one makes the database refuse the whole batch
+    with pytest.raises(IntegrityError):
+        store.write([article("ok"), article("twice"), article("twice")], now)
+    assert store.article("ok") is None
+    assert store.articles(now, visible_only=False) == []
+
+
+# --- visibility -------------------------------------------------------------------------------------
+
+
+def test_withdrawn_articles_stay_but_are_not_visible(store: Store, now: datetime) -> None:
+    store.write([article("a1"), article("a2", status=Status.WITHDRAWN)], now)
+    got = store.article("a2")
+    assert got is not None and got.status is Status.WITHDRAWN
+    assert got.visibility(now) is Visibility.WITHDRAWN
+    assert [a.id for a in store.articles(now)] == ["a1"]
+    assert {a.id for a in store.articles(now, visible_only=False)} == {"a1", "a2"}
+    assert store.count_visible(now) == 1
+
+
+def test_withdraw(store: Store, now: datetime) -> None:
+    store.write([article()], now)
+    later = now + timedelta(minutes=1)
+    assert store.withdraw("a1", later) is True
+    assert store.withdraw("a1", later) is False
+    assert store.withdraw("missing", later) is False
+    got = store.article("a1")
+    assert got is not None and got.visibility(later) is Visibility.WITHDRAWN and got.changed_at == later
+    assert store.count_visible(later) == 0
+    # the same content imported again publishes it anew
+    assert store.write([article()], later) == [WriteOutcome.UPDATED]
+    assert store.count_visible(later) == 1
+
+
+def test_a_future_article_is_scheduled_until_its_time(store: Store, now: datetime) -> None:
+    due = now + timedelta(hours=2)
+    store.write([article("soon", published_at=due), article("old")], now)
+    got = store.article("soon")
+    assert got is not None
+    assert got.visibility(now) is Visibility.SCHEDULED
+    assert got.visibility(due - timedelta(microseconds=1)) is Visibility.SCHEDULED
+    assert got.visibility(due) is Visibility.PUBLISHED
+    assert [a.id for a in store.articles(now)] == ["old"]
+    assert store.count_visible(now) == 1
+    assert [a.id for a in store.articles(due)] == ["soon", "old"]
+    assert store.count_visible(due) == 2
+    assert [c.visible for c in store.categories(now)] == [1]
+    assert [c.visible for c in store.categories(due)] == [2]
+
+
+def test_listing_is_newest_first_with_stable_ties(store: Store, now: datetime) -> None:
+    base = datetime(2021, 1, 1, tzinfo=UTC)
+    store.write(
+        [
+            article("b", published_at=base),
+            article("a", published_at=base),
+            article("c", published_at=base + timedelta(days=1)),
+            article("d", published_at=base - timedelta(days=1), category_name="Kinh tế"),
+        ],
+        now,
+    )
+    assert [a.id for a in store.articles(now)] == ["c", "b", "a", "d"]
+    assert [a.id for a in store.articles(now, limit=2)] == ["c", "b"]
+    assert [a.id for a in store.articles(now, limit=2, offset=2)] == ["a", "d"]
+    assert [a.id for a in store.articles(now, category="kinh-te")] == ["d"]
+    assert store.count_visible(now, "thong-bao") == 3
+
+
+# --- categories ---------------------------------------------------------------------------------------
+
+
+def test_categories_count_only_visible_articles(store: Store, now: datetime) -> None:
+    store.write(
+        [
+            article("p1"),
+            article("p2"),
+            article("w", status=Status.WITHDRAWN),
+            article("s", published_at=now + timedelta(days=1)),
+            article("k", category_name="Kinh tế", status=Status.WITHDRAWN),
+        ],
+        now,
+    )
+    counts = {c.category.slug: (c.category.name, c.visible) for c in store.categories(now)}
+    assert counts == {"thong-bao": ("Thông báo", 2), "kinh-te": ("Kinh tế", 0)}
+    assert [c.category.slug for c in store.categories(now)] == ["kinh-te", "thong-bao"]  # by slug
+
+
+def test_spelling_variants_are_one_category_keeping_the_first_name(store: Store, now: datetime) -> None:
+    store.write([article("a", category_name="Văn hóa - Xã hội")], now)
+    store.write(
+        [article("b", category_name="VĂN HÓA-XÃ HỘI"), article("c", category_name="văn hóa – xã hội")], now
+    )
+    assert [(c.category.slug, c.category.name, c.visible) for c in store.categories(now)] == [
+        ("van-hoa-xa-hoi", "Văn hóa - Xã hội", 3)
+    ]
+
+
+def test_configured_display_names_override_exported_names(settings: Settings, now: datetime) -> None:
+    names = {"thong-bao": "Thông báo - Thông cáo"}
+    with_names = Store.open(settings.database_url, names)
+    try:
+        with_names.write([article()], now)
+        got = with_names.article("a1")
+        assert got is not None and got.category.name == "Thông báo - Thông cáo"
+        assert [a.category.name for a in with_names.articles(now)] == ["Thông báo - Thông cáo"]
+        assert [c.category.name for c in with_names.categories(now)] == ["Thông báo - Thông cáo"]
+        found = with_names.category("thong-bao")
+        assert found is not None and found.name == "Thông báo - Thông cáo"
+    finally:
+        with_names.close()
+    plain = Store.open(settings.database_url)
+    try:
+        found = plain.category("thong-bao")
+        assert found is not None and found.name == "Thông báo"  # the stored name is untouched
+        assert plain.category("missing") is None
+    finally:
+        plain.close()
+
+
+def test_an_article_can_move_between_categories(store: Store, now: datetime) -> None:
+    store.write([article()], now)
+    store.write([replace(article(), category_name="Kinh tế")], now + timedelta(hours=1))
+    got = store.article("a1")
+    assert got is not None and got.category.slug == "kinh-te"
+    assert {c.category.slug: c.visible for c in store.categories(now)} == {"kinh-te": 1, "thong-bao": 0}
