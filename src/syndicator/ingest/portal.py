@@ -91,7 +91,9 @@ def _decode(data: bytes) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise InvalidArticle(f"not valid UTF-8 (byte {error.start}: {data[error.start:error.start + 1]!r})") from None
+        raise InvalidArticle(
+            f"not valid UTF-8 (byte {error.start}: {data[error.start : error.start + 1]!r})"
+        ) from None
     text = text.removeprefix("\ufeff")
     return nfc(text.replace("\r\n", "\n").replace("\r", "\n"))
 
