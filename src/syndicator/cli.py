@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -31,9 +32,13 @@ app = typer.Typer(
 articles_app = typer.Typer(help="Inspect articles.", no_args_is_help=True)
 categories_app = typer.Typer(help="Inspect categories.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+subscribers_app = typer.Typer(help="Email subscribers.", no_args_is_help=True)
+digest_app = typer.Typer(help="Email digests.", no_args_is_help=True)
 app.add_typer(articles_app, name="articles")
 app.add_typer(categories_app, name="categories")
 app.add_typer(db_app, name="db")
+app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(digest_app, name="digest")
 
 stdout = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -194,6 +199,7 @@ def serve(
         # the leading instance's first store-watch tick renders what changed; until then the kept
         # feeds are served, so a restart costs no rendering before the first request
         service = assemble(config, store, render_now=False)
+        _check_officials(service)
         background = jobs.start(service) if scheduler else None
         try:
             server = uvicorn.Server(
@@ -235,6 +241,7 @@ def worker(
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with opened_store(config) as store:
         service = assemble(config, store, render_now=False)
+        _check_officials(service)
         background = jobs.start(service)
         err.print("syndicator: worker running the scheduled jobs", highlight=False)
         try:
@@ -279,6 +286,240 @@ def build(
         f"{out}: {tree.written} files written, {tree.unchanged} unchanged, {tree.removed} removed",
         highlight=False,
     )
+
+
+@subscribers_app.command("add")
+def subscribers_add(
+    email: Annotated[str, typer.Argument(help="The address.")],
+    name: Annotated[str | None, typer.Option(help="Name shown in the To: header.")] = None,
+    categories: Annotated[
+        str, typer.Option(help="Comma-separated category slugs or names, or 'all'.")
+    ] = "all",
+    frequency: Annotated[str, typer.Option(help="immediate, daily or weekly.")] = "daily",
+    confirmed: Annotated[
+        bool, typer.Option("--confirmed", help="Skip double opt-in (the office vouches for the address).")
+    ] = False,
+) -> None:
+    """Add a subscriber (or change an existing one's choices)."""
+    from syndicator.mail.subscriptions import InvalidSubscription, add
+
+    config = settings()
+    with opened_store(config) as store:
+        try:
+            person, created = add(
+                store,
+                email,
+                clock.utcnow(),
+                name=name,
+                categories=categories,
+                frequency=frequency,
+                confirmed=confirmed,
+            )
+        except InvalidSubscription as error:
+            fail(str(error), 1)
+    stdout.print(
+        f"{'added' if created else 'updated'} {person.email} "
+        f"({person.status.value}, {person.frequency.value})"
+    )
+
+
+@subscribers_app.command("import")
+def subscribers_import(
+    file: Annotated[Path, typer.Argument(help="CSV: email,name,categories,frequency (header optional).")],
+    pending: Annotated[
+        bool, typer.Option("--pending", help="Imported addresses must confirm (default: confirmed).")
+    ] = False,
+) -> None:
+    """Import subscribers from CSV; bad rows are reported and skipped."""
+    from syndicator.mail.subscriptions import import_csv
+
+    config = settings()
+    try:
+        data = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        fail(f"{file}: cannot read: {error}", 1)
+    with opened_store(config) as store:
+        created, updated, problems = import_csv(store, data, clock.utcnow(), confirmed=not pending)
+    for problem in problems:
+        err.print(f"[red]failed[/] {file}:{problem.line}: {problem.reason}", highlight=False)
+    stdout.print(f"{created} added, {updated} updated, {len(problems)} failed", highlight=False)
+    raise typer.Exit(1 if problems else 0)
+
+
+@subscribers_app.command("export")
+def subscribers_export() -> None:
+    """All subscribers as CSV on standard output."""
+    from syndicator.mail.subscriptions import export_csv
+
+    config = settings()
+    with opened_store(config) as store:
+        for chunk in export_csv(store):
+            sys.stdout.write(chunk)
+
+
+@subscribers_app.command("list")
+def subscribers_list(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON array instead of a table.")] = False,
+) -> None:
+    """Subscribers with their status, source and choices."""
+    from syndicator.store.subscribers import listing
+
+    config = settings()
+    with opened_store(config) as store, store.reading() as conn:
+        people = listing(conn)
+    if as_json:
+        _print_json(
+            [
+                {
+                    "email": p.email,
+                    "name": p.name,
+                    "status": p.status.value,
+                    "source": p.source.value,
+                    "categories": "all" if p.categories is None else sorted(p.categories),
+                    "frequency": p.frequency.value,
+                }
+                for p in people
+            ]
+        )
+        return
+    table = Table(box=None)
+    for column in ("email", "tên", "trạng thái", "nguồn", "chuyên mục", "tần suất"):
+        table.add_column(column, overflow="fold")
+    for p in people:
+        cats = "all" if p.categories is None else ", ".join(sorted(p.categories))
+        table.add_row(p.email, p.name or "", p.status.value, p.source.value, cats, p.frequency.value)
+    stdout.print(table)
+
+
+@subscribers_app.command("remove")
+def subscribers_remove(email: Annotated[str, typer.Argument(help="The address.")]) -> None:
+    """Forget a subscriber entirely (their queued mail is dropped)."""
+    from syndicator.mail.subscriptions import remove
+
+    config = settings()
+    with opened_store(config) as store:
+        if not remove(store, email):
+            fail(f"no subscriber {email}", 1)
+    stdout.print(f"removed {email}")
+
+
+def _at(value: str | None, config: Settings) -> datetime:
+    if value is None:
+        return clock.utcnow()
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--at: {value!r} is not an ISO 8601 date-time", 1)
+    return moment if moment.tzinfo else moment.replace(tzinfo=config.tz)
+
+
+@digest_app.command("preview")
+def digest_preview(
+    frequency: Annotated[str, typer.Option(help="daily or weekly.")],
+    out: Annotated[Path, typer.Option(help="Write the HTML here.")],
+    at: Annotated[
+        str | None, typer.Option(help="ISO time: the run whose window ends at or before it.")
+    ] = None,
+    email: Annotated[str | None, typer.Option(help="As this subscriber would get it.")] = None,
+) -> None:
+    """Write the digest a run would send, as HTML, without sending or queueing anything."""
+    from syndicator.mail.digests import MailComposer, preview, window_end
+    from syndicator.mail.subscriptions import InvalidSubscription, parse_frequency
+    from syndicator.model import Frequency
+    from syndicator.store.subscribers import by_email
+
+    config = settings()
+    try:
+        chosen = parse_frequency(frequency)
+    except InvalidSubscription as error:
+        fail(str(error), 1)
+    if chosen is Frequency.IMMEDIATE:
+        fail("--frequency: immediate mails are not digests (daily or weekly)", 1)
+    with opened_store(config) as store:
+        person = None
+        if email is not None:
+            with store.reading() as conn:
+                person = by_email(conn, email)
+            if person is None:
+                fail(f"no subscriber {email}", 1)
+        end = window_end(chosen, _at(at, config), config)
+        result = preview(store, MailComposer(config), chosen, end, person)
+    if result is None:
+        stdout.print("nothing new in that window: no digest would be sent")
+        return
+    subject, html, count = result
+    out.write_text(html, encoding="utf-8")
+    stdout.print(f"{out}: {subject} ({count} articles)", highlight=False)
+
+
+@digest_app.command("send")
+def digest_send(
+    frequency: Annotated[str, typer.Option(help="daily or weekly.")],
+    at: Annotated[
+        str | None, typer.Option(help="ISO time: the run whose window ends at or before it.")
+    ] = None,
+) -> None:
+    """Queue the run whose window ends at --at (default now) and deliver it. Safe to repeat."""
+    from syndicator.leader import Leadership
+    from syndicator.mail.digests import MailComposer, plan_run, queue_run, window_end
+    from syndicator.mail.sender import Sender
+    from syndicator.mail.subscriptions import InvalidSubscription, parse_frequency
+    from syndicator.model import Frequency
+
+    config = settings()
+    _logging("warning")
+    try:
+        chosen = parse_frequency(frequency)
+    except InvalidSubscription as error:
+        fail(str(error), 1)
+    if chosen is Frequency.IMMEDIATE:
+        fail("--frequency: immediate mails are not digests (daily or weekly)", 1)
+    now = clock.utcnow()
+    with opened_store(config) as store:
+        end = window_end(chosen, _at(at, config), config)
+        run = plan_run(store, chosen, end, now)
+        report = queue_run(store, MailComposer(config), run, now)
+        sender = Sender(store, config, clock=clock.utcnow)
+        leadership = Leadership(store.engine, config.var_dir)
+        if leadership.acquire():
+            sender.recover()  # no other sender runs: what a killed one left in flight goes again
+        from syndicator.store import mailqueue
+
+        with store.reading() as conn:
+            pending = mailqueue.counts(conn, run_id=run.id).get("pending", 0)
+        progress = Progress(
+            TextColumn("[bold]Đang gửi[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,
+        )
+        with progress:
+            task = progress.add_task("send", total=pending)
+            delivered = sender.deliver(on_sent=lambda n: progress.advance(task, n))
+        leadership.release()
+        with store.reading() as conn:
+            state = mailqueue.counts(conn, run_id=run.id)
+    stdout.print(
+        f"{chosen.value} digest for the window ending {end.astimezone(config.tz):%d/%m/%Y %H:%M}: "
+        f"{report.articles} new articles, {report.queued} mails queued now; "
+        f"sent {delivered.sent}, retry later {delivered.retried}, failed {delivered.failed}; "
+        f"run totals: " + ", ".join(f"{v} {k}" for k, v in sorted(state.items())),
+        highlight=False,
+    )
+
+
+def _check_officials(service: Any) -> None:
+    """A broken officials file stops the start (like any bad setting), not the 06:30 run."""
+    from syndicator.mail.subscriptions import InvalidSubscription
+
+    try:
+        service.officials.check(clock.utcnow(), strict=True)
+    except InvalidSubscription as error:
+        service.close()
+        fail(f"officials file: {error}")
 
 
 def _logging(level: str) -> None:

@@ -65,6 +65,53 @@ class ImportSettings(_Section):
     batch_size: int = Field(500, ge=1, le=10_000)
 
 
+class MailSettings(_Section):
+    from_address: str = Field("bantin@thoxuan.thanhhoa.gov.vn", pattern=r"^[^@\s<>]+@[^@\s<>]+$")
+    from_name: str = "Cổng TTĐT huyện Thọ Xuân"
+    reply_to: str | None = Field(None, pattern=r"^[^@\s<>]+@[^@\s<>]+$")
+    connections: int = Field(4, ge=1, le=64)
+    rate_per_second: float = Field(0, ge=0)  # 0: as fast as the server takes them
+    timeout: float = Field(30, gt=0, le=600)
+    max_attempts: int = Field(8, ge=1, le=50)
+    retry_base_seconds: float = Field(60, ge=0)
+    retry_max_seconds: float = Field(6 * 3600, ge=0)
+    dkim_domain: str | None = None
+    dkim_selector: str | None = None
+    dkim_key_file: Path | None = None
+
+    @field_validator("dkim_key_file")
+    @classmethod
+    def _key_readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class DigestSettings(_Section):
+    daily_at: str = Field("06:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    weekly_on: str = "monday"
+    immediate_every_seconds: int = Field(15, ge=1, le=3600)
+    officials_file: Path = Path("config/officials.toml")
+
+    @field_validator("weekly_on")
+    @classmethod
+    def _weekday(cls, value: str) -> str:
+        if value.lower() not in _WEEKDAYS:
+            raise ValueError(f"must be one of {', '.join(_WEEKDAYS)}")
+        return value.lower()
+
+    @property
+    def weekday(self) -> int:
+        return _WEEKDAYS.index(self.weekly_on)
+
+
+class BounceSettings(_Section):
+    hard_limit: int = Field(3, ge=1, le=100)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SYNDICATOR_",
@@ -84,6 +131,9 @@ class Settings(BaseSettings):
     site: SiteSettings = SiteSettings()
     feeds: FeedSettings = FeedSettings()
     imports: ImportSettings = ImportSettings()
+    mail: MailSettings = MailSettings()
+    digest: DigestSettings = DigestSettings()
+    bounce: BounceSettings = BounceSettings()
     # slug -> display name, for categories whose exported name is not how the office wants it shown
     categories: dict[str, str] = {}
 
@@ -112,6 +162,16 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from syndicator.mail.transport import SmtpAddress
+
+        SmtpAddress.parse(value)  # raises ValueError naming what is wrong
+        return value
 
     @field_validator("secret_key")
     @classmethod
@@ -176,14 +236,28 @@ class Settings(BaseSettings):
             return self.secret_key
         path = self.var_dir / "secret_key"
         try:
-            return path.read_text().strip()
+            existing = path.read_text().strip()
+            if existing:
+                return existing
         except FileNotFoundError:
             pass
         self.var_dir.mkdir(parents=True, exist_ok=True)
         key = secrets.token_urlsafe(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # written under a temporary name, then linked into place: two processes starting at once
+        # both end up with whichever key got there first, and nobody reads a half-written file
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(key + "\n")
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            if not path.read_text().strip():
+                os.replace(temporary, path)  # an empty file left by an older version
+                return key
+            return path.read_text().strip()
+        finally:
+            temporary.unlink(missing_ok=True)
         return key
 
 

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from syndicator.mail.digests import queue_immediate, run_due
 from syndicator.service import Service
 
 log = logging.getLogger(__name__)
 
 STORE_WATCH_SECONDS = 1.0
 DROP_FOLDER_SECONDS = 0.5
+DIGEST_CHECK_SECONDS = 30
+DELIVER_SECONDS = 2
+OFFICIALS_SECONDS = 5
 
 
 class Jobs:
@@ -27,21 +32,26 @@ class Jobs:
     def _lead(self) -> bool:
         try:
             leading = self.service.leadership.acquire()
-        except Exception as error:  # noqa: BLE001 - the database may be down; try at the next tick
+        except Exception as error:
             log.error("cannot reach the database to elect a leader: %s", error)
             leading = False
         if leading and not self._leading:
-            # taking over: what another instance did meanwhile is only in the database
+            # taking over: what another instance did meanwhile is only in the database, and mails a
+            # dead leader had in flight are queued again (the only ones that may go out twice)
             self.service.drop_folder.reset()
+            try:
+                self.service.sender.recover()
+            except Exception as error:
+                log.error("outbox recovery failed: %s", error)
         self._leading = leading
         return leading
 
-    def _run(self, name: str, job: Callable[[], None]) -> None:
+    def _run(self, name: str, job: Callable[[], object]) -> None:
         if not self._lead():
             return
         try:
             job()
-        except Exception as error:  # noqa: BLE001 - one clear line, and the next tick tries again
+        except Exception as error:
             log.error("job %s failed: %s: %s", name, type(error).__name__, error)
 
     def store_watch(self) -> None:
@@ -71,6 +81,25 @@ class Jobs:
 
         self._run("drop-folder", run)
 
+    def digests(self) -> None:
+        """Daily and weekly runs that are due (including one missed while the service was down)."""
+        self._run("digests", lambda: run_due(self.service.services.store, self.service.composer, self._now()))
+
+    def immediate(self) -> None:
+        self._run(
+            "immediate",
+            lambda: queue_immediate(self.service.services.store, self.service.composer, self._now()),
+        )
+
+    def deliver(self) -> None:
+        self._run("deliver", lambda: self.service.sender.deliver())
+
+    def officials(self) -> None:
+        self._run("officials", lambda: self.service.officials.check(self._now()))
+
+    def _now(self) -> datetime:
+        return self.service.services.clock()
+
 
 def start(service: Service) -> BackgroundScheduler:
     jobs = Jobs(service)
@@ -80,5 +109,11 @@ def start(service: Service) -> BackgroundScheduler:
     )
     scheduler.add_job(jobs.store_watch, "interval", seconds=STORE_WATCH_SECONDS, id="store-watch")
     scheduler.add_job(jobs.drop_folder, "interval", seconds=DROP_FOLDER_SECONDS, id="drop-folder")
+    scheduler.add_job(jobs.officials, "interval", seconds=OFFICIALS_SECONDS, id="officials")
+    scheduler.add_job(jobs.digests, "interval", seconds=DIGEST_CHECK_SECONDS, id="digests")
+    scheduler.add_job(
+        jobs.immediate, "interval", seconds=service.settings.digest.immediate_every_seconds, id="immediate"
+    )
+    scheduler.add_job(jobs.deliver, "interval", seconds=DELIVER_SECONDS, id="deliver")
     scheduler.start()
     return scheduler

@@ -8,6 +8,7 @@ SQLite: an exclusive flock on a file beside the database; the kernel releases it
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -48,10 +49,8 @@ class Leadership:
 
     def _release(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._conn.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail; the lock goes anyway
-                pass
             self._conn = None
         if self._file is not None:
             self._file.close()
@@ -63,7 +62,7 @@ class Leadership:
                 self._conn.execute(text("SELECT 1"))
                 self._conn.commit()
                 return True
-            except Exception as error:  # noqa: BLE001 - a dead connection means the lock is gone too
+            except Exception as error:
                 log.warning("lost the leader connection (%s); trying again", error)
                 self._release()
         conn = self.engine.connect()

@@ -92,6 +92,7 @@ class Article:
     url: str | None
     status: Status
     changed_at: datetime = field(compare=False)  # when the store row last changed, for watchers
+    available_at: datetime | None = field(default=None, compare=False)  # when readers first could see it
 
     def visibility(self, now: datetime) -> Visibility:
         if self.status is Status.WITHDRAWN:
@@ -114,3 +115,60 @@ class WriteOutcome(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
     UNCHANGED = "unchanged"
+
+
+class Frequency(StrEnum):
+    IMMEDIATE = "immediate"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+class SubscriberStatus(StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+
+
+class Source(StrEnum):
+    CONFIG = "config"
+    CLI = "cli"
+    IMPORT = "import"
+    WEB = "web"
+
+
+ALL_CATEGORIES = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    id: int
+    email: str
+    name: str | None
+    status: SubscriberStatus
+    source: Source
+    categories: frozenset[str] | None  # None: every category
+    frequency: Frequency
+    hard_bounces: int
+    created_at: datetime
+    confirmed_at: datetime | None = None
+    confirmed_ip: str | None = None
+    unsubscribed_at: datetime | None = None
+
+    def wants(self, category_slug: str) -> bool:
+        return self.categories is None or category_slug in self.categories
+
+    @property
+    def categories_key(self) -> str:
+        """One string per distinct choice: subscribers who share it share one rendered digest."""
+        return ALL_CATEGORIES if self.categories is None else ",".join(sorted(self.categories))
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRun:
+    id: int
+    frequency: Frequency
+    window_start: datetime
+    window_end: datetime
+    status: str
+    mails: int

@@ -10,6 +10,9 @@ from syndicator.clock import Clock
 from syndicator.config import Settings
 from syndicator.ingest.dropfolder import DropFolder
 from syndicator.leader import Leadership
+from syndicator.mail.digests import MailComposer
+from syndicator.mail.sender import Sender
+from syndicator.mail.subscriptions import OfficialsWatcher
 from syndicator.publish.builder import FeedBuilder
 from syndicator.publish.cache import FeedCache
 from syndicator.publish.follower import CacheFollower
@@ -26,6 +29,9 @@ class Service:
     pinger: WebSubPinger | None
     leadership: Leadership
     drop_folder: DropFolder
+    composer: MailComposer
+    sender: Sender
+    officials: OfficialsWatcher
 
     @property
     def settings(self) -> Settings:
@@ -37,7 +43,9 @@ class Service:
         self.leadership.release()
 
 
-def assemble(settings: Settings, store: Store, clock: Clock = clocks.utcnow, *, render_now: bool = True) -> Service:
+def assemble(
+    settings: Settings, store: Store, clock: Clock = clocks.utcnow, *, render_now: bool = True
+) -> Service:
     """Everything the web app and the jobs share, with the kept feeds loaded into memory.
 
     `render_now` brings the feeds up to date before the first request (a lone instance, a test);
@@ -51,10 +59,16 @@ def assemble(settings: Settings, store: Store, clock: Clock = clocks.utcnow, *, 
     kept = builder.load_kept()
     rendered = len(builder.refresh(clock()).rendered) if render_now else 0
     log.info("feeds: %d kept, %d rendered at start", kept, rendered)
-    drop_folder = DropFolder(store, settings.articles_dir, settings.tz, max_bytes=settings.imports.max_file_bytes)
+    drop_folder = DropFolder(
+        store, settings.articles_dir, settings.tz, max_bytes=settings.imports.max_file_bytes
+    )
+    composer = MailComposer(settings)
     return Service(
         Services(settings, store, cache, builder, clock, follower=CacheFollower(store, cache)),
         pinger,
         Leadership(store.engine, settings.var_dir),
         drop_folder,
+        composer,
+        Sender(store, settings, clock=clock),
+        OfficialsWatcher(store, settings.digest.officials_file),
     )

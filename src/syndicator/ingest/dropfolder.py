@@ -83,7 +83,9 @@ class DropFolder:
             else:
                 report.waiting += 1
 
-        kept_ids = {i for rel, k in known.items() if rel in present and rel not in changed for i in k.article_ids}
+        kept_ids = {
+            i for rel, k in known.items() if rel in present and rel not in changed for i in k.article_ids
+        }
         importer = Importer(self.store, now, on_failure=report.failed.append)
         rows: list[dict[str, object]] = []
         for rel in changed:

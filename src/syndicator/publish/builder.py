@@ -122,7 +122,9 @@ class FeedBuilder:
             self.on_changed([u for u in urls if not u.endswith(".opml")])
         return report
 
-    def _rebuild_channel(self, key: str, category: Category | None, now: datetime, report: BuildReport) -> None:
+    def _rebuild_channel(
+        self, key: str, category: Category | None, now: datetime, report: BuildReport
+    ) -> None:
         limit = self.settings.feeds.max_entries
         with self.store.reading() as conn:
             entries, total = store_channels.newest(conn, key, now, limit)
@@ -208,7 +210,9 @@ class FeedBuilder:
         )
         body = feeds.render("atom", channel, entries, archive)
         last_modified = max((a.updated_at for a in entries), default=None)
-        doc = RenderedFeed.make(archive_path(key, page), feeds.MEDIA_TYPES["atom"], body, last_modified, fingerprint)
+        doc = RenderedFeed.make(
+            archive_path(key, page), feeds.MEDIA_TYPES["atom"], body, last_modified, fingerprint
+        )
         if len(self._archive_memo) > 512:
             self._archive_memo.clear()
         self._archive_memo[(key, page)] = doc
@@ -350,15 +354,17 @@ def load_rows(store: Store, cache: FeedCache, since: datetime | None) -> int:
                 select(rendered_feeds).where(rendered_feeds.c.path.in_(wanted[start : start + 200]))
             ).all()
             for row in rows:
-                changed += int(cache.put(
-                    RenderedFeed(
-                        path=row.path,
-                        media_type=row.media_type,
-                        body=row.body,
-                        body_gzip=row.body_gzip,
-                        etag=row.etag,
-                        last_modified=None if row.last_modified == _EPOCH else row.last_modified,
-                        fingerprint=row.fingerprint,
+                changed += int(
+                    cache.put(
+                        RenderedFeed(
+                            path=row.path,
+                            media_type=row.media_type,
+                            body=row.body,
+                            body_gzip=row.body_gzip,
+                            etag=row.etag,
+                            last_modified=None if row.last_modified == _EPOCH else row.last_modified,
+                            fingerprint=row.fingerprint,
+                        )
                     )
-                ))
+                )
     return changed

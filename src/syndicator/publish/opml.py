@@ -37,4 +37,5 @@ def render_opml(settings: Settings, categories: Sequence[Category], now: datetim
             language=settings.site.language,
         )
     ET.indent(root)
-    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="utf-8", xml_declaration=False) + b"\n"
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + document + b"\n"

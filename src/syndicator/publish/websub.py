@@ -77,7 +77,9 @@ class WebSubPinger:
                     self._waiting.discard(url)
                 elif attempt < self.attempts:
                     delay = self.first_delay * 2 ** (attempt - 1)
-                    log.warning("WebSub ping for %s failed (%s); retry %d in %.0fs", url, reason, attempt, delay)
+                    log.warning(
+                        "WebSub ping for %s failed (%s); retry %d in %.0fs", url, reason, attempt, delay
+                    )
                     heapq.heappush(self._queue, (time.monotonic() + delay, attempt + 1, url))
                 else:
                     self.failed += 1
@@ -92,7 +94,7 @@ class WebSubPinger:
             headers={"Content-Type": "application/x-www-form-urlencoded", "User-Agent": self.user_agent},
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return 200 <= response.status < 300, f"HTTP {response.status}"
         except urllib.error.HTTPError as error:
             return False, f"HTTP {error.code}"

@@ -97,6 +97,8 @@ class Store:
         with self.reading() as conn:
             counts = _categories.with_counts(conn, now)
         return [
-            CategoryCount(Category(c.category.slug, self._names.get(c.category.slug, c.category.name)), c.visible)
+            CategoryCount(
+                Category(c.category.slug, self._names.get(c.category.slug, c.category.name)), c.visible
+            )
             for c in counts
         ]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, ColumnElement, Row, and_, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Connection, Row, and_, bindparam, func, select, update
 
 from syndicator.model import Article, ArticleInput, Category, Status, WriteOutcome
 from syndicator.store.categories import ensure_categories, touch
@@ -32,6 +32,7 @@ _ARTICLE_COLUMNS = (
     articles.c.url,
     articles.c.status,
     articles.c.changed_at,
+    articles.c.available_at,
 )
 
 
@@ -53,6 +54,7 @@ def to_article(row: Row[Any]) -> Article:
         url=row.url,
         status=Status(row.status),
         changed_at=row.changed_at,
+        available_at=row.available_at,
     )
 
 
@@ -62,9 +64,9 @@ def write_batch(conn: Connection, batch: Sequence[ArticleInput], now: datetime) 
     existing = {
         row.id: row
         for row in conn.execute(
-            select(articles.c.id, articles.c.content_hash, articles.c.category_slug).where(
-                articles.c.id.in_(ids)
-            )
+            select(
+                articles.c.id, articles.c.content_hash, articles.c.category_slug, articles.c.created_at
+            ).where(articles.c.id.in_(ids))
         )
     }
     first_names: dict[str, str] = {}
@@ -90,11 +92,13 @@ def write_batch(conn: Connection, batch: Sequence[ArticleInput], now: datetime) 
         if old is None:
             values["updated_at"] = item.updated_at or item.published_at
             values["created_at"] = now
+            values["available_at"] = max(now, item.published_at)
             inserts.append(values)
             outcomes.append(WriteOutcome.CREATED)
         else:
             # Without an edit time from the source, the edit happened now (never before publication).
             values["updated_at"] = item.updated_at or max(now, item.published_at)
+            values["available_at"] = max(old.created_at, item.published_at)
             values["b_id"] = values.pop("id")
             updates.append(values)
             outcomes.append(WriteOutcome.UPDATED)

@@ -49,7 +49,9 @@ def oldest_first(conn: Connection, key: str, now: datetime, offset: int, limit: 
     return [to_article(row) for row in conn.execute(_scoped(query, key))]  # type: ignore[call-overload]
 
 
-def changed(conn: Connection, since: datetime | None, previous_now: datetime | None, now: datetime) -> set[str]:
+def changed(
+    conn: Connection, since: datetime | None, previous_now: datetime | None, now: datetime
+) -> set[str]:
     """Channels whose feeds may differ between `previous_now` and `now` (all of them at first)."""
     if since is None or previous_now is None:
         return {ALL, *conn.execute(select(categories.c.slug)).scalars()}

@@ -125,10 +125,32 @@ def upsert(conn: Any, table: Any, rows: list[dict[str, Any]], key: str) -> None:
     """Insert rows, replacing any with the same key: safe when two instances write the same row."""
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    dialect_insert = _dialect_insert(conn)
     statement = dialect_insert(table)
     columns = {c: statement.excluded[c] for c in rows[0] if c != key}
     conn.execute(statement.on_conflict_do_update(index_elements=[key], set_=columns), rows)
+
+
+def insert_ignore(conn: Any, table: Any, rows: list[dict[str, Any]]) -> int:
+    """Insert rows, skipping any that collide with a unique constraint; returns how many went in."""
+    if not rows:
+        return 0
+    dialect_insert = _dialect_insert(conn)
+    inserted = 0
+    # RETURNING counts what went in on both dialects (rowcount is not reliable for executemany)
+    key = next(iter(table.primary_key.columns))
+    statement = dialect_insert(table).on_conflict_do_nothing().returning(key)
+    for start in range(0, len(rows), 1000):
+        inserted += len(conn.execute(statement, rows[start : start + 1000]).all())
+    return inserted
+
+
+def _dialect_insert(conn: Any) -> Any:
+    """INSERT with ON CONFLICT support: both dialects have it, each under its own name."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgres_insert
+
+        return postgres_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -81,7 +82,11 @@ articles = Table(
     Column("source", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("changed_at", UTCDateTime(), nullable=False),
+    # When readers could first see it: max(published_at, created_at). Notifications select on this,
+    # so an article imported late with an old date is still announced, and an edit is not news.
+    Column("available_at", UTCDateTime(), nullable=False),
     Index(None, "category_slug", "published_at"),
+    Index(None, "available_at"),
     Index(None, "published_at"),
     Index(None, "changed_at"),
 )
@@ -113,4 +118,82 @@ drop_files = Table(
     Column("article_ids", Text, nullable=False),  # JSON list
     Column("error", Text),
     Column("seen_at", UTCDateTime(), nullable=False),
+)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False),
+    Column("email_key", String(320), nullable=False, unique=True),  # casefolded: one person, one row
+    Column("name", String(200)),
+    Column("status", String(16), nullable=False),  # pending | confirmed | unsubscribed | bounced
+    Column("source", String(16), nullable=False),  # config | cli | import | web
+    Column("categories", Text, nullable=False),  # "*" (all) or comma-separated slugs
+    Column("frequency", String(16), nullable=False),  # immediate | daily | weekly
+    Column("hard_bounces", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("confirmed_at", UTCDateTime()),
+    Column("confirmed_ip", String(64)),
+    Column("unsubscribed_at", UTCDateTime()),
+    Index(None, "status", "frequency"),
+)
+
+# One row per (frequency, window end): whichever instance or command gets there first owns the run.
+digest_runs = Table(
+    "digest_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("frequency", String(16), nullable=False),
+    Column("window_start", UTCDateTime(), nullable=False),
+    Column("window_end", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),  # queuing | queued
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("queued_at", UTCDateTime()),
+    Column("mails", Integer, nullable=False, default=0),
+    UniqueConstraint("frequency", "window_end"),
+)
+
+# A rendered mail shared by every recipient of the same content (one digest per category choice,
+# one announcement per article); per-recipient parts are substituted at send time.
+mail_bodies = Table(
+    "mail_bodies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("subject", Text, nullable=False),
+    Column("mime", LargeBinary, nullable=False),  # headers + body with placeholders, CRLF
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # digest | immediate | confirm
+    Column("run_id", Integer, ForeignKey("digest_runs.id")),
+    Column("article_id", String(128)),
+    Column("token", String(512)),  # a confirmation mail: its signed token (one mail per request)
+    Column("body_id", Integer, ForeignKey("mail_bodies.id"), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | sending | sent | failed | cancelled
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime()),
+    UniqueConstraint("subscriber_id", "run_id"),
+    UniqueConstraint("subscriber_id", "article_id"),
+    UniqueConstraint("subscriber_id", "token"),
+    Index(None, "status", "next_attempt_at"),
+)
+
+# Small named values the jobs keep between runs (cursors), shared by every instance.
+job_state = Table(
+    "job_state",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )

@@ -209,7 +209,9 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "summary": "Create or update an article (by id)",
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ArticleIn"}}},
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/ArticleIn"}}
+                        },
                     },
                     "responses": {
                         "201": reply("Created", {"type": "object"}),

@@ -105,12 +105,14 @@ def create_app(services: Services) -> ASGIApp:
             raise HTTPException(404)  # not public yet: do not even admit it exists
         if visibility is Visibility.WITHDRAWN:
             raise HTTPException(410)
-        return render("pages/article.html", article=found, permalink=links.permalink(settings.base_url, found))
+        return render(
+            "pages/article.html", article=found, permalink=links.permalink(settings.base_url, found)
+        )
 
     async def healthz(request: Request) -> Response:
         try:
             await run_in_threadpool(store.count_visible, clock(), "__healthz__")
-        except Exception as error:  # noqa: BLE001 - the check reports any database failure
+        except Exception as error:
             log.warning("health check: database unavailable: %s", error)
             return JSONResponse({"status": "error", "database": "unavailable"}, status_code=503)
         return JSONResponse(
@@ -176,7 +178,7 @@ def _follow(services: Services) -> Any:
             while True:
                 try:
                     await run_in_threadpool(follower.sync, services.clock())
-                except Exception as error:  # noqa: BLE001 - one line; the next look tries again
+                except Exception as error:
                     log.error("feed cache follow failed: %s: %s", type(error).__name__, error)
                 await asyncio.sleep(FOLLOW_SECONDS)
 

@@ -12,13 +12,20 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 # templates/ sits at the project root (src/syndicator/web -> parents[3]); a packaged install points
 # SYNDICATOR_TEMPLATES_DIR at its copy.
-TEMPLATES = Path(os.environ.get("SYNDICATOR_TEMPLATES_DIR") or Path(__file__).resolve().parents[3] / "templates")
+TEMPLATES = Path(
+    os.environ.get("SYNDICATOR_TEMPLATES_DIR") or Path(__file__).resolve().parents[3] / "templates"
+)
 
 
 def environment(tz: ZoneInfo, locale: str = "vi") -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(default=True, default_for_string=True),
+        autoescape=select_autoescape(
+            enabled_extensions=("html", "xml"),
+            disabled_extensions=("txt",),
+            default_for_string=True,
+            default=True,
+        ),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -1,0 +1,1 @@
+"""Email: subscribers' mail is rendered once per distinct content, queued in an outbox, delivered."""

@@ -1,0 +1,339 @@
+"""Digest runs and immediate announcements: who gets which mail, queued exactly once.
+
+A digest run is identified by (frequency, window end): daily at `digest.daily_at`, weekly on
+`digest.weekly_on` at the same time, in the site's time zone. Its window starts where the previous
+run of that frequency ended (the first run: a day or a week before). Creating the run row is the
+claim: whichever instance or command inserts it owns it; queueing is idempotent, so a run
+interrupted half-way is completed by the next attempt and nobody gets two.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, and_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from syndicator.config import Settings
+from syndicator.mail.mime import build_template
+from syndicator.mail.render import MailRenderer
+from syndicator.model import Article, DigestRun, Frequency, Subscriber
+from syndicator.store import Store, mailqueue
+from syndicator.store.articles import article_select, to_article, visible
+from syndicator.store.schema import articles, digest_runs
+from syndicator.store.subscribers import recipients
+
+log = logging.getLogger(__name__)
+
+PERIOD = {Frequency.DAILY: timedelta(days=1), Frequency.WEEKLY: timedelta(days=7)}
+IMMEDIATE_CURSOR = "immediate.cursor"
+# Rows committed late may carry an available_at just before the cursor: look back, duplicates are
+# impossible anyway (one row per subscriber and article).
+IMMEDIATE_LOOKBACK = timedelta(minutes=10)
+
+
+def window_end(frequency: Frequency, at: datetime, settings: Settings) -> datetime:
+    """The latest scheduled run time at or before `at` (aware, UTC)."""
+    tz: ZoneInfo = settings.tz
+    hour, minute = (int(part) for part in settings.digest.daily_at.split(":"))
+    local = at.astimezone(tz)
+    day = local.date()
+    if frequency is Frequency.WEEKLY:
+        day -= timedelta(days=(local.weekday() - settings.digest.weekday) % 7)
+    candidate = datetime.combine(day, time(hour, minute), tzinfo=tz)
+    if candidate > local:
+        candidate = datetime.combine(day - PERIOD[frequency], time(hour, minute), tzinfo=tz)
+    return candidate.astimezone(ZoneInfo("UTC"))
+
+
+def _run(row: object) -> DigestRun:
+    return DigestRun(
+        id=row.id,  # type: ignore[attr-defined]
+        frequency=Frequency(row.frequency),  # type: ignore[attr-defined]
+        window_start=row.window_start,  # type: ignore[attr-defined]
+        window_end=row.window_end,  # type: ignore[attr-defined]
+        status=row.status,  # type: ignore[attr-defined]
+        mails=row.mails,  # type: ignore[attr-defined]
+    )
+
+
+def plan_run(store: Store, frequency: Frequency, end: datetime, now: datetime) -> DigestRun:
+    """The run of this window, created if it does not exist yet (unique per frequency and end)."""
+    with store.writing() as conn:
+        existing = conn.execute(
+            select(digest_runs).where(
+                digest_runs.c.frequency == frequency.value, digest_runs.c.window_end == end
+            )
+        ).first()
+        if existing is not None:
+            return _run(existing)
+        previous = conn.execute(
+            select(digest_runs.c.window_end)
+            .where(digest_runs.c.frequency == frequency.value, digest_runs.c.window_end < end)
+            .order_by(digest_runs.c.window_end.desc())
+            .limit(1)
+        ).scalar()
+        start = previous or end - PERIOD[frequency]
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    digest_runs.insert().values(
+                        frequency=frequency.value,
+                        window_start=start,
+                        window_end=end,
+                        status="queuing",
+                        created_at=now,
+                        mails=0,
+                    )
+                )
+        except IntegrityError:
+            pass  # another instance created it a moment ago: it is the same run
+        row = conn.execute(
+            select(digest_runs).where(
+                digest_runs.c.frequency == frequency.value, digest_runs.c.window_end == end
+            )
+        ).one()
+        return _run(row)
+
+
+def new_articles(conn: Connection, start: datetime, end: datetime) -> list[Article]:
+    """What is news in (start, end]: became visible in the window and was published recently.
+
+    An article imported late still counts (it became visible in the window), but an old article
+    imported today does not (a first import of the archive must not become one giant digest).
+    """
+    span = end - start
+    query = (
+        article_select()
+        .where(
+            visible(end),
+            articles.c.available_at > start,
+            articles.c.available_at <= end,
+            articles.c.published_at > start - span,
+        )
+        .order_by(articles.c.published_at.desc(), articles.c.id.desc())
+    )
+    return [to_article(row) for row in conn.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueReport:
+    run: DigestRun | None
+    articles: int
+    queued: int
+    bodies: int
+
+
+class MailComposer:
+    """Turns content into stored bodies; shared by digests, announcements and confirmations."""
+
+    def __init__(self, settings: Settings, renderer: MailRenderer | None = None) -> None:
+        self.settings = settings
+        self.renderer = renderer or MailRenderer(settings)
+
+    def list_id(self, what: str) -> str:
+        """RFC 2919: a readable name and a stable ASCII identifier under our own host name."""
+        from urllib.parse import urlsplit
+
+        from slugify import slugify
+
+        host = urlsplit(self.settings.base_url).hostname or "localhost"
+        return f"{what} {self.settings.site.short_name} <{slugify(what)}.{host}>"
+
+    def template(
+        self, subject: str, text: str, html: str, *, list_what: str, one_click: bool = True
+    ) -> bytes:
+        from syndicator.mail.mime import Content
+
+        mail = self.settings.mail
+        return build_template(
+            Content(subject, text, html),
+            from_name=mail.from_name,
+            from_address=mail.from_address,
+            reply_to=mail.reply_to,
+            list_id=self.list_id(list_what),
+            one_click=one_click,
+        )
+
+
+def queue_run(
+    store: Store,
+    composer: MailComposer,
+    run: DigestRun,
+    now: datetime,
+    *,
+    progress: Callable[[int], None] = lambda n: None,
+) -> QueueReport:
+    """Queue one digest per subscriber with news in their categories. Idempotent."""
+    if run.status == "queued":
+        return QueueReport(run, 0, 0, 0)
+    with store.reading() as conn:
+        news = new_articles(conn, run.window_start, run.window_end)
+    news = [_display(a, composer.settings) for a in news]
+    by_category: dict[str, list[Article]] = defaultdict(list)
+    for article in news:
+        by_category[article.category.slug].append(article)
+
+    bodies: dict[tuple[str, ...], int] = {}
+    queued = 0
+    batch: list[dict[str, object]] = []
+
+    def _queue_one(subscriber: Subscriber) -> None:
+        wanted = tuple(sorted(slug for slug in by_category if subscriber.wants(slug)))
+        if not wanted:
+            return  # nothing new in their categories: no mail at all
+        body = bodies.get(wanted)
+        if body is None:
+            chosen = [a for slug in wanted for a in by_category[slug]]
+            content = composer.renderer.digest(run.frequency, run.window_start, run.window_end, chosen)
+            mime = composer.template(content.subject, content.text, content.html, list_what="Bản tin")
+            digest = hashlib.sha256(",".join(wanted).encode()).hexdigest()[:24]
+            with store.writing() as conn:
+                body = mailqueue.body_id(conn, f"digest:{run.id}:{digest}", content.subject, mime, now)
+            bodies[wanted] = body
+        batch.append({"subscriber_id": subscriber.id, "kind": "digest", "run_id": run.id, "body_id": body})
+        if len(batch) >= 1000:
+            flush()
+
+    def flush() -> None:
+        nonlocal queued
+        if batch:
+            with store.writing() as conn:
+                queued += mailqueue.enqueue(conn, batch, now)
+            progress(len(batch))
+            batch.clear()
+
+    # streamed: memory does not grow with the number of subscribers
+    with store.reading() as reading:
+        for subscriber in recipients(reading, run.frequency):
+            _queue_one(subscriber)
+    flush()
+    with store.writing() as conn:
+        conn.execute(
+            update(digest_runs)
+            .where(digest_runs.c.id == run.id)
+            .values(status="queued", queued_at=now, mails=digest_runs.c.mails + queued)
+        )
+    log.info(
+        "%s digest %s: %d new articles, %d mails queued (%d distinct bodies)",
+        run.frequency.value,
+        run.window_end.isoformat(),
+        len(news),
+        queued,
+        len(bodies),
+    )
+    return QueueReport(run, len(news), queued, len(bodies))
+
+
+def due_runs(store: Store, settings: Settings, now: datetime) -> list[tuple[Frequency, datetime]]:
+    """The latest window end of each frequency that has no queued run yet (what a tick should do).
+
+    Runs missed while the service was down are not replayed one by one: the next run's window
+    starts where the last one ended, so it covers them, and is made once.
+    """
+    due = []
+    with store.reading() as conn:
+        for frequency in (Frequency.DAILY, Frequency.WEEKLY):
+            end = window_end(frequency, now, settings)
+            status = conn.execute(
+                select(digest_runs.c.status).where(
+                    and_(digest_runs.c.frequency == frequency.value, digest_runs.c.window_end == end)
+                )
+            ).scalar()
+            if status != "queued":
+                due.append((frequency, end))
+    return due
+
+
+def queue_immediate(store: Store, composer: MailComposer, now: datetime) -> int:
+    """One mail per new article to each `immediate` subscriber of its category."""
+    with store.reading() as conn:
+        cursor_text = mailqueue.get_state(conn, IMMEDIATE_CURSOR)
+    if cursor_text is None:
+        # the first look starts now: subscribing must not bring the whole archive
+        with store.writing() as conn:
+            mailqueue.set_state(conn, IMMEDIATE_CURSOR, now.isoformat(), now)
+        return 0
+    since = datetime.fromisoformat(cursor_text) - IMMEDIATE_LOOKBACK
+    with store.reading() as conn:
+        news = [
+            _display(a, composer.settings)
+            for a in new_articles(conn, since, now)
+            if a.published_at > since - PERIOD[Frequency.DAILY]
+        ]
+        people = list(recipients(conn, Frequency.IMMEDIATE)) if news else []
+    queued = 0
+    for article in news:
+        wanted = [s for s in people if s.wants(article.category.slug) and _subscribed_before(s, article)]
+        if not wanted:
+            continue
+        content = composer.renderer.article(article)
+        mime = composer.template(content.subject, content.text, content.html, list_what="Tin mới")
+        with store.writing() as conn:
+            body = mailqueue.body_id(conn, f"article:{article.id}", content.subject, mime, now)
+            queued += mailqueue.enqueue(
+                conn,
+                [
+                    {"subscriber_id": s.id, "kind": "immediate", "article_id": article.id, "body_id": body}
+                    for s in wanted
+                ],
+                now,
+            )
+    with store.writing() as conn:
+        mailqueue.set_state(conn, IMMEDIATE_CURSOR, now.isoformat(), now)
+    if queued:
+        log.info("immediate: %d mails queued for %d new articles", queued, len(news))
+    return queued
+
+
+def _subscribed_before(subscriber: Subscriber, article: Article) -> bool:
+    # someone who subscribes after an article appeared is not sent it as news
+    since = subscriber.confirmed_at or subscriber.created_at
+    return since <= (article.available_at or article.published_at)
+
+
+def _display(article: Article, settings: Settings) -> Article:
+    name = settings.categories.get(article.category.slug)
+    if name is None:
+        return article
+    from dataclasses import replace
+
+    from syndicator.model import Category
+
+    return replace(article, category=Category(article.category.slug, name))
+
+
+def preview(
+    store: Store, composer: MailComposer, frequency: Frequency, end: datetime, subscriber: Subscriber | None
+) -> tuple[str, str, int] | None:
+    """(subject, html, articles) of the digest that run would send, without queueing anything."""
+    with store.reading() as conn:
+        previous = conn.execute(
+            select(digest_runs.c.window_end)
+            .where(digest_runs.c.frequency == frequency.value, digest_runs.c.window_end < end)
+            .order_by(digest_runs.c.window_end.desc())
+            .limit(1)
+        ).scalar()
+        start = previous or end - PERIOD[frequency]
+        news = [_display(a, composer.settings) for a in new_articles(conn, start, end)]
+    if subscriber is not None:
+        news = [a for a in news if subscriber.wants(a.category.slug)]
+    if not news:
+        return None
+    content = composer.renderer.digest(frequency, start, end, news)
+    return content.subject, content.html, len(news)
+
+
+def run_due(store: Store, composer: MailComposer, now: datetime) -> list[QueueReport]:
+    """Plan and queue every digest run that is due: the scheduler's tick and `digest send` alike."""
+    reports = []
+    for frequency, end in due_runs(store, composer.settings, now):
+        run = plan_run(store, frequency, end, now)
+        reports.append(queue_run(store, composer, run, now))
+    return reports

@@ -1,0 +1,117 @@
+"""MIME messages built once per distinct content, then finished per recipient with a few byte edits.
+
+Python's email package needs ~3 ms to build a message: 20,000 subscribers would cost a minute. So a
+body is encoded once (quoted-printable, with placeholder slots alone at the start of an encoded line)
+and each recipient's copy only fills the slots and prepends its own headers (To, Date, Message-ID,
+List-Unsubscribe). The result is an ordinary RFC 5322 message; DKIM signs it last.
+"""
+
+from __future__ import annotations
+
+import quopri
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.header import Header
+from email.utils import format_datetime, formataddr, make_msgid
+
+SLOT = re.compile(r"(@@[A-Z_]+@@)")
+UNSUBSCRIBE_SLOT = "@@UNSUBSCRIBE_URL@@"
+PREFERENCES_SLOT = "@@PREFERENCES_URL@@"
+CONFIRM_SLOT = "@@CONFIRM_URL@@"
+_CRLF = b"\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    subject: str
+    text: str
+    html: str
+
+
+def _qp(text: str) -> bytes:
+    """Quoted-printable with CRLF line ends, lines of at most 76 characters."""
+    encoded = quopri.encodestring(text.replace("\r\n", "\n").encode("utf-8"))
+    return encoded.replace(b"\n", _CRLF)
+
+
+def _qp_with_slots(text: str) -> bytes:
+    out = bytearray()
+    for part in SLOT.split(text):
+        if not part:
+            continue
+        if SLOT.fullmatch(part):
+            # a slot starts a line and ends with a soft break, so any fill can be wrapped freely
+            out += part.encode("ascii") + b"=" + _CRLF
+            continue
+        encoded = _qp(part)
+        out += encoded
+        if not encoded.endswith(_CRLF):
+            out += b"=" + _CRLF
+    if not out.endswith(_CRLF):
+        out += _CRLF
+    return bytes(out)
+
+
+def header(name: str, value: str) -> bytes:
+    """One header, RFC 2047-encoded where it is not ASCII, folded under 78 characters."""
+    encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+    return f"{name}: {encoded}".encode("ascii") + _CRLF
+
+
+def build_template(
+    content: Content,
+    *,
+    from_name: str,
+    from_address: str,
+    list_id: str,
+    reply_to: str | None = None,
+    one_click: bool = True,
+) -> bytes:
+    """Headers shared by every recipient, then the multipart body with slots to fill."""
+    boundary = "=_syndicator_" + make_msgid(domain="b").strip("<>").replace("@", "_").replace(".", "_")
+    lines = bytearray()
+    lines += f"From: {formataddr((from_name, from_address), charset='utf-8')}".encode("ascii") + _CRLF
+    if reply_to:
+        lines += f"Reply-To: {reply_to}".encode("ascii") + _CRLF
+    lines += header("Subject", content.subject)
+    lines += header("List-Id", list_id)
+    if one_click:
+        lines += b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" + _CRLF
+    lines += b"MIME-Version: 1.0" + _CRLF
+    lines += f'Content-Type: multipart/alternative; boundary="{boundary}"'.encode("ascii") + _CRLF
+    lines += _CRLF
+    lines += f"--{boundary}".encode("ascii") + _CRLF
+    lines += b'Content-Type: text/plain; charset="utf-8"' + _CRLF
+    lines += b"Content-Transfer-Encoding: quoted-printable" + _CRLF + _CRLF
+    lines += _qp_with_slots(content.text)
+    lines += f"--{boundary}".encode("ascii") + _CRLF
+    lines += b'Content-Type: text/html; charset="utf-8"' + _CRLF
+    lines += b"Content-Transfer-Encoding: quoted-printable" + _CRLF + _CRLF
+    lines += _qp_with_slots(content.html)
+    lines += f"--{boundary}--".encode("ascii") + _CRLF
+    return bytes(lines)
+
+
+def finish(
+    template: bytes,
+    *,
+    to_address: str,
+    to_name: str | None,
+    message_id: str,
+    date: datetime,
+    slots: Mapping[str, str],
+    list_unsubscribe: str | None,
+) -> bytes:
+    """The recipient's copy: their headers first, then the shared template with the slots filled."""
+    head = bytearray()
+    head += f"Date: {format_datetime(date)}".encode("ascii") + _CRLF
+    head += f"Message-ID: {message_id}".encode("ascii") + _CRLF
+    head += f"To: {formataddr((to_name or '', to_address), charset='utf-8')}".encode("ascii") + _CRLF
+    if list_unsubscribe:
+        head += f"List-Unsubscribe: <{list_unsubscribe}>".encode("ascii") + _CRLF
+    body = template
+    for slot, value in slots.items():
+        body = body.replace(slot.encode("ascii"), _qp(value).rstrip(b"\r\n"))
+    return bytes(head) + body

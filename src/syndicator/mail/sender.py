@@ -1,0 +1,270 @@
+"""Delivery: claim due outbox rows, finish each mail for its recipient, hand it to the transport.
+
+Several sender threads each keep one transport connection (SMTP connection reuse) and claim their
+own rows, so parallel connections never take the same row. A row is marked sent right after the
+server accepts it. 4xx, timeouts and dropped connections are retried with exponential backoff up to
+`mail.max_attempts`; 5xx are not; a recipient refused `bounce.hard_limit` times is marked bounced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from syndicator import tokens
+from syndicator.clock import Clock
+from syndicator.config import Settings
+from syndicator.mail.mime import CONFIRM_SLOT, PREFERENCES_SLOT, UNSUBSCRIBE_SLOT, finish
+from syndicator.mail.transport import (
+    MaildirTransport,
+    PermanentFailure,
+    SmtpAddress,
+    SmtpTransport,
+    TemporaryFailure,
+    Transport,
+)
+from syndicator.store import Store, mailqueue
+from syndicator.store.mailqueue import Claimed
+from syndicator.store.subscribers import record_hard_bounce
+
+log = logging.getLogger(__name__)
+
+CLAIM_SIZE = 25
+
+
+def transport_factory(settings: Settings) -> Callable[[], Transport]:
+    """SMTP when SYNDICATOR_SMTP_URL is set, else the maildir under var/ (the embedded default)."""
+    if settings.smtp_url:
+        address = SmtpAddress.parse(settings.smtp_url)
+        return lambda: SmtpTransport(address, timeout=settings.mail.timeout)
+    root = settings.var_dir / "outbox"
+    return lambda: MaildirTransport(root)
+
+
+def subscriber_token(secret: str, purpose: str, subscriber_id: int, email: str) -> str:
+    """Unsubscribe/preferences links: no expiry (List-Unsubscribe must work for old mails too)."""
+    check = hashlib.sha256(email.casefold().encode()).hexdigest()[:10]
+    return tokens.sign(secret, purpose, {"s": subscriber_id, "h": check})
+
+
+def subscriber_from_token(secret: str, purpose: str, token: str) -> tuple[int, str]:
+    data = tokens.verify(secret, purpose, token)
+    if not isinstance(data.get("s"), int) or not isinstance(data.get("h"), str):
+        raise tokens.BadToken("invalid token")
+    return data["s"], data["h"]
+
+
+def email_check(email: str) -> str:
+    return hashlib.sha256(email.casefold().encode()).hexdigest()[:10]
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    bounced: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, what: str) -> None:
+        with self._lock:
+            setattr(self, what, getattr(self, what) + 1)
+
+
+class _RateLimit:
+    """A token bucket shared by the sender threads (0 = no limit)."""
+
+    def __init__(self, per_second: float) -> None:
+        self.per_second = per_second
+        self._lock = threading.Lock()
+        self._next = time.monotonic()
+
+    def wait(self) -> None:
+        if self.per_second <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(self._next, now)
+            self._next = slot + 1 / self.per_second
+        if slot > now:
+            time.sleep(slot - now)
+
+
+class Sender:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        clock: Clock,
+        transports: Callable[[], Transport] | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.transports = transports or transport_factory(settings)
+        self.secret = settings.resolved_secret_key()
+        self.host = urlsplit(settings.base_url).hostname or "localhost"
+        self._bodies: dict[int, bytes] = {}
+        self._bodies_lock = threading.Lock()
+        self._rate = _RateLimit(settings.mail.rate_per_second)
+        self._dkim = _dkim_signer(settings)
+
+    def recover(self) -> int:
+        """Call only where no other sender can be running (the leader, just elected)."""
+        with self.store.writing() as conn:
+            count = mailqueue.recover(conn)
+        if count:
+            log.warning("outbox: %d mails were in flight when a sender stopped; queued again", count)
+        return count
+
+    def deliver(
+        self,
+        *,
+        stop: threading.Event | None = None,
+        on_sent: Callable[[int], None] = lambda n: None,
+        threads: int | None = None,
+    ) -> SendReport:
+        """Send everything due now, on `mail.connections` parallel connections; returns when done."""
+        report = SendReport()
+        stop = stop or threading.Event()
+        count = threads or self.settings.mail.connections
+        workers = [
+            threading.Thread(target=self._work, args=(report, stop, on_sent), name=f"sender-{i}", daemon=True)
+            for i in range(count)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        return report
+
+    def _work(self, report: SendReport, stop: threading.Event, on_sent: Callable[[int], None]) -> None:
+        transport = self.transports()
+        try:
+            while not stop.is_set():
+                with self.store.writing() as conn:
+                    claimed = mailqueue.claim(conn, self.clock(), CLAIM_SIZE)
+                if not claimed:
+                    return
+                for index, row in enumerate(claimed):
+                    if stop.is_set():
+                        # hand back what this thread claimed but did not send
+                        self._release(claimed[index:])
+                        return
+                    self._send_one(transport, row, report)
+                    on_sent(1)
+        finally:
+            transport.close()
+
+    def _release(self, rows: list[Claimed]) -> None:
+        from sqlalchemy import update
+
+        from syndicator.store.schema import outbox
+
+        with self.store.writing() as conn:
+            conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(status="pending"))
+
+    def _send_one(self, transport: Transport, row: Claimed, report: SendReport) -> None:
+        message = self.message(row)
+        self._rate.wait()
+        try:
+            transport.send(self.settings.mail.from_address, row.email, message)
+        except TemporaryFailure as error:
+            self._retry_or_fail(row, str(error), report)
+            return
+        except PermanentFailure as error:
+            now = self.clock()
+            with self.store.writing() as conn:
+                mailqueue.mark_failed(conn, row.id, str(error))
+                bounced = error.recipient_refused and record_hard_bounce(
+                    conn, row.subscriber_id, self.settings.bounce.hard_limit, now
+                )
+            report.add("failed")
+            if bounced:
+                report.add("bounced")
+                log.warning(
+                    "outbox: %s refused %d times: marked bounced", row.email, self.settings.bounce.hard_limit
+                )
+            log.warning("outbox: mail %d to %s refused for good: %s", row.id, row.email, error)
+            return
+        with self.store.writing() as conn:
+            mailqueue.mark_sent(conn, row.id, self.clock())
+        report.add("sent")
+
+    def _retry_or_fail(self, row: Claimed, error: str, report: SendReport) -> None:
+        mail = self.settings.mail
+        attempts = row.attempts + 1
+        with self.store.writing() as conn:
+            if attempts >= mail.max_attempts:
+                mailqueue.mark_failed(conn, row.id, f"gave up after {attempts} attempts: {error}")
+                report.add("failed")
+                log.warning("outbox: mail %d to %s failed %d times: %s", row.id, row.email, attempts, error)
+                return
+            delay = min(mail.retry_base_seconds * 2 ** (attempts - 1), mail.retry_max_seconds)
+            mailqueue.mark_retry(conn, row.id, error, self.clock() + timedelta(seconds=delay))
+        report.add("retried")
+        log.info("outbox: mail %d to %s will be retried in %.0fs: %s", row.id, row.email, delay, error)
+
+    def _body(self, body_id: int) -> bytes:
+        body = self._bodies.get(body_id)
+        if body is None:
+            with self.store.reading() as conn:
+                body = mailqueue.body(conn, body_id)
+            with self._bodies_lock:
+                if len(self._bodies) > 256:
+                    self._bodies.clear()
+                self._bodies[body_id] = body
+        return body
+
+    def message(self, row: Claimed) -> bytes:
+        """The recipient's copy of the shared body: its headers, its links, its fixed Message-ID."""
+        base = self.settings.base_url
+        slots: dict[str, str] = {}
+        list_unsubscribe = None
+        if row.kind == "confirm":
+            slots[CONFIRM_SLOT] = f"{base}/confirm/{row.token}"
+        else:
+            unsubscribe = subscriber_token(self.secret, "unsubscribe", row.subscriber_id, row.email)
+            preferences = subscriber_token(self.secret, "preferences", row.subscriber_id, row.email)
+            list_unsubscribe = f"{base}/unsubscribe/{unsubscribe}"
+            slots[UNSUBSCRIBE_SLOT] = list_unsubscribe
+            slots[PREFERENCES_SLOT] = f"{base}/preferences/{preferences}"
+        fixed = hashlib.sha256(f"{base}\n{row.id}".encode()).hexdigest()[:12]
+        message = finish(
+            self._body(row.body_id),
+            to_address=row.email,
+            to_name=row.name,
+            message_id=f"<{row.id}.{fixed}@{self.host}>",
+            date=self.clock().astimezone(self.settings.tz),
+            slots=slots,
+            list_unsubscribe=list_unsubscribe,
+        )
+        return self._dkim(message) if self._dkim else message
+
+
+def _dkim_signer(settings: Settings) -> Callable[[bytes], bytes] | None:
+    mail = settings.mail
+    if not (mail.dkim_domain and mail.dkim_selector and mail.dkim_key_file):
+        return None
+    import dkim
+
+    key = mail.dkim_key_file.read_bytes()
+    selector, domain = mail.dkim_selector.encode(), mail.dkim_domain.encode()
+    signed = [
+        b"from", b"to", b"subject", b"date", b"message-id", b"list-id", b"list-unsubscribe",
+        b"list-unsubscribe-post", b"mime-version", b"content-type", b"reply-to",
+    ]  # fmt: skip
+
+    def sign(message: bytes) -> bytes:
+        present = [h for h in signed if b"\n" + h + b":" in b"\n" + message.lower().split(b"\r\n\r\n", 1)[0]]
+        signature: bytes = dkim.sign(message, selector, domain, key, include_headers=present)
+        return signature + message
+
+    return sign

@@ -1,0 +1,289 @@
+"""Subscriber management shared by the CLI, the officials file and the web: one copy of each rule."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import tomllib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import delete, select
+
+from syndicator.mail.addresses import InvalidAddress, normalise
+from syndicator.model import Frequency, Source, Subscriber, SubscriberStatus
+from syndicator.store import Store
+from syndicator.store import subscribers as store_subscribers
+from syndicator.store.schema import outbox, subscribers
+from syndicator.text import category_slug, clean_line
+
+log = logging.getLogger(__name__)
+
+
+class InvalidSubscription(ValueError):
+    """What is wrong, naming the field."""
+
+
+def parse_categories(value: str | Iterable[str] | None) -> frozenset[str] | None:
+    """'all' (or nothing) -> None (every category); names or slugs -> slugs."""
+    if value is None:
+        return None
+    items = [v for v in (value.split(",") if isinstance(value, str) else value)]
+    cleaned = [v.strip() for v in items if v and v.strip()]
+    if not cleaned or any(v.lower() in ("all", "*", "tất cả") for v in cleaned):
+        return None
+    slugs = frozenset(category_slug(v) for v in cleaned)
+    if "" in slugs:
+        raise InvalidSubscription("categories: a category has no letters or digits")
+    return slugs
+
+
+def parse_frequency(value: str | None) -> Frequency:
+    try:
+        return Frequency((value or "daily").strip().lower())
+    except ValueError:
+        raise InvalidSubscription(f"frequency: {value!r} is not immediate, daily or weekly") from None
+
+
+def clean_name(value: str | None) -> str | None:
+    # names reach mail headers: no control characters, one line, bounded
+    name = clean_line(value or "")[:200]
+    return name or None
+
+
+def add(
+    store: Store,
+    email: str,
+    now: datetime,
+    *,
+    name: str | None = None,
+    categories: str | Iterable[str] | None = None,
+    frequency: str | None = None,
+    confirmed: bool = False,
+    source: Source = Source.CLI,
+    ip: str | None = None,
+) -> tuple[Subscriber, bool]:
+    try:
+        address = normalise(email)
+    except InvalidAddress as error:
+        raise InvalidSubscription(f"email: {email!r}: {error}") from None
+    status = SubscriberStatus.CONFIRMED if confirmed else SubscriberStatus.PENDING
+    with store.writing() as conn:
+        return store_subscribers.save(
+            conn,
+            address,
+            name=clean_name(name),
+            categories=parse_categories(categories),
+            frequency=parse_frequency(frequency),
+            status=status,
+            source=source,
+            now=now,
+            confirmed_ip=ip,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    line: int
+    reason: str
+
+
+def import_csv(
+    store: Store, data: str, now: datetime, *, confirmed: bool = True
+) -> tuple[int, int, list[RowProblem]]:
+    """Columns email,name,categories,frequency (header optional). Returns (created, updated, problems)."""
+    created = updated = 0
+    problems: list[RowProblem] = []
+    reader = csv.reader(io.StringIO(data.removeprefix("\ufeff")))
+    for number, row in enumerate(reader, start=1):
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if number == 1 and row[0].strip().lower() in ("email", "e-mail", "địa chỉ email"):
+            continue
+        email, name, cats, freq = ([*row, "", "", "", ""])[:4]
+        try:
+            _, was_created = add(
+                store,
+                email,
+                now,
+                name=name,
+                categories=cats or None,
+                frequency=freq or None,
+                confirmed=confirmed,
+                source=Source.IMPORT,
+            )
+        except InvalidSubscription as error:
+            problems.append(RowProblem(number, str(error)))
+            continue
+        created += was_created
+        updated += not was_created
+    return created, updated, problems
+
+
+def export_csv(store: Store) -> Iterator[str]:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["email", "name", "categories", "frequency", "status", "source"])
+    yield out.getvalue()
+    with store.reading() as conn:
+        people = store_subscribers.listing(conn)
+    for person in people:
+        out.seek(0)
+        out.truncate()
+        cats = "all" if person.categories is None else ",".join(sorted(person.categories))
+        writer.writerow(
+            [
+                person.email,
+                person.name or "",
+                cats,
+                person.frequency.value,
+                person.status.value,
+                person.source.value,
+            ]
+        )
+        yield out.getvalue()
+
+
+def remove(store: Store, email: str) -> bool:
+    """Forget an address entirely: the subscriber and the mails queued or sent to it."""
+    with store.writing() as conn:
+        found = store_subscribers.by_email(conn, email)
+        if found is None:
+            return False
+        conn.execute(delete(outbox).where(outbox.c.subscriber_id == found.id))
+        conn.execute(delete(subscribers).where(subscribers.c.id == found.id))
+        return True
+
+
+def unsubscribe(store: Store, subscriber_id: int, now: datetime) -> bool:
+    with store.writing() as conn:
+        found = store_subscribers.by_id(conn, subscriber_id)
+        if found is None:
+            return False
+        if found.status is not SubscriberStatus.UNSUBSCRIBED:
+            store_subscribers.set_status(conn, subscriber_id, SubscriberStatus.UNSUBSCRIBED, now)
+        return True
+
+
+# -- officials: the office's own list, no confirmation, leaving the file ends the subscription -----
+
+
+@dataclass(frozen=True, slots=True)
+class Official:
+    email: str
+    name: str | None
+    categories: frozenset[str] | None
+    frequency: Frequency
+
+
+def read_officials(path: Path) -> list[Official]:
+    """Parse config/officials.toml; InvalidSubscription names the entry and the field."""
+    if not path.is_file():
+        return []
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise InvalidSubscription(f"{path}: {error}") from None
+    entries = data.get("official", [])
+    if not isinstance(entries, list):
+        raise InvalidSubscription(f"{path}: use [[official]] tables")
+    found: list[Official] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries, start=1):
+        where = f"{path}: official #{index}"
+        if not isinstance(entry, dict):
+            raise InvalidSubscription(f"{where}: not a table")
+        unknown = set(entry) - {"name", "email", "categories", "frequency"}
+        if unknown:
+            raise InvalidSubscription(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        try:
+            address = normalise(str(entry.get("email", "")))
+        except InvalidAddress as error:
+            raise InvalidSubscription(f"{where}: email {entry.get('email')!r}: {error}") from None
+        if address.casefold() in seen:
+            raise InvalidSubscription(f"{where}: {address} is listed twice")
+        seen.add(address.casefold())
+        try:
+            found.append(
+                Official(
+                    email=address,
+                    name=clean_name(entry.get("name")),
+                    categories=parse_categories(entry.get("categories")),
+                    frequency=parse_frequency(entry.get("frequency")),
+                )
+            )
+        except InvalidSubscription as error:
+            raise InvalidSubscription(f"{where}: {error}") from None
+    return found
+
+
+def sync_officials(store: Store, officials: list[Official], now: datetime) -> tuple[int, int]:
+    """Make the stored officials match the file. Returns (added or changed, ended)."""
+    changed = ended = 0
+    listed = {o.email.casefold() for o in officials}
+    with store.writing() as conn:
+        for official in officials:
+            current = store_subscribers.by_email(conn, official.email)
+            if (
+                current is not None
+                and current.status is SubscriberStatus.CONFIRMED
+                and current.source is Source.CONFIG
+                and (current.name, current.categories, current.frequency)
+                == (official.name, official.categories, official.frequency)
+            ):
+                continue
+            store_subscribers.save(
+                conn,
+                official.email,
+                name=official.name,
+                categories=official.categories,
+                frequency=official.frequency,
+                status=SubscriberStatus.CONFIRMED,
+                source=Source.CONFIG,
+                now=now,
+            )
+            changed += 1
+        rows = conn.execute(
+            select(subscribers.c.id, subscribers.c.email_key).where(
+                subscribers.c.source == Source.CONFIG.value,
+                subscribers.c.status == SubscriberStatus.CONFIRMED.value,
+            )
+        ).all()
+        for row in rows:
+            if row.email_key not in listed:
+                store_subscribers.set_status(conn, row.id, SubscriberStatus.UNSUBSCRIBED, now)
+                ended += 1
+    if changed or ended:
+        log.info("officials: %d added or changed, %d ended", changed, ended)
+    return changed, ended
+
+
+class OfficialsWatcher:
+    """Syncs the officials file at start and whenever its mtime or size changes."""
+
+    def __init__(self, store: Store, path: Path) -> None:
+        self.store = store
+        self.path = path
+        self._seen: tuple[int, int] | bool | None = False
+
+    def check(self, now: datetime, *, strict: bool = False) -> None:
+        try:
+            stat = self.path.stat()
+            signature: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+        except FileNotFoundError:
+            signature = None
+        if signature == self._seen:
+            return
+        try:
+            officials = read_officials(self.path)
+        except InvalidSubscription as error:
+            if strict:
+                raise
+            log.error("officials file not applied: %s", error)
+            self._seen = signature  # reported once per change of the file
+            return
+        sync_officials(self.store, officials, now)
+        self._seen = signature

@@ -1,0 +1,174 @@
+"""The outbox: every mail is a row before it is sent; rows are claimed, then marked sent or failed.
+
+Claims take rows under a row lock (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer at a
+time) and mark them `sending`, so parallel senders never take the same row. After a crash, rows left
+`sending` are the ones that were in flight: `recover` puts them back, and they may go out twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select, update
+
+from syndicator.model import SubscriberStatus
+from syndicator.store.database import insert_ignore, upsert
+from syndicator.store.schema import mail_bodies, outbox, subscribers
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    kind: str
+    subscriber_id: int
+    email: str
+    name: str | None
+    body_id: int
+    token: str | None
+    attempts: int
+
+
+def body_id(conn: Connection, key: str, subject: str, mime: bytes, now: datetime) -> int:
+    """The id of the shared body with this key, stored once (the first rendering wins)."""
+    existing = conn.execute(select(mail_bodies.c.id).where(mail_bodies.c.key == key)).scalar()
+    if existing is not None:
+        return int(existing)
+    insert_ignore(conn, mail_bodies, [{"key": key, "subject": subject, "mime": mime, "created_at": now}])
+    return int(conn.execute(select(mail_bodies.c.id).where(mail_bodies.c.key == key)).scalar_one())
+
+
+def body(conn: Connection, body_id: int) -> bytes:
+    return bytes(conn.execute(select(mail_bodies.c.mime).where(mail_bodies.c.id == body_id)).scalar_one())
+
+
+def enqueue(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> int:
+    """Queue mails; a row that exists already (same subscriber and run, article or token) is kept."""
+    if not rows:
+        return 0
+    full = [
+        {
+            "run_id": None,
+            "article_id": None,
+            "token": None,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "last_error": None,
+            "created_at": now,
+            "sent_at": None,
+            **row,
+        }
+        for row in rows
+    ]
+    return insert_ignore(conn, outbox, full)
+
+
+def claim(conn: Connection, now: datetime, limit: int) -> list[Claimed]:
+    """Take up to `limit` due rows for sending. The caller's transaction holds the locks until commit."""
+    due = (
+        select(outbox.c.id)
+        .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+        .order_by(outbox.c.next_attempt_at, outbox.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    ids = list(conn.execute(due).scalars())
+    if not ids:
+        return []
+    conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(status="sending"))
+    rows = conn.execute(
+        select(
+            outbox.c.id,
+            outbox.c.kind,
+            outbox.c.subscriber_id,
+            outbox.c.body_id,
+            outbox.c.token,
+            outbox.c.attempts,
+            subscribers.c.email,
+            subscribers.c.name,
+            subscribers.c.status,
+        )
+        .join(subscribers, subscribers.c.id == outbox.c.subscriber_id)
+        .where(outbox.c.id.in_(ids))
+        .order_by(outbox.c.id)
+    ).all()
+    claimed: list[Claimed] = []
+    stale: list[int] = []
+    for row in rows:
+        # unsubscribed or bounced since it was queued: it must not go out
+        wanted = SubscriberStatus.PENDING.value if row.kind == "confirm" else SubscriberStatus.CONFIRMED.value
+        if row.status != wanted:
+            stale.append(row.id)
+            continue
+        claimed.append(
+            Claimed(
+                row.id, row.kind, row.subscriber_id, row.email, row.name, row.body_id, row.token, row.attempts
+            )
+        )
+    if stale:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(stale))
+            .values(status="cancelled", last_error="not subscribed")
+        )
+    return claimed
+
+
+def mark_sent(conn: Connection, outbox_id: int, now: datetime) -> None:
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id == outbox_id)
+        .values(status="sent", sent_at=now, attempts=outbox.c.attempts + 1, last_error=None)
+    )
+
+
+def mark_retry(conn: Connection, outbox_id: int, error: str, at: datetime) -> None:
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id == outbox_id)
+        .values(status="pending", next_attempt_at=at, attempts=outbox.c.attempts + 1, last_error=error[:2000])
+    )
+
+
+def mark_failed(conn: Connection, outbox_id: int, error: str) -> None:
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id == outbox_id)
+        .values(status="failed", attempts=outbox.c.attempts + 1, last_error=error[:2000])
+    )
+
+
+def recover(conn: Connection) -> int:
+    """Rows a dead sender left `sending` were in flight: queue them again (at most these go twice)."""
+    result = conn.execute(update(outbox).where(outbox.c.status == "sending").values(status="pending"))
+    return int(result.rowcount or 0)
+
+
+def counts(conn: Connection, **where: Any) -> dict[str, int]:
+    query = select(outbox.c.status, func.count()).group_by(outbox.c.status)
+    conditions = [getattr(outbox.c, name) == value for name, value in where.items()]
+    if conditions:
+        query = query.where(and_(*conditions))
+    return {status: int(number) for status, number in conn.execute(query)}
+
+
+def next_due(conn: Connection) -> datetime | None:
+    return conn.execute(
+        select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status == "pending")
+    ).scalar()
+
+
+def set_state(conn: Connection, name: str, value: str, now: datetime) -> None:
+    from syndicator.store.schema import job_state
+
+    upsert(conn, job_state, [{"name": name, "value": value, "updated_at": now}], "name")
+
+
+def get_state(conn: Connection, name: str) -> str | None:
+    from syndicator.store.schema import job_state
+
+    return conn.execute(select(job_state.c.value).where(job_state.c.name == name)).scalar()
