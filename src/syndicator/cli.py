@@ -169,7 +169,7 @@ def db_upgrade() -> None:
         fail(str(error))
     try:
         before, after = upgrade(engine)
-    except Exception as error:  # any driver error becomes one line for the operator
+    except Exception as error:  # noqa: BLE001 - any driver error becomes one line for the operator
         reason = getattr(error, "orig", None) or error  # without SQLAlchemy's SQL and help link
         fail(f"upgrade failed: {' '.join(str(reason).split())}", 1)
     finally:

@@ -108,6 +108,12 @@ class DigestSettings(_Section):
         return _WEEKDAYS.index(self.weekly_on)
 
 
+class SubscribeSettings(_Section):
+    per_ip_per_minute: int = Field(10, ge=1)  # subscribe form posts from one client address
+    per_address_per_hour: int = Field(3, ge=1)  # confirmation mails to one email address
+    confirm_days: int = Field(7, ge=1, le=60)  # how long a confirmation link works
+
+
 class BounceSettings(_Section):
     hard_limit: int = Field(3, ge=1, le=100)
 
@@ -134,6 +140,7 @@ class Settings(BaseSettings):
     mail: MailSettings = MailSettings()
     digest: DigestSettings = DigestSettings()
     bounce: BounceSettings = BounceSettings()
+    subscribe: SubscribeSettings = SubscribeSettings()
     # slug -> display name, for categories whose exported name is not how the office wants it shown
     categories: dict[str, str] = {}
 

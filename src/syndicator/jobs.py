@@ -24,6 +24,12 @@ DELIVER_SECONDS = 2
 OFFICIALS_SECONDS = 5
 
 
+def one_line(error: BaseException) -> str:
+    """The error as one log line: a driver's own words, without SQLAlchemy's SQL and help link."""
+    reason = getattr(error, "orig", None) or error
+    return " ".join(str(reason).split())
+
+
 class Jobs:
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -32,8 +38,8 @@ class Jobs:
     def _lead(self) -> bool:
         try:
             leading = self.service.leadership.acquire()
-        except Exception as error:
-            log.error("cannot reach the database to elect a leader: %s", error)
+        except Exception as error:  # noqa: BLE001 - the database may be down: try at the next tick
+            log.error("cannot reach the database to elect a leader: %s", one_line(error))
             leading = False
         if leading and not self._leading:
             # taking over: what another instance did meanwhile is only in the database, and mails a
@@ -41,8 +47,8 @@ class Jobs:
             self.service.drop_folder.reset()
             try:
                 self.service.sender.recover()
-            except Exception as error:
-                log.error("outbox recovery failed: %s", error)
+            except Exception as error:  # noqa: BLE001 - logged; the next election tries again
+                log.error("outbox recovery failed: %s", one_line(error))
         self._leading = leading
         return leading
 
@@ -51,8 +57,8 @@ class Jobs:
             return
         try:
             job()
-        except Exception as error:
-            log.error("job %s failed: %s: %s", name, type(error).__name__, error)
+        except Exception as error:  # noqa: BLE001 - one clear line, and the next tick tries again
+            log.error("job %s failed: %s: %s", name, type(error).__name__, one_line(error))
 
     def store_watch(self) -> None:
         """New, edited, withdrawn and due articles -> re-render the feeds they change, ping the hub."""

@@ -49,7 +49,13 @@ class Leadership:
 
     def _release(self) -> None:
         if self._conn is not None:
+            with contextlib.suppress(Exception):  # let go now: the server sees a closed socket only later
+                self._conn.execute(text("SELECT pg_advisory_unlock_all()"))
+                self._conn.commit()
             with contextlib.suppress(Exception):
+                # invalidate, not only close: close() would hand the session back to the pool, still
+                # holding the lock if the unlock failed, and nobody else could lead
+                self._conn.invalidate()
                 self._conn.close()
             self._conn = None
         if self._file is not None:
@@ -62,12 +68,15 @@ class Leadership:
                 self._conn.execute(text("SELECT 1"))
                 self._conn.commit()
                 return True
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - a dead connection means the lock is gone too
                 log.warning("lost the leader connection (%s); trying again", error)
                 self._release()
         conn = self.engine.connect()
         try:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LEADER_LOCK}).scalar()
+            # keyed by schema too: deployments sharing a database in separate schemas each have a leader
+            got = conn.execute(
+                text("SELECT pg_try_advisory_lock(:k, hashtext(current_schema()))"), {"k": LEADER_LOCK}
+            ).scalar()
             conn.commit()
         except Exception:
             conn.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import delete, select
 
 from syndicator.mail.addresses import InvalidAddress, normalise
+from syndicator.mail.digests import MailComposer
 from syndicator.model import Frequency, Source, Subscriber, SubscriberStatus
 from syndicator.store import Store
 from syndicator.store import subscribers as store_subscribers
@@ -287,3 +288,149 @@ class OfficialsWatcher:
             return
         sync_officials(self.store, officials, now)
         self._seen = signature
+
+
+# -- the web flow: double opt-in, preferences, one-click unsubscribe -----------------------------
+
+
+class TooManyRequests(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+CONFIRM_PURPOSE = "confirm"
+
+
+def request_subscription(
+    store: Store,
+    composer: MailComposer,
+    email: str,
+    categories: str | Iterable[str] | None,
+    frequency: str | None,
+    now: datetime,
+) -> None:
+    """Queue a confirmation mail holding the address and the choices; nothing changes until confirmed.
+
+    Raises InvalidSubscription (bad input) or TooManyRequests (too many mails to one address).
+    Whether the address is known is never revealed: the same happens (and is shown) either way.
+    """
+    from datetime import timedelta
+
+    from syndicator import tokens
+    from syndicator.store import mailqueue
+
+    try:
+        address = normalise(email)
+    except InvalidAddress as error:
+        raise InvalidSubscription(str(error)) from None
+    chosen = parse_categories(categories)
+    cadence = parse_frequency(frequency)
+    settings = composer.settings
+    token = tokens.sign(
+        settings.resolved_secret_key(),
+        CONFIRM_PURPOSE,
+        {"e": address, "c": store_subscribers.encode_categories(chosen), "f": cadence.value},
+        expires=now + timedelta(days=settings.subscribe.confirm_days),
+    )
+    content = composer.renderer.confirmation(settings.subscribe.confirm_days)
+    with store.writing() as conn:
+        person = store_subscribers.by_email(conn, address)
+        if person is None:
+            person, _ = store_subscribers.save(
+                conn,
+                address,
+                name=None,
+                categories=chosen,
+                frequency=cadence,
+                status=SubscriberStatus.PENDING,
+                source=Source.WEB,
+                now=now,
+            )
+        hour_ago = now - timedelta(hours=1)
+        recent = mailqueue.recent_confirmations(conn, person.id, hour_ago)
+        limit = settings.subscribe.per_address_per_hour
+        if len(recent) >= limit:
+            wait = (recent[-limit] + timedelta(hours=1) - now).total_seconds()
+            raise TooManyRequests(max(1, int(wait) + 1))
+        mime = composer.template(
+            content.subject, content.text, content.html, list_what="Xác nhận đăng ký", one_click=False
+        )
+        body = mailqueue.body_id(
+            conn, f"confirm:{hash_text(content.html + content.text)}", content.subject, mime, now
+        )
+        mailqueue.enqueue(
+            conn, [{"subscriber_id": person.id, "kind": "confirm", "token": token, "body_id": body}], now
+        )
+
+
+def hash_text(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def confirm(store: Store, secret: str, token: str, now: datetime, ip: str | None) -> Subscriber:
+    """Apply a confirmation link (twice is harmless). Raises tokens.BadToken."""
+    from syndicator import tokens
+
+    data = tokens.verify(secret, CONFIRM_PURPOSE, token, now=now)
+    try:
+        address = normalise(str(data["e"]))
+        chosen = store_subscribers.decode_categories(str(data["c"]))
+        cadence = Frequency(str(data["f"]))
+    except (KeyError, ValueError):
+        raise tokens.BadToken("invalid token") from None
+    with store.writing() as conn:
+        person, _ = store_subscribers.save(
+            conn,
+            address,
+            name=None,
+            categories=chosen,
+            frequency=cadence,
+            status=SubscriberStatus.CONFIRMED,
+            source=Source.WEB,
+            now=now,
+            confirmed_ip=ip,
+            keep_source=True,
+        )
+    return person
+
+
+def from_link(store: Store, secret: str, purpose: str, token: str) -> Subscriber:
+    """The subscriber a preferences/unsubscribe link stands for. Raises tokens.BadToken."""
+    from syndicator import tokens
+    from syndicator.mail.sender import email_check, subscriber_from_token
+
+    subscriber_id, check = subscriber_from_token(secret, purpose, token)
+    with store.reading() as conn:
+        person = store_subscribers.by_id(conn, subscriber_id)
+    if person is None or email_check(person.email) != check:
+        raise tokens.BadToken("unknown subscriber")
+    return person
+
+
+def update_preferences(
+    store: Store,
+    person: Subscriber,
+    categories: str | Iterable[str] | None,
+    frequency: str | None,
+    now: datetime,
+) -> Subscriber:
+    chosen = parse_categories(categories)
+    cadence = parse_frequency(frequency)
+    with store.writing() as conn:
+        from sqlalchemy import update
+
+        conn.execute(
+            update(subscribers)
+            .where(subscribers.c.id == person.id)
+            .values(
+                categories=store_subscribers.encode_categories(chosen),
+                frequency=cadence.value,
+                updated_at=now,
+            )
+        )
+        found = store_subscribers.by_id(conn, person.id)
+    assert found is not None
+    return found

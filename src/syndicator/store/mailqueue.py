@@ -99,9 +99,9 @@ def claim(conn: Connection, now: datetime, limit: int) -> list[Claimed]:
     claimed: list[Claimed] = []
     stale: list[int] = []
     for row in rows:
-        # unsubscribed or bounced since it was queued: it must not go out
-        wanted = SubscriberStatus.PENDING.value if row.kind == "confirm" else SubscriberStatus.CONFIRMED.value
-        if row.status != wanted:
+        # unsubscribed or bounced since it was queued: it must not go out (a confirmation request
+        # goes whatever the status: the person has just asked for it)
+        if row.kind != "confirm" and row.status != SubscriberStatus.CONFIRMED.value:
             stale.append(row.id)
             continue
         claimed.append(
@@ -172,3 +172,18 @@ def get_state(conn: Connection, name: str) -> str | None:
     from syndicator.store.schema import job_state
 
     return conn.execute(select(job_state.c.value).where(job_state.c.name == name)).scalar()
+
+
+def recent_confirmations(conn: Connection, subscriber_id: int, since: datetime) -> list[datetime]:
+    """When confirmation mails were queued for this subscriber since `since` (oldest first)."""
+    return list(
+        conn.execute(
+            select(outbox.c.created_at)
+            .where(
+                outbox.c.subscriber_id == subscriber_id,
+                outbox.c.kind == "confirm",
+                outbox.c.created_at > since,
+            )
+            .order_by(outbox.c.created_at)
+        ).scalars()
+    )

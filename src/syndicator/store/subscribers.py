@@ -59,6 +59,7 @@ def save(
     source: Source,
     now: datetime,
     confirmed_ip: str | None = None,
+    keep_source: bool = False,
 ) -> tuple[Subscriber, bool]:
     """Create, or update the existing row of this address; returns (subscriber, created)."""
     values: dict[str, Any] = {
@@ -87,6 +88,8 @@ def save(
             # re-confirming keeps the first confirmation on record
             values.pop("confirmed_at")
             values.pop("confirmed_ip")
+        if keep_source:
+            values.pop("source")  # an official confirming on the web stays the office's
         conn.execute(update(subscribers).where(subscribers.c.id == existing.id).values(**values))
     found = by_email(conn, email)
     assert found is not None

@@ -28,12 +28,24 @@ from syndicator.publish.follower import CacheFollower
 from syndicator.store import Store
 from syndicator.web.api import api_routes
 from syndicator.web.feedserve import FeedServer
+from syndicator.web.subscribe import subscription_routes
 from syndicator.web.templating import TEMPLATES, check_templates, environment
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 20
-PAGE_TEMPLATES = ["pages/home.html", "pages/category.html", "pages/article.html", "pages/error.html"]
+PAGE_TEMPLATES = [
+    "pages/home.html",
+    "pages/category.html",
+    "pages/article.html",
+    "pages/error.html",
+    "pages/subscribe.html",
+    "pages/subscribe_sent.html",
+    "pages/confirmed.html",
+    "pages/preferences.html",
+    "pages/unsubscribe.html",
+    "pages/unsubscribed.html",
+]
 SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'none'; style-src 'self'; img-src 'self' https: data:; "
      b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
@@ -62,7 +74,7 @@ def create_app(services: Services) -> ASGIApp:
     settings, store, clock = services.settings, services.store, services.clock
     templates = environment(settings.tz, settings.site.language)
     check_templates(templates, PAGE_TEMPLATES)
-    shared = {"site": settings.site, "base_url": settings.base_url, "subscribe_url": None}
+    shared = {"site": settings.site, "base_url": settings.base_url, "subscribe_url": "/subscribe"}
 
     def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
         html = templates.get_template(name).render(**shared, **context)
@@ -112,7 +124,7 @@ def create_app(services: Services) -> ASGIApp:
     async def healthz(request: Request) -> Response:
         try:
             await run_in_threadpool(store.count_visible, clock(), "__healthz__")
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - the check reports any database failure
             log.warning("health check: database unavailable: %s", error)
             return JSONResponse({"status": "error", "database": "unavailable"}, status_code=503)
         return JSONResponse(
@@ -148,6 +160,7 @@ def create_app(services: Services) -> ASGIApp:
             Route("/a/{id}", article),
             Route("/healthz", healthz),
             *api_routes(settings, store, clock),
+            *subscription_routes(settings, store, clock, render),
             Mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static"),
         ],
         exception_handlers={HTTPException: http_error, 500: server_error},
@@ -178,7 +191,7 @@ def _follow(services: Services) -> Any:
             while True:
                 try:
                     await run_in_threadpool(follower.sync, services.clock())
-                except Exception as error:
+                except Exception as error:  # noqa: BLE001 - one line; the next look tries again
                     log.error("feed cache follow failed: %s: %s", type(error).__name__, error)
                 await asyncio.sleep(FOLLOW_SECONDS)
 
