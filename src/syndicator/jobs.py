@@ -33,7 +33,7 @@ def one_line(error: BaseException) -> str:
 class Jobs:
     def __init__(self, service: Service) -> None:
         self.service = service
-        self._leading = False
+        self._term = 0  # the leadership term this instance last acted in
 
     def _lead(self) -> bool:
         try:
@@ -41,7 +41,7 @@ class Jobs:
         except Exception as error:  # noqa: BLE001 - the database may be down: try at the next tick
             log.error("cannot reach the database to elect a leader: %s", one_line(error))
             leading = False
-        if leading and not self._leading:
+        if leading and self.service.leadership.term != self._term:
             # taking over: what another instance did meanwhile is only in the database, and mails a
             # dead leader had in flight are queued again (the only ones that may go out twice)
             self.service.drop_folder.reset()
@@ -49,7 +49,7 @@ class Jobs:
                 self.service.sender.recover()
             except Exception as error:  # noqa: BLE001 - logged; the next election tries again
                 log.error("outbox recovery failed: %s", one_line(error))
-        self._leading = leading
+            self._term = self.service.leadership.term
         return leading
 
     def _run(self, name: str, job: Callable[[], object]) -> None:

@@ -31,6 +31,7 @@ class Leadership:
         self._conn: Any = None
         self._file: IO[bytes] | None = None
         self._lock = threading.Lock()  # jobs on several scheduler threads ask at once
+        self.term = 0  # bumped at each election won: another instance may have led in between
 
     @property
     def held(self) -> bool:
@@ -83,6 +84,7 @@ class Leadership:
             raise
         if got:
             self._conn = conn
+            self.term += 1
             log.info("this instance now runs the scheduled jobs")
             return True
         conn.close()
@@ -105,5 +107,6 @@ class Leadership:
         handle.write(f"{os.getpid()}\n".encode())
         handle.flush()
         self._file = handle
+        self.term += 1
         log.info("this instance now runs the scheduled jobs")
         return True

@@ -64,7 +64,7 @@ def assemble(
     )
     composer = MailComposer(settings)
     return Service(
-        Services(settings, store, cache, builder, clock, follower=CacheFollower(store, cache)),
+        Services(settings, store, cache, builder, clock, follower=CacheFollower(store, cache, builder.lock)),
         pinger,
         Leadership(store.engine, settings.var_dir),
         drop_folder,

@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -90,6 +91,11 @@ class FeedBuilder:
         self._previous_now: datetime | None = None
         self._archive_memo: dict[tuple[str, int], RenderedFeed] = {}
         self._lock = threading.RLock()  # the store watch and the drop folder may both ask
+
+    @property
+    def lock(self) -> AbstractContextManager[object]:
+        """Held while rendering and persisting: the cache and the database agree outside of it."""
+        return self._lock
 
     # -- the store watch -------------------------------------------------------------------------
     def refresh(self, now: datetime) -> BuildReport:

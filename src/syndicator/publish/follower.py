@@ -7,6 +7,7 @@ The others look, twice a second, for rows built since their last look: one index
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 
 from syndicator.publish.builder import load_rows
@@ -21,14 +22,20 @@ LOOKBACK = timedelta(seconds=30)
 
 
 class CacheFollower:
-    def __init__(self, store: Store, cache: FeedCache) -> None:
+    def __init__(
+        self, store: Store, cache: FeedCache, lock: AbstractContextManager[object] | None = None
+    ) -> None:
         self.store = store
         self.cache = cache
+        # The builder's lock where this process renders too: a rebuild puts new documents in the cache
+        # before it writes them to the database, and a look in between would put the old ones back.
+        self.lock = lock or nullcontext()
         self._since: datetime | None = None
 
     def sync(self, now: datetime) -> int:
         since = None if self._since is None else self._since - LOOKBACK
-        changed = load_rows(self.store, self.cache, since)
+        with self.lock:
+            changed = load_rows(self.store, self.cache, since)
         self._since = now
         if changed:
             log.info("feed cache: %d documents updated from the database", changed)

@@ -1,0 +1,413 @@
+"""The scheduled jobs, run by hand with an injected clock, and the real APScheduler wiring.
+
+What is shown: the store watch publishes what any route wrote (another process included) and articles
+whose time came; the drop-folder job publishes at once; only the leading instance runs a job, and a new
+leader carries on from what is in the database; a failing job logs one line and the next run tries
+again; runs never overlap and missed runs coalesce; the feed cache of the leading instance never goes
+back to an older feed because its follower read the database halfway through a rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
+from sqlalchemy.exc import OperationalError
+
+from syndicator import jobs
+from syndicator.config import Settings
+from syndicator.ingest.dropfolder import DropReport
+from syndicator.jobs import Jobs
+from syndicator.model import ArticleInput
+from syndicator.publish.builder import BuildReport
+from syndicator.publish.cache import FeedCache
+from syndicator.publish.follower import CacheFollower
+from syndicator.service import Service, assemble
+from syndicator.store import Store
+from tests.processes import eventually
+
+BASE = "http://127.0.0.1:8000/a/"  # the settings' default base URL: the feeds' entry ids start so
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(now: datetime) -> Clock:
+    return Clock(now)
+
+
+@dataclass
+class Cluster:
+    """Instances of the service on one database, each with its own engine, as separate processes."""
+
+    settings: Settings
+    clock: Clock
+    made: list[tuple[Store, Service]] = field(default_factory=list)
+
+    def instance(self) -> Service:
+        store = Store.open(self.settings.database_url, self.settings.categories)
+        service = assemble(self.settings, store, self.clock)
+        self.made.append((store, service))
+        return service
+
+    def close(self) -> None:
+        for store, service in self.made:
+            service.close()
+            store.close()
+
+
+@pytest.fixture
+def cluster(settings: Settings, clock: Clock) -> Iterator[Cluster]:
+    made = Cluster(settings, clock)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def service(cluster: Cluster) -> Service:
+    return cluster.instance()
+
+
+def article(article_id: str, published: datetime, category: str = "Thông báo", **extra: Any) -> ArticleInput:
+    return ArticleInput(
+        id=article_id,
+        title=f"Bài {article_id}",
+        category_name=category,
+        published_at=published,
+        body_html=f"<p>Nội dung {article_id}</p>",
+        summary=f"Tóm tắt {article_id}",
+        **extra,
+    )
+
+
+def feed_ids(cache: FeedCache, key: str = "all") -> set[str]:
+    doc = cache.get(f"/feeds/{key}.json")
+    if doc is None:
+        return set()
+    return {item["id"].removeprefix(BASE) for item in json.loads(doc.body)["items"]}
+
+
+def drop(folder: Path, name: str, *articles: dict[str, Any], age: float = 10.0) -> Path:
+    """A finished export: written, then left alone for `age` seconds (its mtime says so)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in articles), encoding="utf-8")
+    then = time.time() - age
+    os.utime(path, (then, then))
+    return path
+
+
+def line(article_id: str, published: datetime) -> dict[str, Any]:
+    return {
+        "id": article_id,
+        "title": f"Bài {article_id}",
+        "category": "Thông báo",
+        "published_at": published.isoformat(),
+        "body_text": f"Nội dung {article_id}.",
+    }
+
+
+def job_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage() for r in caplog.records if r.name == "syndicator.jobs" and r.levelno >= logging.ERROR
+    ]
+
+
+# -- the store watch ---------------------------------------------------------------------------------
+
+
+def test_store_watch_publishes_what_another_process_wrote_and_withdrew(
+    cluster: Cluster, service: Service, clock: Clock
+) -> None:
+    other = Store.open(cluster.settings.database_url)  # `syndicator import`, or the API of another instance
+    try:
+        cache = service.services.cache
+        other.write([article("tu-noi-khac", clock.now - timedelta(hours=1))], clock.now)
+        Jobs(service).store_watch()
+        assert "tu-noi-khac" in feed_ids(cache) and "tu-noi-khac" in feed_ids(cache, "thong-bao")
+
+        # what the leader rendered is in the database, for every other instance to serve
+        follower_cache = FeedCache()
+        CacheFollower(other, follower_cache).sync(clock.now)
+        assert follower_cache.get("/feeds/all.json") == cache.get("/feeds/all.json")
+
+        clock.advance(5)
+        assert other.withdraw("tu-noi-khac", clock.now)
+        Jobs(service).store_watch()
+        assert "tu-noi-khac" not in feed_ids(cache)
+        assert cache.is_gone("/feeds/thong-bao.rss")  # its only article: the category feed is 410 now
+    finally:
+        other.close()
+
+
+def test_due_article_is_published_when_its_time_comes_and_not_before(service: Service, clock: Clock) -> None:
+    store, cache = service.services.store, service.services.cache
+    store.write([article("da-dang", clock.now - timedelta(days=1))], clock.now)
+    due = clock.now + timedelta(seconds=60)
+    store.write([article("hen-gio", due)], clock.now)
+    watch = Jobs(service)
+    watch.store_watch()
+    assert feed_ids(cache) == {"da-dang"}
+
+    clock.advance(59.999)
+    watch.store_watch()
+    assert "hen-gio" not in feed_ids(cache) and "hen-gio" not in feed_ids(cache, "thong-bao")
+
+    clock.advance(0.001)  # no write at all: only the clock moved
+    report = service.services.builder.refresh(clock.now)
+    assert "/feeds/thong-bao.rss" in report.rendered
+    assert feed_ids(cache) == {"da-dang", "hen-gio"} == feed_ids(cache, "thong-bao")
+
+
+def test_drop_folder_job_publishes_at_once(service: Service, settings: Settings, clock: Clock) -> None:
+    drop(settings.articles_dir, "moi.jsonl", line("tu-thu-muc", clock.now - timedelta(hours=1)))
+    Jobs(service).drop_folder()  # no store-watch tick needed
+    assert "tu-thu-muc" in feed_ids(service.services.cache, "thong-bao")
+
+
+# -- failures --------------------------------------------------------------------------------------
+
+
+def _database_error() -> OperationalError:
+    # what a database going away looks like: SQLAlchemy's message spans lines (SQL, help link)
+    driver_error = Exception("connection to server failed\n\tIs the server running?")
+    return OperationalError("SELECT categories.slug FROM categories", {}, driver_error)
+
+
+def test_a_failing_job_logs_one_line_and_the_next_run_tries_again(
+    service: Service, clock: Clock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    builder = service.services.builder
+    service.services.store.write([article("sau-loi", clock.now - timedelta(hours=1))], clock.now)
+    watch = Jobs(service)
+    with monkeypatch.context() as patched, caplog.at_level(logging.INFO):
+        patched.setattr(builder, "refresh", lambda now: (_ for _ in ()).throw(_database_error()))
+        watch.store_watch()  # no exception escapes: the scheduler thread carries on
+        watch.store_watch()
+    lines = job_lines(caplog)
+    assert len(lines) == 2  # one line per failed run, not a traceback
+    for text in lines:
+        assert "\n" not in text
+        assert text.startswith("job store-watch failed: OperationalError: ")
+        assert "connection to server failed" in text and "[SQL:" not in text
+    assert not any(r.exc_info for r in caplog.records)
+
+    caplog.clear()
+    watch.store_watch()  # the database is back: the next run does the work
+    assert "sau-loi" in feed_ids(service.services.cache)
+    assert job_lines(caplog) == []
+
+
+def test_a_failing_drop_folder_job_logs_one_line(
+    service: Service, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def unreadable(now: datetime) -> None:
+        raise PermissionError(13, "Permission denied", "/srv/drop")
+
+    monkeypatch.setattr(service.drop_folder, "scan", unreadable)
+    Jobs(service).drop_folder()
+    assert job_lines(caplog) == [
+        "job drop-folder failed: PermissionError: [Errno 13] Permission denied: '/srv/drop'"
+    ]
+
+
+def test_database_down_at_election_logs_one_line_and_runs_nothing(
+    service: Service, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    ran: list[datetime] = []
+    monkeypatch.setattr(service.leadership, "acquire", lambda: (_ for _ in ()).throw(_database_error()))
+    monkeypatch.setattr(service.services.builder, "refresh", ran.append)
+    Jobs(service).store_watch()
+    assert ran == []
+    (text,) = job_lines(caplog)
+    assert text.startswith("cannot reach the database to elect a leader: ") and "\n" not in text
+
+
+# -- several instances ----------------------------------------------------------------------------
+
+
+def test_only_the_leading_instance_runs_jobs_and_a_new_leader_carries_on(
+    cluster: Cluster,
+    settings: Settings,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first, second = cluster.instance(), cluster.instance()
+    first_jobs, second_jobs = Jobs(first), Jobs(second)
+    published = clock.now - timedelta(hours=1)
+    one = drop(settings.articles_dir, "mot.jsonl", line("bai-mot", published))
+    caplog.set_level(logging.INFO)
+
+    first_jobs.drop_folder()
+    assert "bai-mot" in feed_ids(first.services.cache)
+    scanned: list[datetime] = []
+    rendered: list[datetime] = []
+    real_scan, real_refresh = second.drop_folder.scan, second.services.builder.refresh
+
+    def scan(now: datetime) -> DropReport:
+        scanned.append(now)
+        return real_scan(now)
+
+    def refresh(now: datetime) -> BuildReport:
+        rendered.append(now)
+        return real_refresh(now)
+
+    monkeypatch.setattr(second.drop_folder, "scan", scan)
+    monkeypatch.setattr(second.services.builder, "refresh", refresh)
+    second_jobs.drop_folder()
+    second_jobs.store_watch()
+    assert scanned == [] and rendered == []  # not the leader: it did nothing
+
+    first.leadership.release()  # the leader stops
+    caplog.clear()
+    second_jobs.drop_folder()  # takes over at its next tick
+    assert len(scanned) == 1
+    assert not any("files read" in r.getMessage() for r in caplog.records)  # mot.jsonl was read already
+    two = drop(settings.articles_dir, "hai.jsonl", line("bai-hai", published))
+    second_jobs.drop_folder()
+    assert "bai-hai" in feed_ids(second.services.cache)
+
+    second.leadership.release()
+    caplog.clear()
+    first_jobs.drop_folder()  # the first one leads again: what the second read is in the database
+    assert not any("files read" in r.getMessage() for r in caplog.records)
+    one.unlink()
+    two.unlink()
+    first_jobs.drop_folder()
+    assert feed_ids(first.services.cache) == set()
+    assert {a.id: a.status.value for a in first.services.store.articles(clock.now, visible_only=False)} == {
+        "bai-mot": "withdrawn",
+        "bai-hai": "withdrawn",
+    }
+
+
+def test_leading_instance_never_serves_an_older_feed_than_it_rendered(
+    service: Service, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its follower (every web instance runs one) must not copy rows the builder is about to replace."""
+    builder, cache, store = service.services.builder, service.services.cache, service.services.store
+    follower = service.services.follower
+    assert follower is not None
+    store.write([article("cu", clock.now - timedelta(hours=2))], clock.now)
+    builder.refresh(clock.now)
+    follower.sync(clock.now)
+
+    real_persist = builder._persist
+    finished = threading.Event()
+
+    def persist_while_the_follower_looks(report: BuildReport, now: datetime) -> None:
+        # the follower's tick lands between the new feed going into the cache and into the database
+        def look_up() -> None:
+            follower.sync(now)
+            finished.set()
+
+        look = threading.Thread(target=look_up)
+        look.start()
+        look.join(0.5)  # with the fix it waits for the rebuild to finish
+        real_persist(report, now)
+        threads.append(look)
+
+    threads: list[threading.Thread] = []
+    monkeypatch.setattr(builder, "_persist", persist_while_the_follower_looks)
+    clock.advance(5)
+    store.write([article("moi", clock.now - timedelta(hours=1))], clock.now)
+    builder.refresh(clock.now)
+    for look in threads:
+        look.join(10)
+    assert finished.is_set()
+    assert feed_ids(cache) == {"cu", "moi"}
+
+
+# -- the real scheduler -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fast_ticks(monkeypatch: pytest.MonkeyPatch) -> float:
+    interval = 0.05
+    monkeypatch.setattr(jobs, "STORE_WATCH_SECONDS", interval)
+    monkeypatch.setattr(jobs, "DROP_FOLDER_SECONDS", 3600)
+    return interval
+
+
+def test_scheduler_never_overlaps_runs_and_a_failure_does_not_stop_it(
+    service: Service, fast_ticks: float, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    lock = threading.Lock()
+    state = {"running": 0, "most": 0, "calls": 0}
+    first_run_may_end = threading.Event()
+
+    def slow_then_failing(now: datetime) -> BuildReport:
+        with lock:
+            state["running"] += 1
+            state["most"] = max(state["most"], state["running"])
+            state["calls"] += 1
+            call = state["calls"]
+        try:
+            if call == 1:
+                first_run_may_end.wait(10)  # several ticks come and go meanwhile
+            if call % 2 == 0:
+                raise RuntimeError("render failed")
+            return BuildReport()
+        finally:
+            with lock:
+                state["running"] -= 1
+
+    monkeypatch.setattr(service.services.builder, "refresh", slow_then_failing)
+    caplog.set_level(logging.INFO)
+    scheduler = jobs.start(service)
+    try:
+        job = scheduler.get_job("store-watch")
+        assert job.max_instances == 1 and job.coalesce is True
+        eventually(
+            lambda: "maximum number of running instances reached" in caplog.text, "a tick to be skipped"
+        )
+        assert state["calls"] == 1  # the skipped ticks did not start a second run
+        first_run_may_end.set()
+        eventually(lambda: state["calls"] >= 6, "runs to go on after failures")
+        assert scheduler.running
+    finally:
+        scheduler.shutdown(wait=True)
+    assert state["most"] == 1
+    failures = [t for t in job_lines(caplog) if t.startswith("job store-watch failed")]
+    assert failures and all(t == "job store-watch failed: RuntimeError: render failed" for t in failures)
+
+
+def test_missed_runs_coalesce_into_one(service: Service, fast_ticks: float) -> None:
+    submitted: list[JobSubmissionEvent] = []
+    scheduler = jobs.start(service)
+    try:
+        scheduler.add_listener(
+            lambda event: submitted.append(event) if event.job_id == "store-watch" else None,
+            EVENT_JOB_SUBMITTED,
+        )
+        eventually(lambda: submitted, "a first run")
+        scheduler.pause()  # as if the process had been stopped, or the machine suspended
+        paused_at = datetime.now(submitted[0].scheduled_run_times[0].tzinfo)
+        time.sleep(10 * fast_ticks)  # ten ticks are missed (not an assertion on time: a pause)
+        submitted.clear()
+        scheduler.resume()
+        first = eventually(lambda: submitted[:1], "a run after the pause")[0]
+    finally:
+        scheduler.shutdown(wait=True)
+    (run_time,) = first.scheduled_run_times  # one run, not one per missed tick
+    assert run_time >= paused_at + timedelta(seconds=5 * fast_ticks)  # and it stands for the latest one
