@@ -29,7 +29,9 @@ def site(tmp_path: Path, now: datetime) -> Iterator[str]:
         secret_key="test-secret-key-0123456789",
     )
     store = Store.open(settings.database_url)
-    import_paths(store, [EXAMPLES, ROOT / "examples" / "articles.jsonl"], now - timedelta(days=1), settings.tz)
+    import_paths(
+        store, [EXAMPLES, ROOT / "examples" / "articles.jsonl"], now - timedelta(days=1), settings.tz
+    )
     service = assemble(settings, store, lambda: now)
     with live_server(create_app(service.services)) as url:
         yield url
@@ -44,7 +46,12 @@ def page(site: str) -> Iterator[object]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=executable,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+            ],
         )
         context = browser.new_context(viewport={"width": 390, "height": 844})
         yield context.new_page()

@@ -142,9 +142,12 @@ def test_gzip_and_head(server: str) -> None:
     assert gz_etag != plain.headers["etag"]
     # either validator revalidates, whichever encoding the client asks for now
     assert httpx.get(url, headers={"if-none-match": gz_etag}).status_code == 304
-    assert httpx.get(url, headers={"accept-encoding": "gzip;q=0", "if-none-match": '"x"'}).headers.get(
-        "content-encoding"
-    ) is None
+    assert (
+        httpx.get(url, headers={"accept-encoding": "gzip;q=0", "if-none-match": '"x"'}).headers.get(
+            "content-encoding"
+        )
+        is None
+    )
 
     head = httpx.head(url, headers={"accept-encoding": "identity"})
     assert head.status_code == 200
@@ -244,7 +247,9 @@ def test_archives_reach_every_visible_article(
     server: str, service: Service, loaded: Store, clock: Clock
 ) -> None:
     base = clock.now - timedelta(days=30)
-    loaded.write([article(f"cu-{i:02d}", "Thông báo", base + timedelta(hours=i)) for i in range(14)], clock.now)
+    loaded.write(
+        [article(f"cu-{i:02d}", "Thông báo", base + timedelta(hours=i)) for i in range(14)], clock.now
+    )
     loaded.withdraw("cu-05", clock.now)
     service.services.builder.refresh(clock.now)
     expected = {a.id for a in loaded.articles(clock.now, category="thong-bao")}
@@ -279,7 +284,9 @@ def test_opml_and_health(server: str) -> None:
     urls = {o.get("xmlUrl") for o in outlines}
     assert "http://portal.test/feeds/all.rss" in urls
     assert "http://portal.test/feeds/thong-bao.rss" in urls
-    assert httpx.get(f"{server}/feeds.opml", headers={"if-none-match": opml.headers["etag"]}).status_code == 304
+    assert (
+        httpx.get(f"{server}/feeds.opml", headers={"if-none-match": opml.headers["etag"]}).status_code == 304
+    )
     health = httpx.get(f"{server}/healthz")
     assert health.status_code == 200
     assert health.json()["status"] == "ok"
@@ -339,7 +346,9 @@ def test_pages(server: str, loaded: Store, service: Service, clock: Clock) -> No
     assert httpx.get(server + "/c/khong-co").status_code == 404
     assert httpx.get(server + "/c/thong-bao?trang=abc").status_code == 404
 
-    nasty = replace(article("xss", "Thông báo", clock.now - timedelta(minutes=1)), title="<script>x</script> & ]]>")
+    nasty = replace(
+        article("xss", "Thông báo", clock.now - timedelta(minutes=1)), title="<script>x</script> & ]]>"
+    )
     loaded.write([nasty], clock.now)
     text = httpx.get(server + "/a/xss").text
     assert "<script>x</script>" not in text and "&lt;script&gt;x&lt;/script&gt; &amp; ]]&gt;" in text
