@@ -367,3 +367,16 @@ def test_last_modified_is_http_date(service: Service) -> None:
     doc = service.services.cache.get("/feeds/all.rss")
     assert doc is not None and doc.last_modified is not None
     assert doc.last_modified_http == format_datetime(doc.last_modified, usegmt=True)
+
+
+def test_metrics(server: str) -> None:
+    httpx.get(f"{server}/feeds/all.rss")
+    etag = httpx.get(f"{server}/feeds/all.rss").headers["etag"]
+    httpx.get(f"{server}/feeds/all.rss", headers={"if-none-match": etag})
+    httpx.get(f"{server}/feeds/khong-co.rss")
+    text = httpx.get(f"{server}/metrics").text
+    assert 'syndicator_feed_responses_total{status="200"} 2' in text
+    assert 'syndicator_feed_responses_total{status="304"} 1' in text
+    assert 'syndicator_feed_responses_total{status="404"} 1' in text
+    assert 'syndicator_articles{state="published"} 12' in text
+    assert "# TYPE syndicator_outbox_mails gauge" in text

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -26,6 +26,7 @@ from syndicator.publish.builder import FeedBuilder
 from syndicator.publish.cache import FeedCache
 from syndicator.publish.follower import CacheFollower
 from syndicator.store import Store
+from syndicator.web import metrics as metrics_text
 from syndicator.web.api import api_routes
 from syndicator.web.feedserve import FeedServer
 from syndicator.web.subscribe import subscription_routes
@@ -132,6 +133,12 @@ def create_app(services: Services) -> ASGIApp:
             headers={"cache-control": "no-store"},
         )
 
+    async def metrics(request: Request) -> Response:
+        text = await run_in_threadpool(metrics_text.render, store, services.cache, feeds.served, clock())
+        return PlainTextResponse(
+            text, media_type="text/plain; version=0.0.4; charset=utf-8", headers={"cache-control": "no-store"}
+        )
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if request.url.path.startswith("/api/"):
@@ -159,6 +166,7 @@ def create_app(services: Services) -> ASGIApp:
             Route("/c/{slug}", category),
             Route("/a/{id}", article),
             Route("/healthz", healthz),
+            Route("/metrics", metrics),
             *api_routes(settings, store, clock),
             *subscription_routes(settings, store, clock, render),
             Mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static"),

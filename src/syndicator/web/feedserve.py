@@ -70,6 +70,8 @@ class FeedServer:
         self.archive = archive
         self.cache_control = f"public, max-age={max_age}".encode()
         self._prepared: dict[str, _Prepared] = {}
+        # responses by status, for /metrics (a dict increment is all a poll pays for it)
+        self.served: dict[int, int] = {200: 0, 304: 0, 404: 0, 405: 0, 410: 0}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -78,6 +80,7 @@ class FeedServer:
             return
         method = scope["method"]
         if method not in ("GET", "HEAD"):
+            self.served[405] += 1
             await _plain(send, 405, "Chỉ hỗ trợ GET và HEAD.", [(b"allow", b"GET, HEAD")])
             return
         doc = self.cache.get(path)
@@ -85,8 +88,10 @@ class FeedServer:
             doc = await self._archive_page(path)
         if doc is None:
             if self.cache.is_gone(path):
+                self.served[410] += 1
                 await _plain(send, 410, "Chuyên mục này không còn tin bài nào.", [])
             else:
+                self.served[404] += 1
                 await _plain(send, 404, "Không có nguồn tin này.", [])
             return
         await self._send(doc, scope, send, method == "HEAD")
@@ -126,11 +131,13 @@ class FeedServer:
         gzip_ok = accept_encoding is not None and _accepts_gzip(accept_encoding)
         if _not_modified(doc, if_none_match, if_modified_since):
             headers = prepared.not_modified_gzip if gzip_ok else prepared.not_modified
+            self.served[304] += 1
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
         headers = prepared.full_gzip if gzip_ok else prepared.full
         body = b"" if head else (doc.body_gzip if gzip_ok else doc.body)
+        self.served[200] += 1
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -1,0 +1,71 @@
+"""Prometheus text exposition of what an operator watches: polls served, feeds, articles, mail."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from syndicator.publish.cache import FeedCache
+from syndicator.store import Store
+from syndicator.store.schema import articles, outbox, subscribers
+
+
+def _family(name: str, kind: str, help_text: str, samples: Mapping[str, float] | float) -> list[str]:
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+    if isinstance(samples, Mapping):
+        lines += [f"{name}{{{labels}}} {value:g}" for labels, value in sorted(samples.items())]
+    else:
+        lines.append(f"{name} {samples:g}")
+    return lines
+
+
+def _counts(conn: Connection, column: Any) -> dict[str, int]:
+    return {str(key): int(n) for key, n in conn.execute(select(column, func.count()).group_by(column))}
+
+
+def render(store: Store, cache: FeedCache, served: Mapping[int, int], now: datetime) -> str:
+    with store.reading() as conn:
+        by_status = _counts(conn, articles.c.status)
+        scheduled = conn.execute(
+            select(func.count()).where(articles.c.status == "published", articles.c.published_at > now)
+        ).scalar_one()
+        mails = _counts(conn, outbox.c.status)
+        people = _counts(conn, subscribers.c.status)
+    published = int(by_status.get("published", 0)) - int(scheduled)
+    lines: list[str] = []
+    lines += _family(
+        "syndicator_feed_responses_total",
+        "counter",
+        "Feed and OPML responses served by this process, by HTTP status.",
+        {f'status="{code}"': count for code, count in served.items()},
+    )
+    lines += _family("syndicator_feed_documents", "gauge", "Rendered documents held in memory.", len(cache))
+    lines += _family(
+        "syndicator_articles",
+        "gauge",
+        "Articles in the store by state.",
+        {
+            'state="published"': published,
+            'state="scheduled"': int(scheduled),
+            'state="withdrawn"': int(by_status.get("withdrawn", 0)),
+        },
+    )
+    lines += _family(
+        "syndicator_outbox_mails",
+        "gauge",
+        "Mails in the outbox by status.",
+        {
+            f'status="{s}"': int(mails.get(s, 0))
+            for s in ("pending", "sending", "sent", "failed", "cancelled")
+        },
+    )
+    lines += _family(
+        "syndicator_subscribers",
+        "gauge",
+        "Subscribers by status.",
+        {f'status="{s}"': int(people.get(s, 0)) for s in ("pending", "confirmed", "unsubscribed", "bounced")},
+    )
+    return "\n".join(lines) + "\n"
