@@ -1,0 +1,286 @@
+"""The drop folder, scanned by hand with an injected wall clock (for settling) and store time (`now`).
+
+A new or changed export is imported; a removed one withdraws its articles (gone from every feed, its
+page 410); a file that fails is reported once per change of it; a file is read only once its mtime is
+`settle` seconds old, and temporary names are never read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from syndicator.config import Settings
+from syndicator.ingest.dropfolder import DropFolder
+from syndicator.model import Status
+from syndicator.publish.builder import FeedBuilder
+from syndicator.publish.cache import FeedCache
+from syndicator.store import Store
+from syndicator.web.app import Services, create_app
+from tests.conftest import EXAMPLES
+from tests.live import live_server
+
+T0 = 1_700_000_000.0  # the wall clock (mtimes) of these tests
+SETTLE = 0.5
+BASE = "http://127.0.0.1:8000/a/"
+
+
+class WallClock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def wall() -> WallClock:
+    return WallClock()
+
+
+@pytest.fixture
+def folder(settings: Settings) -> Path:
+    settings.articles_dir.mkdir(parents=True)
+    return settings.articles_dir
+
+
+@pytest.fixture
+def drop_folder(store: Store, settings: Settings, folder: Path, wall: WallClock) -> DropFolder:
+    return DropFolder(store, folder, settings.tz, max_bytes=50_000, settle=SETTLE, wall_clock=wall)
+
+
+def line(article_id: str, now: datetime, **changes: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "id": article_id,
+        "title": f"Bài {article_id}",
+        "category": "Thông báo",
+        "published_at": (now - timedelta(hours=1)).isoformat(),
+        "body_text": f"Nội dung {article_id}.",
+    }
+    obj.update(changes)
+    return obj
+
+
+def write(path: Path, *objects: dict[str, Any], mtime: float = T0, raw: str | None = None) -> Path:
+    """Write a file whose last write happened at `mtime` (the wall clock of these tests)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = raw if raw is not None else "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objects)
+    path.write_text(text, encoding="utf-8")
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+def status(store: Store, article_id: str) -> Status | None:
+    found = store.article(article_id)
+    return found.status if found else None
+
+
+def test_new_file_is_read_once_settled(
+    drop_folder: DropFolder, folder: Path, store: Store, wall: WallClock, now: datetime
+) -> None:
+    write(folder / "tin.jsonl", line("moi", now), mtime=T0)
+    wall.now = T0 + SETTLE - 0.01  # written a moment ago: maybe still being written
+    report = drop_folder.scan(now)
+    assert (report.imported, report.waiting) == ([], 1)
+    assert store.article("moi") is None
+
+    wall.now = T0 + SETTLE
+    report = drop_folder.scan(now)
+    assert (report.imported, report.waiting) == (["tin.jsonl"], 0)
+    assert status(store, "moi") is Status.PUBLISHED
+
+    wall.now += 60
+    assert drop_folder.scan(now).imported == []  # unchanged: not read again
+
+
+def test_a_file_still_being_written_is_not_read_half_way(
+    drop_folder: DropFolder, folder: Path, store: Store, wall: WallClock, now: datetime
+) -> None:
+    path = folder / "dai.jsonl"
+    write(path, raw=json.dumps(line("mot", now)) + "\n" + '{"id": "hai", "title": "B', mtime=T0)
+    wall.now = T0 + 0.2
+    assert drop_folder.scan(now).waiting == 1
+    write(path, line("mot", now), line("hai", now), mtime=T0 + 0.4)  # the copy goes on
+    wall.now = T0 + 0.8
+    assert drop_folder.scan(now).waiting == 1  # the last write was 0.4 s ago
+    wall.now = T0 + 0.9
+    report = drop_folder.scan(now)
+    assert report.imported == ["dai.jsonl"] and report.failed == []
+    assert status(store, "mot") is status(store, "hai") is Status.PUBLISHED
+
+
+def test_temporary_and_hidden_names_are_never_read(
+    drop_folder: DropFolder, folder: Path, store: Store, wall: WallClock, now: datetime
+) -> None:
+    names = [
+        "a.jsonl.tmp",
+        "b.jsonl.part",
+        "c.txt.partial",
+        ".d.jsonl",
+        "~e.jsonl",
+        "f.jsonl~",
+        ".staging/g.jsonl",
+        "h.csv",
+    ]
+    for index, name in enumerate(names):
+        write(folder / name, line(f"tam-{index}", now))
+    wall.now = T0 + 3600  # settled long ago
+    report = drop_folder.scan(now)
+    assert (report.imported, report.waiting, report.failed) == ([], 0, [])
+    assert store.articles(now, visible_only=False) == []
+
+    os.rename(folder / "a.jsonl.tmp", folder / "a.jsonl")  # the writer's last step
+    assert drop_folder.scan(now).imported == ["a.jsonl"]
+    assert [a.id for a in store.articles(now)] == ["tam-0"]
+
+
+def test_changed_file_is_imported_again(
+    drop_folder: DropFolder, folder: Path, store: Store, wall: WallClock, now: datetime
+) -> None:
+    path = write(folder / "tin.jsonl", line("sua", now, title="Tiêu đề cũ"))
+    wall.now = T0 + 1
+    drop_folder.scan(now)
+    write(path, line("sua", now, title="Tiêu đề mới"), mtime=T0 + 2)
+    wall.now = T0 + 3
+    assert drop_folder.scan(now + timedelta(minutes=1)).imported == ["tin.jsonl"]
+    found = store.article("sua")
+    assert found is not None and found.title == "Tiêu đề mới"
+
+
+def test_removed_file_withdraws_its_articles_from_every_feed_and_page(
+    drop_folder: DropFolder,
+    folder: Path,
+    store: Store,
+    settings: Settings,
+    wall: WallClock,
+    now: datetime,
+) -> None:
+    write(
+        folder / "xa/ra.jsonl", line("go-bo", now, category="Y tế"), line("o-lai-nho", now, category="Y tế")
+    )
+    write(folder / "con-lai.jsonl", line("o-lai", now))
+    wall.now = T0 + 1
+    drop_folder.scan(now)
+    cache = FeedCache()
+    builder = FeedBuilder(store, settings, cache)
+    builder.refresh(now)
+    assert {"go-bo", "o-lai-nho", "o-lai"} <= ids(cache, "all")
+
+    write(folder / "con-lai.jsonl", line("o-lai", now), line("o-lai-nho", now, category="Y tế"), mtime=T0 + 2)
+    (folder / "xa/ra.jsonl").unlink()
+    wall.now = T0 + 3
+    later = now + timedelta(minutes=5)
+    report = drop_folder.scan(later)
+    # an id that another file still brings stays published (a file moved, or an article moved to it)
+    assert report.withdrawn == ["go-bo"]
+    assert status(store, "go-bo") is Status.WITHDRAWN and status(store, "o-lai-nho") is Status.PUBLISHED
+
+    builder.refresh(later)
+    for key in ("all", "y-te"):
+        assert "go-bo" not in ids(cache, key)
+    app = create_app(Services(settings, store, cache, builder, lambda: later))
+    with live_server(app) as url:
+        assert httpx.get(f"{url}/a/go-bo").status_code == 410
+        assert httpx.get(f"{url}/a/o-lai-nho").status_code == 200
+        for kind in ("rss", "atom", "json"):
+            assert "go-bo" not in httpx.get(f"{url}/feeds/all.{kind}").text
+
+    (folder / "con-lai.jsonl").unlink()
+    wall.now += 1
+    assert sorted(drop_folder.scan(later).withdrawn) == ["o-lai", "o-lai-nho"]
+    builder.refresh(later)
+    assert cache.is_gone("/feeds/y-te.rss") and cache.is_gone("/feeds/thong-bao.json")
+
+
+def test_a_failing_file_is_reported_once_per_change(
+    drop_folder: DropFolder,
+    folder: Path,
+    store: Store,
+    wall: WallClock,
+    now: datetime,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = write(folder / "loi.jsonl", raw=json.dumps(line("tot", now)) + '\n{"id": "xau", "title": ""}\n')
+    wall.now = T0 + 1
+
+    def reported() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+    (failure,) = drop_folder.scan(now).failed
+    assert failure.where == f"{folder / 'loi.jsonl'}:2"  # the file and the line
+    assert len(reported()) == 1 and reported()[0].startswith(f"drop folder: {folder / 'loi.jsonl'}:2: ")
+    assert status(store, "tot") is Status.PUBLISHED  # the good line of the file is in
+
+    for _ in range(3):
+        wall.now += 1
+        assert drop_folder.scan(now).failed == []
+    assert len(reported()) == 1  # not at every scan
+
+    write(path, raw="không phải JSON\n", mtime=T0 + 10)  # changed, and still wrong
+    wall.now = T0 + 11
+    assert len(drop_folder.scan(now).failed) == 1
+    assert len(reported()) == 2
+    wall.now += 1
+    drop_folder.scan(now)
+    assert len(reported()) == 2
+
+    write(path, line("tot", now), line("xau", now), mtime=T0 + 20)  # fixed
+    wall.now = T0 + 21
+    assert drop_folder.scan(now).failed == []
+    assert status(store, "xau") is Status.PUBLISHED
+    assert len(reported()) == 2
+
+
+def test_too_large_file_is_reported_once(
+    drop_folder: DropFolder, folder: Path, wall: WallClock, now: datetime, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(folder / "to.txt", raw="x" * 60_000)
+    wall.now = T0 + 1
+    (failure,) = drop_folder.scan(now).failed
+    assert "too large" in failure.reason
+    wall.now += 1
+    assert drop_folder.scan(now).failed == []
+    assert len([r for r in caplog.records if "too large" in r.getMessage()]) == 1
+
+
+def test_portal_exports_in_subfolders(
+    drop_folder: DropFolder, folder: Path, store: Store, wall: WallClock, now: datetime
+) -> None:
+    source = sorted(EXAMPLES.glob("*.txt"))[0]
+    (folder / "2021").mkdir()
+    shutil.copy(source, folder / "2021" / source.name)
+    os.utime(folder / "2021" / source.name, (T0, T0))
+    wall.now = T0 + 1
+    assert drop_folder.scan(now).imported == [f"2021/{source.name}"]
+    assert status(store, source.stem) is Status.PUBLISHED
+    (folder / "2021" / source.name).unlink()
+    assert drop_folder.scan(now).withdrawn == [source.stem]
+
+
+def test_what_was_read_survives_a_restart(
+    store: Store, settings: Settings, folder: Path, wall: WallClock, now: datetime
+) -> None:
+    """The state is in the database: a restarted (or newly elected) instance carries on from it."""
+    write(folder / "tin.jsonl", line("ben-vung", now))
+    wall.now = T0 + 1
+    assert DropFolder(store, folder, settings.tz, wall_clock=wall).scan(now).imported == ["tin.jsonl"]
+
+    restarted = DropFolder(store, folder, settings.tz, wall_clock=wall)
+    assert restarted.scan(now).imported == []
+    (folder / "tin.jsonl").unlink()
+    assert DropFolder(store, folder, settings.tz, wall_clock=wall).scan(now).withdrawn == ["ben-vung"]
+
+
+def ids(cache: FeedCache, key: str) -> set[str]:
+    doc = cache.get(f"/feeds/{key}.json")
+    if doc is None:
+        return set()
+    return {item["id"].removeprefix(BASE) for item in json.loads(doc.body)["items"]}
