@@ -40,6 +40,8 @@ def sign(secret: str, purpose: str, data: dict[str, Any], *, expires: datetime |
 
 
 def verify(secret: str, purpose: str, token: str, *, now: datetime | None = None) -> dict[str, Any]:
+    if not token.isascii():  # hmac.compare_digest raises TypeError on non-ASCII text
+        raise BadToken("invalid token")
     payload, dot, mac = token.partition(".")
     if not dot or not payload or not hmac.compare_digest(mac, _mac(secret, purpose, payload)):
         raise BadToken("invalid token")

@@ -76,7 +76,12 @@ def build_template(
     if reply_to:
         lines += f"Reply-To: {reply_to}".encode("ascii") + _CRLF
     lines += header("Subject", content.subject)
-    lines += header("List-Id", list_id)
+    # RFC 2919: only the phrase may be encoded; the <identifier> stays literal for filters to match
+    phrase, bracket, identifier = list_id.rpartition("<")
+    if bracket and phrase.strip():
+        lines += header("List-Id", phrase.strip()) + f" <{identifier}".encode("ascii") + _CRLF  # folded
+    else:
+        lines += header("List-Id", list_id)
     if one_click:
         lines += b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" + _CRLF
     lines += b"MIME-Version: 1.0" + _CRLF

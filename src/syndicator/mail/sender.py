@@ -115,6 +115,8 @@ class Sender:
         self._bodies_lock = threading.Lock()
         self._rate = _RateLimit(settings.mail.rate_per_second)
         self._dkim = _dkim_signer(settings)
+        # marked bounced by this sender: rows of theirs it had already claimed are not sent either
+        self._bounced: set[int] = set()
 
     def recover(self) -> int:
         """Call only where no other sender can be running (the leader, just elected)."""
@@ -158,7 +160,12 @@ class Sender:
                         # hand back what this thread claimed but did not send
                         self._release(claimed[index:])
                         return
-                    self._send_one(transport, row, report)
+                    try:
+                        self._send_one(transport, row, report)
+                    except Exception as error:  # a bug must not strand the rows this thread claimed
+                        log.exception("outbox: mail %d to %s: unexpected error", row.id, row.email)
+                        transport.close()
+                        self._retry_or_fail(row, f"{type(error).__name__}: {error}", report)
                     on_sent(1)
         finally:
             transport.close()
@@ -172,6 +179,15 @@ class Sender:
             conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(status="pending"))
 
     def _send_one(self, transport: Transport, row: Claimed, report: SendReport) -> None:
+        if row.subscriber_id in self._bounced:
+            from sqlalchemy import update
+
+            from syndicator.store.schema import outbox
+
+            with self.store.writing() as conn:
+                cancel = update(outbox).where(outbox.c.id == row.id)
+                conn.execute(cancel.values(status="cancelled", last_error="bounced"))
+            return
         message = self.message(row)
         self._rate.wait()
         try:
@@ -188,6 +204,7 @@ class Sender:
                 )
             report.add("failed")
             if bounced:
+                self._bounced.add(row.subscriber_id)
                 report.add("bounced")
                 log.warning(
                     "outbox: %s refused %d times: marked bounced", row.email, self.settings.bounce.hard_limit

@@ -7,6 +7,7 @@ not the recipient's fault (e.g. our sender address refused).
 
 from __future__ import annotations
 
+import base64
 import os
 import smtplib
 import socket
@@ -118,7 +119,7 @@ class SmtpTransport:
                 smtp.starttls(context=self.tls_context)
                 smtp.ehlo()
             if a.username:
-                smtp.login(a.username, a.password or "")
+                _login(smtp, a.username, a.password or "")
         except BaseException:
             smtp.close()
             raise
@@ -166,6 +167,20 @@ class SmtpTransport:
             smtp.quit()
         except (smtplib.SMTPException, OSError):
             smtp.close()
+
+
+def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
+    """smtplib sends credentials as ASCII only; AUTH PLAIN carries UTF-8 (RFC 4616), so others go so."""
+    if user.isascii() and password.isascii():
+        smtp.login(user, password)
+        return
+    smtp.ehlo_or_helo_if_needed()
+    if "PLAIN" not in smtp.esmtp_features.get("auth", "").upper().split():
+        raise smtplib.SMTPNotSupportedError("the server offers no AUTH PLAIN for a non-ASCII login")
+    token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode("ascii")
+    code, reply = smtp.docmd("AUTH", f"PLAIN {token}")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
 
 
 def _classify(code: int, reply: bytes | str, *, recipient_refused: bool) -> DeliveryError:
