@@ -1,0 +1,258 @@
+"""`syndicator digest send|preview` as real processes against a real SMTP server (aiosmtpd), on SQLite and
+PostgreSQL: idempotent sends, two instances at once, and a sender killed with SIGKILL in mid-run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from syndicator.store import Store
+from syndicator.store.schema import digest_runs
+from tests.smtp_server import smtp_server
+from tests.test_mail_helpers import (
+    BASE_URL,
+    IN_WINDOW,
+    NONG_NGHIEP,
+    SECRET,
+    THONG_BAO,
+    TIN_TUC,
+    make_settings,
+    outbox_rows,
+    publish,
+    statuses,
+    subscribe,
+    subscribers_with_news,
+)
+
+pytestmark = pytest.mark.slow
+
+AT = "2021-01-07T07:00"  # read in the site's zone: the run of 06:30 on 07/01/2021
+TIMEOUT = 120
+
+
+def environment(database_url: str, home: Path, smtp_url: str | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATOR_")}
+    env.update(
+        PYTHONIOENCODING="utf-8",
+        PYTHONUNBUFFERED="1",
+        SYNDICATOR_DATABASE_URL=database_url,
+        SYNDICATOR_BASE_URL=BASE_URL,
+        SYNDICATOR_VAR_DIR=str(home / "var"),
+        SYNDICATOR_ARTICLES_DIR=str(home / "drop"),
+        SYNDICATOR_SECRET_KEY=SECRET,
+    )
+    if smtp_url:
+        env["SYNDICATOR_SMTP_URL"] = smtp_url
+    env.update(extra)
+    return env
+
+
+def syndicator(*args: str, env: Mapping[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "syndicator", *args],
+        cwd=cwd,
+        env=dict(env),
+        capture_output=True,
+        encoding="utf-8",
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def start(*args: str, env: Mapping[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "syndicator", *args],
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+        )
+
+
+def prepared(database_url: str, home: Path, subscribers: int) -> list[str]:
+    """News in the window of 07/01/2021 and `subscribers` confirmed daily subscribers of everything."""
+    settings = make_settings(database_url, home)
+    store = Store.open(settings.database_url, settings.categories)
+    try:
+        publish(store, "tb-1", THONG_BAO, IN_WINDOW)
+        publish(store, "tt-1", TIN_TUC, IN_WINDOW.replace(hour=10))
+        return subscribers_with_news(store, subscribers)
+    finally:
+        store.close()
+
+
+def counts(database_url: str, home: Path) -> dict[str, int]:
+    settings = make_settings(database_url, home)
+    store = Store.open(settings.database_url, settings.categories)
+    try:
+        return statuses(store)
+    finally:
+        store.close()
+
+
+SEND = ("digest", "send", "--frequency", "daily", "--at", AT)
+
+
+def test_digest_send_is_idempotent(database_url: str, tmp_path: Path) -> None:
+    addresses = prepared(database_url, tmp_path, 30)
+    with smtp_server() as smtp:
+        env = environment(database_url, tmp_path, smtp.url)
+        first = syndicator(*SEND, env=env, cwd=tmp_path)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.strip() == (
+            "daily digest for the window ending 07/01/2021 06:30: 2 new articles, 30 mails queued now; "
+            "sent 30, retry later 0, failed 0; run totals: 30 sent"
+        )
+        again = syndicator(*SEND, env=env, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert "0 mails queued now; sent 0, retry later 0, failed 0; run totals: 30 sent" in again.stdout
+        received = smtp.recorder.messages()
+    assert sorted(r for m in received for r in m.recipients) == sorted(addresses)
+    message = received[0].message()
+    assert message["Subject"] == "Bản tin Cổng TTĐT huyện Thọ Xuân ngày 07/01/2021: 2 tin mới"
+    assert message["List-Unsubscribe"].startswith(f"<{BASE_URL}/unsubscribe/")
+    assert counts(database_url, tmp_path) == {"sent": 30}
+
+
+def test_two_digest_sends_at_once(database_url: str, tmp_path: Path) -> None:
+    """Two instances start the same run together: one run, one queued mail per subscriber."""
+    addresses = prepared(database_url, tmp_path, 120)
+    with smtp_server(data_delay=0.005) as smtp:
+        env = environment(database_url, tmp_path, smtp.url, SYNDICATOR_MAIL__CONNECTIONS="2")
+        processes = [start(*SEND, env=env, cwd=tmp_path, log=tmp_path / f"send-{i}.log") for i in range(2)]
+        codes = [p.wait(TIMEOUT) for p in processes]
+        logs = "\n".join((tmp_path / f"send-{i}.log").read_text() for i in range(2))
+        assert codes == [0, 0], logs
+        per_recipient = smtp.recorder.per_recipient()
+    settings = make_settings(database_url, tmp_path)
+    store = Store.open(settings.database_url, settings.categories)
+    try:
+        rows = outbox_rows(store)
+        with store.reading() as conn:
+            runs = conn.execute(select(digest_runs)).all()
+    finally:
+        store.close()
+    assert len(runs) == 1 and runs[0].mails == 120
+    assert len(rows) == 120 and {r.status for r in rows} == {"sent"}
+    assert sorted(per_recipient) == sorted(addresses)
+    # each row was claimed by one of them; only a row in flight when the other took the lead and
+    # recovered could go twice (see the report): never more than one per connection
+    assert sum(per_recipient.values()) - 120 <= 2
+
+
+def test_a_sender_killed_mid_run(database_url: str, tmp_path: Path) -> None:
+    """SIGKILL during delivery, then the same command again: everyone gets their digest; only the mails
+    in flight at the kill (at most one per connection) may arrive twice."""
+    connections = 4
+    addresses = prepared(database_url, tmp_path, 300)
+    with smtp_server(data_delay=0.02) as smtp:  # ~2 s for the whole run over 4 connections
+        env = environment(database_url, tmp_path, smtp.url, SYNDICATOR_MAIL__CONNECTIONS=str(connections))
+        some = smtp.recorder.reached(100)
+        log = tmp_path / "send-1.log"
+        process = start(*SEND, env=env, cwd=tmp_path, log=log)
+        deadline = time.monotonic() + TIMEOUT
+        while not some.wait(0.05):
+            assert process.poll() is None, f"exited before the kill:\n{log.read_text()}"
+            assert time.monotonic() < deadline, "no mail arrived"
+        process.send_signal(signal.SIGKILL)
+        process.wait(TIMEOUT)
+        assert process.returncode == -signal.SIGKILL
+        at_kill = len(smtp.recorder.messages())
+        assert 100 <= at_kill < 300, "the kill came too late to prove anything"
+        left = counts(database_url, tmp_path)
+        assert left.get("sending", 0) > 0 and left.get("pending", 0) > 0  # killed with work in hand
+
+        again = syndicator(*SEND, env=env, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert "run totals: 300 sent" in again.stdout
+        once_more = syndicator(*SEND, env=env, cwd=tmp_path)
+        assert "sent 0, retry later 0, failed 0; run totals: 300 sent" in once_more.stdout
+        per_recipient = smtp.recorder.per_recipient()
+    assert sorted(per_recipient) == sorted(addresses)  # nobody missed out
+    duplicates = sum(per_recipient.values()) - len(addresses)
+    assert 0 <= duplicates <= connections, per_recipient.most_common(8)
+    assert counts(database_url, tmp_path) == {"sent": 300}
+
+
+# --- preview ---------------------------------------------------------------------------------------------
+
+
+def test_digest_preview(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'store.db'}"
+    settings = make_settings(database_url, tmp_path)
+    store = Store.open(settings.database_url, settings.categories)
+    try:
+        publish(store, "tb-1", THONG_BAO, IN_WINDOW, title="Thông báo lịch tiếp công dân")
+        publish(store, "nn-1", NONG_NGHIEP, IN_WINDOW.replace(hour=11), title="Gieo cấy lúa vụ Xuân")
+        subscribe(store, "nn@xa.test", categories="nong-nghiep")
+    finally:
+        store.close()
+    env = environment(database_url, tmp_path)
+    out = tmp_path / "preview.html"
+    result = syndicator(
+        "digest", "preview", "--frequency", "daily", "--at", AT, "--out", str(out), env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        f"{out}: Bản tin Cổng TTĐT huyện Thọ Xuân ngày 07/01/2021: 2 tin mới (2 articles)"
+    )
+    html = out.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "Thông báo lịch tiếp công dân" in html
+    assert "Gieo cấy lúa vụ Xuân" in html and 'style="' in html
+
+    mine = tmp_path / "mine.html"
+    args = (
+        "digest",
+        "preview",
+        "--frequency",
+        "daily",
+        "--at",
+        AT,
+        "--out",
+        str(mine),
+        "--email",
+        "NN@xa.test",
+    )
+    result = syndicator(*args, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1 tin mới (1 articles)" in result.stdout
+    assert "Thông báo lịch" not in mine.read_text(encoding="utf-8")
+
+    quiet = syndicator(
+        "digest",
+        "preview",
+        "--frequency",
+        "weekly",
+        "--at",
+        AT,
+        "--out",
+        str(tmp_path / "w.html"),
+        env=env,
+        cwd=tmp_path,
+    )
+    assert (quiet.returncode, quiet.stdout.strip()) == (
+        0,
+        "nothing new in that window: no digest would be sent",
+    )
+    assert not (tmp_path / "w.html").exists()
+    # nothing was queued by previewing
+    assert counts(database_url, tmp_path) == {}
+    for bad, word in (
+        (("--frequency", "immediate"), "immediate"),
+        (("--frequency", "daily", "--email", "ai@xa.test"), "no subscriber"),
+    ):
+        result = syndicator(
+            "digest", "preview", "--out", str(tmp_path / "x.html"), *bad, env=env, cwd=tmp_path
+        )
+        assert result.returncode == 1 and word in result.stderr and "Traceback" not in result.stderr
