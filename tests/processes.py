@@ -5,21 +5,22 @@ stderr (our log lines) to a file there. `Processes` starts them and stops every 
 SIGTERM, then SIGKILL if it has not exited in time. Waiting is always for a condition, with a
 deadline: `eventually(...)`.
 
-Used as a pytest plugin (`pytest_plugins = ["tests.processes"]` in a test module), it also attaches
-the log of every process a failed test started to that test's report.
+A test decorated with `@shows_logs` has the log of every process it started attached to its report
+when it fails (a timeout of `Processes.eventually` or a failed start says it in the message too).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
 import httpx
 import pytest
@@ -130,6 +131,7 @@ class Processes:
     """The processes of one test; `stop_all` ends every one still running."""
 
     workdir: Path
+    node: pytest.Item | None = None  # the test, to attach the logs to when it fails
     started: list[Process] = field(default_factory=list)
 
     def serve(self, env: Mapping[str, str], *, name: str = "serve", args: Sequence[str] = ()) -> Process:
@@ -171,6 +173,10 @@ class Processes:
             parts.append(process.log().rstrip() or "(no output)")
         return "\n".join(parts)
 
+    def attach_logs(self) -> None:
+        if self.node is not None and self.started:
+            self.node.add_report_section("call", "stderr of syndicator processes", self.logs())
+
     def eventually(self, condition: Callable[[], T], what: str, *, timeout: float = 10.0) -> T:
         return eventually(condition, what, timeout=timeout, logs=self.logs)
 
@@ -204,22 +210,20 @@ class Processes:
         return False
 
 
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Processes]:
-    started = Processes(tmp_path)
-    try:
-        yield started
-    finally:
-        started.stop_all()
+P = ParamSpec("P")
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """A failed test that started processes shows their logs (its report's extra sections)."""
-    report = yield
-    started = getattr(item, "funcargs", {}).get("processes")
-    if isinstance(started, Processes) and started.started and report.failed:
-        report.sections.append(("syndicator processes (stderr)", started.logs()))
-    return report
+def shows_logs(test: Callable[P, None]) -> Callable[P, None]:
+    """Decorate a test taking a `Processes` fixture: on failure, its report shows the processes' logs."""
+
+    @functools.wraps(test)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            test(*args, **kwargs)
+        except BaseException:
+            for value in kwargs.values():
+                if isinstance(value, Processes):
+                    value.attach_logs()
+            raise
+
+    return run
