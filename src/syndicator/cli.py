@@ -79,15 +79,7 @@ def import_command(
     config = settings()
     with opened_store(config) as store:
         total = count_files([p for p in paths if p.exists()])
-        progress = Progress(
-            TextColumn("[bold]Đang nhập[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,
-        )
+        progress = _progress("Đang nhập")
 
         def report_failure(failure: Failure) -> None:
             # printed at once (the operator sees problems while a long import runs), and counted
@@ -487,15 +479,7 @@ def digest_send(
 
         with store.reading() as conn:
             pending = mailqueue.counts(conn, run_id=run.id).get("pending", 0)
-        progress = Progress(
-            TextColumn("[bold]Đang gửi[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,
-        )
+        progress = _progress("Đang gửi")
         with progress:
             task = progress.add_task("send", total=pending)
             delivered = sender.deliver(on_sent=lambda n: progress.advance(task, n))
@@ -520,6 +504,19 @@ def _check_officials(service: Any) -> None:
     except InvalidSubscription as error:
         service.close()
         fail(f"officials file: {error}")
+
+
+def _progress(label: str) -> Progress:
+    """A progress bar on stderr while a terminal watches; silent in scripts and logs."""
+    return Progress(
+        TextColumn(f"[bold]{label}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
 
 
 def _logging(level: str) -> None:

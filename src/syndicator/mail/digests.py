@@ -52,6 +52,17 @@ def window_end(frequency: Frequency, at: datetime, settings: Settings) -> dateti
     return candidate.astimezone(ZoneInfo("UTC"))
 
 
+def window_start(conn: Connection, frequency: Frequency, end: datetime) -> datetime:
+    """Where the previous run of this frequency ended; the first run looks one period back."""
+    previous = conn.execute(
+        select(digest_runs.c.window_end)
+        .where(digest_runs.c.frequency == frequency.value, digest_runs.c.window_end < end)
+        .order_by(digest_runs.c.window_end.desc())
+        .limit(1)
+    ).scalar()
+    return previous or end - PERIOD[frequency]
+
+
 def _run(row: object) -> DigestRun:
     return DigestRun(
         id=row.id,  # type: ignore[attr-defined]
@@ -73,13 +84,7 @@ def plan_run(store: Store, frequency: Frequency, end: datetime, now: datetime) -
         ).first()
         if existing is not None:
             return _run(existing)
-        previous = conn.execute(
-            select(digest_runs.c.window_end)
-            .where(digest_runs.c.frequency == frequency.value, digest_runs.c.window_end < end)
-            .order_by(digest_runs.c.window_end.desc())
-            .limit(1)
-        ).scalar()
-        start = previous or end - PERIOD[frequency]
+        start = window_start(conn, frequency, end)
         try:
             with conn.begin_nested():
                 conn.execute(
@@ -314,13 +319,7 @@ def preview(
 ) -> tuple[str, str, int] | None:
     """(subject, html, articles) of the digest that run would send, without queueing anything."""
     with store.reading() as conn:
-        previous = conn.execute(
-            select(digest_runs.c.window_end)
-            .where(digest_runs.c.frequency == frequency.value, digest_runs.c.window_end < end)
-            .order_by(digest_runs.c.window_end.desc())
-            .limit(1)
-        ).scalar()
-        start = previous or end - PERIOD[frequency]
+        start = window_start(conn, frequency, end)
         news = [_display(a, composer.settings) for a in new_articles(conn, start, end)]
     if subscriber is not None:
         news = [a for a in news if subscriber.wants(a.category.slug)]
