@@ -1,0 +1,338 @@
+"""Subscribers: one row per address (case-insensitive), choices, CSV import/export, the officials file,
+and the `subscribers` commands as real processes (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from datetime import UTC, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from syndicator.config import Settings
+from syndicator.mail import subscriptions
+from syndicator.mail.subscriptions import InvalidSubscription, OfficialsWatcher, read_officials
+from syndicator.model import Frequency, Source, SubscriberStatus
+from syndicator.store import Store
+from syndicator.store import subscribers as store_subscribers
+from syndicator.store.schema import subscribers
+from tests.test_mail_cli import environment, syndicator
+from tests.test_mail_helpers import (
+    IN_WINDOW,
+    RUN_AT,
+    THONG_BAO,
+    make_settings,
+    outbox_rows,
+    publish,
+    queue_daily,
+    subscribe,
+)
+
+NOW = RUN_AT.astimezone(UTC)
+
+
+@pytest.fixture
+def mail_settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path)
+
+
+@pytest.fixture
+def mail_store(mail_settings: Settings) -> Iterator[Store]:
+    store = Store.open(mail_settings.database_url, mail_settings.categories)
+    yield store
+    store.close()
+
+
+def everyone(store: Store) -> dict[str, object]:
+    with store.reading() as conn:
+        return {p.email_key: p for p in conn.execute(select(subscribers))}
+
+
+# --- the store's rules ----------------------------------------------------------------------------------
+
+
+def test_one_row_per_address_whatever_its_case(mail_store: Store) -> None:
+    person, created = subscriptions.add(mail_store, " An.Nguyen@ThoXuan.VN ", NOW)
+    assert created
+    assert (person.email, person.name, person.status, person.source) == (
+        "An.Nguyen@thoxuan.vn",
+        None,
+        SubscriberStatus.PENDING,
+        Source.CLI,
+    )
+    assert (person.categories, person.frequency) == (None, Frequency.DAILY)
+    assert person.created_at == NOW and person.confirmed_at is None
+    later = NOW + timedelta(hours=1)
+    again, created = subscriptions.add(
+        mail_store,
+        "an.nguyen@thoxuan.vn",
+        later,
+        name="Nguyễn Văn An",
+        categories="Thông báo, tin-tuc-su-kien",
+        frequency="Weekly",
+        confirmed=True,
+    )
+    assert not created and again.id == person.id
+    assert (again.name, again.categories, again.frequency) == (
+        "Nguyễn Văn An",
+        frozenset({"thong-bao", "tin-tuc-su-kien"}),
+        Frequency.WEEKLY,
+    )
+    assert (again.status, again.created_at, again.confirmed_at) == (SubscriberStatus.CONFIRMED, NOW, later)
+    assert list(everyone(mail_store)) == ["an.nguyen@thoxuan.vn"]
+    with mail_store.reading() as conn:
+        row = conn.execute(select(subscribers)).one()
+    assert row.updated_at == later
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs"),
+    [
+        ("email", {"email": "không-phải-email"}),
+        ("email", {"email": "a@b"}),
+        ("frequency", {"frequency": "hourly"}),
+        ("categories", {"categories": "---"}),
+    ],
+)
+def test_bad_choices_name_the_field(mail_store: Store, field: str, kwargs: dict[str, str]) -> None:
+    values = {"email": "a@xa.test", **kwargs}
+    email = values.pop("email")
+    with pytest.raises(InvalidSubscription, match=f"^{field}"):
+        subscriptions.add(mail_store, email, NOW, **values)  # type: ignore[arg-type]
+    assert everyone(mail_store) == {}
+
+
+def test_statuses_and_what_they_stop(mail_store: Store, mail_settings: Settings) -> None:
+    publish(mail_store, "tb-1", THONG_BAO, IN_WINDOW)
+    leaving = subscribe(mail_store, "leaving@xa.test")
+    bouncing = subscribe(mail_store, "bouncing@xa.test")
+    subscribe(mail_store, "staying@xa.test")
+    queue_daily(mail_store, mail_settings)
+    with mail_store.writing() as conn:
+        store_subscribers.set_status(conn, bouncing.id, SubscriberStatus.BOUNCED, NOW)
+    assert subscriptions.unsubscribe(mail_store, leaving.id, NOW)
+    assert subscriptions.unsubscribe(mail_store, leaving.id, NOW)  # twice is harmless
+    assert not subscriptions.unsubscribe(mail_store, 9999, NOW)
+    rows = {r.subscriber_id: r.status for r in outbox_rows(mail_store)}
+    assert sorted(rows.values()) == ["cancelled", "cancelled", "pending"]
+    people = everyone(mail_store)
+    assert people["leaving@xa.test"].status == "unsubscribed"  # type: ignore[attr-defined]
+    assert people["leaving@xa.test"].unsubscribed_at == NOW  # type: ignore[attr-defined]
+    assert people["bouncing@xa.test"].status == "bounced"  # type: ignore[attr-defined]
+    # forgetting an address removes its mails too
+    assert subscriptions.remove(mail_store, "STAYING@xa.test")
+    assert not subscriptions.remove(mail_store, "staying@xa.test")
+    assert len(outbox_rows(mail_store)) == 2
+
+
+# --- CSV ------------------------------------------------------------------------------------------------
+
+
+CSV = (
+    "\ufeffemail,name,categories,frequency\n"
+    "an@xa.test,Nguyễn Văn An,all,daily\n"
+    'binh@xa.test,,"Thông báo,Nông nghiệp",weekly\n'
+    "không-phải-email,X,,\n"
+    "chi@xa.test,Chi,,hourly\n"
+    "\n"
+    "AN@xa.test,An (sửa),thong-bao,\n"
+    "dung@xa.test\n"
+)
+
+
+def test_csv_import_reports_bad_rows_and_keeps_the_rest(mail_store: Store) -> None:
+    created, updated, problems = subscriptions.import_csv(mail_store, CSV, NOW)
+    assert (created, updated) == (3, 1)
+    assert [(p.line, p.reason.split(":")[0]) for p in problems] == [(4, "email"), (5, "frequency")]
+    people = everyone(mail_store)
+    assert sorted(people) == ["an@xa.test", "binh@xa.test", "dung@xa.test"]
+    an = people["an@xa.test"]
+    assert (an.name, an.categories, an.status, an.source) == ("An (sửa)", "thong-bao", "confirmed", "import")  # type: ignore[attr-defined]
+    assert people["binh@xa.test"].categories == "nong-nghiep,thong-bao"  # type: ignore[attr-defined]
+    assert people["binh@xa.test"].frequency == "weekly"  # type: ignore[attr-defined]
+    assert people["dung@xa.test"].categories == "*"  # type: ignore[attr-defined]
+
+    exported = "".join(subscriptions.export_csv(mail_store)).splitlines()
+    assert exported[0] == "email,name,categories,frequency,status,source"
+    assert exported[1] == "AN@xa.test,An (sửa),thong-bao,daily,confirmed,import"  # the latest spelling
+    assert exported[2] == 'binh@xa.test,,"nong-nghiep,thong-bao",weekly,confirmed,import'
+
+
+def test_csv_import_pending(mail_store: Store) -> None:
+    subscriptions.import_csv(mail_store, "an@xa.test\n", NOW, confirmed=False)
+    assert everyone(mail_store)["an@xa.test"].status == "pending"  # type: ignore[attr-defined]
+
+
+# --- the officials file ----------------------------------------------------------------------------------
+
+
+OFFICIALS = """
+[[official]]
+name = "Văn phòng HĐND và UBND huyện"
+email = "VanPhong@ThoXuan.ThanhHoa.gov.vn"
+categories = "all"
+
+[[official]]
+name = "Ban Chỉ huy Quân sự huyện"
+email = "bchqs@thoxuan.thanhhoa.gov.vn"
+categories = ["Quốc phòng - An ninh", "thong-bao"]
+frequency = "weekly"
+"""
+
+
+def test_the_shipped_officials_file_parses(tmp_path: Path) -> None:
+    shipped = Path(__file__).resolve().parents[1] / "config" / "officials.toml"
+    assert read_officials(shipped) == []  # examples only, commented out
+    example = re.sub(r"(?m)^# (\[\[official\]\]|\w+ = )", r"\1", shipped.read_text(encoding="utf-8"))
+    (tmp_path / "o.toml").write_text(example, encoding="utf-8")
+    assert [o.email for o in read_officials(tmp_path / "o.toml")] == [
+        "vanphong@thoxuan.thanhhoa.gov.vn",
+        "bchqs@thoxuan.thanhhoa.gov.vn",
+    ]
+
+
+def test_officials_are_synced_at_start_and_on_change(
+    mail_store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "officials.toml"
+    path.write_text(OFFICIALS, encoding="utf-8")
+    subscribe(mail_store, "bchqs@thoxuan.thanhhoa.gov.vn", confirmed=False)  # had signed up on the web
+    watcher = OfficialsWatcher(mail_store, path)
+    watcher.check(NOW, strict=True)
+    people = everyone(mail_store)
+    vp = people["vanphong@thoxuan.thanhhoa.gov.vn"]
+    qs = people["bchqs@thoxuan.thanhhoa.gov.vn"]
+    assert (vp.status, vp.source, vp.categories, vp.frequency) == ("confirmed", "config", "*", "daily")  # type: ignore[attr-defined]
+    assert vp.email == "VanPhong@thoxuan.thanhhoa.gov.vn"  # type: ignore[attr-defined]
+    assert (qs.status, qs.source, qs.frequency) == ("confirmed", "config", "weekly")  # type: ignore[attr-defined]
+    assert qs.categories == "quoc-phong-an-ninh,thong-bao"  # type: ignore[attr-defined]
+    assert outbox_rows(mail_store) == []  # no confirmation mail for officials
+
+    # an unchanged file is not read again; an edited one is applied; leaving the file ends it
+    watcher.check(NOW + timedelta(seconds=5))
+    path.write_text(
+        OFFICIALS.split("[[official]]", 2)[0]
+        + "[[official]]"
+        + OFFICIALS.split("[[official]]")[1].replace('"all"', '["Thông báo"]'),
+        encoding="utf-8",
+    )
+    later = NOW + timedelta(minutes=1)
+    watcher.check(later)
+    people = everyone(mail_store)
+    assert people["vanphong@thoxuan.thanhhoa.gov.vn"].categories == "thong-bao"  # type: ignore[attr-defined]
+    gone = people["bchqs@thoxuan.thanhhoa.gov.vn"]
+    assert (gone.status, gone.unsubscribed_at) == ("unsubscribed", later)  # type: ignore[attr-defined]
+
+    # a broken file at runtime: reported once, not applied; fixed, applied again
+    caplog.set_level(logging.ERROR, logger="syndicator.mail.subscriptions")
+    path.write_text(OFFICIALS + "\n[[official]]\nemail = 'not an address'\n", encoding="utf-8")
+    for second in range(3):
+        watcher.check(later + timedelta(seconds=second))
+    reports = [r for r in caplog.records if "officials file not applied" in r.getMessage()]
+    assert len(reports) == 1 and "official #3" in reports[0].getMessage()
+    assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "unsubscribed"  # type: ignore[attr-defined]
+    path.write_text(OFFICIALS, encoding="utf-8")
+    watcher.check(later + timedelta(minutes=1))
+    assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "confirmed"  # type: ignore[attr-defined]
+    # the file removed altogether: every official's subscription ends
+    path.unlink()
+    watcher.check(later + timedelta(minutes=2))
+    assert {p.status for p in everyone(mail_store).values()} == {"unsubscribed"}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        ("[[official]\nemail = 'a@xa.test'\n", "officials.toml"),
+        ("[[official]]\nname = 'Không có email'\n", "official #1: email"),
+        ("[[official]]\nemail = 'a@xa.test'\nfrequency = 'hourly'\n", "official #1: frequency"),
+        ("[[official]]\nemail = 'a@xa.test'\nphone = '0912'\n", "unknown field(s) phone"),
+        ("[[official]]\nemail = 'a@xa.test'\n[[official]]\nemail = 'A@xa.test'\n", "listed twice"),
+        ("official = 'x'\n", "use [[official]] tables"),
+    ],
+)
+def test_a_broken_officials_file_is_named(tmp_path: Path, content: str, named: str) -> None:
+    path = tmp_path / "officials.toml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(
+        InvalidSubscription, match=named.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")
+    ):
+        read_officials(path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [["worker"], ["serve", "--port", "0", "--no-scheduler"]])
+def test_a_broken_officials_file_stops_the_start(tmp_path: Path, command: list[str]) -> None:
+    path = tmp_path / "officials.toml"
+    path.write_text("[[official]]\nemail = 'not an address'\n", encoding="utf-8")
+    env = environment(
+        f"sqlite:///{tmp_path / 'store.db'}", tmp_path, SYNDICATOR_DIGEST__OFFICIALS_FILE=str(path)
+    )
+    result = syndicator(*command, env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr
+    assert "officials file" in errors[0] and "official #1" in errors[0]
+
+
+# --- the commands ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_subscribers_commands(tmp_path: Path) -> None:
+    """(SQLite only: the store's rules run on both databases above; this is about the commands.)"""
+    env = environment(f"sqlite:///{tmp_path / 'store.db'}", tmp_path)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        result = syndicator("subscribers", *args, env=env, cwd=tmp_path)
+        assert "Traceback" not in result.stderr
+        return result.returncode, result.stdout.strip(), result.stderr.strip()
+
+    assert run("add", "An@XA.test", "--name", "Nguyễn Văn An", "--categories", "Thông báo,nong-nghiep") == (
+        0,
+        "added An@xa.test (pending, daily)",
+        "",
+    )
+    assert run("add", "an@xa.test", "--confirmed", "--frequency", "immediate")[1] == (
+        "updated an@xa.test (confirmed, immediate)"  # the same person; the latest spelling is kept
+    )
+    code, _, error = run("add", "khong-hop-le")
+    assert code == 1 and error.startswith("error: email")
+    (tmp_path / "people.csv").write_text(CSV, encoding="utf-8")
+    code, out, error = run("import", str(tmp_path / "people.csv"))
+    assert (code, out) == (1, "2 added, 2 updated, 2 failed")
+    assert [line.split(": ", 1)[0] for line in error.splitlines()] == [
+        f"failed {tmp_path / 'people.csv'}:4",
+        f"failed {tmp_path / 'people.csv'}:5",
+    ]
+    (tmp_path / "later.csv").write_text("email\nem@xa.test,Em,,weekly\n", encoding="utf-8")
+    assert run("import", "--pending", str(tmp_path / "later.csv"))[:2] == (0, "1 added, 0 updated, 0 failed")
+
+    code, out, _ = run("list", "--json")
+    listed = {p["email"]: p for p in json.loads(out)}
+    assert code == 0 and sorted(listed) == ["AN@xa.test", "binh@xa.test", "dung@xa.test", "em@xa.test"]
+    assert listed["AN@xa.test"] == {
+        "email": "AN@xa.test",  # the spelling of the latest update
+        "name": "An (sửa)",
+        "status": "confirmed",
+        "source": "import",
+        "categories": ["thong-bao"],
+        "frequency": "daily",
+    }
+    assert listed["dung@xa.test"]["categories"] == "all"
+    assert listed["em@xa.test"]["status"] == "pending"
+
+    code, out, _ = run("export")
+    assert code == 0 and out.splitlines()[0] == "email,name,categories,frequency,status,source"
+    assert len(out.splitlines()) == 5
+    code, out, _ = run("list")
+    assert code == 0 and "binh@xa.test" in out
+
+    assert run("remove", "BINH@xa.test")[:2] == (0, "removed BINH@xa.test")
+    code, _, error = run("remove", "binh@xa.test")
+    assert code == 1 and "no subscriber binh@xa.test" in error
+    assert len(json.loads(run("list", "--json")[1])) == 3
