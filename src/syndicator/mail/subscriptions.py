@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import String, delete, select
 
 from syndicator.mail.addresses import InvalidAddress, normalise
 from syndicator.mail.digests import MailComposer
@@ -333,6 +333,13 @@ def request_subscription(
         {"e": address, "c": store_subscribers.encode_categories(chosen), "f": cadence.value},
         expires=now + timedelta(days=settings.subscribe.confirm_days),
     )
+    column = outbox.c.token.type
+    if isinstance(column, String) and column.length and len(token) > column.length:
+        # the token is kept in outbox.token (VARCHAR(512)): PostgreSQL would refuse it (a 500)
+        raise InvalidSubscription(
+            "Địa chỉ email quá dài để chọn nhiều chuyên mục như vậy: vui lòng chọn ít chuyên mục hơn "
+            "hoặc chọn Tất cả chuyên mục."
+        )
     content = composer.renderer.confirmation(settings.subscribe.confirm_days)
     with store.writing() as conn:
         person = store_subscribers.by_email(conn, address)

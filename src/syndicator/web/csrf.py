@@ -39,4 +39,5 @@ def valid(request: Request, secret: str, submitted: str | None) -> bool:
     nonce = request.cookies.get(COOKIE)
     if not nonce or not submitted:
         return False
-    return hmac.compare_digest(_field_for(secret, nonce), submitted)
+    # compare_digest raises TypeError on non-ASCII text: a forged field must be a 403, not a 500
+    return submitted.isascii() and hmac.compare_digest(_field_for(secret, nonce), submitted)
