@@ -202,6 +202,7 @@ def serve(
                     log_level=log_level,
                     access_log=False,
                     proxy_headers=True,
+                    forwarded_allow_ips=config.trusted_proxies,
                     server_header=False,
                     timeout_graceful_shutdown=5,
                 )

@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     websub_hub: str | None = None
     api_tokens: Annotated[tuple[str, ...], NoDecode] = ()
+    # Proxies whose X-Forwarded-For/-Proto are believed (comma-separated addresses, or "*"): the
+    # client address drives rate limits and is recorded at confirmation.
+    trusted_proxies: str = "127.0.0.1"
     smtp_url: str | None = None
     site: SiteSettings = SiteSettings()
     feeds: FeedSettings = FeedSettings()

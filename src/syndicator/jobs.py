@@ -13,6 +13,7 @@ from datetime import datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from syndicator.mail.digests import queue_immediate, run_due
+from syndicator.mail.subscriptions import purge_unconfirmed
 from syndicator.service import Service
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,12 @@ class Jobs:
     def digests(self) -> None:
         """Daily and weekly runs that are due (including one missed while the service was down)."""
         self._run("digests", lambda: run_due(self.service.services.store, self.service.composer, self._now()))
+        self._run(
+            "purge",
+            lambda: purge_unconfirmed(
+                self.service.services.store, self._now(), self.service.settings.subscribe.confirm_days + 1
+            ),
+        )
 
     def immediate(self) -> None:
         self._run(

@@ -441,3 +441,27 @@ def update_preferences(
         found = store_subscribers.by_id(conn, person.id)
     assert found is not None
     return found
+
+
+def purge_unconfirmed(store: Store, now: datetime, days: int) -> int:
+    """Addresses typed on the web but never confirmed are personal data with no purpose: forget
+    them once their confirmation link has expired."""
+    from datetime import timedelta
+
+    cutoff = now - timedelta(days=days)
+    with store.writing() as conn:
+        stale = list(
+            conn.execute(
+                select(subscribers.c.id).where(
+                    subscribers.c.status == SubscriberStatus.PENDING.value,
+                    subscribers.c.source == Source.WEB.value,
+                    subscribers.c.created_at < cutoff,
+                )
+            ).scalars()
+        )
+        if stale:
+            conn.execute(delete(outbox).where(outbox.c.subscriber_id.in_(stale)))
+            conn.execute(delete(subscribers).where(subscribers.c.id.in_(stale)))
+    if stale:
+        log.info("forgot %d addresses never confirmed within %d days", len(stale), days)
+    return len(stale)

@@ -89,9 +89,15 @@ def subscription_routes(
             return None
 
     def choices(data: FormData) -> tuple[list[str] | None, str]:
-        chosen = [str(v) for v in data.getlist("categories")]
-        everything = data.get("all") == "1" or not chosen
-        return (None if everything else chosen), str(data.get("frequency") or Frequency.DAILY.value)
+        """Ticked categories win over a "Tất cả" box left ticked (the form starts with it ticked)."""
+        known = {c.category.slug for c in store.categories(clock())}
+        chosen = [str(v) for v in data.getlist("categories") if str(v) in known]
+        frequency = str(data.get("frequency") or Frequency.DAILY.value)
+        if frequency not in {f.value for f in Frequency}:
+            raise InvalidSubscription(
+                "Vui lòng chọn tần suất nhận tin: ngay khi có tin, hằng ngày hoặc hằng tuần."
+            )
+        return (chosen or None), frequency
 
     async def subscribe(request: Request) -> Response:
         cats = await run_in_threadpool(categories)
@@ -118,8 +124,10 @@ def subscription_routes(
         if not csrf.valid(request, secret, _text(data.get(csrf.FIELD))):
             return _forbidden(page, request)
         email = _text(data.get("email"))[:400]
-        chosen, frequency = choices(data)
+        chosen: list[str] | None = [str(v) for v in data.getlist("categories")] or None
+        frequency = _text(data.get("frequency")) or Frequency.DAILY.value
         try:
+            chosen, frequency = await run_in_threadpool(choices, data)
             await run_in_threadpool(request_subscription, store, composer, email, chosen, frequency, clock())
         except InvalidSubscription as error:
             return page(
@@ -185,8 +193,8 @@ def subscription_routes(
             if data.get("action") == "unsubscribe":
                 await run_in_threadpool(unsubscribe, store, person.id, clock())
                 return page(request, "pages/unsubscribed.html", person=person)
-            chosen, frequency = choices(data)
             try:
+                chosen, frequency = await run_in_threadpool(choices, data)
                 person = await run_in_threadpool(
                     update_preferences, store, person, chosen, frequency, clock()
                 )
