@@ -1,0 +1,309 @@
+"""Email delivery benchmark: `syndicator digest send` against Postfix's smtp-sink, next to smtp-source.
+
+    .venv/bin/python bench/mail_bench.py                      # 5,000 and 20,000 subscribers
+    .venv/bin/python bench/mail_bench.py --subscribers 20000 --connections 4
+
+For each size: a SQLite store in a temporary folder with that many confirmed daily subscribers, each
+with a random choice among 30 categories (a fifth of them "all"), and 50 new articles in the window of
+the daily run of 07/01/2021. Then, each against a fresh `smtp-sink` on a loopback port:
+
+1. `syndicator digest send --frequency daily --at 2021-01-07T07:00` as a process (queue + send), with
+   SYNDICATOR_SMTP_URL pointing at the sink: wall time, peak RSS (wait4), messages counted by the sink;
+2. `smtp-source` sending as many messages of the same average size over as many reused connections
+   (-s N -d): the same sink's ceiling on this machine.
+
+Target: syndicator >= 0.3x smtp-source's messages/s, every message counted at the sink, peak RSS
+<= 300 MB and flat in the number of subscribers. Needs Debian's postfix package for smtp-sink and
+smtp-source (`apt-get install postfix`; the MTA itself is not started). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from syndicator.model import ArticleInput
+from syndicator.store import Store
+from syndicator.store.schema import mail_bodies, outbox, subscribers
+from syndicator.store.subscribers import encode_categories
+from syndicator.text import category_slug
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+AT = "2021-01-07T07:00"
+WINDOW_START = datetime(2021, 1, 6, 6, 30, tzinfo=TZ)
+CATEGORIES = [
+    "Thông báo", "Tin tức - Sự kiện", "Chính trị", "Kinh tế", "Văn hóa - Xã hội", "Nông nghiệp",
+    "Giáo dục", "Y tế", "Quốc phòng - An ninh", "Cải cách hành chính", "Tài nguyên - Môi trường",
+    "Xây dựng", "Giao thông", "Du lịch", "Thể thao", "Lao động - Việc làm", "Khoa học - Công nghệ",
+    "Tư pháp", "Dân tộc - Tôn giáo", "Đoàn thể", "Thanh niên", "Phụ nữ", "Cựu chiến binh",
+    "Nông thôn mới", "Chuyển đổi số", "Đầu tư", "Thuế - Tài chính", "Văn bản pháp luật",
+    "Lịch công tác", "Hỏi đáp",
+]  # fmt: skip
+SECRET = "bench-secret-key-0123456789"
+
+
+@dataclass
+class Measure:
+    subscribers: int
+    mails: int
+    bodies: int
+    average_bytes: int
+    syndicator_seconds: float
+    queue_seconds: float  # from the start of the process to the first mail accepted (start-up included)
+    send_seconds: float  # from the first mail accepted to the last
+    syndicator_counted: int
+    peak_rss_mb: float
+    source_seconds: float
+    source_counted: int
+
+    @property
+    def syndicator_rate(self) -> float:
+        return self.syndicator_counted / self.syndicator_seconds
+
+    @property
+    def source_rate(self) -> float:
+        return self.source_counted / self.source_seconds
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name) or (f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None)
+    if not found:
+        sys.exit(f"{name} not found: DEBIAN_FRONTEND=noninteractive apt-get install -y postfix")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Sink:
+    """A fresh smtp-sink counting DATA completions (-c), on a free loopback port."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        self.port = free_port()
+        self.out = folder / f"{name}.sink"
+        with open(self.out, "wb") as out:
+            self.process = subprocess.Popen(
+                [tool("smtp-sink"), "-c", "-u", "nobody", f"127.0.0.1:{self.port}", "256"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 10
+        while True:  # listening: a connection is accepted
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError(f"smtp-sink did not start: {self.out.read_text()}") from None
+                time.sleep(0.05)
+
+    def count(self) -> int:
+        found = re.findall(r"mesg=(\d+)", self.out.read_text(errors="replace"))
+        return int(found[-1]) if found else 0
+
+    def stop(self) -> int:
+        time.sleep(0.2)  # the counter line of the last session is written when it ends
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(10)
+        return self.count()
+
+
+def prepare(folder: Path, count: int, articles: int, seed: int) -> str:
+    url = f"sqlite:///{folder / 'bench.db'}"
+    store = Store.open(url)
+    rng = random.Random(seed)
+    try:
+        written = WINDOW_START + timedelta(hours=1)
+        batch = [
+            ArticleInput(
+                id=f"bench-{i:03d}",
+                title=f"Bài viết số {i}: hội nghị triển khai nhiệm vụ trọng tâm năm 2021 của huyện",
+                category_name=CATEGORIES[i]
+                if i < len(CATEGORIES)
+                else rng.choice(CATEGORIES),  # news in each
+                published_at=written + timedelta(minutes=15 * i),
+                body_html="<p>Nội dung.</p>",
+                summary="Sáng ngày 06/01, UBND huyện Thọ Xuân tổ chức hội nghị tổng kết công tác năm 2020, "
+                "triển khai nhiệm vụ năm 2021 với sự tham dự của lãnh đạo các phòng, ban, ngành.",
+                source="bench",
+            )
+            for i in range(articles)
+        ]
+        store.write(batch, written.astimezone(UTC))
+        slugs = [category_slug(name) for name in CATEGORIES]
+        now = datetime(2021, 1, 1, tzinfo=UTC)
+        rows = []
+        for i in range(count):
+            chosen = None if rng.random() < 0.2 else rng.sample(slugs, rng.randint(1, 6))
+            email = f"nguoi.dan{i:06d}@xa{i % 97}.thoxuan.test"
+            rows.append(
+                {
+                    "email": email,
+                    "email_key": email,
+                    "name": f"Người dân {i}" if i % 3 else None,
+                    "status": "confirmed",
+                    "source": "import",
+                    "categories": encode_categories(chosen),
+                    "frequency": "daily",
+                    "hard_bounces": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                    "confirmed_at": now,
+                }
+            )
+        with store.writing() as conn:
+            conn.execute(subscribers.insert(), rows)
+    finally:
+        store.close()
+    return url
+
+
+def run_syndicator(
+    folder: Path, url: str, sink: Sink, connections: int
+) -> tuple[datetime, float, float, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATOR_")}
+    env.update(
+        SYNDICATOR_DATABASE_URL=url,
+        SYNDICATOR_VAR_DIR=str(folder / "var"),
+        SYNDICATOR_SECRET_KEY=SECRET,
+        SYNDICATOR_BASE_URL="https://rss.thoxuan.example",
+        SYNDICATOR_SMTP_URL=f"smtp://127.0.0.1:{sink.port}",
+        SYNDICATOR_MAIL__CONNECTIONS=str(connections),
+        PYTHONIOENCODING="utf-8",
+    )
+    log = folder / "send.log"
+    wall = datetime.now(UTC)
+    started = time.perf_counter()
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "syndicator", "digest", "send", "--frequency", "daily", "--at", AT],
+            cwd=folder,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    text = log.read_text(errors="replace")
+    if process.returncode != 0:
+        raise RuntimeError(f"digest send failed ({process.returncode}):\n{text}")
+    return wall, elapsed, usage.ru_maxrss / 1024, text.strip()
+
+
+def run_source(sink: Sink, count: int, size: int, connections: int) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            tool("smtp-source"),
+            *("-s", str(connections), "-l", str(size), "-m", str(count), "-d"),
+            *("-f", "bantin@thoxuan.thanhhoa.gov.vn", "-t", "nguoi.dan@xa.thoxuan.test"),
+            f"127.0.0.1:{sink.port}",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - started
+
+
+def measure(count: int, articles: int, connections: int, seed: int) -> Measure:
+    with tempfile.TemporaryDirectory(prefix="mail-bench-") as name:
+        folder = Path(name)
+        url = prepare(folder, count, articles, seed)
+        sink = Sink(folder, "syndicator")
+        try:
+            began, seconds, rss, output = run_syndicator(folder, url, sink, connections)
+        finally:
+            counted = sink.stop()
+        print(f"  {count} subscribers: {output}", file=sys.stderr)
+        store = Store.open(url)
+        try:
+            with store.reading() as conn:
+                mails = int(conn.execute(select(func.count()).select_from(outbox)).scalar_one())
+                bodies, body_bytes = conn.execute(
+                    select(func.count(), func.avg(func.length(mail_bodies.c.mime)))
+                ).one()
+                first, last = conn.execute(
+                    select(func.min(outbox.c.sent_at), func.max(outbox.c.sent_at))
+                ).one()
+        finally:
+            store.close()
+        average = int(body_bytes or 0) + 400  # + the per-recipient headers (To, Date, List-Unsubscribe ...)
+        sink = Sink(folder, "source")
+        try:
+            source_seconds = run_source(sink, counted, average, connections)
+        finally:
+            source_counted = sink.stop()
+    queue = (first - began).total_seconds()
+    send = (last - first).total_seconds()
+    return Measure(
+        count, mails, int(bodies), average, seconds, queue, send, counted, rss, source_seconds, source_counted
+    )
+
+
+def table(results: list[Measure], connections: int) -> str:
+    lines = [
+        "| subscribers | mails | distinct bodies | avg size | syndicator (queue+send) "
+        "| of which start+queue | of which send | smtp-source "
+        f"(-s {connections} -d) | ratio | counted at sink | peak RSS |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.subscribers:,} | {r.mails:,} | {r.bodies:,} | {r.average_bytes / 1024:.1f} KB "
+            f"| {r.syndicator_seconds:.1f} s = {r.syndicator_rate:,.0f} msg/s "
+            f"| {r.queue_seconds:.1f} s "
+            f"| {r.send_seconds:.1f} s = {r.subscribers / r.send_seconds:,.0f} msg/s "
+            f"| {r.source_seconds:.1f} s = {r.source_rate:,.0f} msg/s "
+            f"| {r.syndicator_rate / r.source_rate:.2f}x "
+            f"| {r.syndicator_counted:,} / {r.source_counted:,} | {r.peak_rss_mb:.0f} MB |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--subscribers", type=int, nargs="+", default=[5000, 20000])
+    parser.add_argument("--articles", type=int, default=50)
+    parser.add_argument("--connections", type=int, default=4, help="mail.connections and smtp-source -s")
+    parser.add_argument("--seed", type=int, default=2021)
+    args = parser.parse_args()
+    results = []
+    for count in args.subscribers:
+        results.append(measure(count, args.articles, args.connections, args.seed))
+    print(table(results, args.connections))
+    for r in results:
+        ok = (
+            r.syndicator_rate >= 0.3 * r.source_rate,
+            r.syndicator_counted == r.subscribers == r.mails,
+            r.peak_rss_mb <= 300,
+        )
+        verdict = ", ".join(
+            f"{what} {'ok' if good else 'MISSED'}"
+            for what, good in zip(("rate", "count", "memory"), ok, strict=True)
+        )
+        print(f"{r.subscribers:,}: {verdict}")
+
+
+if __name__ == "__main__":
+    main()
