@@ -178,6 +178,27 @@ def test_due_article_is_published_when_its_time_comes_and_not_before(service: Se
     assert feed_ids(cache) == {"da-dang", "hen-gio"} == feed_ids(cache, "thong-bao")
 
 
+def test_store_watch_pings_the_hub_for_the_feeds_it_changed(
+    service: Service, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The builder's `on_changed` is the WebSub pinger's `publish` where a hub is configured."""
+    pinged: list[list[str]] = []
+    monkeypatch.setattr(service.services.builder, "on_changed", pinged.append)
+    store, watch = service.services.store, Jobs(service)
+    store.write([article("ngay-mai", clock.now + timedelta(seconds=30), category="Y tế")], clock.now)
+    watch.store_watch()
+    pinged.clear()
+
+    watch.store_watch()  # an idle tick: nothing rendered, nobody pinged
+    assert pinged == []
+    clock.advance(30)  # the scheduled article comes due: its feeds change with no write
+    watch.store_watch()
+    base = "http://127.0.0.1:8000/feeds/"
+    (urls,) = pinged  # one batch: the documents of both channels (the OPML is no feed)
+    wanted = [f"{base}{key}.{kind}" for key in ("all", "y-te") for kind in ("atom", "json", "rss")]
+    assert sorted(urls) == sorted(wanted)
+
+
 def test_drop_folder_job_publishes_at_once(service: Service, settings: Settings, clock: Clock) -> None:
     drop(settings.articles_dir, "moi.jsonl", line("tu-thu-muc", clock.now - timedelta(hours=1)))
     Jobs(service).drop_folder()  # no store-watch tick needed
@@ -299,6 +320,35 @@ def test_only_the_leading_instance_runs_jobs_and_a_new_leader_carries_on(
         "bai-mot": "withdrawn",
         "bai-hai": "withdrawn",
     }
+
+
+def test_taking_over_is_done_once_before_any_job_runs(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jobs on several scheduler threads win the election at once: one recovers, the others wait for it."""
+    recovering, may_finish = threading.Event(), threading.Event()
+    recovered: list[int] = []
+
+    def slow_recover() -> int:
+        recovered.append(1)
+        recovering.set()
+        may_finish.wait(10)
+        return 0
+
+    monkeypatch.setattr(service.sender, "recover", slow_recover)
+    watch = Jobs(service)
+    answers: list[bool] = []
+    first = threading.Thread(target=lambda: answers.append(watch._lead()))
+    first.start()
+    assert recovering.wait(10)
+    second = threading.Thread(target=lambda: answers.append(watch._lead()))
+    second.start()
+    second.join(0.3)
+    assert second.is_alive()  # it waits: its job must not run before the recovery is done
+    may_finish.set()
+    first.join(10)
+    second.join(10)
+    assert answers == [True, True] and len(recovered) == 1
 
 
 def test_leading_instance_never_serves_an_older_feed_than_it_rendered(

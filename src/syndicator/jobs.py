@@ -7,6 +7,7 @@ tick tries again. Runs of one job never overlap (max_instances=1) and missed run
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 
@@ -35,6 +36,7 @@ class Jobs:
     def __init__(self, service: Service) -> None:
         self.service = service
         self._term = 0  # the leadership term this instance last acted in
+        self._takeover = threading.Lock()  # jobs on several scheduler threads may win it at once
 
     def _lead(self) -> bool:
         try:
@@ -43,14 +45,16 @@ class Jobs:
             log.error("cannot reach the database to elect a leader: %s", one_line(error))
             leading = False
         if leading and self.service.leadership.term != self._term:
-            # taking over: what another instance did meanwhile is only in the database, and mails a
-            # dead leader had in flight are queued again (the only ones that may go out twice)
-            self.service.drop_folder.reset()
-            try:
-                self.service.sender.recover()
-            except Exception as error:  # noqa: BLE001 - logged; the next election tries again
-                log.error("outbox recovery failed: %s", one_line(error))
-            self._term = self.service.leadership.term
+            with self._takeover:
+                if self.service.leadership.term != self._term:  # not done by another thread meanwhile
+                    # taking over: what another instance did meanwhile is only in the database, and mails a
+                    # dead leader had in flight are queued again (the only ones that may go out twice)
+                    self.service.drop_folder.reset()
+                    try:
+                        self.service.sender.recover()
+                    except Exception as error:  # noqa: BLE001 - logged; the next election tries again
+                        log.error("outbox recovery failed: %s", one_line(error))
+                    self._term = self.service.leadership.term
         return leading
 
     def _run(self, name: str, job: Callable[[], object]) -> None:
