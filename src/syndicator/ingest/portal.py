@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 from syndicator.ingest.errors import InvalidArticle
 from syndicator.model import ARTICLE_ID, ArticleInput, Status
@@ -38,6 +39,10 @@ _OFFICE_WORDS = re.compile(
     re.IGNORECASE,
 )
 
+# category_slug() costs ~40 µs a call (python-slugify looks for an optional module each time), and
+# exports repeat a few dozen category lines: the same pure function, cached.
+_slug_of = lru_cache(maxsize=1024)(category_slug)
+
 
 def parse_export(data: bytes, article_id: str, *, source: str = "") -> ArticleInput:
     """Read one export. Raises InvalidArticle (and nothing else) with the reason when it cannot."""
@@ -58,7 +63,7 @@ def parse_export(data: bytes, article_id: str, *, source: str = "") -> ArticleIn
     if len(before) < 2:
         raise InvalidArticle("missing category or title before the 'Đăng lúc:' line")
     category, title = before[-2], before[-1]
-    if not category_slug(category):
+    if not _slug_of(category):
         raise InvalidArticle(f"category line {category[:60]!r} has no letters or digits")
     if len(category_name(category)) > MAX_CATEGORY_CHARS:  # as stored: ' - ' around dashes
         raise InvalidArticle(f"category line longer than {MAX_CATEGORY_CHARS} characters: {category[:60]!r}…")

@@ -9,7 +9,6 @@ interrupted half-way is completed by the next attempt and nobody gets two.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -21,8 +20,8 @@ from sqlalchemy import Connection, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from syndicator.config import Settings
-from syndicator.mail.mime import build_template
-from syndicator.mail.render import MailRenderer
+from syndicator.mail.mime import build_template, encode_part
+from syndicator.mail.render import MailRenderer, category_order
 from syndicator.model import Article, DigestRun, Frequency, Subscriber
 from syndicator.store import Store, mailqueue
 from syndicator.store.articles import article_select, to_article, visible
@@ -152,7 +151,14 @@ class MailComposer:
         return f"{what} {self.settings.site.short_name} <{slugify(what)}.{host}>"
 
     def template(
-        self, subject: str, text: str, html: str, *, list_what: str, one_click: bool = True
+        self,
+        subject: str,
+        text: str,
+        html: str,
+        *,
+        list_what: str,
+        one_click: bool = True,
+        subject_per_recipient: bool = False,
     ) -> bytes:
         from syndicator.mail.mime import Content
 
@@ -164,6 +170,7 @@ class MailComposer:
             reply_to=mail.reply_to,
             list_id=self.list_id(list_what),
             one_click=one_click,
+            subject_per_recipient=subject_per_recipient,
         )
 
 
@@ -175,7 +182,11 @@ def queue_run(
     *,
     progress: Callable[[int], None] = lambda n: None,
 ) -> QueueReport:
-    """Queue one digest per subscriber with news in their categories. Idempotent."""
+    """Queue one digest per subscriber with news in their categories. Idempotent.
+
+    The run is rendered once: a frame and one part per category with news. Each outbox row names
+    the parts its recipient chose; the sender joins them. Nothing is rendered per subscriber.
+    """
     if run.status == "queued":
         return QueueReport(run, 0, 0, 0)
     with store.reading() as conn:
@@ -184,41 +195,50 @@ def queue_run(
     by_category: dict[str, list[Article]] = defaultdict(list)
     for article in news:
         by_category[article.category.slug].append(article)
+    order = category_order(by_category)
 
-    bodies: dict[tuple[str, ...], int] = {}
     queued = 0
-    batch: list[dict[str, object]] = []
+    if order:
+        frame = composer.renderer.digest_frame(run.frequency, run.window_start, run.window_end)
+        mime = composer.template(
+            frame.subject, frame.text, frame.html, list_what="Bản tin", subject_per_recipient=True
+        )
+        parts = []
+        for slug in order:
+            text, html = composer.renderer.digest_part(by_category[slug])
+            parts.append((slug, len(by_category[slug]), encode_part(text), encode_part(html)))
+        with store.writing() as conn:
+            frame_id = mailqueue.body_id(conn, f"digest:{run.id}", frame.subject, mime, now)
+            mailqueue.store_parts(conn, frame_id, parts)
 
-    def _queue_one(subscriber: Subscriber) -> None:
-        wanted = tuple(sorted(slug for slug in by_category if subscriber.wants(slug)))
-        if not wanted:
-            return  # nothing new in their categories: no mail at all
-        body = bodies.get(wanted)
-        if body is None:
-            chosen = [a for slug in wanted for a in by_category[slug]]
-            content = composer.renderer.digest(run.frequency, run.window_start, run.window_end, chosen)
-            mime = composer.template(content.subject, content.text, content.html, list_what="Bản tin")
-            digest = hashlib.sha256(",".join(wanted).encode()).hexdigest()[:24]
-            with store.writing() as conn:
-                body = mailqueue.body_id(conn, f"digest:{run.id}:{digest}", content.subject, mime, now)
-            bodies[wanted] = body
-        batch.append({"subscriber_id": subscriber.id, "kind": "digest", "run_id": run.id, "body_id": body})
-        if len(batch) >= 1000:
-            flush()
+        batch: list[dict[str, object]] = []
 
-    def flush() -> None:
-        nonlocal queued
-        if batch:
-            with store.writing() as conn:
-                queued += mailqueue.enqueue(conn, batch, now)
-            progress(len(batch))
-            batch.clear()
+        def flush() -> None:
+            nonlocal queued
+            if batch:
+                with store.writing() as conn:
+                    queued += mailqueue.enqueue(conn, batch, now)
+                progress(len(batch))
+                batch.clear()
 
-    # streamed: memory does not grow with the number of subscribers
-    with store.reading() as reading:
-        for subscriber in recipients(reading, run.frequency):
-            _queue_one(subscriber)
-    flush()
+        # streamed: memory does not grow with the number of subscribers
+        with store.reading() as reading:
+            for subscriber in recipients(reading, run.frequency):
+                wanted = [slug for slug in order if subscriber.wants(slug)]
+                if not wanted:
+                    continue  # nothing new in their categories: no mail at all
+                batch.append(
+                    {
+                        "subscriber_id": subscriber.id,
+                        "kind": "digest",
+                        "run_id": run.id,
+                        "body_id": frame_id,
+                        "parts": ",".join(wanted),
+                    }
+                )
+                if len(batch) >= 2000:
+                    flush()
+        flush()
     with store.writing() as conn:
         conn.execute(
             update(digest_runs)
@@ -226,14 +246,14 @@ def queue_run(
             .values(status="queued", queued_at=now, mails=digest_runs.c.mails + queued)
         )
     log.info(
-        "%s digest %s: %d new articles, %d mails queued (%d distinct bodies)",
+        "%s digest %s: %d new articles in %d categories, %d mails queued",
         run.frequency.value,
         run.window_end.isoformat(),
         len(news),
+        len(order),
         queued,
-        len(bodies),
     )
-    return QueueReport(run, len(news), queued, len(bodies))
+    return QueueReport(run, len(news), queued, len(order) + 1 if order else 0)
 
 
 def due_runs(store: Store, settings: Settings, now: datetime) -> list[tuple[Frequency, datetime]]:

@@ -20,6 +20,9 @@ SLOT = re.compile(r"(@@[A-Z_]+@@)")
 UNSUBSCRIBE_SLOT = "@@UNSUBSCRIBE_URL@@"
 PREFERENCES_SLOT = "@@PREFERENCES_URL@@"
 CONFIRM_SLOT = "@@CONFIRM_URL@@"
+TOTAL_SLOT = "@@TOTAL@@"
+PARTS_TEXT_SLOT = "@@PARTS_TEXT@@"
+PARTS_HTML_SLOT = "@@PARTS_HTML@@"
 _CRLF = b"\r\n"
 
 
@@ -54,6 +57,11 @@ def _qp_with_slots(text: str) -> bytes:
     return bytes(out)
 
 
+def encode_part(text: str) -> bytes:
+    """A piece of body, encoded to be joined into a template's slot (it ends with a line break)."""
+    return _qp_with_slots(text)
+
+
 def header(name: str, value: str) -> bytes:
     """One header, RFC 2047-encoded where it is not ASCII, folded under 78 characters."""
     encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
@@ -68,14 +76,20 @@ def build_template(
     list_id: str,
     reply_to: str | None = None,
     one_click: bool = True,
+    subject_per_recipient: bool = False,
 ) -> bytes:
-    """Headers shared by every recipient, then the multipart body with slots to fill."""
+    """Headers shared by every recipient, then the multipart body with slots to fill.
+
+    With `subject_per_recipient` the Subject is left out: `finish` writes it (a digest's subject
+    counts the articles each recipient gets).
+    """
     boundary = "=_syndicator_" + make_msgid(domain="b").strip("<>").replace("@", "_").replace(".", "_")
     lines = bytearray()
     lines += f"From: {formataddr((from_name, from_address), charset='utf-8')}".encode("ascii") + _CRLF
     if reply_to:
         lines += f"Reply-To: {reply_to}".encode("ascii") + _CRLF
-    lines += header("Subject", content.subject)
+    if not subject_per_recipient:
+        lines += header("Subject", content.subject)
     # RFC 2919: only the phrase may be encoded; the <identifier> stays literal for filters to match
     phrase, bracket, identifier = list_id.rpartition("<")
     if bracket and phrase.strip():
@@ -108,9 +122,16 @@ def finish(
     date: datetime,
     slots: Mapping[str, str],
     list_unsubscribe: str | None,
+    subject: str | None = None,
+    encoded_slots: Mapping[str, bytes] | None = None,
 ) -> bytes:
-    """The recipient's copy: their headers first, then the shared template with the slots filled."""
+    """The recipient's copy: their headers first, then the shared template with the slots filled.
+
+    `slots` take text (encoded here); `encoded_slots` take pieces already encoded by `encode_part`.
+    """
     head = bytearray()
+    if subject is not None:
+        head += header("Subject", subject)
     head += f"Date: {format_datetime(date)}".encode("ascii") + _CRLF
     head += f"Message-ID: {message_id}".encode("ascii") + _CRLF
     head += f"To: {formataddr((to_name or '', to_address), charset='utf-8')}".encode("ascii") + _CRLF
@@ -119,4 +140,6 @@ def finish(
     body = template
     for slot, value in slots.items():
         body = body.replace(slot.encode("ascii"), _qp(value).rstrip(b"\r\n"))
+    for slot, encoded in (encoded_slots or {}).items():
+        body = body.replace(slot.encode("ascii"), encoded.removesuffix(b"=\r\n"))
     return bytes(head) + body

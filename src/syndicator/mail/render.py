@@ -6,7 +6,7 @@ Rendering happens once per distinct content; the links that differ per recipient
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,7 +16,7 @@ from jinja2 import Environment
 
 from syndicator import links
 from syndicator.config import Settings
-from syndicator.mail.mime import Content
+from syndicator.mail.mime import PARTS_HTML_SLOT, PARTS_TEXT_SLOT, TOTAL_SLOT, Content
 from syndicator.model import Article, Frequency
 from syndicator.web.templating import check_templates, environment
 
@@ -28,8 +28,15 @@ TEMPLATES = [
     "email/article.txt",
     "email/confirm.html",
     "email/confirm.txt",
+    "email/_group.html",
+    "email/_group.txt",
 ]
 _INLINER = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
+
+
+def category_order(slugs: Iterable[str]) -> list[str]:
+    """Announcements (Thông báo) first, then the rest in a stable order."""
+    return sorted(slugs, key=lambda slug: (slug != ANNOUNCEMENTS, slug))
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +59,9 @@ class MailRenderer:
         self.settings = settings
         self.env = env or environment(settings.tz, settings.site.language)
         check_templates(self.env, TEMPLATES)  # a typo fails the start, not the 06:30 run
+        loader = self.env.loader
+        assert loader is not None
+        self._css = loader.get_source(self.env, "email/mail.css")[0]
 
     def _when(self, moment: datetime, pattern: str = "HH:mm, EEEE dd/MM/yyyy") -> str:
         return format_datetime(moment, pattern, tzinfo=self.settings.tz, locale=self.settings.site.language)
@@ -71,20 +81,12 @@ class MailRenderer:
         text = self.env.get_template(f"email/{name}.txt").render(**shared, **context)
         return Content(subject=subject, text=text.strip() + "\n", html=_INLINER.inline(html))
 
-    def digest(
-        self, frequency: Frequency, window_start: datetime, window_end: datetime, articles: Sequence[Article]
-    ) -> Content:
-        groups: dict[str, list[Article]] = {}
-        for article in sorted(articles, key=lambda a: (a.published_at, a.id), reverse=True):
-            groups.setdefault(article.category.slug, []).append(article)
-        order = sorted(groups, key=lambda slug: (slug != ANNOUNCEMENTS, slug))
-        rendered = [
-            _Group(self._item(groups[slug][0]).category, [self._item(a) for a in groups[slug]])
-            for slug in order
-        ]
+    def digest_frame(self, frequency: Frequency, window_start: datetime, window_end: datetime) -> Content:
+        """Everything of a digest but its articles: slots @@TOTAL@@ and @@PARTS_TEXT@@/@@PARTS_HTML@@,
+        and a subject with "{total}" in it. Shared by every recipient of the run."""
         site = self.settings.site.short_name
         last_day = (window_end - timedelta(seconds=1)).astimezone(self.settings.tz)
-        count = f"{len(articles)} tin mới"
+        count = "{total} tin mới"
         if frequency is Frequency.WEEKLY:
             first_day = window_start.astimezone(self.settings.tz)
             span = f"từ {first_day:%d/%m} đến {last_day:%d/%m/%Y}"
@@ -96,8 +98,31 @@ class MailRenderer:
             heading = f"Bản tin ngày {last_day:%d/%m/%Y}"
             since = self._when(window_start, "HH:mm dd/MM")
             period = f"từ {since} đến {self._when(window_end, 'HH:mm dd/MM/yyyy')}"
-        return self._render(
-            "digest", subject, heading=heading, period=period, groups=rendered, total=len(articles)
+        return self._render("digest", subject, heading=heading, period=period)
+
+    def digest_part(self, articles: Sequence[Article]) -> tuple[str, str]:
+        """(text, html) of one category's section: rendered once per run, joined per recipient."""
+        ordered = sorted(articles, key=lambda a: (a.published_at, a.id), reverse=True)
+        items = [self._item(a) for a in ordered]
+        group = _Group(items[0].category, items)
+        text = self.env.get_template("email/_group.txt").render(group=group)
+        html = self.env.get_template("email/_group.html").render(group=group)
+        return text, _INLINER.inline_fragment(html, self._css)
+
+    def digest(
+        self, frequency: Frequency, window_start: datetime, window_end: datetime, articles: Sequence[Article]
+    ) -> Content:
+        """The whole digest for these articles (a preview; mails are joined from frame and parts)."""
+        frame = self.digest_frame(frequency, window_start, window_end)
+        by_slug: dict[str, list[Article]] = {}
+        for article in articles:
+            by_slug.setdefault(article.category.slug, []).append(article)
+        parts = [self.digest_part(by_slug[slug]) for slug in category_order(by_slug)]
+        total = str(len(articles))
+        return Content(
+            subject=frame.subject.replace("{total}", total),
+            text=frame.text.replace(TOTAL_SLOT, total).replace(PARTS_TEXT_SLOT, "".join(t for t, _ in parts)),
+            html=frame.html.replace(TOTAL_SLOT, total).replace(PARTS_HTML_SLOT, "".join(h for _, h in parts)),
         )
 
     def article(self, article: Article) -> Content:

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +24,15 @@ from sqlalchemy import Connection
 from syndicator import tokens
 from syndicator.clock import Clock
 from syndicator.config import Settings
-from syndicator.mail.mime import CONFIRM_SLOT, PREFERENCES_SLOT, UNSUBSCRIBE_SLOT, finish
+from syndicator.mail.mime import (
+    CONFIRM_SLOT,
+    PARTS_HTML_SLOT,
+    PARTS_TEXT_SLOT,
+    PREFERENCES_SLOT,
+    TOTAL_SLOT,
+    UNSUBSCRIBE_SLOT,
+    finish,
+)
 from syndicator.mail.transport import (
     MaildirTransport,
     PermanentFailure,
@@ -39,7 +48,9 @@ from syndicator.store.subscribers import record_hard_bounce
 
 log = logging.getLogger(__name__)
 
-CLAIM_SIZE = 25
+CLAIM_SIZE = 10  # small: mail claimed before someone unsubscribes can still go out
+# Longer than any sender holds a claim (CLAIM_SIZE mails, each within mail.timeout several times).
+CLAIM_LEASE = timedelta(minutes=30)
 
 
 def transport_factory(settings: Settings) -> Callable[[], Transport]:
@@ -74,11 +85,19 @@ class SendReport:
     retried: int = 0
     failed: int = 0
     bounced: int = 0
+    paused: int = 0  # sender threads that stopped because the server could not be used
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, what: str) -> None:
         with self._lock:
             setattr(self, what, getattr(self, what) + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    subject: str
+    mime: bytes
+    parts: dict[str, mailqueue.Part]
 
 
 class _RateLimit:
@@ -115,7 +134,7 @@ class Sender:
         self.transports = transports or transport_factory(settings)
         self.secret = settings.resolved_secret_key()
         self.host = urlsplit(settings.base_url).hostname or "localhost"
-        self._bodies: dict[int, bytes] = {}
+        self._bodies: OrderedDict[int, _Shared] = OrderedDict()
         self._bodies_lock = threading.Lock()
         self._rate = _RateLimit(settings.mail.rate_per_second)
         self._dkim = _dkim_signer(settings)
@@ -159,6 +178,11 @@ class Sender:
         threads: int | None = None,
     ) -> SendReport:
         """Send everything due now, on `mail.connections` parallel connections; returns when done."""
+        with self.store.writing() as conn:
+            # a claim this old belongs to a sender that died (a killed `digest send`, say)
+            stale = mailqueue.recover(conn, claimed_before=self.clock() - CLAIM_LEASE)
+        if stale:
+            log.warning("outbox: %d mails claimed by a sender that stopped long ago; queued again", stale)
         report = SendReport()
         stop = stop or threading.Event()
         count = threads or self.settings.mail.connections
@@ -187,6 +211,11 @@ class Sender:
                         return
                     try:
                         self._send_one(transport, row, report)
+                    except TemporaryFailure as error:
+                        # cannot connect or log in: every mail would fail alike, so none is charged an
+                        # attempt; they wait one retry period, and a misconfiguration loses nothing
+                        self._pause(claimed[index:], str(error), report)
+                        return
                     except Exception as error:  # a bug must not strand the rows this thread claimed
                         log.exception("outbox: mail %d to %s: unexpected error", row.id, row.email)
                         transport.close()
@@ -195,6 +224,21 @@ class Sender:
         finally:
             transport.close()
             self._close_writer()
+
+    def _pause(self, rows: list[Claimed], error: str, report: SendReport) -> None:
+        from sqlalchemy import update
+
+        from syndicator.store.schema import outbox
+
+        later = self.clock() + timedelta(seconds=max(self.settings.mail.retry_base_seconds, 1))
+        with self._writing() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_([r.id for r in rows]))
+                .values(status="pending", next_attempt_at=later, last_error=error[:2000])
+            )
+        report.add("paused")
+        log.error("outbox: delivery paused, the SMTP server cannot be used: %s", error)
 
     def _release(self, rows: list[Claimed]) -> None:
         from sqlalchemy import update
@@ -219,6 +263,8 @@ class Sender:
         try:
             transport.send(self.settings.mail.from_address, row.email, message)
         except TemporaryFailure as error:
+            if error.server_unusable:
+                raise  # the server, not this mail: _work pauses delivery without using up attempts
             self._retry_or_fail(row, str(error), report)
             return
         except PermanentFailure as error:
@@ -255,16 +301,22 @@ class Sender:
         report.add("retried")
         log.info("outbox: mail %d to %s will be retried in %.0fs: %s", row.id, row.email, delay, error)
 
-    def _body(self, body_id: int) -> bytes:
-        body = self._bodies.get(body_id)
-        if body is None:
+    def _shared(self, body_id: int) -> _Shared:
+        """A body with its subject and digest parts, read once and kept (a run has one frame)."""
+        shared = self._bodies.get(body_id)
+        if shared is None:
             with self.store.reading() as conn:
-                body = mailqueue.body(conn, body_id)
+                shared = _Shared(
+                    mailqueue.subject(conn, body_id),
+                    mailqueue.body(conn, body_id),
+                    mailqueue.load_parts(conn, body_id),
+                )
             with self._bodies_lock:
-                if len(self._bodies) > 256:
-                    self._bodies.clear()
-                self._bodies[body_id] = body
-        return body
+                self._bodies[body_id] = shared
+                self._bodies.move_to_end(body_id)
+                while len(self._bodies) > 64:
+                    self._bodies.popitem(last=False)
+        return shared
 
     def message(self, row: Claimed) -> bytes:
         """The recipient's copy of the shared body: its headers, its links, its fixed Message-ID."""
@@ -279,15 +331,28 @@ class Sender:
             list_unsubscribe = f"{base}/unsubscribe/{unsubscribe}"
             slots[UNSUBSCRIBE_SLOT] = list_unsubscribe
             slots[PREFERENCES_SLOT] = f"{base}/preferences/{preferences}"
+        shared = self._shared(row.body_id)
+        subject = None
+        encoded: dict[str, bytes] = {}
+        if row.parts is not None:
+            # a digest: the frame joined with the parts this recipient chose, counted in the subject
+            chosen = [shared.parts[slug] for slug in row.parts.split(",") if slug in shared.parts]
+            total = str(sum(part.articles for part in chosen))
+            subject = shared.subject.replace("{total}", total)
+            slots[TOTAL_SLOT] = total
+            encoded[PARTS_TEXT_SLOT] = b"".join(part.text_qp for part in chosen)
+            encoded[PARTS_HTML_SLOT] = b"".join(part.html_qp for part in chosen)
         fixed = hashlib.sha256(f"{base}\n{row.id}".encode()).hexdigest()[:12]
         message = finish(
-            self._body(row.body_id),
+            shared.mime,
             to_address=row.email,
             to_name=row.name,
             message_id=f"<{row.id}.{fixed}@{self.host}>",
             date=self.clock().astimezone(self.settings.tz),
             slots=slots,
             list_unsubscribe=list_unsubscribe,
+            subject=subject,
+            encoded_slots=encoded,
         )
         return self._dkim(message) if self._dkim else message
 

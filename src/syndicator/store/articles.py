@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, and_, bindparam, func, select, update
@@ -11,6 +12,11 @@ from sqlalchemy import ColumnElement, Connection, Row, and_, bindparam, func, se
 from syndicator.model import Article, ArticleInput, Category, Status, WriteOutcome
 from syndicator.store.categories import ensure_categories, touch
 from syndicator.store.schema import articles, categories
+from syndicator.text import category_slug
+
+# ArticleInput.category_slug costs ~40 µs a call (python-slugify looks for an optional module each
+# time); a batch repeats a few category names, so each slug is worked out once. Same function, cached.
+_slug_of = lru_cache(maxsize=1024)(category_slug)
 
 
 def visible(now: datetime) -> ColumnElement[bool]:
@@ -69,24 +75,25 @@ def write_batch(conn: Connection, batch: Sequence[ArticleInput], now: datetime) 
             ).where(articles.c.id.in_(ids))
         )
     }
+    slugs = [_slug_of(item.category_name) for item in batch]  # item.category_slug, once each
     first_names: dict[str, str] = {}
-    for item in batch:
-        first_names.setdefault(item.category_slug, item.category_name)  # the first name seen is kept
+    for item, slug in zip(batch, slugs, strict=True):
+        first_names.setdefault(slug, item.category_name)  # the first name seen is kept
     ensure_categories(conn, first_names, now)
 
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     outcomes: list[WriteOutcome] = []
     touched: set[str] = set()
-    for item in batch:
+    for item, slug in zip(batch, slugs, strict=True):
         digest = item.content_hash()
         old = existing.get(item.id)
         if old is not None and old.content_hash == digest:
             outcomes.append(WriteOutcome.UNCHANGED)
             continue
-        values = _row_values(item, digest)
+        values = _row_values(item, slug, digest)
         values["changed_at"] = now
-        touched.add(item.category_slug)
+        touched.add(slug)
         if old is not None:
             touched.add(old.category_slug)  # an article moved out of a category changes that one too
         if old is None:
@@ -113,10 +120,10 @@ def write_batch(conn: Connection, batch: Sequence[ArticleInput], now: datetime) 
     return outcomes
 
 
-def _row_values(item: ArticleInput, digest: str) -> dict[str, Any]:
+def _row_values(item: ArticleInput, slug: str, digest: str) -> dict[str, Any]:
     return {
         "id": item.id,
-        "category_slug": item.category_slug,
+        "category_slug": slug,
         "title": item.title,
         "published_at": item.published_at,
         "author": item.author,

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, func, select, update
 
 from syndicator.model import SubscriberStatus
 from syndicator.store.database import insert_ignore, upsert
-from syndicator.store.schema import mail_bodies, outbox, subscribers
+from syndicator.store.schema import digest_parts, mail_bodies, outbox, subscribers
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,32 @@ class Claimed:
     body_id: int
     token: str | None
     attempts: int
+    parts: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    articles: int
+    text_qp: bytes
+    html_qp: bytes
+
+
+def store_parts(conn: Connection, body_id: int, parts: Sequence[tuple[str, int, bytes, bytes]]) -> None:
+    """A digest's per-category parts (kept from the first rendering, like the frame)."""
+    insert_ignore(
+        conn,
+        digest_parts,
+        [{"body_id": body_id, "slug": s, "articles": n, "text_qp": t, "html_qp": h} for s, n, t, h in parts],
+    )
+
+
+def load_parts(conn: Connection, body_id: int) -> dict[str, Part]:
+    rows = conn.execute(select(digest_parts).where(digest_parts.c.body_id == body_id))
+    return {row.slug: Part(row.articles, bytes(row.text_qp), bytes(row.html_qp)) for row in rows}
+
+
+def subject(conn: Connection, body_id: int) -> str:
+    return str(conn.execute(select(mail_bodies.c.subject).where(mail_bodies.c.id == body_id)).scalar_one())
 
 
 def body_id(conn: Connection, key: str, subject: str, mime: bytes, now: datetime) -> int:
@@ -53,6 +79,8 @@ def enqueue(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> 
             "run_id": None,
             "article_id": None,
             "token": None,
+            "parts": None,
+            "claimed_at": None,
             "status": "pending",
             "attempts": 0,
             "next_attempt_at": now,
@@ -79,7 +107,7 @@ def claim(conn: Connection, now: datetime, limit: int) -> list[Claimed]:
     ids = list(conn.execute(due).scalars())
     if not ids:
         return []
-    conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(status="sending"))
+    conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(status="sending", claimed_at=now))
     rows = conn.execute(
         select(
             outbox.c.id,
@@ -88,6 +116,7 @@ def claim(conn: Connection, now: datetime, limit: int) -> list[Claimed]:
             outbox.c.body_id,
             outbox.c.token,
             outbox.c.attempts,
+            outbox.c.parts,
             subscribers.c.email,
             subscribers.c.name,
             subscribers.c.status,
@@ -106,7 +135,15 @@ def claim(conn: Connection, now: datetime, limit: int) -> list[Claimed]:
             continue
         claimed.append(
             Claimed(
-                row.id, row.kind, row.subscriber_id, row.email, row.name, row.body_id, row.token, row.attempts
+                row.id,
+                row.kind,
+                row.subscriber_id,
+                row.email,
+                row.name,
+                row.body_id,
+                row.token,
+                row.attempts,
+                row.parts,
             )
         )
     if stale:
@@ -142,9 +179,16 @@ def mark_failed(conn: Connection, outbox_id: int, error: str) -> None:
     )
 
 
-def recover(conn: Connection) -> int:
-    """Rows a dead sender left `sending` were in flight: queue them again (at most these go twice)."""
-    result = conn.execute(update(outbox).where(outbox.c.status == "sending").values(status="pending"))
+def recover(conn: Connection, claimed_before: datetime | None = None) -> int:
+    """Rows a dead sender left `sending` were in flight: queue them again (at most these go twice).
+
+    Without `claimed_before`: every such row (only where no other sender can be running). With it:
+    rows claimed before then, whoever claimed them (a claim that old belongs to a dead sender).
+    """
+    query = update(outbox).where(outbox.c.status == "sending")
+    if claimed_before is not None:
+        query = query.where(outbox.c.claimed_at < claimed_before)
+    result = conn.execute(query.values(status="pending"))
     return int(result.rowcount or 0)
 
 

@@ -177,7 +177,9 @@ outbox = Table(
     Column("article_id", String(128)),
     Column("token", String(512)),  # a confirmation mail: its signed token (one mail per request)
     Column("body_id", Integer, ForeignKey("mail_bodies.id"), nullable=False),
+    Column("parts", Text),  # a digest: the category slugs whose parts (digest_parts) it carries
     Column("status", String(16), nullable=False),  # pending | sending | sent | failed | cancelled
+    Column("claimed_at", UTCDateTime()),  # when a sender took it; a stale claim is a dead sender's
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime(), nullable=False),
     Column("last_error", Text),
@@ -187,6 +189,18 @@ outbox = Table(
     UniqueConstraint("subscriber_id", "article_id"),
     UniqueConstraint("subscriber_id", "token"),
     Index(None, "status", "next_attempt_at"),
+)
+
+# A digest is one frame (mail_bodies) plus one rendered, encoded part per category with news; each
+# mail joins the frame with the parts its recipient chose, so nothing is rendered per subscriber.
+digest_parts = Table(
+    "digest_parts",
+    metadata,
+    Column("body_id", Integer, ForeignKey("mail_bodies.id"), primary_key=True),
+    Column("slug", String(80), primary_key=True),
+    Column("articles", Integer, nullable=False),
+    Column("text_qp", LargeBinary, nullable=False),
+    Column("html_qp", LargeBinary, nullable=False),
 )
 
 # Small named values the jobs keep between runs (cursors), shared by every instance.
