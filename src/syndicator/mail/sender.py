@@ -151,7 +151,7 @@ class Sender:
             conn = self.store.engine.connect().execution_options(**{WRITE_OPTION: True})
             self._local.conn = conn
         try:
-            with conn.begin():
+            with self.store.write_lock, conn.begin():
                 yield conn
         except BaseException:
             self._close_writer()  # not reused after an error: the next transaction gets a new one

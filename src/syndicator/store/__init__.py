@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine
@@ -20,6 +21,11 @@ class Store:
     def __init__(self, engine: Engine, category_names: dict[str, str] | None = None) -> None:
         self.engine = engine
         self._names = category_names or {}
+        # SQLite has one writer at a time and makes the others wait by sleeping and polling; threads
+        # of one process queue on this lock instead, and are woken the moment it is free.
+        self.write_lock: AbstractContextManager[object] = (
+            threading.RLock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
 
     @classmethod
     def open(cls, url: str, category_names: dict[str, str] | None = None) -> Store:
@@ -42,7 +48,11 @@ class Store:
 
     @contextmanager
     def writing(self) -> Iterator[Connection]:
-        with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
+        with (
+            self.write_lock,
+            self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn,
+            conn.begin(),
+        ):
             yield conn
 
     def _named(self, article: Article) -> Article:
