@@ -179,6 +179,8 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Serve the feeds, pages and API (and, by default, run the scheduler in the same process)."""
+    import signal
+
     import uvicorn
 
     from syndicator import jobs
@@ -208,6 +210,9 @@ def serve(
                 )
             )
             err.print(f"syndicator: serving {config.base_url} on http://{host}:{port}", highlight=False)
+            # uvicorn shuts down on SIGTERM, then raises the signal again to its previous handler; a
+            # handler that does nothing lets run() return, so the cleanup below runs (pings, leader)
+            signal.signal(signal.SIGTERM, lambda *_: None)
             server.run()
         finally:
             if background is not None:
@@ -529,6 +534,10 @@ def _logging(level: str) -> None:
     # their per-run INFO lines (every job run, every migration step) would drown ours
     for noisy in ("apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # a tick that finds the previous run still going is skipped by design (max_instances=1): no news
+    logging.getLogger("apscheduler.scheduler").addFilter(
+        lambda record: "maximum number of running instances" not in record.getMessage()
+    )
 
 
 def _print_json(rows: Any) -> None:

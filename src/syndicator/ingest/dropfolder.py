@@ -1,7 +1,7 @@
 """The drop folder: exports written into it are imported; a removed file withdraws its articles.
 
-A file is read only once it has settled: its size and mtime unchanged and its mtime at least
-`settle` seconds old, so a file still being copied in is not read half-way. Writers that can should
+A file is read only once it has settled: its mtime at least `settle` seconds old (every write moves
+it), so a file still being copied in is not read half-way. Writers that can should
 write under a temporary name (ending in .tmp or .part, or starting with ".") and rename it into
 place; such names are never read. A file that fails is reported once per change of that file.
 """

@@ -6,6 +6,7 @@ store write as `syndicator import` are used, so an article means the same thing 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 from collections.abc import Awaitable, Callable
@@ -46,7 +47,10 @@ def _authorised(request: Request, tokens: tuple[str, ...]) -> bool:
     # compare against every token, always, so timing says nothing about which (or whether one) matched
     matched = False
     for token in tokens:
-        matched |= hmac.compare_digest(supplied, token.encode())
+        # digests of equal length: the comparison's time says nothing about the token's length either
+        matched |= hmac.compare_digest(
+            hashlib.sha256(supplied).digest(), hashlib.sha256(token.encode()).digest()
+        )
     return matched
 
 
