@@ -35,11 +35,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from syndicator.model import ArticleInput
 from syndicator.store import Store
-from syndicator.store.schema import mail_bodies, outbox, subscribers
+from syndicator.store.schema import digest_parts, mail_bodies, outbox, subscribers
 from syndicator.store.subscribers import encode_categories
 from syndicator.text import category_slug
 
@@ -224,6 +224,20 @@ def run_source(sink: Sink, count: int, size: int, connections: int) -> float:
     return time.perf_counter() - started
 
 
+def _average_size(conn: Connection) -> float:
+    """Bytes of the mails as sent: each digest is its frame plus the parts its recipient chose."""
+    frames = dict(conn.execute(select(mail_bodies.c.id, func.length(mail_bodies.c.mime))).tuples().all())
+    parts: dict[tuple[int, str], int] = {
+        (row.body_id, row.slug): len(row.text_qp) + len(row.html_qp)
+        for row in conn.execute(select(digest_parts))
+    }
+    sizes = [
+        frames[row.body_id] + sum(parts.get((row.body_id, slug), 0) for slug in (row.parts or "").split(","))
+        for row in conn.execute(select(outbox.c.body_id, outbox.c.parts))
+    ]
+    return sum(sizes) / len(sizes) if sizes else 0.0
+
+
 def measure(count: int, articles: int, connections: int, seed: int) -> Measure:
     with tempfile.TemporaryDirectory(prefix="mail-bench-") as name:
         folder = Path(name)
@@ -238,9 +252,8 @@ def measure(count: int, articles: int, connections: int, seed: int) -> Measure:
         try:
             with store.reading() as conn:
                 mails = int(conn.execute(select(func.count()).select_from(outbox)).scalar_one())
-                bodies, body_bytes = conn.execute(
-                    select(func.count(), func.avg(func.length(mail_bodies.c.mime)))
-                ).one()
+                bodies = int(conn.execute(select(func.count()).select_from(mail_bodies)).scalar_one())
+                body_bytes = _average_size(conn)
                 first, last = conn.execute(
                     select(func.min(outbox.c.sent_at), func.max(outbox.c.sent_at))
                 ).one()
