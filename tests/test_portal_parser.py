@@ -567,3 +567,22 @@ def test_line_ends_bom_and_unicode_form_do_not_change_the_article(lines: list[st
         except InvalidArticle:
             outcomes.append("invalid")
     assert len(set(outcomes)) == 1, outcomes
+
+
+def test_the_date_placeholder_is_never_a_category() -> None:
+    """An export that lost its category line must not be filed under "date"."""
+    sample = (EXAMPLES / "001_9685aab5f3c71f64.txt").read_text(encoding="utf-8")
+    missing = sample.replace("\nThông báo\n\n", "\n")
+    with pytest.raises(InvalidArticle) as raised:
+        parse_export(missing.encode(), "x")
+    assert "category" in raised.value.message
+    only_date = "date\n\nTiêu đề\n\nĐăng lúc: 08:15:00 28/12/2020\n\nNội dung.\n"
+    with pytest.raises(InvalidArticle, match="missing category or title"):
+        parse_export(only_date.encode(), "y")
+
+
+def test_a_closing_formula_is_not_a_byline() -> None:
+    sample = (EXAMPLES / "001_9685aab5f3c71f64.txt").read_text(encoding="utf-8")
+    article = parse_export(sample.replace("Văn phòng HĐND và UBND huyện", "Trân trọng!").encode(), "z")
+    assert (article.author, article.office) == (None, None)
+    assert article.body_html.endswith("<p>Trân trọng!</p>")

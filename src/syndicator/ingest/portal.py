@@ -18,6 +18,11 @@ from syndicator.text import category_name, category_slug, clean_line, nfc, strip
 SUMMARY_CHARS = 300
 BYLINE_MAX_CHARS = 120
 MAX_CATEGORY_CHARS = 200
+DATE_PLACEHOLDER = "date"
+# closing formulas of letters and notices: the last line of the text, not who wrote it
+_CLOSINGS = frozenset(
+    {"trân trọng", "trân trọng cảm ơn", "xin trân trọng cảm ơn", "xin cảm ơn", "trân trọng thông báo"}
+)
 MAX_TITLE_CHARS = 500
 VIETNAM = timezone(timedelta(hours=7))
 MIN_YEAR, MAX_YEAR = 1900, 2999  # beyond these a date is a typo, and the store cannot convert it to UTC
@@ -59,14 +64,19 @@ def parse_export(data: bytes, article_id: str, *, source: str = "") -> ArticleIn
     published_at = _parse_date(lines[anchor])
 
     before = [clean_line(line) for line in lines[:anchor]]
-    before = [line for line in before if line]
+    # the date widget's placeholder is page furniture: without this an export that lost its category
+    # line would be filed under a category called "date"
+    before = [line for line in before if line and line.casefold() != DATE_PLACEHOLDER]
     if len(before) < 2:
         raise InvalidArticle("missing category or title before the 'Đăng lúc:' line")
     category, title = before[-2], before[-1]
     if not _slug_of(category):
         raise InvalidArticle(f"category line {category[:60]!r} has no letters or digits")
     if len(category_name(category)) > MAX_CATEGORY_CHARS:  # as stored: ' - ' around dashes
-        raise InvalidArticle(f"category line longer than {MAX_CATEGORY_CHARS} characters: {category[:60]!r}…")
+        raise InvalidArticle(
+            f"category line longer than {MAX_CATEGORY_CHARS} characters (is it missing, so that the "
+            f"banner was taken for it?): {category[:60]!r}…"
+        )
     if len(title) > MAX_TITLE_CHARS:
         raise InvalidArticle(f"title longer than {MAX_TITLE_CHARS} characters: {title[:60]!r}…")
 
@@ -149,7 +159,11 @@ def _paragraphs(lines: list[str]) -> list[str]:
 
 
 def _looks_like_byline(paragraph: str) -> bool:
-    return len(paragraph) <= BYLINE_MAX_CHARS and not _SENTENCE_END.search(paragraph)
+    return (
+        len(paragraph) <= BYLINE_MAX_CHARS
+        and not _SENTENCE_END.search(paragraph)
+        and paragraph.casefold().strip(" !.") not in _CLOSINGS
+    )
 
 
 def split_byline(byline: str) -> tuple[str | None, str | None]:
