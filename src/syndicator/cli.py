@@ -40,7 +40,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(digest_app, name="digest")
 
-stdout = Console(soft_wrap=True)
+# piped into a file or another program, a table keeps whole lines rather than rich's 80 columns
+stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 400)
 err = Console(stderr=True, soft_wrap=True)
 
 
