@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, and_, bindparam, func, select, update
@@ -13,10 +12,6 @@ from syndicator.model import Article, ArticleInput, Category, Status, WriteOutco
 from syndicator.store.categories import ensure_categories, touch
 from syndicator.store.schema import articles, categories
 from syndicator.text import category_slug
-
-# ArticleInput.category_slug costs ~40 µs a call (python-slugify looks for an optional module each
-# time); a batch repeats a few category names, so each slug is worked out once. Same function, cached.
-_slug_of = lru_cache(maxsize=1024)(category_slug)
 
 
 def visible(now: datetime) -> ColumnElement[bool]:
@@ -75,7 +70,7 @@ def write_batch(conn: Connection, batch: Sequence[ArticleInput], now: datetime) 
             ).where(articles.c.id.in_(ids))
         )
     }
-    slugs = [_slug_of(item.category_name) for item in batch]  # item.category_slug, once each
+    slugs = [category_slug(item.category_name) for item in batch]  # item.category_slug, once each
     first_names: dict[str, str] = {}
     for item, slug in zip(batch, slugs, strict=True):
         first_names.setdefault(slug, item.category_name)  # the first name seen is kept
