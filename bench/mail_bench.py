@@ -226,7 +226,7 @@ def run_source(sink: Sink, count: int, size: int, connections: int) -> float:
 
 def _average_size(conn: Connection) -> float:
     """Bytes of the mails as sent: each digest is its frame plus the parts its recipient chose."""
-    frames = dict(conn.execute(select(mail_bodies.c.id, func.length(mail_bodies.c.mime))).tuples().all())
+    frames = {i: n for i, n in conn.execute(select(mail_bodies.c.id, func.length(mail_bodies.c.mime)))}
     parts: dict[tuple[int, str], int] = {
         (row.body_id, row.slug): len(row.text_qp) + len(row.html_qp)
         for row in conn.execute(select(digest_parts))

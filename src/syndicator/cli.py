@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from collections.abc import Iterator
@@ -277,9 +278,9 @@ def build(
         if out is None:
             return
         keys = [ALL, *(c.category.slug for c in store.categories(now) if c.visible)]
-        docs = [d for d in (cache.get(p) for p in cache.paths()) if d is not None]
-        for key in keys:
-            docs.extend(builder.archive_pages(key, now))
+        kept_docs = [d for d in (cache.get(p) for p in cache.paths()) if d is not None]
+        # a generator: each archive page is written as it is rendered, so memory stays flat
+        docs = itertools.chain(kept_docs, *(builder.archive_pages(key, now) for key in keys))
         tree = write_tree(out, docs)
     stdout.print(
         f"{out}: {tree.written} files written, {tree.unchanged} unchanged, {tree.removed} removed",

@@ -11,8 +11,8 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -90,6 +90,8 @@ class FeedBuilder:
         self._since: datetime | None = None
         self._previous_now: datetime | None = None
         self._archive_memo: dict[tuple[str, int], RenderedFeed] = {}
+        self._stamps: dict[str, int] = {}  # each category's revision, as last handled
+        self._totals: dict[str, int] = {}  # visible articles per channel, as last counted
         self._lock = threading.RLock()  # the store watch and the drop folder may both ask
 
     @property
@@ -102,8 +104,15 @@ class FeedBuilder:
         """Re-render what changed since the last call (everything on the first call)."""
         with self._lock:
             with self.store.reading() as conn:
-                keys = store_channels.changed(conn, self._since, self._previous_now, now)
-            report = self.rebuild(keys, now)
+                found = store_channels.changes(conn, self._since, self._previous_now, now)
+                keys: set[str] = set(store_channels.names(conn)) | {ALL} if found.everything else set()
+            # a category whose revision is the one already handled is only inside the look-back window
+            keys |= {slug for slug, stamp in found.stamps.items() if self._stamps.get(slug) != stamp}
+            keys |= found.due
+            if keys:
+                keys.add(ALL)
+            report = self.rebuild(keys, now) if keys else BuildReport()
+            self._stamps.update(found.stamps)
             self._since = now
             self._previous_now = now
             return report
@@ -114,14 +123,21 @@ class FeedBuilder:
 
     def _rebuild(self, keys: Iterable[str], now: datetime) -> BuildReport:
         report = BuildReport()
-        categories = {c.category.slug: c.category for c in self.store.categories(now)}
+        keys = set(keys)
+        if not keys:
+            return report
+        with self.store.reading() as conn:
+            names = store_channels.names(conn)
+        categories = {
+            slug: Category(slug, self.settings.category_display_name(slug, name))
+            for slug, name in names.items()
+        }
         for key in sorted(keys):
             if key != ALL and key not in categories:
                 continue
             report.checked += 1
             self._rebuild_channel(key, categories.get(key), now, report)
-        if report.rendered or report.gone or self.cache.get(OPML_PATH) is None:
-            self._rebuild_opml(now, report)
+        self._rebuild_opml(categories, report)
         self._persist(report, now)
         if report.rendered:
             urls = [links.absolute(self.settings.base_url, path) for path in report.rendered]
@@ -135,6 +151,7 @@ class FeedBuilder:
         with self.store.reading() as conn:
             entries, total = store_channels.newest(conn, key, now, limit)
         entries = [self._named(a) for a in entries]
+        self._totals[key] = total
         if key != ALL and total == 0:
             for kind in KINDS:
                 path = feed_path(key, kind)
@@ -165,9 +182,10 @@ class FeedBuilder:
                 report.rendered.append(path)
         self._forget(key)
 
-    def _rebuild_opml(self, now: datetime, report: BuildReport) -> None:
-        listed = [(c.category, c.visible) for c in self.store.categories(now) if c.visible]
-        body = render_opml(self.settings, [c for c, _ in listed], now=None)
+    def _rebuild_opml(self, categories: dict[str, Category], report: BuildReport) -> None:
+        """Only when the list of channels with articles, or a name in it, changed."""
+        listed = [categories[slug] for slug in sorted(categories) if self._totals.get(slug, 0) > 0]
+        body = render_opml(self.settings, listed, now=None)
         digest = hashlib.sha256(body).hexdigest()
         kept = self.cache.get(OPML_PATH)
         if kept is not None and kept.fingerprint == digest:
@@ -194,14 +212,22 @@ class FeedBuilder:
             if not paging.has(page):
                 return None
             entries = store_channels.oldest_first(conn, key, now, (page - 1) * size, size)
-        # Archive documents list newest first like any feed; the page boundaries are what is fixed.
-        entries = [self._named(a) for a in reversed(entries)]
-        channel = self.channel(key, category, self_path=archive_path(key, page))
-        archive_paging = Paging(total, size, self.settings.feeds.max_entries)
-        fingerprint = self._fingerprint(channel, entries, archive_paging, extra=page)
+        doc = self._render_archive(key, category, page, entries, paging)
         memo = self._archive_memo.get((key, page))
-        if memo is not None and memo.fingerprint == fingerprint:
+        if memo is not None and memo.fingerprint == doc.fingerprint:
             return memo
+        if len(self._archive_memo) > 512:
+            self._archive_memo.clear()
+        self._archive_memo[(key, page)] = doc
+        return doc
+
+    def _render_archive(
+        self, key: str, category: Category | None, page: int, oldest_first: list[Article], paging: Paging
+    ) -> RenderedFeed:
+        # Archive documents list newest first like any feed; the page boundaries are what is fixed.
+        entries = [self._named(a) for a in reversed(oldest_first)]
+        channel = self.channel(key, category, self_path=archive_path(key, page))
+        fingerprint = self._fingerprint(channel, entries, paging, extra=page)
         prev_archive = self._url(archive_path(key, page - 1)) if page > 1 else None
         next_archive = self._url(archive_path(key, page + 1)) if paging.has(page + 1) else None
         if prev_archive is None and next_archive is None:
@@ -216,23 +242,36 @@ class FeedBuilder:
         )
         body = feeds.render("atom", channel, entries, archive)
         last_modified = max((a.updated_at for a in entries), default=None)
-        doc = RenderedFeed.make(
+        return RenderedFeed.make(
             archive_path(key, page), feeds.MEDIA_TYPES["atom"], body, last_modified, fingerprint
         )
-        if len(self._archive_memo) > 512:
-            self._archive_memo.clear()
-        self._archive_memo[(key, page)] = doc
-        return doc
 
-    def archive_pages(self, key: str, now: datetime) -> Iterable[RenderedFeed]:
-        """Every archive page of a channel, for the static tree."""
+    def archive_pages(self, key: str, now: datetime) -> Iterator[RenderedFeed]:
+        """Every archive page of a channel, for the static tree: the channel is read once, in order,
+        and each page is handed on as soon as it is rendered (nothing accumulates)."""
+        category = None if key == ALL else self.store.category(key)
         with self.store.reading() as conn:
             _, total = store_channels.newest(conn, key, now, 0)
-        paging = Paging(total, self.settings.feeds.archive_page_size, self.settings.feeds.max_entries)
-        for page in range(1, paging.last_page + 1):
-            doc = self.archive_page(key, page, now)
-            if doc is not None:
-                yield doc
+            paging = Paging(total, self.settings.feeds.archive_page_size, self.settings.feeds.max_entries)
+            if not paging.last_page:
+                return
+            articles = store_channels.stream_oldest_first(conn, key, now)
+            with closing(articles):
+                yield from self._pages(key, category, articles, paging)
+
+    def _pages(
+        self, key: str, category: Category | None, articles: Iterator[Article], paging: Paging
+    ) -> Iterator[RenderedFeed]:
+        page, chunk = 1, []
+        for article in articles:
+            chunk.append(article)
+            if len(chunk) == paging.size:
+                yield self._render_archive(key, category, page, chunk, paging)
+                page, chunk = page + 1, []
+                if page > paging.last_page:
+                    return
+        if chunk and page <= paging.last_page:
+            yield self._render_archive(key, category, page, chunk, paging)
 
     # -- channel description ----------------------------------------------------------------------
     def channel(self, key: str, category: Category | None, self_path: str | None = None) -> Channel:

@@ -48,4 +48,8 @@ def with_counts(conn: Connection, now: datetime) -> list[CategoryCount]:
 def touch(conn: Connection, slugs: set[str], now: datetime) -> None:
     """Record that the content of these categories changed (their feeds must be looked at)."""
     if slugs:
-        conn.execute(update(categories).where(categories.c.slug.in_(sorted(slugs))).values(changed_at=now))
+        conn.execute(
+            update(categories)
+            .where(categories.c.slug.in_(sorted(slugs)))
+            .values(changed_at=now, revision=categories.c.revision + 1)
+        )

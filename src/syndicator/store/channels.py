@@ -5,6 +5,8 @@ A channel is one category (by slug) or ALL of them.
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, func, select
@@ -49,17 +51,29 @@ def oldest_first(conn: Connection, key: str, now: datetime, offset: int, limit: 
     return [to_article(row) for row in conn.execute(_scoped(query, key))]  # type: ignore[call-overload]
 
 
-def changed(
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What may have changed since the last look: everything (the first look), or the categories
+    touched lately with their change stamps, and those with a scheduled article that came due."""
+
+    everything: bool
+    stamps: dict[str, int]  # slug -> revision
+    due: set[str]
+
+
+def changes(
     conn: Connection, since: datetime | None, previous_now: datetime | None, now: datetime
-) -> set[str]:
-    """Channels whose feeds may differ between `previous_now` and `now` (all of them at first)."""
+) -> Changes:
     if since is None or previous_now is None:
-        return {ALL, *conn.execute(select(categories.c.slug)).scalars()}
-    keys = set(
-        conn.execute(select(categories.c.slug).where(categories.c.changed_at > since - LOOKBACK)).scalars()
-    )
+        return Changes(True, {}, set())
+    stamps = {
+        slug: int(revision)
+        for slug, revision in conn.execute(
+            select(categories.c.slug, categories.c.revision).where(categories.c.changed_at > since - LOOKBACK)
+        )
+    }
     # Scheduled articles whose time came since the last look change their feeds with no write at all.
-    keys.update(
+    due = set(
         conn.execute(
             select(articles.c.category_slug)
             .where(
@@ -70,9 +84,28 @@ def changed(
             .distinct()
         ).scalars()
     )
-    if keys:
-        keys.add(ALL)
-    return keys
+    return Changes(False, stamps, due)
+
+
+def names(conn: Connection) -> dict[str, str]:
+    """Every category's stored name by slug (no counting: cheap at any size)."""
+    return {slug: name for slug, name in conn.execute(select(categories.c.slug, categories.c.name))}
+
+
+def stream_oldest_first(conn: Connection, key: str, now: datetime) -> Generator[Article, None, None]:
+    """Every visible article of the channel in archive order, read once (no OFFSET per page)."""
+    query = (
+        article_select()
+        .where(visible(now))
+        .order_by(articles.c.published_at.asc(), articles.c.id.asc())
+        .execution_options(yield_per=500)
+    )
+    result = conn.execute(_scoped(query, key))  # type: ignore[call-overload]
+    try:
+        for row in result:
+            yield to_article(row)
+    finally:
+        result.close()  # a server-side cursor on PostgreSQL: closed even when the reader stops early
 
 
 def latest_change(conn: Connection) -> datetime | None:
