@@ -132,11 +132,12 @@ class FeedBuilder:
             slug: Category(slug, self.settings.category_display_name(slug, name))
             for slug, name in names.items()
         }
-        for key in sorted(keys):
+        # categories first, `all` last: its total is the sum of theirs
+        for key in sorted(keys, key=lambda k: (k == ALL, k)):
             if key != ALL and key not in categories:
                 continue
             report.checked += 1
-            self._rebuild_channel(key, categories.get(key), now, report)
+            self._rebuild_channel(key, categories.get(key), now, report, categories)
         self._rebuild_opml(categories, report)
         self._persist(report, now)
         if report.rendered:
@@ -145,11 +146,21 @@ class FeedBuilder:
         return report
 
     def _rebuild_channel(
-        self, key: str, category: Category | None, now: datetime, report: BuildReport
+        self,
+        key: str,
+        category: Category | None,
+        now: datetime,
+        report: BuildReport,
+        categories: dict[str, Category],
     ) -> None:
         limit = self.settings.feeds.max_entries
+        # every category's count is known once all were counted (the first refresh), and each one
+        # that changed is counted again before `all` (sorted last): `all` is their sum, no full count
+        known = key == ALL and all(slug in self._totals for slug in categories)
         with self.store.reading() as conn:
-            entries, total = store_channels.newest(conn, key, now, limit)
+            entries, total = store_channels.newest(conn, key, now, limit, count=not known)
+        if known:
+            total = sum(self._totals[slug] for slug in categories)
         entries = [self._named(a) for a in entries]
         self._totals[key] = total
         if key != ALL and total == 0:

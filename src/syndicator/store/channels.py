@@ -25,8 +25,11 @@ def _scoped(query: object, key: str) -> object:
     return query if key == ALL else query.where(articles.c.category_slug == key)  # type: ignore[attr-defined]
 
 
-def newest(conn: Connection, key: str, now: datetime, limit: int) -> tuple[list[Article], int]:
-    """The newest `limit` visible articles of the channel, newest first, and how many are visible."""
+def newest(
+    conn: Connection, key: str, now: datetime, limit: int, *, count: bool = True
+) -> tuple[list[Article], int]:
+    """The newest `limit` visible articles of the channel, newest first, and how many are visible
+    (-1 with count=False, for a caller that knows the number already)."""
     query = (
         article_select()
         .where(visible(now))
@@ -34,6 +37,8 @@ def newest(conn: Connection, key: str, now: datetime, limit: int) -> tuple[list[
         .limit(limit)
     )
     rows = conn.execute(_scoped(query, key)).all()  # type: ignore[call-overload]
+    if not count:
+        return [to_article(row) for row in rows], -1
     counted = select(func.count()).select_from(articles).where(visible(now))
     total = int(conn.execute(_scoped(counted, key)).scalar_one())  # type: ignore[call-overload]
     return [to_article(row) for row in rows], total
