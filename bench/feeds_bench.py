@@ -46,7 +46,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -61,6 +60,7 @@ sys.path.insert(0, str(BENCH))
 import feeds_data  # noqa: E402
 import feeds_http  # noqa: E402
 from feeds_http import BenchError, WrkResult  # noqa: E402
+from pg import postgres_problem, postgres_schema, postgres_version  # noqa: E402
 from syndicator import feeds as syndicator_feeds  # noqa: E402
 from syndicator.config import load_settings  # noqa: E402
 from syndicator.model import ArticleInput  # noqa: E402
@@ -494,42 +494,6 @@ def archive_sample(url: str, samples: int = 6) -> ArchiveSample:
 # ---------------------------------------------------------------------------------------------------
 # PostgreSQL
 # ---------------------------------------------------------------------------------------------------
-
-
-def postgres_problem(url: str) -> str | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(url.replace("+psycopg", ""), connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except Exception as error:  # noqa: BLE001 - any failure means "not here"
-        return f"{type(error).__name__}: {error}".strip()
-    return None
-
-
-@contextmanager
-def postgres_schema(url: str) -> Iterator[str]:
-    """A fresh schema of its own, dropped afterwards; yields the URL that uses it."""
-    import psycopg
-
-    schema = f"bench_feeds_{uuid.uuid4().hex[:12]}"
-    plain = url.replace("+psycopg", "")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-def postgres_version(url: str) -> str:
-    import psycopg
-
-    with psycopg.connect(url.replace("+psycopg", "")) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    return str(row[0]).split()[0] if row else "?"
 
 
 # ---------------------------------------------------------------------------------------------------

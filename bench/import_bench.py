@@ -28,11 +28,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from pg import (  # bench/pg.py (bench/ is on sys.path when run)
+    postgres_problem,
+    postgres_schema,
+    postgres_version,
+)
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -123,42 +127,6 @@ def run_import(label: str, url: str, paths: Sequence[Path], workdir: Path) -> Ru
         file=sys.stderr,
     )
     return run
-
-
-def postgres_problem(url: str) -> str | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(url.replace("+psycopg", ""), connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except Exception as error:  # noqa: BLE001 - any failure means "not here"
-        return f"{type(error).__name__}: {error}".strip()
-    return None
-
-
-@contextmanager
-def postgres_schema(url: str) -> Iterator[str]:
-    """A fresh schema of its own, dropped afterwards; yields the URL that uses it."""
-    import psycopg
-
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    plain = url.replace("+psycopg", "")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-def postgres_version(url: str) -> str:
-    import psycopg
-
-    with psycopg.connect(url.replace("+psycopg", "")) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    return str(row[0]) if row else "?"
 
 
 def table(runs: Sequence[Run]) -> str:

@@ -43,6 +43,8 @@ from typing import Any
 
 import httpx
 
+from pg import postgres_problem, postgres_schema  # bench/pg.py (bench/ is on sys.path when run)
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -190,32 +192,6 @@ def measure_route(
     finally:
         client.close()
     return seconds
-
-
-def postgres_problem(url: str) -> str | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(url.replace("+psycopg", ""), connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except Exception as error:  # noqa: BLE001 - any failure means "not here"
-        return f"{type(error).__name__}: {error}".strip()
-    return None
-
-
-@contextmanager
-def postgres_schema(url: str) -> Iterator[str]:
-    import psycopg
-
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    plain = url.replace("+psycopg", "")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @contextmanager
