@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, update
@@ -161,6 +161,34 @@ def mark_sent(conn: Connection, outbox_id: int, now: datetime) -> None:
         .where(outbox.c.id == outbox_id)
         .values(status="sent", sent_at=now, attempts=outbox.c.attempts + 1, last_error=None)
     )
+
+
+_MARK_SENT = (
+    "UPDATE outbox SET status = 'sent', sent_at = {p}, attempts = attempts + 1, last_error = NULL "
+    "WHERE id = {p}"
+)
+
+
+def mark_sent_raw(raw: Any, dialect: str, outbox_id: int, now: datetime) -> None:
+    """mark_sent through the DB-API connection itself, committed at once (same row, same values)."""
+    if dialect == "sqlite":
+        # the text form SQLAlchemy's SQLite DateTime stores (naive UTC), so reads see the same value
+        at: Any = now.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+        cursor = raw.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                cursor.execute(_MARK_SENT.format(p="?"), (at, outbox_id))
+                cursor.execute("COMMIT")
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+        finally:
+            cursor.close()
+        return
+    with raw.cursor() as cursor:
+        cursor.execute(_MARK_SENT.format(p="%s"), (now.astimezone(UTC), outbox_id))
+    raw.commit()
 
 
 def mark_retry(conn: Connection, outbox_id: int, error: str, at: datetime) -> None:
