@@ -1,7 +1,7 @@
 """Email delivery benchmark: `syndicator digest send` against Postfix's smtp-sink, next to smtp-source.
 
     .venv/bin/python bench/mail_bench.py                      # 5,000 and 20,000 subscribers
-    .venv/bin/python bench/mail_bench.py --subscribers 20000 --connections 4
+    .venv/bin/python bench/mail_bench.py --subscribers 20000 --connections 4   # fewer connections
 
 For each size: a SQLite store in a temporary folder with that many confirmed daily subscribers, each
 with a random choice among 30 categories (a fifth of them "all"), and 50 new articles in the window of
@@ -298,7 +298,9 @@ def main() -> None:
     )
     parser.add_argument("--subscribers", type=int, nargs="+", default=[5000, 20000])
     parser.add_argument("--articles", type=int, default=50)
-    parser.add_argument("--connections", type=int, default=4, help="mail.connections and smtp-source -s")
+    parser.add_argument(
+        "--connections", type=int, default=8, help="mail.connections (its default) and smtp-source -s"
+    )
     parser.add_argument("--seed", type=int, default=2021)
     args = parser.parse_args()
     results = []

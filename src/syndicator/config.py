@@ -69,7 +69,7 @@ class MailSettings(_Section):
     from_address: str = Field("bantin@thoxuan.thanhhoa.gov.vn", pattern=r"^[^@\s<>]+@[^@\s<>]+$")
     from_name: str = "Cổng TTĐT huyện Thọ Xuân"
     reply_to: str | None = Field(None, pattern=r"^[^@\s<>]+@[^@\s<>]+$")
-    connections: int = Field(4, ge=1, le=64)
+    connections: int = Field(8, ge=1, le=64)
     rate_per_second: float = Field(0, ge=0)  # 0: as fast as the server takes them
     timeout: float = Field(30, gt=0, le=600)
     max_attempts: int = Field(8, ge=1, le=50)
