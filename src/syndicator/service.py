@@ -57,7 +57,9 @@ def assemble(
         store, settings, cache, on_changed=pinger.publish if pinger is not None else lambda urls: None
     )
     kept = builder.load_kept()
-    rendered = len(builder.refresh(clock()).rendered) if render_now else 0
+    # with nothing kept (a first start) there is nothing to serve until the leader's first tick: render
+    # now rather than answer 404 for a second (several instances doing so at once is harmless)
+    rendered = len(builder.refresh(clock()).rendered) if render_now or kept == 0 else 0
     log.info("feeds: %d kept, %d rendered at start", kept, rendered)
     drop_folder = DropFolder(
         store, settings.articles_dir, settings.tz, max_bytes=settings.imports.max_file_bytes
