@@ -70,6 +70,24 @@ def opened_store(config: Settings) -> Iterator[Store]:
         store.close()
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from syndicator import __version__
+
+        stdout.print(f"syndicator {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """syndicator: RSS/Atom/JSON feeds and email digests for a public-sector portal."""
+
+
 @app.command("import")
 def import_command(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders (searched recursively).")],
