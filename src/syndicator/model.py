@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -103,6 +104,14 @@ class Article:
     def byline(self) -> str | None:
         parts = [p for p in (self.author, self.office) if p]
         return ", ".join(parts) or None
+
+
+def with_display_names(article: Article, names: Mapping[str, str]) -> Article:
+    """The article with its category shown under the name the office configured for that slug."""
+    name = names.get(article.category.slug)
+    if name is None or name == article.category.name:
+        return article
+    return replace(article, category=Category(article.category.slug, name))
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from syndicator.config import Settings
 from syndicator.mail.mime import build_template, encode_part
 from syndicator.mail.render import MailRenderer, category_order
-from syndicator.model import Article, DigestRun, Frequency, Subscriber
+from syndicator.model import Article, DigestRun, Frequency, Subscriber, with_display_names
 from syndicator.store import Store, mailqueue
 from syndicator.store.articles import article_select, to_article, visible
 from syndicator.store.schema import articles, digest_runs
@@ -324,14 +324,7 @@ def _subscribed_before(subscriber: Subscriber, article: Article) -> bool:
 
 
 def _display(article: Article, settings: Settings) -> Article:
-    name = settings.categories.get(article.category.slug)
-    if name is None:
-        return article
-    from dataclasses import replace
-
-    from syndicator.model import Category
-
-    return replace(article, category=Category(article.category.slug, name))
+    return with_display_names(article, settings.categories)
 
 
 def preview(

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from syndicator import feeds, links
 from syndicator.config import Settings
 from syndicator.feeds import ArchiveLinks, Channel
-from syndicator.model import Article, Category
+from syndicator.model import Article, Category, with_display_names
 from syndicator.publish.cache import FeedCache, RenderedFeed
 from syndicator.publish.opml import render_opml
 from syndicator.store import Store
@@ -312,12 +312,7 @@ class FeedBuilder:
         return links.absolute(self.settings.base_url, path)
 
     def _named(self, article: Article) -> Article:
-        name = self.settings.categories.get(article.category.slug)
-        if name is None:
-            return article
-        from dataclasses import replace
-
-        return replace(article, category=Category(article.category.slug, name))
+        return with_display_names(article, self.settings.categories)
 
     def _fingerprint(
         self, channel: Channel, entries: Sequence[Article], paging: Paging, extra: Any = None

@@ -9,9 +9,17 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine
 
-from syndicator.model import Article, ArticleInput, Category, CategoryCount, WriteOutcome
+from syndicator.model import (
+    Article,
+    ArticleInput,
+    Category,
+    CategoryCount,
+    WriteOutcome,
+    with_display_names,
+)
 from syndicator.store import articles as _articles
 from syndicator.store import categories as _categories
+from syndicator.store import channels as _channels
 from syndicator.store.database import WRITE_OPTION, StoreError, create_store_engine, ensure_schema
 
 __all__ = ["Store", "StoreError"]
@@ -56,12 +64,7 @@ class Store:
             yield conn
 
     def _named(self, article: Article) -> Article:
-        name = self._names.get(article.category.slug)
-        if name is None:
-            return article
-        from dataclasses import replace
-
-        return replace(article, category=Category(article.category.slug, name))
+        return with_display_names(article, self._names)
 
     # writes
     def write(self, batch: Sequence[ArticleInput], now: datetime) -> list[WriteOutcome]:
@@ -93,6 +96,17 @@ class Store:
                 conn, now=now, category=category, visible_only=visible_only, limit=limit, offset=offset
             )
         return [self._named(a) for a in found]
+
+    def category_names(self) -> dict[str, str]:
+        """Every category's display name by slug, without counting articles (cheap at any size)."""
+        with self.reading() as conn:
+            stored = _channels.names(conn)
+        return {slug: self._names.get(slug, name) for slug, name in stored.items()}
+
+    def ping(self) -> None:
+        """Raises when the database cannot be reached (the health check)."""
+        with self.reading() as conn:
+            conn.exec_driver_sql("SELECT 1")
 
     def count_visible(self, now: datetime, category: str | None = None) -> int:
         with self.reading() as conn:

@@ -111,7 +111,3 @@ def stream_oldest_first(conn: Connection, key: str, now: datetime) -> Generator[
             yield to_article(row)
     finally:
         result.close()  # a server-side cursor on PostgreSQL: closed even when the reader stops early
-
-
-def latest_change(conn: Connection) -> datetime | None:
-    return conn.execute(select(func.max(categories.c.changed_at))).scalar()

@@ -228,12 +228,6 @@ def counts(conn: Connection, **where: Any) -> dict[str, int]:
     return {status: int(number) for status, number in conn.execute(query)}
 
 
-def next_due(conn: Connection) -> datetime | None:
-    return conn.execute(
-        select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status == "pending")
-    ).scalar()
-
-
 def set_state(conn: Connection, name: str, value: str, now: datetime) -> None:
     from syndicator.store.schema import job_state
 

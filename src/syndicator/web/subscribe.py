@@ -90,7 +90,7 @@ def subscription_routes(
 
     def choices(data: FormData) -> tuple[list[str] | None, str]:
         """Ticked categories win over a "Tất cả" box left ticked (the form starts with it ticked)."""
-        known = {c.category.slug for c in store.categories(clock())}
+        known = store.category_names()
         chosen = [str(v) for v in data.getlist("categories") if str(v) in known]
         frequency = str(data.get("frequency") or Frequency.DAILY.value)
         if frequency not in {f.value for f in Frequency}:
@@ -170,7 +170,7 @@ def subscription_routes(
     async def _names(person: Subscriber) -> list[str]:
         if person.categories is None:
             return []
-        known = {c.category.slug: c.category.name for c in await run_in_threadpool(store.categories, clock())}
+        known = await run_in_threadpool(store.category_names)
         return [known.get(slug, slug) for slug in sorted(person.categories)]
 
     async def _person(request: Request, purpose: str) -> Subscriber | None:
