@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -59,8 +58,9 @@ sys.path.insert(0, str(BENCH))
 
 import feeds_data  # noqa: E402
 import feeds_http  # noqa: E402
+from common import machine as common_machine  # noqa: E402
+from common import postgres_problem, postgres_schema, postgres_version  # noqa: E402
 from feeds_http import BenchError, WrkResult  # noqa: E402
-from pg import postgres_problem, postgres_schema, postgres_version  # noqa: E402
 from syndicator import feeds as syndicator_feeds  # noqa: E402
 from syndicator.config import load_settings  # noqa: E402
 from syndicator.model import ArticleInput  # noqa: E402
@@ -606,40 +606,10 @@ def build_table(results: Sequence[Build], sample: ArchiveSample | None, count: i
 
 
 def machine(pg: str | None) -> dict[str, Any]:
-    import sqlite3
-
-    memory = 0
-    try:
-        with open("/proc/meminfo") as meminfo:
-            memory = int(meminfo.readline().split()[1]) // 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    found: dict[str, Any] = {
-        "nproc": os.cpu_count(),
-        "ram_mb": memory,
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        **feeds_http.versions(),
-        "load_1min": round(os.getloadavg()[0], 2),
-        "code": git_revision(),
-    }
+    found: dict[str, Any] = {**common_machine(), **feeds_http.versions()}
     if pg:
         found["postgresql"] = pg
     return found
-
-
-def git_revision() -> str:
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-
-    try:
-        head = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "--", "src")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + (" +uncommitted changes in src/" if dirty else "")
 
 
 # ---------------------------------------------------------------------------------------------------

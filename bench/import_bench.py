@@ -32,7 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pg import (  # bench/pg.py (bench/ is on sys.path when run)
+from common import (  # bench/common.py (bench/ is on sys.path when run)
+    machine,
     postgres_problem,
     postgres_schema,
     postgres_version,
@@ -208,41 +209,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     print(f"Machine: {json.dumps(info, ensure_ascii=False)}")
     return 0
-
-
-def machine() -> dict[str, object]:
-    """What docs/benchmarks.md states about the machine."""
-    import platform
-    import sqlite3
-
-    memory = 0
-    try:
-        with open("/proc/meminfo") as meminfo:
-            memory = int(meminfo.readline().split()[1]) // 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "ram_mb": memory,
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "load_1min": round(os.getloadavg()[0], 2),  # other work on the machine skews the figures
-        "code": git_revision(),
-    }
-
-
-def _git(*args: str) -> str:
-    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-
-
-def git_revision() -> str:
-    """The commit measured, '+changes' when the work tree differs from it."""
-    try:
-        head = _git("rev-parse", "--short", "HEAD")
-        dirty = _git("status", "--porcelain", "--", "src")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + (" +uncommitted changes in src/" if dirty else "")
 
 
 if __name__ == "__main__":

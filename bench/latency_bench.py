@@ -43,7 +43,7 @@ from typing import Any
 
 import httpx
 
-from pg import postgres_problem, postgres_schema  # bench/pg.py (bench/ is on sys.path when run)
+from common import postgres_problem, postgres_schema  # bench/common.py (bench/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
