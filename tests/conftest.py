@@ -113,3 +113,18 @@ def store(settings: Settings) -> Iterator[Store]:
 @pytest.fixture
 def now() -> datetime:
     return NOW
+
+
+@pytest.fixture
+def mail_settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings of the mail tests (tests/test_mail_helpers.make_settings) on each database."""
+    from tests.test_mail_helpers import make_settings
+
+    return make_settings(database_url, tmp_path)
+
+
+@pytest.fixture
+def mail_store(mail_settings: Settings) -> Iterator[Store]:
+    store = Store.open(mail_settings.database_url, mail_settings.categories)
+    yield store
+    store.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import quopri
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -42,18 +41,6 @@ from tests.test_mail_helpers import (
     subscribe,
     subscribers_with_news,
 )
-
-
-@pytest.fixture
-def mail_settings(database_url: str, tmp_path: Path) -> Settings:
-    return make_settings(database_url, tmp_path)
-
-
-@pytest.fixture
-def mail_store(mail_settings: Settings) -> Iterator[Store]:
-    store = Store.open(mail_settings.database_url, mail_settings.categories)
-    yield store
-    store.close()
 
 
 def utc(moment: datetime) -> datetime:

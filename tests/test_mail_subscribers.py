@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
 from datetime import UTC, timedelta
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from tests.test_mail_helpers import (
     IN_WINDOW,
     RUN_AT,
     THONG_BAO,
-    make_settings,
     outbox_rows,
     publish,
     queue_daily,
@@ -33,18 +31,6 @@ from tests.test_mail_helpers import (
 )
 
 NOW = RUN_AT.astimezone(UTC)
-
-
-@pytest.fixture
-def mail_settings(database_url: str, tmp_path: Path) -> Settings:
-    return make_settings(database_url, tmp_path)
-
-
-@pytest.fixture
-def mail_store(mail_settings: Settings) -> Iterator[Store]:
-    store = Store.open(mail_settings.database_url, mail_settings.categories)
-    yield store
-    store.close()
 
 
 def everyone(store: Store) -> dict[str, object]:
