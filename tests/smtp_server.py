@@ -11,7 +11,8 @@ connections clients opened, and can be told to misbehave the way real servers do
 Faults apply to one recipient (or any), a number of times. `data_delay` slows every DATA reply a
 little (to make a run last long enough to be interrupted). `reached(n)` is an Event set once n
 messages were accepted: tests wait on it, never on a sleep. STARTTLS, implicit TLS and AUTH are
-aiosmtpd's own (`tls_context`/`ssl_context`, `require_starttls`, `auth_require_tls`).
+aiosmtpd's own (`tls_context`/`ssl_context`, `require_starttls`, `auth_require_tls`). The server
+offers PIPELINING unless told not to (`pipelining=False`), so both ways of sending are exercised.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class Recorder:
     """The aiosmtpd handler: records, counts, injects faults. Thread-safe for the test's side."""
 
     data_delay: float = 0.0
+    pipelining: bool = True  # offer PIPELINING (RFC 2920), as Postfix and most servers do
     faults: list[Fault] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # (stage, recipient, reply)
@@ -111,6 +113,14 @@ class Recorder:
             server.transport.close()
             return "451 4.3.0 dropped"  # written to a closed transport: the client sees EOF
         return reply
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(
         self, server: SMTP, session: Any, envelope: Any, address: str, rcpt_options: list[str]
@@ -220,10 +230,11 @@ def smtp_server(
     tls_context: ssl.SSLContext | None = None,
     ssl_context: ssl.SSLContext | None = None,
     credentials: tuple[str, str] | None = None,
+    pipelining: bool = True,
 ) -> Iterator[SmtpServer]:
     """A running server. `tls_context`: STARTTLS offered and required; `ssl_context`: implicit TLS
     (smtps); `credentials`: AUTH required (over TLS only, aiosmtpd's default)."""
-    recorder = Recorder(data_delay=data_delay)
+    recorder = Recorder(data_delay=data_delay, pipelining=pipelining)
     kwargs: dict[str, Any] = {}
     if tls_context is not None:
         kwargs.update(tls_context=tls_context, require_starttls=True)

@@ -14,9 +14,10 @@ import socket
 import ssl
 import time
 import uuid
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 
@@ -44,8 +45,15 @@ class PermanentFailure(DeliveryError):
     pass
 
 
+K = TypeVar("K")
+
+
 class Transport(Protocol):
     def send(self, sender: str, recipient: str, message: bytes) -> None: ...
+
+    def send_many(
+        self, sender: str, mails: Iterable[tuple[K, str, bytes]]
+    ) -> Iterator[tuple[K, DeliveryError | None]]: ...
 
     def close(self) -> None: ...
 
@@ -135,54 +143,153 @@ class SmtpTransport:
         return smtp
 
     def send(self, sender: str, recipient: str, message: bytes) -> None:
-        if self._smtp is None:
-            try:
-                self._smtp = self._connect()
-            except smtplib.SMTPAuthenticationError as error:
-                raise TemporaryFailure(
-                    f"SMTP login refused ({error.smtp_code})", code=error.smtp_code, server_unusable=True
-                ) from None
-            except (TimeoutError, smtplib.SMTPException, OSError) as error:
-                raise TemporaryFailure(
-                    f"cannot connect to the SMTP server: {type(error).__name__}: {error}",
-                    server_unusable=True,
-                ) from None
-        try:
-            if self._pipelining:
-                _send_pipelined(self._smtp, sender, recipient, message)
+        for _, error in self.send_many(sender, [(None, recipient, message)]):
+            if error is not None:
+                raise error
+
+    def send_many(
+        self, sender: str, mails: Iterable[tuple[K, str, bytes]]
+    ) -> Iterator[tuple[K, DeliveryError | None]]:
+        """Each mail's outcome as soon as the server gave it, in order.
+
+        With PIPELINING (RFC 2920) the end of one message goes in the same write as the next one's
+        MAIL, RCPT and DATA: one round trip per message. The next mail is taken from `mails` before
+        the current one's outcome is known, so at most one message per connection is ever in flight
+        unreported. Raises TemporaryFailure(server_unusable) when it cannot connect or log in; the
+        mails taken but not reported by then were not sent.
+        """
+        queue = iter(mails)
+        item = next(queue, None)
+        while item is not None:
+            smtp = self._open()
+            if smtp.has_extn("pipelining"):
+                item = yield from self._pipeline(smtp, sender, item, queue)
             else:
-                self._smtp.sendmail(sender, [recipient], message)
+                yield item[0], self._send_plain(smtp, sender, item[1], item[2])
+                item = next(queue, None)
+
+    def _open(self) -> smtplib.SMTP:
+        if self._smtp is not None:
+            return self._smtp
+        try:
+            self._smtp = self._connect()
+        except smtplib.SMTPAuthenticationError as error:
+            raise TemporaryFailure(
+                f"SMTP login refused ({error.smtp_code})", code=error.smtp_code, server_unusable=True
+            ) from None
+        except (TimeoutError, smtplib.SMTPException, OSError) as error:
+            raise TemporaryFailure(
+                f"cannot connect to the SMTP server: {type(error).__name__}: {error}",
+                server_unusable=True,
+            ) from None
+        return self._smtp
+
+    def _pipeline(
+        self,
+        smtp: smtplib.SMTP,
+        sender: str,
+        current: tuple[K, str, bytes],
+        queue: Iterator[tuple[K, str, bytes]],
+    ) -> Generator[tuple[K, DeliveryError | None], None, tuple[K, str, bytes] | None]:
+        """Send from `current` on while the connection lasts; returns the mail to go on with."""
+        try:
+            smtp.send(_envelope(sender, current[1]))
+        except (TimeoutError, smtplib.SMTPException, OSError) as error:
+            yield current[0], self._broken(error)
+            return next(queue, None)
+        while True:
+            refused = self._envelope_replies(smtp, current[1])
+            if refused is not None:
+                yield current[0], refused
+                return next(queue, None)
+            following = next(queue, None)
+            payload = _stuffed(current[2])
+            if following is not None:
+                payload += _envelope(sender, following[1])
+            try:
+                smtp.send(payload)
+                code, reply = smtp.getreply()
+            except (TimeoutError, smtplib.SMTPException, OSError) as error:
+                yield current[0], self._broken(error)
+                return following  # its envelope went on a connection now closed: it was not sent
+            if code == 250:
+                yield current[0], None
+            else:
+                # refused after the content: often the content or a policy, not the mailbox, so no bounce
+                yield current[0], _classify(code, reply, recipient_refused=False)
+                if code == 421:
+                    self.close()
+                    return following
+            if following is None:
+                return None
+            current = following
+
+    def _envelope_replies(self, smtp: smtplib.SMTP, recipient: str) -> DeliveryError | None:
+        """The replies to MAIL, RCPT and DATA; None when the server waits for the content."""
+        replies: list[tuple[int, bytes]] = []
+        try:
+            for _ in range(3):
+                replies.append(smtp.getreply())
+                if replies[-1][0] == 421:  # the server is closing the channel: nothing more comes
+                    self.close()
+                    return _classify(*replies[-1], recipient_refused=False)
+        except (TimeoutError, smtplib.SMTPException, OSError) as error:
+            return self._broken(error)
+        (mail_code, mail_reply), (rcpt_code, rcpt_reply), (data_code, data_reply) = replies
+        if mail_code == 250 and rcpt_code in (250, 251):
+            if data_code == 354:
+                return None
+            self._after_refusal(smtp)
+            return _classify(data_code, data_reply, recipient_refused=False)
+        try:
+            if data_code == 354:  # a lenient server opened DATA anyway: close it empty
+                smtp.send(b".\r\n")
+                smtp.getreply()
+        except (TimeoutError, smtplib.SMTPException, OSError) as error:
+            return self._broken(error)
+        self._after_refusal(smtp)
+        if mail_code != 250:
+            return _classify(mail_code, mail_reply, recipient_refused=False)
+        return _classify(rcpt_code, rcpt_reply, recipient_refused=True)
+
+    def _send_plain(
+        self, smtp: smtplib.SMTP, sender: str, recipient: str, message: bytes
+    ) -> DeliveryError | None:
+        """One mail the classic way (four round trips), for servers without PIPELINING."""
+        try:
+            smtp.sendmail(sender, [recipient], message)
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = error.recipients.get(recipient, (550, b""))
-            self._after_refusal(code)
-            raise _classify(code, reply, recipient_refused=True) from None
+            self._after_refusal(smtp, code)
+            return _classify(code, reply, recipient_refused=code != 421)  # 421: the server, not them
         except smtplib.SMTPSenderRefused as error:
-            self._after_refusal(error.smtp_code)
-            raise _classify(error.smtp_code, error.smtp_error, recipient_refused=False) from None
+            self._after_refusal(smtp, error.smtp_code)
+            return _classify(error.smtp_code, error.smtp_error, recipient_refused=False)
         except smtplib.SMTPDataError as error:
             # refused at DATA: often the content or a policy, not the mailbox, so it is no bounce
-            self._after_refusal(error.smtp_code)
-            raise _classify(error.smtp_code, error.smtp_error, recipient_refused=False) from None
+            self._after_refusal(smtp, error.smtp_code)
+            return _classify(error.smtp_code, error.smtp_error, recipient_refused=False)
         except smtplib.SMTPAuthenticationError as error:
             self.close()
-            raise TemporaryFailure(f"SMTP login refused ({error.smtp_code})", code=error.smtp_code) from None
+            return TemporaryFailure(f"SMTP login refused ({error.smtp_code})", code=error.smtp_code)
         except smtplib.SMTPResponseException as error:
             self.close()
-            raise _classify(error.smtp_code, error.smtp_error, recipient_refused=False) from None
+            return _classify(error.smtp_code, error.smtp_error, recipient_refused=False)
         except (TimeoutError, smtplib.SMTPException, OSError) as error:
+            return self._broken(error)
+        return None
+
+    def _broken(self, error: BaseException) -> TemporaryFailure:
+        self.close()
+        return TemporaryFailure(f"connection problem: {type(error).__name__}: {error}")
+
+    def _after_refusal(self, smtp: smtplib.SMTP, code: int = 0) -> None:
+        """A refused transaction is reset before the next; 421 means the server is closing."""
+        if code == 421:
             self.close()
-            raise TemporaryFailure(f"connection problem: {type(error).__name__}: {error}") from None
-
-    @property
-    def _pipelining(self) -> bool:
-        return self._smtp is not None and self._smtp.has_extn("pipelining")
-
-    def _after_refusal(self, code: int) -> None:
-        if code == 421 or self._smtp is None:
-            self.close()  # 421: the server is closing the channel
             return
         try:
-            self._smtp.rset()
+            smtp.rset()
         except (smtplib.SMTPException, OSError):
             self.close()
 
@@ -210,31 +317,19 @@ def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
         raise smtplib.SMTPAuthenticationError(code, reply)
 
 
-def _send_pipelined(smtp: smtplib.SMTP, sender: str, recipient: str, message: bytes) -> None:
-    """RFC 2920: MAIL, RCPT and DATA in one write, their replies read in order; two round trips a
-    mail instead of four. Raises the same smtplib errors as sendmail()."""
-    smtp.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii"))
-    mail_code, mail_reply = smtp.getreply()
-    rcpt_code, rcpt_reply = smtp.getreply()
-    data_code, data_reply = smtp.getreply()
-    if mail_code != 250 or rcpt_code not in (250, 251):
-        if data_code == 354:  # a lenient server opened DATA anyway: close it empty, then reset
-            smtp.send(b".\r\n")
-            smtp.getreply()
-        if mail_code != 250:
-            raise smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
-        raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_reply)})
-    if data_code != 354:
-        raise smtplib.SMTPDataError(data_code, data_reply)
+def _envelope(sender: str, recipient: str) -> bytes:
+    return f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii")
+
+
+def _stuffed(message: bytes) -> bytes:
+    """The content as DATA carries it (RFC 5321 4.5.2: a line starting with a dot gets another),
+    with its end mark."""
     stuffed = message.replace(b"\r\n.", b"\r\n..")
     if stuffed.startswith(b"."):
         stuffed = b"." + stuffed
     if not stuffed.endswith(b"\r\n"):
         stuffed += b"\r\n"
-    smtp.send(stuffed + b".\r\n")
-    code, reply = smtp.getreply()
-    if code != 250:
-        raise smtplib.SMTPDataError(code, reply)
+    return stuffed + b".\r\n"
 
 
 def _classify(code: int, reply: bytes | str, *, recipient_refused: bool) -> DeliveryError:
@@ -265,6 +360,17 @@ class MaildirTransport:
             os.rename(temporary, self.root / "new" / f"{name}.eml")
         except OSError as error:
             raise TemporaryFailure(f"cannot write the maildir: {error}") from None
+
+    def send_many(
+        self, sender: str, mails: Iterable[tuple[K, str, bytes]]
+    ) -> Iterator[tuple[K, DeliveryError | None]]:
+        for key, recipient, message in mails:
+            try:
+                self.send(sender, recipient, message)
+            except DeliveryError as error:
+                yield key, error
+            else:
+                yield key, None
 
     def close(self) -> None:
         pass
