@@ -33,6 +33,7 @@ from syndicator.mail.mime import (
     UNSUBSCRIBE_SLOT,
     Template,
     finish,
+    no_leading_dots,
 )
 from syndicator.mail.transport import (
     DeliveryError,
@@ -261,7 +262,7 @@ class Sender:
                 yield row, row.email, message
 
         try:
-            for row, error in transport.send_many(self.settings.mail.from_address, outgoing()):
+            for row, error in transport.send_many(self.settings.mail.from_address, outgoing(), dot_safe=True):
                 del waiting[row.id]
                 self._settle(row, error, report)
                 on_sent(1)
@@ -361,7 +362,12 @@ class Sender:
                 shared = _Shared(
                     mailqueue.subject(conn, body_id),
                     Template.parse(mailqueue.body(conn, body_id)),
-                    mailqueue.load_parts(conn, body_id),
+                    {  # parts stored by an older version may have lines starting with a dot
+                        slug: mailqueue.Part(
+                            part.articles, no_leading_dots(part.text_qp), no_leading_dots(part.html_qp)
+                        )
+                        for slug, part in mailqueue.load_parts(conn, body_id).items()
+                    },
                 )
             with self._bodies_lock:
                 self._bodies[body_id] = shared

@@ -52,7 +52,7 @@ class Transport(Protocol):
     def send(self, sender: str, recipient: str, message: bytes) -> None: ...
 
     def send_many(
-        self, sender: str, mails: Iterable[tuple[K, str, bytes]]
+        self, sender: str, mails: Iterable[tuple[K, str, bytes]], *, dot_safe: bool = False
     ) -> Iterator[tuple[K, DeliveryError | None]]: ...
 
     def close(self) -> None: ...
@@ -148,7 +148,7 @@ class SmtpTransport:
                 raise error
 
     def send_many(
-        self, sender: str, mails: Iterable[tuple[K, str, bytes]]
+        self, sender: str, mails: Iterable[tuple[K, str, bytes]], *, dot_safe: bool = False
     ) -> Iterator[tuple[K, DeliveryError | None]]:
         """Each mail's outcome as soon as the server gave it, in order.
 
@@ -156,14 +156,15 @@ class SmtpTransport:
         MAIL, RCPT and DATA: one round trip per message. The next mail is taken from `mails` before
         the current one's outcome is known, so at most one message per connection is ever in flight
         unreported. Raises TemporaryFailure(server_unusable) when it cannot connect or log in; the
-        mails taken but not reported by then were not sent.
+        mails taken but not reported by then were not sent. `dot_safe`: no line of any message starts
+        with a dot (mime.no_leading_dots), so the messages need no dot-stuffing scan.
         """
         queue = iter(mails)
         item = next(queue, None)
         while item is not None:
             smtp = self._open()
             if smtp.has_extn("pipelining"):
-                item = yield from self._pipeline(smtp, sender, item, queue)
+                item = yield from self._pipeline(smtp, sender, item, queue, dot_safe)
             else:
                 yield item[0], self._send_plain(smtp, sender, item[1], item[2])
                 item = next(queue, None)
@@ -190,6 +191,7 @@ class SmtpTransport:
         sender: str,
         current: tuple[K, str, bytes],
         queue: Iterator[tuple[K, str, bytes]],
+        dot_safe: bool,
     ) -> Generator[tuple[K, DeliveryError | None], None, tuple[K, str, bytes] | None]:
         """Send from `current` on while the connection lasts; returns the mail to go on with."""
         try:
@@ -203,7 +205,7 @@ class SmtpTransport:
                 yield current[0], refused
                 return next(queue, None)
             following = next(queue, None)
-            payload = _stuffed(current[2])
+            payload = _stuffed(current[2], dot_safe)
             if following is not None:
                 payload += _envelope(sender, following[1])
             try:
@@ -321,10 +323,10 @@ def _envelope(sender: str, recipient: str) -> bytes:
     return f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii")
 
 
-def _stuffed(message: bytes) -> bytes:
+def _stuffed(message: bytes, dot_safe: bool = False) -> bytes:
     """The content as DATA carries it (RFC 5321 4.5.2: a line starting with a dot gets another),
     with its end mark."""
-    stuffed = message.replace(b"\r\n.", b"\r\n..")
+    stuffed = message if dot_safe else message.replace(b"\r\n.", b"\r\n..")
     if stuffed.startswith(b"."):
         stuffed = b"." + stuffed
     if not stuffed.endswith(b"\r\n"):
@@ -362,7 +364,7 @@ class MaildirTransport:
             raise TemporaryFailure(f"cannot write the maildir: {error}") from None
 
     def send_many(
-        self, sender: str, mails: Iterable[tuple[K, str, bytes]]
+        self, sender: str, mails: Iterable[tuple[K, str, bytes]], *, dot_safe: bool = False
     ) -> Iterator[tuple[K, DeliveryError | None]]:
         for key, recipient, message in mails:
             try:
