@@ -1,11 +1,13 @@
 """Email delivery benchmark: `syndicator digest send` against Postfix's smtp-sink, next to smtp-source.
 
-    .venv/bin/python bench/mail_bench.py                      # 5,000 and 20,000 subscribers
-    .venv/bin/python bench/mail_bench.py --subscribers 20000 --connections 4   # fewer connections
+    .venv/bin/python bench/mail_bench.py                      # 5,000 and 20,000, SQLite and PostgreSQL
+    .venv/bin/python bench/mail_bench.py --subscribers 20000 --databases sqlite --connections 4
 
-For each size: a SQLite store in a temporary folder with that many confirmed daily subscribers, each
-with a random choice among 30 categories (a fifth of them "all"), and 50 new articles in the window of
-the daily run of 07/01/2021. Then, each against a fresh `smtp-sink` on a loopback port:
+For each size and database: a store (a SQLite file in a temporary folder, or a fresh schema on the
+PostgreSQL server at SYNDICATOR_BENCH_PG_URL, default 127.0.0.1:5432/test) with that many confirmed
+daily subscribers, each with a random choice among 30 categories (a fifth of them "all"), and 50 new
+articles in the window of the daily run of 07/01/2021. Then, each against a fresh `smtp-sink` on a
+loopback port:
 
 1. `syndicator digest send --frequency daily --at 2021-01-07T07:00` as a process (queue + send), with
    SYNDICATOR_SMTP_URL pointing at the sink: wall time, peak RSS (wait4), messages counted by the sink;
@@ -37,6 +39,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, select
 
+from common import machine, postgres_problem, postgres_schema, postgres_version  # bench/ is on sys.path
 from syndicator.model import ArticleInput
 from syndicator.store import Store
 from syndicator.store.schema import digest_parts, mail_bodies, outbox, subscribers
@@ -55,10 +58,12 @@ CATEGORIES = [
     "Lịch công tác", "Hỏi đáp",
 ]  # fmt: skip
 SECRET = "bench-secret-key-0123456789"
+PG_URL = os.environ.get("SYNDICATOR_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @dataclass
 class Measure:
+    database: str
     subscribers: int
     mails: int
     bodies: int
@@ -126,8 +131,7 @@ class Sink:
         return self.count()
 
 
-def prepare(folder: Path, count: int, articles: int, seed: int) -> str:
-    url = f"sqlite:///{folder / 'bench.db'}"
+def prepare(url: str, count: int, articles: int, seed: int) -> None:
     store = Store.open(url)
     rng = random.Random(seed)
     try:
@@ -173,7 +177,6 @@ def prepare(folder: Path, count: int, articles: int, seed: int) -> str:
             conn.execute(subscribers.insert(), rows)
     finally:
         store.close()
-    return url
 
 
 def run_syndicator(
@@ -238,50 +241,71 @@ def _average_size(conn: Connection) -> float:
     return sum(sizes) / len(sizes) if sizes else 0.0
 
 
-def measure(count: int, articles: int, connections: int, seed: int) -> Measure:
+def measure(database: str, count: int, articles: int, connections: int, seed: int) -> Measure:
     with tempfile.TemporaryDirectory(prefix="mail-bench-") as name:
         folder = Path(name)
-        url = prepare(folder, count, articles, seed)
-        sink = Sink(folder, "syndicator")
-        try:
-            began, seconds, rss, output = run_syndicator(folder, url, sink, connections)
-        finally:
-            counted = sink.stop()
-        print(f"  {count} subscribers: {output}", file=sys.stderr)
-        store = Store.open(url)
-        try:
-            with store.reading() as conn:
-                mails = int(conn.execute(select(func.count()).select_from(outbox)).scalar_one())
-                bodies = int(conn.execute(select(func.count()).select_from(mail_bodies)).scalar_one())
-                body_bytes = _average_size(conn)
-                first, last = conn.execute(
-                    select(func.min(outbox.c.sent_at), func.max(outbox.c.sent_at))
-                ).one()
-        finally:
-            store.close()
-        average = int(body_bytes or 0) + 400  # + the per-recipient headers (To, Date, List-Unsubscribe ...)
-        sink = Sink(folder, "source")
-        try:
-            source_seconds = run_source(sink, counted, average, connections)
-        finally:
-            source_counted = sink.stop()
+        if database == "sqlite":
+            return _measure(
+                database, f"sqlite:///{folder / 'bench.db'}", folder, count, articles, connections, seed
+            )
+        with postgres_schema(PG_URL, "mailbench") as url:
+            return _measure(database, url, folder, count, articles, connections, seed)
+
+
+def _measure(
+    database: str, url: str, folder: Path, count: int, articles: int, connections: int, seed: int
+) -> Measure:
+    prepare(url, count, articles, seed)
+    sink = Sink(folder, "syndicator")
+    try:
+        began, seconds, rss, output = run_syndicator(folder, url, sink, connections)
+    finally:
+        counted = sink.stop()
+    print(f"  {count} subscribers: {output}", file=sys.stderr)
+    store = Store.open(url)
+    try:
+        with store.reading() as conn:
+            mails = int(conn.execute(select(func.count()).select_from(outbox)).scalar_one())
+            bodies = int(conn.execute(select(func.count()).select_from(mail_bodies)).scalar_one())
+            body_bytes = _average_size(conn)
+            first, last = conn.execute(select(func.min(outbox.c.sent_at), func.max(outbox.c.sent_at))).one()
+    finally:
+        store.close()
+    average = int(body_bytes or 0) + 400  # + the per-recipient headers (To, Date, List-Unsubscribe ...)
+    sink = Sink(folder, "source")
+    try:
+        source_seconds = run_source(sink, counted, average, connections)
+    finally:
+        source_counted = sink.stop()
     queue = (first - began).total_seconds()
     send = (last - first).total_seconds()
     return Measure(
-        count, mails, int(bodies), average, seconds, queue, send, counted, rss, source_seconds, source_counted
+        database,
+        count,
+        mails,
+        int(bodies),
+        average,
+        seconds,
+        queue,
+        send,
+        counted,
+        rss,
+        source_seconds,
+        source_counted,
     )
 
 
 def table(results: list[Measure], connections: int) -> str:
     lines = [
-        "| subscribers | mails | distinct bodies | avg size | syndicator (queue+send) "
+        "| database | subscribers | mails | distinct bodies | avg size | syndicator (queue+send) "
         "| of which start+queue | of which send | smtp-source "
         f"(-s {connections} -d) | ratio | counted at sink | peak RSS |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         lines.append(
-            f"| {r.subscribers:,} | {r.mails:,} | {r.bodies:,} | {r.average_bytes / 1024:.1f} KB "
+            f"| {r.database} | {r.subscribers:,} | {r.mails:,} | {r.bodies:,} "
+            f"| {r.average_bytes / 1024:.1f} KB "
             f"| {r.syndicator_seconds:.1f} s = {r.syndicator_rate:,.0f} msg/s "
             f"| {r.queue_seconds:.1f} s "
             f"| {r.send_seconds:.1f} s = {r.subscribers / r.send_seconds:,.0f} msg/s "
@@ -302,10 +326,23 @@ def main() -> None:
         "--connections", type=int, default=8, help="mail.connections (its default) and smtp-source -s"
     )
     parser.add_argument("--seed", type=int, default=2021)
+    parser.add_argument(
+        "--databases", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"]
+    )
     args = parser.parse_args()
+    facts = machine()
+    databases = list(args.databases)
+    if "postgresql" in databases:
+        if problem := postgres_problem(PG_URL):
+            print(f"PostgreSQL skipped: {problem}", file=sys.stderr)
+            databases.remove("postgresql")
+        else:
+            facts["postgresql"] = postgres_version(PG_URL)
     results = []
-    for count in args.subscribers:
-        results.append(measure(count, args.articles, args.connections, args.seed))
+    for database in databases:
+        for count in args.subscribers:
+            results.append(measure(database, count, args.articles, args.connections, args.seed))
+    print(", ".join(f"{k}: {v}" for k, v in facts.items()))
     print(table(results, args.connections))
     for r in results:
         ok = (
@@ -317,7 +354,7 @@ def main() -> None:
             f"{what} {'ok' if good else 'MISSED'}"
             for what, good in zip(("rate", "count", "memory"), ok, strict=True)
         )
-        print(f"{r.subscribers:,}: {verdict}")
+        print(f"{r.database} {r.subscribers:,}: {verdict}")
 
 
 if __name__ == "__main__":

@@ -324,3 +324,33 @@ def test_an_article_can_move_between_categories(store: Store, now: datetime) -> 
     got = store.article("a1")
     assert got is not None and got.category.slug == "kinh-te"
     assert {c.category.slug: c.visible for c in store.categories(now)} == {"kinh-te": 1, "thong-bao": 0}
+
+
+# --- insert_ignore, the idempotent bulk insert under the outbox ---------------------------------------
+
+
+@pytest.mark.parametrize("count", [1, 3, 6000])  # one row; a few; more than one PostgreSQL chunk
+def test_insert_ignore_counts_what_went_in_and_keeps_values(store: Store, now: datetime, count: int) -> None:
+    from sqlalchemy import select
+
+    from syndicator.store.database import insert_ignore
+    from syndicator.store.schema import digest_parts, mail_bodies
+
+    with store.writing() as conn:
+        insert_ignore(conn, mail_bodies, [{"key": "k", "subject": "Bản tin", "mime": b"x", "created_at": now}])
+        body = conn.execute(select(mail_bodies.c.id)).scalar_one()
+        rows = [
+            {"body_id": body, "slug": f"muc-{i}", "articles": i, "text_qp": b"\x00=C3\xff", "html_qp": b""}
+            for i in range(count)
+        ]
+        assert insert_ignore(conn, digest_parts, rows) == count
+        # again, with one new row: only that one goes in, the others are kept as they were
+        again = [{**row, "articles": -1} for row in rows] + [{**rows[0], "slug": "moi"}]
+        assert insert_ignore(conn, digest_parts, again) == 1
+        stored = {r.slug: r for r in conn.execute(select(digest_parts))}
+        first = conn.execute(select(mail_bodies.c.created_at)).scalar_one()
+    assert len(stored) == count + 1
+    assert stored["muc-0"].articles == 0 and bytes(stored["muc-0"].text_qp) == b"\x00=C3\xff"
+    assert stored[f"muc-{count - 1}"].articles == count - 1
+    assert bytes(stored["moi"].html_qp) == b""
+    assert first == now.astimezone(UTC)

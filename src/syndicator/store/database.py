@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import ARRAY, Engine, bindparam, cast, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
@@ -139,6 +139,23 @@ def insert_ignore(conn: Any, table: Any, rows: list[dict[str, Any]]) -> int:
     inserted = 0
     # RETURNING counts what went in on both dialects (rowcount is not reliable for executemany)
     key = next(iter(table.primary_key.columns))
+    columns = list(rows[0])
+    if conn.dialect.name == "postgresql" and len(rows) > 1 and all(list(row) == columns for row in rows):
+        # one array per column, unnested by the server: a multi-row VALUES of 1,000 rows is a statement
+        # psycopg rewrites in Python each time, which cost more than the inserts themselves
+        arrays = [
+            func.unnest(
+                cast(bindparam(f"a_{name}", type_=ARRAY(table.c[name].type)), ARRAY(table.c[name].type))
+            )
+            for name in columns
+        ]
+        statement = dialect_insert(table).from_select(columns, select(*arrays))
+        statement = statement.on_conflict_do_nothing().returning(key)
+        for start in range(0, len(rows), 5000):
+            chunk = rows[start : start + 5000]
+            params = {f"a_{name}": [row[name] for row in chunk] for name in columns}
+            inserted += len(conn.execute(statement, params).all())
+        return inserted
     statement = dialect_insert(table).on_conflict_do_nothing().returning(key)
     for start in range(0, len(rows), 1000):
         inserted += len(conn.execute(statement, rows[start : start + 1000]).all())
