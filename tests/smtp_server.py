@@ -6,7 +6,8 @@ connections clients opened, and can be told to misbehave the way real servers do
 - `Fault("RCPT", "451 4.7.1 try later")` / `Fault("DATA", "550 5.7.1 no")`: reply so instead of 250;
 - `Fault("DATA", DROP)`: close the connection after the message arrived, before the reply (the client
   cannot know whether it went through);
-- `Fault("DATA", STALL)`: do not answer until the test ends (the client's timeout fires).
+- `Fault("DATA", STALL)`: do not answer until the test ends (the client's timeout fires);
+- `per_connection=N`: after N messages on one connection, answer MAIL with 421 and hang up.
 
 Faults apply to one recipient (or any), a number of times. `data_delay` slows every DATA reply a
 little (to make a run last long enough to be interrupted). `reached(n)` is an Event set once n
@@ -73,6 +74,7 @@ class Recorder:
 
     data_delay: float = 0.0
     pipelining: bool = True  # offer PIPELINING (RFC 2920), as Postfix and most servers do
+    per_connection: int = 0  # take at most this many messages per connection, then 421 at MAIL (0: any)
     faults: list[Fault] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # (stage, recipient, reply)
@@ -121,6 +123,24 @@ class Recorder:
         if self.pipelining:
             responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
+        connection = self._connection_of.get(id(server), 0)
+        with self._lock:
+            carried = sum(1 for r in self.received if r.connection == connection)
+            limited = bool(self.per_connection) and carried >= self.per_connection
+            if limited:
+                self.refused.append(("MAIL", "", "421"))
+        if limited:  # as Exim does past smtp_accept_max_per_connection
+            await server.push("421 4.7.0 too many messages in this connection")
+            assert server.transport is not None
+            server.transport.close()
+            return "421 4.7.0 closed"  # written to a closed transport: nobody reads it
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: SMTP, session: Any, envelope: Any, address: str, rcpt_options: list[str]

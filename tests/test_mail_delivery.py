@@ -24,7 +24,13 @@ from syndicator.config import Settings
 from syndicator.mail import sender as sender_module
 from syndicator.mail import subscriptions
 from syndicator.mail.sender import Sender, SendReport, _RateLimit, email_check, subscriber_from_token
-from syndicator.mail.transport import MaildirTransport, SmtpAddress, SmtpTransport, Transport
+from syndicator.mail.transport import (
+    MaildirTransport,
+    SmtpAddress,
+    SmtpTransport,
+    TemporaryFailure,
+    Transport,
+)
 from syndicator.store import Store
 from syndicator.store.schema import outbox, subscribers
 from tests.smtp_server import DROP, STALL, Fault, SmtpServer, smtp_server
@@ -681,6 +687,40 @@ def test_a_stream_of_mails_is_settled_one_by_one_in_order(smtp: SmtpServer) -> N
     assert sorted(r.recipients[0] for r in received) == [f"{x}@xa.test" for x in "acegij"]
     assert {r.data.split(b"\r\n\r\n", 1)[1] for r in received} == {b".a line with a dot\r\n"}
     assert smtp.recorder.connections == 3  # the first, then one after the drop, one after the 421
+
+
+def test_a_server_taking_few_messages_per_connection_costs_no_retries(home: Path, smtp: SmtpServer) -> None:
+    """421 to MAIL FROM on a connection that carried mail: the server's per-connection limit, not a
+    failure of that mail. It goes at once on a new connection, charged no attempt."""
+    smtp.recorder.per_connection = 3
+    settings = make_settings(f"sqlite:///{home / 's.db'}", home, smtp_url=smtp.url, mail={"connections": 1})
+    store = open_store(settings)
+    try:
+        publish(store, "tb-1", THONG_BAO, IN_WINDOW)
+        subscribers_with_news(store, 10)
+        queue_daily(store, settings)
+        report = Sender(store, settings, clock=FakeClock(RUN_AT)).deliver()
+        assert {r.attempts for r in outbox_rows(store)} == {1}
+    finally:
+        store.close()
+    assert (report.sent, report.retried, report.failed) == (10, 0, 0)
+    assert set(smtp.recorder.per_recipient().values()) == {1}
+    assert smtp.recorder.connections == 4  # 3 + 3 + 3 + 1
+    assert len(smtp.recorder.refused) == 3
+
+
+def test_a_421_at_mail_on_a_new_connection_is_a_temporary_failure(smtp: SmtpServer) -> None:
+    smtp.recorder.per_connection = -1  # refuses even the first message: no endless reconnecting
+    transport = SmtpTransport(SmtpAddress.parse(smtp.url))
+    try:
+        outcomes = list(
+            transport.send_many("bantin@thoxuan.test", [(1, "a@xa.test", b"Subject: x\r\n\r\nx\r\n")])
+        )
+    finally:
+        transport.close()
+    [(key, error)] = outcomes
+    assert key == 1 and isinstance(error, TemporaryFailure) and error.code == 421
+    assert smtp.recorder.connections == 1
 
 
 def test_maildir_transport_writes_whole_files(tmp_path: Path) -> None:

@@ -337,7 +337,9 @@ def test_insert_ignore_counts_what_went_in_and_keeps_values(store: Store, now: d
     from syndicator.store.schema import digest_parts, mail_bodies
 
     with store.writing() as conn:
-        insert_ignore(conn, mail_bodies, [{"key": "k", "subject": "Bản tin", "mime": b"x", "created_at": now}])
+        insert_ignore(
+            conn, mail_bodies, [{"key": "k", "subject": "Bản tin", "mime": b"x", "created_at": now}]
+        )
         body = conn.execute(select(mail_bodies.c.id)).scalar_one()
         rows = [
             {"body_id": body, "slug": f"muc-{i}", "articles": i, "text_qp": b"\x00=C3\xff", "html_qp": b""}

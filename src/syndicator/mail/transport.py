@@ -45,6 +45,11 @@ class PermanentFailure(DeliveryError):
     pass
 
 
+class _ClosedAtMail(TemporaryFailure):
+    """421 to MAIL FROM: the server ends the session before this mail started (many servers take
+    only so many messages per connection, e.g. Exim's 1,000). Tried again on a new connection."""
+
+
 K = TypeVar("K")
 
 
@@ -116,6 +121,7 @@ class SmtpTransport:
             self.tls_context.check_hostname = False
             self.tls_context.verify_mode = ssl.CERT_NONE
         self._smtp: smtplib.SMTP | None = None
+        self._carried = 0  # messages the current connection has carried
 
     def _connect(self) -> smtplib.SMTP:
         a = self.address
@@ -165,15 +171,20 @@ class SmtpTransport:
             smtp = self._open()
             if smtp.has_extn("pipelining"):
                 item = yield from self._pipeline(smtp, sender, item, queue, dot_safe)
-            else:
-                yield item[0], self._send_plain(smtp, sender, item[1], item[2])
-                item = next(queue, None)
+                continue
+            carried = self._carried
+            error = self._send_plain(smtp, sender, item[1], item[2])
+            if isinstance(error, _ClosedAtMail) and carried:
+                continue  # the same mail again, on a new connection
+            yield item[0], error
+            item = next(queue, None)
 
     def _open(self) -> smtplib.SMTP:
         if self._smtp is not None:
             return self._smtp
         try:
             self._smtp = self._connect()
+            self._carried = 0
         except smtplib.SMTPAuthenticationError as error:
             raise TemporaryFailure(
                 f"SMTP login refused ({error.smtp_code})", code=error.smtp_code, server_unusable=True
@@ -201,6 +212,8 @@ class SmtpTransport:
             return next(queue, None)
         while True:
             refused = self._envelope_replies(smtp, current[1])
+            if isinstance(refused, _ClosedAtMail) and self._carried:
+                return current  # the same mail again, on a new connection
             if refused is not None:
                 yield current[0], refused
                 return next(queue, None)
@@ -215,6 +228,7 @@ class SmtpTransport:
                 yield current[0], self._broken(error)
                 return following  # its envelope went on a connection now closed: it was not sent
             if code == 250:
+                self._carried += 1
                 yield current[0], None
             else:
                 # refused after the content: often the content or a policy, not the mailbox, so no bounce
@@ -234,6 +248,8 @@ class SmtpTransport:
                 replies.append(smtp.getreply())
                 if replies[-1][0] == 421:  # the server is closing the channel: nothing more comes
                     self.close()
+                    if len(replies) == 1:
+                        return _ClosedAtMail(_describe(*replies[0]), code=421)
                     return _classify(*replies[-1], recipient_refused=False)
         except (TimeoutError, smtplib.SMTPException, OSError) as error:
             return self._broken(error)
@@ -266,6 +282,8 @@ class SmtpTransport:
             return _classify(code, reply, recipient_refused=code != 421)  # 421: the server, not them
         except smtplib.SMTPSenderRefused as error:
             self._after_refusal(smtp, error.smtp_code)
+            if error.smtp_code == 421:
+                return _ClosedAtMail(_describe(error.smtp_code, error.smtp_error), code=421)
             return _classify(error.smtp_code, error.smtp_error, recipient_refused=False)
         except smtplib.SMTPDataError as error:
             # refused at DATA: often the content or a policy, not the mailbox, so it is no bounce
@@ -279,6 +297,7 @@ class SmtpTransport:
             return _classify(error.smtp_code, error.smtp_error, recipient_refused=False)
         except (TimeoutError, smtplib.SMTPException, OSError) as error:
             return self._broken(error)
+        self._carried += 1
         return None
 
     def _broken(self, error: BaseException) -> TemporaryFailure:
@@ -334,9 +353,13 @@ def _stuffed(message: bytes, dot_safe: bool = False) -> bytes:
     return stuffed + b".\r\n"
 
 
-def _classify(code: int, reply: bytes | str, *, recipient_refused: bool) -> DeliveryError:
+def _describe(code: int, reply: bytes | str) -> str:
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-    message = f"{code} {text}".strip()
+    return f"{code} {text}".strip()
+
+
+def _classify(code: int, reply: bytes | str, *, recipient_refused: bool) -> DeliveryError:
+    message = _describe(code, reply)
     if 500 <= code < 600:
         return PermanentFailure(message, code=code, recipient_refused=recipient_refused)
     return TemporaryFailure(message, code=code, recipient_refused=recipient_refused)
