@@ -102,29 +102,41 @@ def claim(conn: Connection, now: datetime, limit: int) -> list[Claimed]:
         .order_by(outbox.c.next_attempt_at, outbox.c.id)
         .limit(limit)
     )
+    columns = (
+        outbox.c.id,
+        outbox.c.kind,
+        outbox.c.subscriber_id,
+        outbox.c.body_id,
+        outbox.c.token,
+        outbox.c.attempts,
+        outbox.c.parts,
+        subscribers.c.email,
+        subscribers.c.name,
+        subscribers.c.status,
+    )
     if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    ids = list(conn.execute(due).scalars())
-    if not ids:
-        return []
-    conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(status="sending", claimed_at=now))
-    rows = conn.execute(
-        select(
-            outbox.c.id,
-            outbox.c.kind,
-            outbox.c.subscriber_id,
-            outbox.c.body_id,
-            outbox.c.token,
-            outbox.c.attempts,
-            outbox.c.parts,
-            subscribers.c.email,
-            subscribers.c.name,
-            subscribers.c.status,
+        # one statement: lock and mark due rows no other sender holds, return them with their address
+        taken = (
+            update(outbox)
+            .where(outbox.c.id.in_(due.with_for_update(skip_locked=True).scalar_subquery()))
+            .where(subscribers.c.id == outbox.c.subscriber_id)
+            .values(status="sending", claimed_at=now)
+            .returning(*columns)
         )
-        .join(subscribers, subscribers.c.id == outbox.c.subscriber_id)
-        .where(outbox.c.id.in_(ids))
-        .order_by(outbox.c.id)
-    ).all()
+        rows = sorted(conn.execute(taken).all(), key=lambda row: row.id)
+    else:
+        ids = list(conn.execute(due).scalars())
+        if not ids:
+            return []
+        conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(status="sending", claimed_at=now))
+        rows = list(
+            conn.execute(
+                select(*columns)
+                .join(subscribers, subscribers.c.id == outbox.c.subscriber_id)
+                .where(outbox.c.id.in_(ids))
+                .order_by(outbox.c.id)
+            )
+        )
     claimed: list[Claimed] = []
     stale: list[int] = []
     for row in rows:
