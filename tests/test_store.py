@@ -356,3 +356,11 @@ def test_insert_ignore_counts_what_went_in_and_keeps_values(store: Store, now: d
     assert stored[f"muc-{count - 1}"].articles == count - 1
     assert bytes(stored["moi"].html_qp) == b""
     assert first == now.astimezone(UTC)
+
+
+def test_the_head_read_from_the_scripts_is_alembics() -> None:
+    from alembic.script import ScriptDirectory
+
+    from syndicator.store.database import MIGRATIONS
+
+    assert head_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head()
