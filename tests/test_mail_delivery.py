@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
@@ -208,17 +209,22 @@ def test_a_resend_keeps_the_message_id(home: Path, smtp: SmtpServer) -> None:
 # --- connections ---------------------------------------------------------------------------------------
 
 
-def test_connections_are_reused(home: Path, smtp: SmtpServer) -> None:
-    """60 mails over at most `mail.connections` connections, each carrying many."""
-    settings = make_settings(f"sqlite:///{home / 's.db'}", home, smtp_url=smtp.url, mail={"connections": 2})
+def _deliver_news(home: Path, smtp: SmtpServer, count: int, **mail: object) -> tuple[SendReport, list[Any]]:
+    """A daily run with news for `count` subscribers, delivered once: the report and the outbox rows."""
+    settings = make_settings(f"sqlite:///{home / 's.db'}", home, smtp_url=smtp.url, mail=mail)
     store = open_store(settings)
     try:
         publish(store, "tb-1", THONG_BAO, IN_WINDOW)
-        subscribers_with_news(store, 60)
+        subscribers_with_news(store, count)
         queue_daily(store, settings)
-        report = Sender(store, settings, clock=FakeClock(RUN_AT)).deliver()
+        return Sender(store, settings, clock=FakeClock(RUN_AT)).deliver(), outbox_rows(store)
     finally:
         store.close()
+
+
+def test_connections_are_reused(home: Path, smtp: SmtpServer) -> None:
+    """60 mails over at most `mail.connections` connections, each carrying many."""
+    report, _ = _deliver_news(home, smtp, 60, connections=2)
     assert report.sent == 60
     assert len(smtp.recorder.messages()) == 60
     assert 1 <= smtp.recorder.connections <= 2
@@ -693,16 +699,8 @@ def test_a_server_taking_few_messages_per_connection_costs_no_retries(home: Path
     """421 to MAIL FROM on a connection that carried mail: the server's per-connection limit, not a
     failure of that mail. It goes at once on a new connection, charged no attempt."""
     smtp.recorder.per_connection = 3
-    settings = make_settings(f"sqlite:///{home / 's.db'}", home, smtp_url=smtp.url, mail={"connections": 1})
-    store = open_store(settings)
-    try:
-        publish(store, "tb-1", THONG_BAO, IN_WINDOW)
-        subscribers_with_news(store, 10)
-        queue_daily(store, settings)
-        report = Sender(store, settings, clock=FakeClock(RUN_AT)).deliver()
-        assert {r.attempts for r in outbox_rows(store)} == {1}
-    finally:
-        store.close()
+    report, rows = _deliver_news(home, smtp, 10, connections=1)
+    assert {r.attempts for r in rows} == {1}
     assert (report.sent, report.retried, report.failed) == (10, 0, 0)
     assert set(smtp.recorder.per_recipient().values()) == {1}
     assert smtp.recorder.connections == 4  # 3 + 3 + 3 + 1
