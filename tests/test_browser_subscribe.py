@@ -76,6 +76,13 @@ def test_subscribe_confirm_change_choices_and_unsubscribe(tmp_path: Path) -> Non
             confirmation = site.received(1)[0]
             assert confirmation.recipients == ("Nguoi.Dan@example.vn",)
             page.goto(link(confirmation.message(), "/confirm/"))
+            expect(page.locator("h1")).to_have_text("Xác nhận đăng ký nhận tin")
+            page.screenshot(path=str(ARTIFACTS / "confirm.png"), full_page=True)
+            waiting = site.person("nguoi.dan@example.vn")
+            assert (
+                waiting is not None and waiting.status is SubscriberStatus.PENDING
+            )  # opening is not agreeing
+            page.get_by_role("button", name="Xác nhận đăng ký").click()
             expect(page.locator("h1")).to_have_text("Đăng ký thành công")
             expect(page.locator("main")).to_contain_text("Nguoi.Dan@example.vn")
             page.screenshot(path=str(ARTIFACTS / "confirmed.png"), full_page=True)

@@ -347,6 +347,7 @@ def test_security_headers_on_every_page(site: Site) -> None:
         client.get(unsubscribe + "x"),
         client.get("/confirm/khong-hop-le"),
         client.get(f"/confirm/{row.token}"),
+        client.post(f"/confirm/{row.token}"),
         client.get("/khong-co-trang-nay"),
         client.post("/"),
         client.post(unsubscribe, content=b"List-Unsubscribe=One-Click", headers={"content-type": FORM}),

@@ -53,7 +53,8 @@ def confirmed_via_web(site: Site, email: str, **choices: object) -> Subscriber:
         assert site.subscribe(client, email, **choices).status_code == 200  # type: ignore[arg-type]
     assert site.deliver().sent == 1
     mail = site.received(sent_before + 1)[-1].message()
-    assert httpx.get(link(mail, "/confirm/")).status_code == 200
+    assert httpx.get(link(mail, "/confirm/")).status_code == 200  # the page with the button
+    assert httpx.post(link(mail, "/confirm/")).status_code == 200  # the button
     person = site.person(email)
     assert person is not None and person.status is SubscriberStatus.CONFIRMED
     return person
@@ -113,11 +114,20 @@ def test_double_opt_in_confirms_once_and_records_time_and_ip(site: Site) -> None
 
     site.clock.advance(timedelta(hours=2))
     confirmed_at = site.clock()
+    # opening the link, as a mail security gateway does with every link of a mail, changes nothing
     opened = httpx.get(confirm_url)  # from the mail program: no cookie, no session
     assert opened.status_code == 200
-    assert "Đăng ký thành công" in opened.text
+    assert "Xác nhận đăng ký nhận tin" in opened.text and '<form method="post">' in opened.text
     assert "Nguoi.Dan@example.vn" in opened.text
     assert "hằng tuần" in opened.text and "Thông báo" in opened.text and "Y tế" in opened.text
+    waiting = site.person("nguoi.dan@example.vn")
+    assert waiting is not None and waiting.status is SubscriberStatus.PENDING
+    # the button
+    confirmed = httpx.post(confirm_url)
+    assert confirmed.status_code == 200
+    assert "Đăng ký thành công" in confirmed.text
+    assert "Nguoi.Dan@example.vn" in confirmed.text
+    assert "hằng tuần" in confirmed.text and "Thông báo" in confirmed.text and "Y tế" in confirmed.text
     person = site.person("nguoi.dan@example.vn")
     assert person is not None
     assert person.status is SubscriberStatus.CONFIRMED
@@ -129,7 +139,7 @@ def test_double_opt_in_confirms_once_and_records_time_and_ip(site: Site) -> None
 
     # the same link again, later: harmless; the first confirmation stays on record, nothing is sent
     site.clock.advance(timedelta(days=1))
-    again = httpx.get(confirm_url, headers={"x-forwarded-for": "198.51.100.7"})
+    again = httpx.post(confirm_url, headers={"x-forwarded-for": "198.51.100.7"})
     assert again.status_code == 200
     assert "Đăng ký thành công" in again.text
     twice = site.person("nguoi.dan@example.vn")
@@ -154,12 +164,13 @@ def test_the_confirmation_link_works_for_confirm_days_then_expires(site: Site) -
     assert site.settings.subscribe.confirm_days == 7
 
     site.clock.advance(timedelta(days=7))  # the last moment it is valid
-    assert httpx.get(f"{site.url}/confirm/{token_of[early.id]}").status_code == 200
+    assert httpx.post(f"{site.url}/confirm/{token_of[early.id]}").status_code == 200
     site.clock.advance(timedelta(seconds=1))
-    expired = httpx.get(f"{site.url}/confirm/{token_of[late.id]}")
-    assert expired.status_code == 410
-    assert "Liên kết xác nhận đã hết hạn" in expired.text
-    assert "đăng ký lại" in expired.text
+    for method in ("GET", "POST"):
+        expired = httpx.request(method, f"{site.url}/confirm/{token_of[late.id]}")
+        assert expired.status_code == 410
+        assert "Liên kết xác nhận đã hết hạn" in expired.text
+        assert "đăng ký lại" in expired.text
 
     now_confirmed, still_pending = (site.person(e) for e in ("som@example.vn", "muon@example.vn"))
     assert now_confirmed is not None and now_confirmed.status is SubscriberStatus.CONFIRMED
@@ -178,7 +189,7 @@ def test_subscribing_again_with_new_choices_changes_them_only_when_confirmed(sit
 
     assert site.deliver().sent == 1
     url = link(site.received(2)[1].message(), "/confirm/")
-    assert httpx.get(url).status_code == 200
+    assert httpx.post(url).status_code == 200
     changed = site.person("ong.ba@example.vn")
     assert changed is not None
     assert (changed.categories, changed.frequency) == (None, Frequency.IMMEDIATE)
@@ -392,9 +403,10 @@ def test_a_tampered_or_foreign_confirmation_link_subscribes_nobody(sqlite_site: 
         "another-secret-0123456789", "confirm", {"e": "ke.gian@example.vn", "c": "*", "f": "daily"}
     )
     for token in (f"{payload}x.{mac}", f"{payload}.{mac}x", forged, other_secret, f"{payload}.é", "é"):
-        response = httpx.get(f"{site.url}/confirm/{token}")
-        assert response.status_code == 400, token
-        assert "Liên kết không hợp lệ" in response.text
+        for method in ("GET", "POST"):
+            response = httpx.request(method, f"{site.url}/confirm/{token}")
+            assert response.status_code == 400, token
+            assert "Liên kết không hợp lệ" in response.text
     assert site.person("ke.gian@example.vn") is None
     pending = site.person("that@example.vn")
     assert pending is not None and pending.status is SubscriberStatus.PENDING

@@ -377,24 +377,40 @@ def hash_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def confirm(store: Store, secret: str, token: str, now: datetime, ip: str | None) -> Subscriber:
-    """Apply a confirmation link (twice is harmless). Raises tokens.BadToken."""
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a confirmation link asks for: this address, these categories (None: all), this pace."""
+
+    email: str
+    categories: frozenset[str] | None
+    frequency: Frequency
+
+
+def requested(secret: str, token: str, now: datetime) -> Request:
+    """Read a confirmation link without acting on it. Raises tokens.BadToken (expired: "expired")."""
     from syndicator import tokens
 
     data = tokens.verify(secret, CONFIRM_PURPOSE, token, now=now)
     try:
-        address = normalise(str(data["e"]))
-        chosen = store_subscribers.decode_categories(str(data["c"]))
-        cadence = Frequency(str(data["f"]))
+        return Request(
+            normalise(str(data["e"])),
+            store_subscribers.decode_categories(str(data["c"])),
+            Frequency(str(data["f"])),
+        )
     except (KeyError, ValueError):
         raise tokens.BadToken("invalid token") from None
+
+
+def confirm(store: Store, secret: str, token: str, now: datetime, ip: str | None) -> Subscriber:
+    """Apply a confirmation link (twice is harmless). Raises tokens.BadToken."""
+    wanted = requested(secret, token, now)
     with store.writing() as conn:
         person, _ = store_subscribers.save(
             conn,
-            address,
+            wanted.email,
             name=None,
-            categories=chosen,
-            frequency=cadence,
+            categories=wanted.categories,
+            frequency=wanted.frequency,
             status=SubscriberStatus.CONFIRMED,
             source=Source.WEB,
             now=now,

@@ -1,8 +1,11 @@
 """Residents' subscription pages: sign up (double opt-in), confirm, preferences, unsubscribe.
 
 Every form carries a CSRF token, except the RFC 8058 one-click unsubscribe POST, which mail
-providers send with no cookie and no context. Subscribing shows the same page whether or not the
-address is known, so the form cannot be used to find out who subscribes.
+providers send with no cookie and no context, and the confirmation POST, whose link is its own
+proof. Opening a link changes nothing: mail security gateways (Safe Links and the like) open every
+link of a mail, so confirming and unsubscribing take a button press (a POST). Subscribing shows
+the same page whether or not the address is known, so the form cannot be used to find out who
+subscribes.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from syndicator.mail.subscriptions import (
     confirm,
     from_link,
     request_subscription,
+    requested,
     unsubscribe,
     update_preferences,
 )
@@ -147,11 +151,18 @@ def subscription_routes(
         return page(request, "pages/subscribe_sent.html")
 
     async def confirm_link(request: Request) -> Response:
-        client = request.client.host if request.client else None
+        token = request.path_params["token"]
         try:
-            person = await run_in_threadpool(
-                confirm, store, secret, request.path_params["token"], clock(), client
-            )
+            if request.method == "GET":
+                wanted = requested(secret, token, clock())
+                return page(
+                    request,
+                    "pages/confirm.html",
+                    wanted=wanted,
+                    names=await _names(wanted.categories),
+                )
+            client = request.client.host if request.client else None
+            person = await run_in_threadpool(confirm, store, secret, token, clock(), client)
         except tokens.BadToken as error:
             expired = "expired" in str(error)
             return page(
@@ -165,13 +176,13 @@ def subscription_routes(
                     else "Liên kết này không đúng hoặc đã bị sửa đổi. Vui lòng kiểm tra lại thư xác nhận."
                 ),
             )
-        return page(request, "pages/confirmed.html", person=person, names=await _names(person))
+        return page(request, "pages/confirmed.html", person=person, names=await _names(person.categories))
 
-    async def _names(person: Subscriber) -> list[str]:
-        if person.categories is None:
+    async def _names(chosen: frozenset[str] | None) -> list[str]:
+        if chosen is None:
             return []
         known = await run_in_threadpool(store.category_names)
-        return [known.get(slug, slug) for slug in sorted(person.categories)]
+        return [known.get(slug, slug) for slug in sorted(chosen)]
 
     async def _person(request: Request, purpose: str) -> Subscriber | None:
         try:
@@ -241,7 +252,7 @@ def subscription_routes(
 
     return [
         Route("/subscribe", subscribe, methods=["GET", "POST"]),
-        Route("/confirm/{token}", confirm_link, methods=["GET"]),
+        Route("/confirm/{token}", confirm_link, methods=["GET", "POST"]),
         Route("/preferences/{token}", preferences, methods=["GET", "POST"]),
         Route("/unsubscribe/{token}", unsubscribe_link, methods=["GET", "POST"]),
     ]
