@@ -286,6 +286,29 @@ def test_categories_count_only_visible_articles(store: Store, now: datetime) -> 
     assert [c.category.slug for c in store.categories(now)] == ["kinh-te", "thong-bao"]  # by slug
 
 
+def test_kept_counts_follow_writes_withdrawals_and_articles_coming_due(store: Store, now: datetime) -> None:
+    def counts(at: datetime) -> dict[str, int]:
+        return {c.category.slug: c.visible for c in store.categories(at)}
+
+    store.write([article("p1"), article("s", published_at=now + timedelta(hours=1))], now)
+    assert counts(now) == {"thong-bao": 1}
+    assert counts(now) == {"thong-bao": 1}  # kept
+    assert counts(now + timedelta(hours=1)) == {"thong-bao": 2}  # "s" came due, nothing written
+    assert counts(now) == {"thong-bao": 1}  # asked about an earlier time again
+    store.write([article("p2", category_name="Kinh tế")], now + timedelta(minutes=1))
+    assert counts(now + timedelta(minutes=1)) == {"thong-bao": 1, "kinh-te": 1}
+    assert store.withdraw("p1", now + timedelta(minutes=2))
+    assert counts(now + timedelta(minutes=2)) == {"thong-bao": 0, "kinh-te": 1}
+    # writes at the same instant (an import's batches share their `now`), each changing the counts
+    later = now + timedelta(minutes=3)
+    store.write([article("p3", category_name="Kinh tế")], later)
+    assert counts(later) == {"thong-bao": 0, "kinh-te": 2}
+    assert store.withdraw("p3", later)
+    assert counts(later) == {"thong-bao": 0, "kinh-te": 1}
+    store.write([article("p1", title="Sửa lại")], later)  # published again (its hash was reset)
+    assert counts(later) == {"thong-bao": 1, "kinh-te": 1}
+
+
 def test_spelling_variants_are_one_category_keeping_the_first_name(store: Store, now: datetime) -> None:
     store.write([article("a", category_name="Văn hóa - Xã hội")], now)
     store.write(

@@ -29,6 +29,15 @@ def get(conn: Connection, slug: str) -> Category | None:
     return Category(row.slug, row.name) if row else None
 
 
+def counts_key(conn: Connection, now: datetime) -> tuple[object, ...]:
+    """Changes whenever the counts of with_counts(now) may have: every write or withdrawal bumps a
+    category's revision (touch), a new category adds a row, and an article coming due moves the
+    newest published_at up to now. Cheap, where the counts read every visible article."""
+    revisions = conn.execute(select(func.count(), func.coalesce(func.sum(categories.c.revision), 0))).one()
+    newest_due = conn.execute(select(func.max(articles.c.published_at)).where(articles.c.published_at <= now))
+    return revisions[0], revisions[1], newest_due.scalar()
+
+
 def with_counts(conn: Connection, now: datetime) -> list[CategoryCount]:
     """Every category with its number of visible articles, by slug (a stable, accent-free order)."""
     from syndicator.store.articles import visible
