@@ -155,6 +155,42 @@ def test_changed_file_is_imported_again(
     assert found is not None and found.title == "Tiêu đề mới"
 
 
+def test_an_edit_that_leaves_an_article_out_withdraws_it(
+    drop_folder: DropFolder, folder: Path, store: Store, wall: WallClock, now: datetime
+) -> None:
+    path = write(folder / "tin.jsonl", line("a", now), line("b", now), line("c", now))
+    other = write(folder / "khac.jsonl", line("x", now))
+    wall.now = T0 + 1
+    drop_folder.scan(now)
+    assert {status(store, i) for i in "abcx"} == {Status.PUBLISHED}
+
+    # "c" taken out, "x" moved into this file from the other one, which is emptied
+    write(path, line("a", now), line("b", now), line("x", now), mtime=T0 + 2)
+    write(other, raw="", mtime=T0 + 2)
+    wall.now = T0 + 3
+    report = drop_folder.scan(now + timedelta(minutes=1))
+    assert report.withdrawn == ["c"]
+    assert [status(store, i) for i in "abcx"] == [
+        Status.PUBLISHED,
+        Status.PUBLISHED,
+        Status.WITHDRAWN,
+        Status.PUBLISHED,
+    ]
+
+    # a record that now fails to read is not taken out: "b" stays until the file reads cleanly
+    write(path, line("a", now), line("x", now), raw=None, mtime=T0 + 4)
+    path.write_text(path.read_text() + "{not json\n", encoding="utf-8")
+    os.utime(path, (T0 + 4, T0 + 4))
+    wall.now = T0 + 5
+    report = drop_folder.scan(now + timedelta(minutes=2))
+    assert report.withdrawn == [] and len(report.failed) == 1
+    assert status(store, "b") is Status.PUBLISHED
+    write(path, line("a", now), line("x", now), mtime=T0 + 6)
+    wall.now = T0 + 7
+    assert drop_folder.scan(now + timedelta(minutes=3)).withdrawn == ["b"]
+    assert status(store, "b") is Status.WITHDRAWN
+
+
 def test_removed_file_withdraws_its_articles_from_every_feed_and_page(
     drop_folder: DropFolder,
     folder: Path,

@@ -1,4 +1,5 @@
-"""The drop folder: exports written into it are imported; a removed file withdraws its articles.
+"""The drop folder: exports written into it are imported; a removed file withdraws its articles, and
+so does an edit that leaves an article out of its file (unless another file still brings it).
 
 A file is read only once it has settled: its mtime at least `settle` seconds old (every write moves
 it), so a file still being copied in is not read half-way. Writers that can should
@@ -88,8 +89,17 @@ class DropFolder:
         }
         importer = Importer(self.store, now, on_failure=report.failed.append)
         rows: list[dict[str, object]] = []
+        left_out: list[str] = []
         for rel in changed:
             ids, errors = self._read(rel, importer)
+            before = known[rel].article_ids if rel in known else ()
+            missing = [i for i in before if i not in ids]
+            if errors:
+                # a record that now fails to read is not a record taken out: its article stays, and
+                # stays on this file's list, until the file reads cleanly or goes
+                ids += missing
+            else:
+                left_out += missing
             kept_ids.update(ids)
             mtime_ns, size = present[rel]
             rows.append(
@@ -106,11 +116,11 @@ class DropFolder:
         importer.flush()
 
         removed = [rel for rel in known if rel not in present]
-        for rel in removed:
-            for article_id in known[rel].article_ids:
-                # an id still brought by another file (a file moved, or two copies) stays published
-                if article_id not in kept_ids and self.store.withdraw(article_id, now):
-                    report.withdrawn.append(article_id)
+        gone = [i for rel in removed for i in known[rel].article_ids] + left_out
+        for article_id in dict.fromkeys(gone):
+            # an id still brought by another file (a file moved, or two copies) stays published
+            if article_id not in kept_ids and self.store.withdraw(article_id, now):
+                report.withdrawn.append(article_id)
         self._remember(rows, removed)
         for failure in report.failed:
             log.error("drop folder: %s", failure)
