@@ -75,7 +75,7 @@ class DropFolder:
         known = self._known()
 
         changed: list[str] = []
-        for rel, stat in sorted(present.items()):
+        for rel, stat in present.items():
             old = known.get(rel)
             if old is not None and (old.mtime_ns, old.size) == stat:
                 continue
@@ -83,6 +83,7 @@ class DropFolder:
                 changed.append(rel)
             else:
                 report.waiting += 1
+        changed.sort()  # read in name order
 
         kept_ids = {
             i for rel, k in known.items() if rel in present and rel not in changed for i in k.article_ids

@@ -32,10 +32,12 @@ EXTENSIONS = {".txt": Format.PORTAL, ".jsonl": Format.JSONL}
 
 def is_candidate(name: str) -> bool:
     """Files a folder scan takes: known extension, not hidden, not a temporary name being written."""
+    _, dot, extension = name.rpartition(".")  # not Path(name).suffix: a folder scan asks per file
     return (
-        not name.startswith((".", "~"))
+        bool(dot)
+        and not name.startswith((".", "~"))
         and not name.endswith((".tmp", ".part", ".partial", "~"))
-        and Path(name).suffix.lower() in EXTENSIONS
+        and f".{extension.lower()}" in EXTENSIONS
     )
 
 
