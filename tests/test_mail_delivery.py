@@ -265,6 +265,25 @@ def test_parallel_senders_never_send_a_row_twice(database_url: str, home: Path) 
         assert sum(1 for r in reports if r.sent) >= 2  # they really ran side by side
 
 
+def test_many_connections_do_not_run_out_of_database_connections(database_url: str, home: Path) -> None:
+    """Each sender thread keeps a database connection: `mail.connections` up to its maximum must not
+    wait on (or time out of) the connection pool."""
+    with smtp_server() as smtp:
+        settings = make_settings(database_url, home, smtp_url=smtp.url, mail={"connections": 24})
+        store = open_store(settings)
+        try:
+            publish(store, "tb-1", THONG_BAO, IN_WINDOW)
+            subscribers_with_news(store, 24 * 50)  # a claim for each thread: all hold a connection at once
+            queue_daily(store, settings)
+            report = Sender(store, settings, clock=FakeClock(RUN_AT)).deliver()
+            assert statuses(store) == {"sent": 1200}
+        finally:
+            store.close()
+    assert report.sent == 1200
+    # SQLAlchemy's default pool (15) would have let no more than 15 threads send at once
+    assert smtp.recorder.connections > 15
+
+
 # --- temporary failures: retried with exponential backoff ---------------------------------------------
 
 
