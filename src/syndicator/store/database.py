@@ -41,8 +41,9 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     # Each sender thread keeps a connection (mail.connections, up to 64), besides the web and the jobs:
     # SQLAlchemy's default of 15 would leave threads waiting. Connections are opened only when used.
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 80)
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 80)
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
