@@ -359,3 +359,37 @@ def test_immediate_mails(mail_store: Store, mail_settings: Settings, tmp_path: P
         assert message["List-Id"] == "Tin mới Cổng TTĐT huyện Thọ Xuân <tin-moi.rss.thoxuan.example>"
         assert message["List-Unsubscribe"].startswith("<https://rss.thoxuan.example/unsubscribe/")
     assert subjects == {"[Thông báo] Thông báo khẩn: lịch cắt điện", f"[{TIN_TUC}] Bài viết tt-1"}
+
+
+# --- retention ------------------------------------------------------------------------------------------
+
+
+def test_old_mails_are_purged_and_nothing_goes_again(mail_store: Store, mail_settings: Settings) -> None:
+    from syndicator.mail.sender import purge_outbox
+    from syndicator.store.schema import digest_parts
+
+    store, settings = mail_store, mail_settings
+    publish(store, "tb-1", THONG_BAO, IN_WINDOW)
+    subscribers_with_news(store, 3)
+    queue_daily(store, settings)  # the run of 07/01/2021
+    Sender(store, settings, clock=FakeClock(RUN_AT)).deliver()
+    with store.writing() as conn:  # one of them never went (still pending: it must stay)
+        conn.execute(update(outbox).where(outbox.c.id == 3).values(status="pending"))
+
+    def table_sizes() -> tuple[int, int, int]:
+        with store.reading() as conn:
+            return tuple(  # type: ignore[return-value]
+                len(conn.execute(select(t)).all()) for t in (outbox, mail_bodies, digest_parts)
+            )
+
+    assert table_sizes() == (3, 1, 1)
+    assert purge_outbox(store, RUN_AT + timedelta(days=90), keep_days=90) == 0  # not old enough yet
+    assert purge_outbox(store, RUN_AT + timedelta(days=91), keep_days=90) == 2
+    assert table_sizes() == (1, 1, 1)  # the pending mail and the body it points at
+    with store.writing() as conn:
+        conn.execute(update(outbox).values(status="cancelled"))
+    assert purge_outbox(store, RUN_AT + timedelta(days=91), keep_days=90) == 1
+    assert table_sizes() == (0, 0, 0)
+    # the run stays queued: asking for it again queues nothing, so nobody gets it twice
+    assert queue_daily(store, settings).status == "queued"
+    assert outbox_rows(store) == []

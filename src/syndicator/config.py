@@ -75,6 +75,7 @@ class MailSettings(_Section):
     max_attempts: int = Field(8, ge=1, le=50)
     retry_base_seconds: float = Field(60, ge=0)
     retry_max_seconds: float = Field(6 * 3600, ge=0)
+    keep_days: int = Field(90, ge=1, le=36500)  # sent, failed and cancelled mails, then deleted
     dkim_domain: str | None = None
     dkim_selector: str | None = None
     dkim_key_file: Path | None = None

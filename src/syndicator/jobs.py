@@ -14,6 +14,7 @@ from datetime import datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from syndicator.mail.digests import queue_immediate, run_due
+from syndicator.mail.sender import purge_outbox
 from syndicator.mail.subscriptions import purge_unconfirmed
 from syndicator.service import Service
 
@@ -24,6 +25,7 @@ DROP_FOLDER_SECONDS = 0.5
 DIGEST_CHECK_SECONDS = 30
 DELIVER_SECONDS = 2
 OFFICIALS_SECONDS = 5
+OUTBOX_PURGE_SECONDS = 3600
 
 
 def one_line(error: BaseException) -> str:
@@ -111,6 +113,10 @@ class Jobs:
     def deliver(self) -> None:
         self._run("deliver", lambda: self.service.sender.deliver())
 
+    def outbox_purge(self) -> None:
+        keep = self.service.settings.mail.keep_days
+        self._run("outbox-purge", lambda: purge_outbox(self.service.services.store, self._now(), keep))
+
     def officials(self) -> None:
         self._run("officials", lambda: self.service.officials.check(self._now()))
 
@@ -132,5 +138,6 @@ def start(service: Service) -> BackgroundScheduler:
         jobs.immediate, "interval", seconds=service.settings.digest.immediate_every_seconds, id="immediate"
     )
     scheduler.add_job(jobs.deliver, "interval", seconds=DELIVER_SECONDS, id="deliver")
+    scheduler.add_job(jobs.outbox_purge, "interval", seconds=OUTBOX_PURGE_SECONDS, id="outbox-purge")
     scheduler.start()
     return scheduler

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection
@@ -413,6 +413,15 @@ class Sender:
             encoded_slots=encoded,
         )
         return self._dkim(message) if self._dkim else message
+
+
+def purge_outbox(store: Store, now: datetime, keep_days: int) -> int:
+    """Mails done with for more than `keep_days` are forgotten (see mailqueue.purge)."""
+    with store.writing() as conn:
+        count = mailqueue.purge(conn, now - timedelta(days=keep_days))
+    if count:
+        log.info("outbox: %d mails older than %d days deleted", count, keep_days)
+    return count
 
 
 def _dkim_signer(settings: Settings) -> Callable[[bytes], bytes] | None:

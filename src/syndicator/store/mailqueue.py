@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, delete, exists, func, select, update
 
 from syndicator.model import SubscriberStatus
 from syndicator.store.database import insert_ignore, upsert
@@ -233,6 +233,27 @@ def recover(conn: Connection, claimed_before: datetime | None = None) -> int:
     if claimed_before is not None:
         query = query.where(outbox.c.claimed_at < claimed_before)
     result = conn.execute(query.values(status="pending"))
+    return int(result.rowcount or 0)
+
+
+def purge(conn: Connection, before: datetime) -> int:
+    """Forget mails queued before `before` that are done with (sent, failed, cancelled), then the
+    bodies and digest parts no mail points at any more; returns how many mails went.
+
+    Nothing relies on old rows to avoid sending twice: digest runs are queued once, and immediate
+    mails are only ever queued for articles of the last day."""
+    done = ("sent", "failed", "cancelled")
+    result = conn.execute(delete(outbox).where(outbox.c.created_at < before, outbox.c.status.in_(done)))
+    unused = (
+        select(mail_bodies.c.id)
+        .where(mail_bodies.c.created_at < before)
+        .where(~exists().where(outbox.c.body_id == mail_bodies.c.id))
+    )
+    gone = list(conn.execute(unused).scalars())
+    for start in range(0, len(gone), 500):
+        chunk = gone[start : start + 500]
+        conn.execute(delete(digest_parts).where(digest_parts.c.body_id.in_(chunk)))
+        conn.execute(delete(mail_bodies).where(mail_bodies.c.id.in_(chunk)))
     return int(result.rowcount or 0)
 
 

@@ -195,6 +195,7 @@ outbox = Table(
     UniqueConstraint("subscriber_id", "article_id"),
     UniqueConstraint("subscriber_id", "token"),
     Index(None, "status", "next_attempt_at"),
+    Index(None, "created_at"),  # the purge of old mails (mail.keep_days)
 )
 
 # A digest is one frame (mail_bodies) plus one rendered, encoded part per category with news; each
