@@ -98,11 +98,15 @@ def test_addresses_read_back() -> None:
         "Trần Thị Bích Ngọc, phòng Văn hóa - Thông tin huyện Thọ Xuân, tỉnh Thanh Hóa",
         'Smith, "J." <x>',
         "Ban chỉ huy Quân sự",
+        "Người\r\nBcc: ke.gian@example.vn",  # never a second header
     ]
     for name in names:
         written = address(name, "nguoi.dan@xa.test")
         assert written.isascii()
+        assert all(len(line) <= 78 - len("To: ") for line in written.split("\r\n"))
+        assert "\nBcc" not in written
+        name = " ".join(name.split()) if name else name
         # decoded as RFC 2047 says (the space between encoded words is not text); Python's newer
         # header parser keeps it, mail clients do not
-        display, mailbox = email.utils.parseaddr(written)
+        display, mailbox = email.utils.parseaddr(written.replace("\r\n ", " "))
         assert (str(make_header(decode_header(display))), mailbox) == (name or "", "nguoi.dan@xa.test")

@@ -156,6 +156,8 @@ def address(name: str | None, email: str) -> str:
     (~40 us per recipient): an ASCII name is quoted if needed, any other goes in base64 words."""
     if not name:
         return email
+    if "\r" in name or "\n" in name:  # names are cleaned where they come in; a header must stay one
+        name = " ".join(name.split())
     if name.isascii():
         return formataddr((name, email))
     words: list[str] = []
@@ -166,8 +168,13 @@ def address(name: str | None, email: str) -> str:
             chunk = ""
         chunk += char
     words.append(chunk)
-    encoded = " ".join(f"=?utf-8?b?{base64.b64encode(w.encode()).decode('ascii')}?=" for w in words)
-    return f"{encoded} <{email}>"
+    # folded between words: a line stays under 78 characters however long the name
+    lines = [f"=?utf-8?b?{base64.b64encode(w.encode()).decode('ascii')}?=" for w in words]
+    if len(lines[-1]) + len(email) + 3 > 72:
+        lines.append(f"<{email}>")
+    else:
+        lines[-1] += f" <{email}>"
+    return "\r\n ".join(lines)
 
 
 @functools.lru_cache(maxsize=8)
