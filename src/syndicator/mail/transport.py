@@ -54,8 +54,6 @@ K = TypeVar("K")
 
 
 class Transport(Protocol):
-    def send(self, sender: str, recipient: str, message: bytes) -> None: ...
-
     def send_many(
         self, sender: str, mails: Iterable[tuple[K, str, bytes]], *, dot_safe: bool = False
     ) -> Iterator[tuple[K, DeliveryError | None]]: ...
@@ -147,11 +145,6 @@ class SmtpTransport:
             smtp.close()
             raise
         return smtp
-
-    def send(self, sender: str, recipient: str, message: bytes) -> None:
-        for _, error in self.send_many(sender, [(None, recipient, message)]):
-            if error is not None:
-                raise error
 
     def send_many(
         self, sender: str, mails: Iterable[tuple[K, str, bytes]], *, dot_safe: bool = False
