@@ -247,7 +247,8 @@ class Sender:
                 row = claimed[taken]
                 taken += 1
                 if row.subscriber_id in self._bounced:
-                    self._cancel(row, "bounced")
+                    with self._writing() as conn:
+                        mailqueue.cancel(conn, [row.id], "bounced")
                     on_sent(1)
                     continue
                 try:
@@ -305,16 +306,6 @@ class Sender:
 
         with self._writing() as conn:
             conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(status="pending"))
-
-    def _cancel(self, row: Claimed, why: str) -> None:
-        from sqlalchemy import update
-
-        from syndicator.store.schema import outbox
-
-        with self._writing() as conn:
-            conn.execute(
-                update(outbox).where(outbox.c.id == row.id).values(status="cancelled", last_error=why)
-            )
 
     def _settle(self, row: Claimed, error: DeliveryError | None, report: SendReport) -> None:
         """Record what the server said of one mail: sent (at once), to retry, or refused for good."""

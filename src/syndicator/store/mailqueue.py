@@ -159,12 +159,13 @@ def claim(conn: Connection, now: datetime, limit: int) -> list[Claimed]:
             )
         )
     if stale:
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(stale))
-            .values(status="cancelled", last_error="not subscribed")
-        )
+        cancel(conn, stale, "not subscribed")
     return claimed
+
+
+def cancel(conn: Connection, outbox_ids: Sequence[int], why: str) -> None:
+    """These mails will not go (their subscriber left or bounced)."""
+    conn.execute(update(outbox).where(outbox.c.id.in_(outbox_ids)).values(status="cancelled", last_error=why))
 
 
 def mark_sent(conn: Connection, outbox_id: int, now: datetime) -> None:
