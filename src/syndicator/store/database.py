@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,6 +75,7 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
 _REVISION = re.compile(r'^(down_)?revision\b[^=]*= *(?:"([^"]+)"|None)', re.MULTILINE)
 
 
+@functools.cache  # the scripts are part of the installed code: read once per process
 def head_revision() -> str:
     """The newest migration, read from the scripts themselves: every start checks it, and alembic
     takes a tenth of a second to import (tests compare this with alembic's own answer)."""
