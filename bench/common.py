@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# the PostgreSQL server the benchmarks use (each in a fresh schema of its own)
+PG_URL = os.environ.get("SYNDICATOR_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def postgres_problem(url: str) -> str | None:

@@ -58,8 +58,8 @@ sys.path.insert(0, str(BENCH))
 
 import feeds_data  # noqa: E402
 import feeds_http  # noqa: E402
+from common import PG_URL, postgres_problem, postgres_schema, postgres_version  # noqa: E402
 from common import machine as common_machine  # noqa: E402
-from common import postgres_problem, postgres_schema, postgres_version  # noqa: E402
 from feeds_http import BenchError, WrkResult  # noqa: E402
 from syndicator import feeds as syndicator_feeds  # noqa: E402
 from syndicator.config import load_settings  # noqa: E402
@@ -71,7 +71,6 @@ from syndicator.publish.cache import FeedCache  # noqa: E402
 from syndicator.store import Store  # noqa: E402
 from syndicator.store import channels as store_channels  # noqa: E402
 
-PG_URL = os.environ.get("SYNDICATOR_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # issue 3's targets
 TARGET_RATIO = 0.5  # syndicator's requests/s at least half of nginx's (one worker)
 TARGET_REBUILD_MS = 50.0

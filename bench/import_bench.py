@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common import (  # bench/common.py (bench/ is on sys.path when run)
+    PG_URL,
     machine,
     postgres_problem,
     postgres_schema,
@@ -45,7 +46,6 @@ sys.path.insert(0, str(BENCH))
 
 from generate import PER_FOLDER, manifest_of, read_manifest  # noqa: E402
 
-PG_URL = os.environ.get("SYNDICATOR_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TARGET_RATE = 2000  # articles/s into SQLite (issue 2)
 SUMMARY = re.compile(r"(\d+) files: (\d+) created, (\d+) updated, (\d+) unchanged, (\d+) failed")
 

@@ -43,14 +43,17 @@ from typing import Any
 
 import httpx
 
-from common import postgres_problem, postgres_schema  # bench/common.py (bench/ is on sys.path when run)
+from common import (  # bench/common.py (bench/ is on sys.path when run)
+    PG_URL,
+    postgres_problem,
+    postgres_schema,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.processes import TOKEN, Process, Processes, environment  # noqa: E402
 
-PG_URL = os.environ.get("SYNDICATOR_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 CATEGORY, SLUG = "Thông báo", "thong-bao"
 SEED_CATEGORIES = [
     "Thông báo", "Tin tức - Sự kiện", "Văn bản chỉ đạo", "Kinh tế", "Văn hóa - Xã hội",

@@ -39,7 +39,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, select
 
-from common import machine, postgres_problem, postgres_schema, postgres_version  # bench/ is on sys.path
+from common import (  # bench/ is on sys.path
+    PG_URL,
+    machine,
+    postgres_problem,
+    postgres_schema,
+    postgres_version,
+)
 from syndicator.model import ArticleInput
 from syndicator.store import Store
 from syndicator.store.schema import digest_parts, mail_bodies, outbox, subscribers
@@ -58,7 +64,6 @@ CATEGORIES = [
     "Lịch công tác", "Hỏi đáp",
 ]  # fmt: skip
 SECRET = "bench-secret-key-0123456789"
-PG_URL = os.environ.get("SYNDICATOR_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @dataclass
