@@ -3,6 +3,8 @@ and the `subscribers` commands as real processes (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import re
@@ -146,6 +148,38 @@ def test_csv_import_reports_bad_rows_and_keeps_the_rest(mail_store: Store) -> No
     assert exported[0] == "email,name,categories,frequency,status,source"
     assert exported[1] == "AN@xa.test,An (sửa),thong-bao,daily,confirmed,import"  # the latest spelling
     assert exported[2] == 'binh@xa.test,,"nong-nghiep,thong-bao",weekly,confirmed,import'
+
+
+def test_csv_export_never_hands_a_spreadsheet_a_formula(mail_store: Store) -> None:
+    values = {
+        "=cmd|'/Ccalc'!A0@example.org": "@SUM(1+1)",
+        "+84@xa.test": "=1+1",
+        "-x@xa.test": "-1",
+        "'=quoted@xa.test": "'-already quoted",
+        "an@xa.test": "Nguyễn Văn An - 'Thọ Xuân'",
+    }
+    for email, name in values.items():
+        subscriptions.add(mail_store, email, NOW, name=name, confirmed=True)
+    exported = "".join(subscriptions.export_csv(mail_store))
+    rows = list(csv.reader(io.StringIO(exported)))[1:]
+    cells = [cell for row in rows for cell in row]
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert {row[0]: row[1] for row in rows} == {
+        "'=cmd|'/Ccalc'!A0@example.org": "'@SUM(1+1)",
+        "'+84@xa.test": "'=1+1",
+        "'-x@xa.test": "'-1",
+        "''=quoted@xa.test": "''-already quoted",
+        "an@xa.test": "Nguyễn Văn An - 'Thọ Xuân'",
+    }
+    # names lose control characters when stored; a tab or CR first is guarded all the same
+    assert [subscriptions.guarded(v) for v in ("\t=1", "\r=1", "a-b")] == ["'\t=1", "'\r=1", "a-b"]
+    # what export wrote, import reads back as it was
+    for email in values:
+        assert subscriptions.remove(mail_store, email)
+    assert subscriptions.import_csv(mail_store, exported, NOW) == (5, 0, [])
+    assert {p.email: p.name for p in everyone(mail_store).values()} == values  # type: ignore[attr-defined]
+    again = list(csv.reader(io.StringIO("".join(subscriptions.export_csv(mail_store)))))[1:]
+    assert [row[:5] for row in again] == [row[:5] for row in rows]  # the source is now "import"
 
 
 def test_csv_import_pending(mail_store: Store) -> None:

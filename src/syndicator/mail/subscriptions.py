@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -104,7 +105,7 @@ def import_csv(
             continue
         if number == 1 and row[0].strip().lower() in ("email", "e-mail", "địa chỉ email"):
             continue
-        email, name, cats, freq = ([*row, "", "", "", ""])[:4]
+        email, name, cats, freq = (unguarded(cell) for cell in [*row, "", "", "", ""][:4])
         try:
             _, was_created = add(
                 store,
@@ -124,7 +125,24 @@ def import_csv(
     return created, updated, problems
 
 
+# A spreadsheet runs a cell beginning with one of these as a formula (OWASP "CSV Injection"); an
+# address like =cmd|'/Ccalc'!A0@example.org is valid, so export writes such values behind a quote.
+FORMULA_START = re.compile(r"'*[=+\-@\t\r]")
+
+
+def guarded(value: str) -> str:
+    """The value as a spreadsheet shows it and never runs it ("'" before it; one more "'" before a value
+    that already starts with quotes and then a formula character, so unguarded() gives it back)."""
+    return "'" + value if FORMULA_START.match(value) else value
+
+
+def unguarded(cell: str) -> str:
+    """A cell of an exported file as the value it stands for (export's quote removed)."""
+    return cell[1:] if cell.startswith("'") and FORMULA_START.match(cell) else cell
+
+
 def export_csv(store: Store) -> Iterator[str]:
+    """Columns email,name,categories,frequency,status,source: `import_csv` reads it back."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["email", "name", "categories", "frequency", "status", "source"])
@@ -135,16 +153,8 @@ def export_csv(store: Store) -> Iterator[str]:
         out.seek(0)
         out.truncate()
         cats = "all" if person.categories is None else ",".join(sorted(person.categories))
-        writer.writerow(
-            [
-                person.email,
-                person.name or "",
-                cats,
-                person.frequency.value,
-                person.status.value,
-                person.source.value,
-            ]
-        )
+        values = [person.email, person.name or "", cats, person.frequency.value]
+        writer.writerow([guarded(v) for v in [*values, person.status.value, person.source.value]])
         yield out.getvalue()
 
 
