@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -266,3 +267,141 @@ def test_a_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
     assert load_settings(var_dir=var).resolved_secret_key() == first  # a restart keeps it
     assert load_settings(var_dir=var).resolved_secret_key() == first
     assert load_settings(var_dir=tmp_path / "elsewhere").resolved_secret_key() != first
+
+
+# --- DKIM: all three settings or none, and a key that loads -------------------------------------------
+
+
+def _rsa_pem(private_format: str = "TraditionalOpenSSL", newline: bytes = b"\n") -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        getattr(serialization.PrivateFormat, private_format),
+        serialization.NoEncryption(),
+    )
+    return pem.replace(b"\n", newline)
+
+
+def _dkim(key_file: Path | None, domain: str | None = "thoxuan.example", selector: str | None = "s1") -> Any:
+    mail: dict[str, object] = {}
+    for name, value in (("dkim_domain", domain), ("dkim_selector", selector), ("dkim_key_file", key_file)):
+        if value is not None:
+            mail[name] = value
+    return load_settings(mail=mail)
+
+
+@pytest.mark.parametrize(
+    ("private_format", "newline"),
+    [("TraditionalOpenSSL", b"\n"), ("PKCS8", b"\n"), ("TraditionalOpenSSL", b"\r\n")],
+)
+def test_a_dkim_key_loads_at_start(tmp_path: Path, private_format: str, newline: bytes) -> None:
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(_rsa_pem(private_format, newline))
+    config = _dkim(key_file)
+    assert config.mail.dkim_key_file == key_file and config.mail.dkim_selector == "s1"
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [
+        ({"domain": None}, ["mail.dkim_domain (SYNDICATOR_MAIL__DKIM_DOMAIN)"]),
+        ({"selector": None}, ["mail.dkim_selector (SYNDICATOR_MAIL__DKIM_SELECTOR)"]),
+        ({"selector": "  "}, ["mail.dkim_selector"]),
+        ({"key": None}, ["mail.dkim_key_file (SYNDICATOR_MAIL__DKIM_KEY_FILE)"]),
+        ({"key": None, "domain": None}, ["mail.dkim_domain", "mail.dkim_key_file"]),
+    ],
+)
+def test_a_partial_dkim_setting_stops_the_start(
+    tmp_path: Path, given: dict[str, str | None], missing: list[str]
+) -> None:
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(_rsa_pem())
+    values: dict[str, Any] = {"key_file": key_file, "domain": "thoxuan.example", "selector": "s1"}
+    values.update({"key_file" if k == "key" else k: v for k, v in given.items()})
+    with pytest.raises(ConfigError) as caught:
+        _dkim(values["key_file"], values["domain"], values["selector"])
+    message = str(caught.value)
+    assert "\n" not in message and "DKIM" in message
+    for name in missing:
+        assert name in message
+    named = {n for n in ("dkim_domain", "dkim_selector", "dkim_key_file") if f"mail.{n} (" in message}
+    assert len(named) == len(missing)
+
+
+def test_no_dkim_setting_at_all_is_fine() -> None:
+    mail = load_settings().mail
+    assert (mail.dkim_domain, mail.dkim_selector, mail.dkim_key_file) == (None, None, None)
+
+
+def _not_keys(tmp_path: Path) -> dict[str, bytes]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"mat-khau"),
+    )
+    elliptic = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return {
+        "public key": public,
+        "encrypted": encrypted,
+        "ec key": elliptic,
+        "empty": b"",
+        "text": "khóa bí mật\n".encode(),
+        "truncated": _rsa_pem()[:300] + b"\n-----END RSA PRIVATE KEY-----\n",
+        "binary": bytes(range(256)),
+    }
+
+
+@pytest.mark.parametrize(
+    "kind", ["public key", "encrypted", "ec key", "empty", "text", "truncated", "binary", "folder"]
+)
+def test_a_dkim_key_file_that_is_no_private_key_stops_the_start(tmp_path: Path, kind: str) -> None:
+    key_file = tmp_path / "dkim.pem"
+    if kind == "folder":
+        key_file.mkdir()
+    else:
+        key_file.write_bytes(_not_keys(tmp_path)[kind])
+    with pytest.raises(ConfigError) as caught:
+        _dkim(key_file)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "mail.dkim_key_file (SYNDICATOR_MAIL__DKIM_KEY_FILE)" in message
+    assert str(key_file) in message
+
+
+def test_the_cli_refuses_a_partial_or_broken_dkim_setting(tmp_path: Path) -> None:
+    from tests.test_cli import cli, one_error_line
+
+    database = f"sqlite:///{tmp_path / 'store.db'}"
+    partial = cli(
+        "categories", "list", cwd=tmp_path, database_url=database,
+        env={"SYNDICATOR_MAIL__DKIM_DOMAIN": "thoxuan.example", "SYNDICATOR_MAIL__DKIM_SELECTOR": "s1"},
+    )  # fmt: skip
+    assert partial.returncode == 2
+    assert "mail.dkim_key_file (SYNDICATOR_MAIL__DKIM_KEY_FILE)" in one_error_line(partial)
+
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_text("-----BEGIN RSA PRIVATE KEY-----\nbm90IGEga2V5\n-----END RSA PRIVATE KEY-----\n")
+    broken = cli(
+        "categories", "list", cwd=tmp_path, database_url=database,
+        env={
+            "SYNDICATOR_MAIL__DKIM_DOMAIN": "thoxuan.example",
+            "SYNDICATOR_MAIL__DKIM_SELECTOR": "s1",
+            "SYNDICATOR_MAIL__DKIM_KEY_FILE": str(key_file),
+        },
+    )  # fmt: skip
+    assert broken.returncode == 2
+    line = one_error_line(broken)
+    assert "mail.dkim_key_file" in line and "not a PEM RSA private key" in line
+    assert not (tmp_path / "store.db").exists()  # stopped before anything was opened

@@ -885,6 +885,29 @@ def test_dkim_signature_covers_the_unsubscribe_headers(home: Path, smtp: SmtpSer
     assert asked
 
 
+def test_a_dkim_key_saved_with_crlf_signs(home: Path) -> None:
+    """dkimpy finds no key in a CRLF file; the start check accepts one, so the signer must sign with it."""
+    import dkim
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from syndicator.mail.dkim import signer
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    key_file = home / "dkim.pem"
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    key_file.write_bytes(pem.replace(b"\n", b"\r\n"))
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    message = b"From: a@thoxuan.example\r\nTo: b@example.vn\r\nSubject: x\r\n\r\nNoi dung.\r\n"
+    signed = signer("thoxuan.example", "s1", key_file)(message)
+    assert dkim.verify(signed, dnsfunc=lambda name, timeout=5: record)
+
+
 def test_tokens_refuse_tampering() -> None:
     token = sender_module.subscriber_token(SECRET, "unsubscribe", 42, "An@Example.VN")
     assert subscriber_from_token(SECRET, "unsubscribe", token) == (42, email_check("an@example.vn"))

@@ -15,7 +15,15 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -65,6 +73,9 @@ class ImportSettings(_Section):
     batch_size: int = Field(500, ge=1, le=10_000)
 
 
+_DKIM_SETTINGS = ("dkim_domain", "dkim_selector", "dkim_key_file")
+
+
 class MailSettings(_Section):
     from_address: str = Field("bantin@thoxuan.thanhhoa.gov.vn", pattern=r"^[^@\s<>]+@[^@\s<>]+$")
     from_name: str = "Cổng TTĐT huyện Thọ Xuân"
@@ -80,12 +91,32 @@ class MailSettings(_Section):
     dkim_selector: str | None = None
     dkim_key_file: Path | None = None
 
+    @field_validator("dkim_domain", "dkim_selector", "dkim_key_file", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("dkim_key_file")
     @classmethod
-    def _key_readable(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"no such file: {value}")
+    def _key_loads(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            from syndicator.mail.dkim import load_key
+
+            if not value.is_file():
+                raise ValueError(f"no such file: {value}")
+            load_key(value)  # the sender loads it the same way: a key that passes here signs
         return value
+
+    @model_validator(mode="after")
+    def _dkim_all_or_none(self) -> MailSettings:
+        given = {name: getattr(self, name) is not None for name in _DKIM_SETTINGS}
+        if any(given.values()) and not all(given.values()):
+            # two of three used to start the service and send unsigned mail without a word
+            missing = ", ".join(
+                f"mail.{name} (SYNDICATOR_MAIL__{name.upper()})" for name, set_ in given.items() if not set_
+            )
+            raise ValueError(f"DKIM signing needs all three dkim_ settings or none; not set: {missing}")
+        return self
 
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
