@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -330,6 +331,42 @@ def test_websub_hub_links_and_publish_pings(
         finally:
             service.pinger.stop()
     assert "http://portal.test/feeds/thong-bao.rss" in received
+
+
+def test_a_category_turning_410_is_pinged_to_the_hub(
+    loaded: Store, feed_settings: Settings, clock: Clock
+) -> None:
+    received: list[str] = []
+    gone = {f"http://portal.test/feeds/y-te.{kind}" for kind in ("rss", "atom", "json")}
+    arrived = threading.Event()
+
+    async def hub(request: Request) -> Response:
+        form = await request.form()
+        received.append(str(form["hub.url"]))
+        if gone | {"http://portal.test/feeds/all.atom"} <= set(received):  # `all` changed too
+            arrived.set()
+        return PlainTextResponse("", status_code=204)
+
+    with live_server(Starlette(routes=[Route("/", hub, methods=["POST"])])) as hub_url:
+        settings = load_settings(**{**feed_settings.model_dump(), "websub_hub": hub_url + "/"})
+        service = assemble(settings, loaded, clock)
+        assert service.pinger is not None
+        try:
+            # the first build pinged every feed, y-te's included: only what comes after counts
+            deadline = time.monotonic() + 10
+            while service.pinger.pending() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert service.pinger.pending() == 0
+            received.clear()
+            arrived.clear()
+            clock.now += timedelta(minutes=1)
+            assert loaded.withdraw("010_ad4f3e4f28c44fd2", clock.now)  # the only Y tế article
+            report = service.services.builder.refresh(clock.now)
+            assert {f"/feeds/y-te.{kind}" for kind in ("rss", "atom", "json")} == set(report.gone)
+            assert arrived.wait(10), f"the 410 feeds were not pinged; got {received}"
+        finally:
+            service.pinger.stop()
+    assert not any(url.endswith(".opml") for url in received)
 
 
 def test_pages(server: str, loaded: Store, service: Service, clock: Clock) -> None:

@@ -140,9 +140,10 @@ class FeedBuilder:
             self._rebuild_channel(key, categories.get(key), now, report, categories)
         self._rebuild_opml(categories, report)
         self._persist(report, now)
-        if report.rendered:
-            urls = [links.absolute(self.settings.base_url, path) for path in report.rendered]
-            self.on_changed([u for u in urls if not u.endswith(".opml")])
+        # a feed that turned 410 is pinged too: the hub's fetch is how its subscribers learn it is gone
+        changed = [path for path in (*report.rendered, *report.gone) if path != OPML_PATH]
+        if changed:
+            self.on_changed([links.absolute(self.settings.base_url, path) for path in changed])
         return report
 
     def _rebuild_channel(
