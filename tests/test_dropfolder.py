@@ -2,7 +2,8 @@
 
 A new or changed export is imported; a removed one withdraws its articles (gone from every feed, its
 page 410); a file that fails is reported once per change of it; a file is read only once its mtime is
-`settle` seconds old, and temporary names are never read.
+`settle` seconds old, and temporary names are never read. Only regular files are read: links, FIFOs
+and devices are reported once and skipped (real ones, made on disk here).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from syndicator.publish.cache import FeedCache
 from syndicator.store import Store
 from syndicator.web.app import Services, create_app
 from tests.conftest import EXAMPLES
+from tests.hostile import ESCAPE_NAME, finishes, make_fifo, memory_cap, no_controls, release_fifo
 from tests.live import live_server
 
 T0 = 1_700_000_000.0  # the wall clock (mtimes) of these tests
@@ -320,3 +322,125 @@ def ids(cache: FeedCache, key: str) -> set[str]:
     if doc is None:
         return set()
     return {item["id"].removeprefix(BASE) for item in json.loads(doc.body)["items"]}
+
+
+# --- only regular files in the folder are read ----------------------------------------------------
+
+
+def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_links_are_reported_once_and_never_followed(
+    drop_folder: DropFolder,
+    folder: Path,
+    store: Store,
+    wall: WallClock,
+    now: datetime,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A link to a file elsewhere on the server would publish it at /a/{id} and in the feeds."""
+    elsewhere = tmp_path / "elsewhere"
+    write(elsewhere / "secret.jsonl", line("bi-mat", now))
+    shutil.copy(sorted(EXAMPLES.glob("*.txt"))[0], elsewhere / "mat.txt")
+    write(elsewhere / "inside" / "sau.jsonl", line("sau-link", now))
+    (folder / "link.jsonl").symlink_to(elsewhere / "secret.jsonl")
+    (folder / "mat.txt").symlink_to(elsewhere / "mat.txt")
+    (folder / "khac").symlink_to(elsewhere / "inside", target_is_directory=True)  # a link to a folder
+    (folder / "cu.jsonl").symlink_to(tmp_path / "nowhere.jsonl")  # dangling
+    write(folder / "tot.jsonl", line("tot", now))
+    for link in ("link.jsonl", "mat.txt", "khac", "cu.jsonl"):
+        os.utime(folder / link, (T0, T0), follow_symlinks=False)
+    wall.now = T0 + 1
+
+    report = drop_folder.scan(now)
+    assert sorted(f.where for f in report.failed) == [
+        str(folder / name) for name in ("cu.jsonl", "khac", "link.jsonl", "mat.txt")
+    ]
+    assert {f.reason for f in report.failed} == {"symbolic link, not followed"}
+    assert [a.id for a in store.articles(now, visible_only=False)] == ["tot"]
+    assert sorted(errors_logged(caplog)) == sorted(
+        f"drop folder: {folder / name}: symbolic link, not followed"
+        for name in ("cu.jsonl", "khac", "link.jsonl", "mat.txt")
+    )
+
+    for _ in range(3):  # reported once, not at every scan
+        wall.now += 1
+        assert drop_folder.scan(now).failed == []
+    assert len(errors_logged(caplog)) == 4
+
+    (folder / "link.jsonl").unlink()  # once gone and back, it is news again
+    wall.now += 1
+    drop_folder.scan(now)
+    (folder / "link.jsonl").symlink_to(elsewhere / "secret.jsonl")
+    os.utime(folder / "link.jsonl", (wall.now, wall.now), follow_symlinks=False)
+    wall.now += 1
+    assert [f.where for f in drop_folder.scan(now).failed] == [str(folder / "link.jsonl")]
+    assert store.article("bi-mat") is None and store.article("sau-link") is None
+
+
+def test_a_fifo_never_blocks_the_scan(
+    drop_folder: DropFolder,
+    folder: Path,
+    store: Store,
+    wall: WallClock,
+    now: datetime,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A FIFO named *.jsonl blocked the job for good: later files were never imported, no log line."""
+    fifo = make_fifo(folder / "a-ong.jsonl")  # read first, in name order
+    os.utime(fifo, (T0, T0))
+    write(folder / "b-sau.jsonl", line("sau-fifo", now))
+    wall.now = T0 + 1
+
+    report = finishes(lambda: drop_folder.scan(now), unblock=lambda: release_fifo(fifo))
+    assert [(f.where, f.reason) for f in report.failed] == [(str(fifo), "not a regular file (a FIFO)")]
+    assert status(store, "sau-fifo") is Status.PUBLISHED
+    wall.now += 1
+    assert finishes(lambda: drop_folder.scan(now), unblock=lambda: release_fifo(fifo)).failed == []
+    assert errors_logged(caplog) == [f"drop folder: {fifo}: not a regular file (a FIFO)"]
+
+
+def test_a_link_to_dev_zero_is_not_read(
+    drop_folder: DropFolder, folder: Path, store: Store, wall: WallClock, now: datetime
+) -> None:
+    """Read, it grew the process to 2 GB in 3 s (MemoryError, then the database and /healthz failed)."""
+    for name in ("zero.jsonl", "zero.txt"):
+        (folder / name).symlink_to("/dev/zero")
+        os.utime(folder / name, (T0, T0), follow_symlinks=False)
+    write(folder / "tot.jsonl", line("tot", now))
+    wall.now = max(T0, os.stat("/dev/zero").st_mtime) + 1  # what the link points at has settled too
+    with memory_cap():
+        report = finishes(lambda: drop_folder.scan(now))
+    assert sorted(f.where for f in report.failed) == [str(folder / "zero.jsonl"), str(folder / "zero.txt")]
+    assert status(store, "tot") is Status.PUBLISHED
+
+
+def test_a_name_with_escape_codes_is_logged_escaped(
+    drop_folder: DropFolder, folder: Path, wall: WallClock, now: datetime, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(folder / ESCAPE_NAME, raw="{not json\n")
+    wall.now = T0 + 1
+    (failure,) = drop_folder.scan(now).failed
+    assert failure.where == f"{folder / ESCAPE_NAME}:1"  # the name itself, for the record
+    (logged,) = errors_logged(caplog)
+    assert no_controls(logged)
+    assert "\\x1b[31mđỏ\\x1b[0m\\x1b]0;pwned\\x07 \\u202etxt.jsonl:1: not valid JSON" in logged
+
+
+def test_a_line_too_long_is_skipped_without_holding_it(
+    drop_folder: DropFolder, folder: Path, store: Store, wall: WallClock, now: datetime
+) -> None:
+    path = folder / "dai.jsonl"
+    with path.open("wb") as handle:  # a 200 MB first line (sparse: no disk used), then a good one
+        handle.write(b'{"id": "x", "body_text": "')
+        handle.truncate(200_000_000)
+        handle.seek(0, os.SEEK_END)
+        handle.write(b'"}\n' + json.dumps(line("sau-dong-dai", now)).encode() + b"\n")
+    os.utime(path, (T0, T0))
+    wall.now = T0 + 1
+    with memory_cap(100_000_000):
+        (failure,) = drop_folder.scan(now).failed
+    assert (failure.where, failure.reason) == (f"{path}:1", "line too long (200000002 bytes, limit 50000)")
+    assert status(store, "sau-dong-dai") is Status.PUBLISHED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import tracemalloc
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from syndicator.ingest.errors import InvalidArticle
-from syndicator.ingest.jsonl import KNOWN_FIELDS, article_from_mapping, iter_lines, parse_line
+from syndicator.ingest.jsonl import KNOWN_FIELDS, LineTooLong, article_from_mapping, iter_lines, parse_line
 from syndicator.model import ArticleInput, Status
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -331,9 +332,50 @@ def test_parse_line_rejects_what_is_not_an_object(line: bytes) -> None:
 
 def test_iter_lines_numbers_skip_blanks_and_tolerate_a_bom() -> None:
     data = b'\xef\xbb\xbf{"a": 1}\r\n\r\n   \n{"b": 2}\n{"c": 3}'
-    numbered = list(iter_lines(io.BytesIO(data)))
+    numbered = list(iter_lines(io.BytesIO(data), 100))
     assert [n for n, _ in numbered] == [1, 4, 5]
     assert [json.loads(line) for _, line in numbered] == [{"a": 1}, {"b": 2}, {"c": 3}]
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 7, 1 << 16])
+def test_iter_lines_skips_a_line_too_long_whatever_the_chunks(chunk_size: int) -> None:
+    data = b'\xef\xbb\xbf{"a": 1}\n' + b"x" * 25 + b'\n{"b": 2}\n' + b"y" * 21 + b'\n\n{"c": 3}'
+    numbered = list(iter_lines(io.BytesIO(data), 20, chunk_size=chunk_size))
+    assert numbered == [
+        (1, b'{"a": 1}'),
+        (2, LineTooLong(25)),
+        (3, b'{"b": 2}'),
+        (4, LineTooLong(21)),
+        (6, b'{"c": 3}'),  # the last line needs no line end
+    ]
+    assert list(iter_lines(io.BytesIO(b"z" * 20), 20, chunk_size=chunk_size)) == [(1, b"z" * 20)]
+
+
+class CountingReader:
+    """A stream of one endless line: what was read, and the largest chunk asked for."""
+
+    def __init__(self, total: int) -> None:
+        self.left, self.largest = total, 0
+
+    def read(self, size: int, /) -> bytes:
+        self.largest = max(self.largest, size)
+        size = min(size, self.left)
+        self.left -= size
+        return b"x" * size
+
+
+def test_iter_lines_never_holds_a_long_line() -> None:
+    """Memory stays within the limit plus a chunk: a 300 MB line is counted past, not held."""
+    stream = CountingReader(300_000_000)
+    tracemalloc.start()
+    try:
+        numbered = list(iter_lines(stream, 1_000_000))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert numbered == [(1, LineTooLong(300_000_000))]
+    assert stream.left == 0 and stream.largest <= 1 << 16
+    assert peak < 3_000_000, peak
 
 
 # --- properties ---------------------------------------------------------------------------------------

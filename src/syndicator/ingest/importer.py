@@ -16,7 +16,8 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from syndicator.ingest.errors import InvalidArticle
-from syndicator.ingest.jsonl import iter_lines, parse_line
+from syndicator.ingest.files import Refused, Source, open_regular, read_at_most
+from syndicator.ingest.jsonl import LineTooLong, iter_lines, parse_line
 from syndicator.ingest.portal import parse_export
 from syndicator.model import ArticleInput, WriteOutcome
 from syndicator.store import Store
@@ -68,17 +69,44 @@ class ImportReport:
             self.unchanged += 1
 
 
-def iter_files(paths: Sequence[Path]) -> Iterator[Path]:
-    """Files named directly, and candidates found recursively (in a stable order) under folders."""
+def iter_files(paths: Sequence[Path]) -> Iterator[Source]:
+    """Files named directly (a link to one is followed), and what a walk takes under folders."""
     for path in paths:
         if path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if is_candidate(name):
-                        yield Path(root) / name
+            yield from walk(path)
         else:
-            yield path
+            yield Source(path)
+
+
+def walk(root: Path) -> Iterator[Source]:
+    """The entries under `root` an import takes, in a stable order (a folder's files, then its
+    subfolders), without following links. Links, FIFOs and devices with a candidate name, and links
+    to folders, are taken too: opening refuses them, so each is reported instead of silently left
+    out or, worse, read."""
+    folders = [""]
+    while folders:
+        prefix = folders.pop()
+        try:
+            entries = sorted(os.scandir(root / prefix), key=lambda entry: entry.name)
+        except OSError:  # removed while we looked, or unreadable: skipped, as os.walk does
+            continue
+        inner: list[str] = []
+        for entry in entries:
+            if is_taken(entry):
+                yield Source(root, prefix + entry.name)
+            elif entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                inner.append(f"{prefix}{entry.name}/")
+        folders.extend(reversed(inner))
+
+
+def is_taken(entry: os.DirEntry[str]) -> bool:
+    """A folder walk's choice: a candidate name that is not a folder, or a link to a folder."""
+    try:
+        if entry.is_symlink():
+            return is_candidate(entry.name) or (not entry.name.startswith(".") and entry.is_dir())
+        return is_candidate(entry.name) and not entry.is_dir(follow_symlinks=False)
+    except OSError:  # removed while we looked
+        return False
 
 
 def count_files(paths: Sequence[Path]) -> int:
@@ -86,41 +114,60 @@ def count_files(paths: Sequence[Path]) -> int:
 
 
 def display(path: Path) -> str:
-    """The path as text that can be stored and printed (a file name need not be valid UTF-8)."""
+    """The path as text that can be stored (a file name need not be valid UTF-8). Printed, it goes
+    through syndicator.printable first: a name may hold control characters."""
     return os.fsencode(path).decode("utf-8", "replace")
 
 
 def parse_file(
-    path: Path, fmt: Format | None, tz: tzinfo, max_bytes: int
+    source: Source, fmt: Format | None, tz: tzinfo, max_bytes: int
 ) -> Iterator[ArticleInput | Failure]:
-    """Articles of one file, or Failures naming the file (and line) and the reason."""
+    """Articles of one file, or Failures naming the file (and line) and the reason. Only a regular
+    file is read (see ingest.files), and never more than max_bytes of it (or of one JSON line) is
+    held in memory."""
+    path = source.path
     shown = display(path)
-    kind = fmt or EXTENSIONS.get(path.suffix.lower())
-    if kind is None:
-        yield Failure(shown, f"unknown format {path.suffix or '(no extension)'!r}: use --format")
-        return
     try:
-        size = path.stat().st_size
-        if kind is Format.PORTAL:
-            if size > max_bytes:
-                yield Failure(shown, f"file too large ({size} bytes, limit {max_bytes})")
-                return
-            yield parse_export(path.read_bytes(), path.stem, source=shown)
-            return
-        with path.open("rb") as handle:
-            for number, line in iter_lines(handle):
-                if len(line) > max_bytes:
-                    too_long = f"line too long ({len(line)} bytes, limit {max_bytes})"
-                    yield Failure(f"{shown}:{number}", too_long)
-                    continue
-                try:
-                    yield parse_line(line, tz, source=f"{shown}:{number}")
-                except InvalidArticle as error:
-                    yield Failure(f"{shown}:{number}", error.message)
-    except InvalidArticle as error:
-        yield Failure(shown, error.message)
+        fd = open_regular(source)
+    except Refused as refused:
+        yield Failure(shown, refused.reason)
+        return
     except OSError as error:
         yield Failure(shown, f"cannot read: {error.strerror or error}")
+        return
+    with open(fd, "rb", buffering=0) as handle:
+        kind = fmt or EXTENSIONS.get(path.suffix.lower())
+        if kind is None:
+            yield Failure(shown, f"unknown format {path.suffix or '(no extension)'!r}: use --format")
+            return
+        try:
+            if kind is Format.PORTAL:
+                yield _portal(handle.fileno(), path.stem, shown, max_bytes)
+                return
+            for number, line in iter_lines(handle, max_bytes):
+                where = f"{shown}:{number}"
+                if isinstance(line, LineTooLong):
+                    yield Failure(where, f"line too long ({line.length} bytes, limit {max_bytes})")
+                    continue
+                try:
+                    yield parse_line(line, tz, source=where)
+                except InvalidArticle as error:
+                    yield Failure(where, error.message)
+        except OSError as error:
+            yield Failure(shown, f"cannot read: {error.strerror or error}")
+
+
+def _portal(fd: int, stem: str, shown: str, max_bytes: int) -> ArticleInput | Failure:
+    size = os.fstat(fd).st_size
+    if size > max_bytes:
+        return Failure(shown, f"file too large ({size} bytes, limit {max_bytes})")
+    data = read_at_most(fd, max_bytes)
+    if data is None:  # it grew while we read it
+        return Failure(shown, f"file too large (over the limit of {max_bytes} bytes)")
+    try:
+        return parse_export(data, stem, source=shown)
+    except InvalidArticle as error:
+        return Failure(shown, error.message)
 
 
 class Importer:
@@ -210,10 +257,10 @@ def import_paths(
     for path in paths:
         if not path.exists():
             importer.add(Failure(display(path), "no such file or folder"))
-    for path in iter_files([p for p in paths if p.exists()]):
-        for item in parse_file(path, fmt, tz, max_bytes):
+    for source in iter_files([p for p in paths if p.exists()]):
+        for item in parse_file(source, fmt, tz, max_bytes):
             importer.add(item)
         importer.report.files += 1
-        on_file(path)
+        on_file(source.path)
     importer.flush()
     return importer.report

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from syndicator.ingest.errors import InvalidArticle
-from syndicator.ingest.sanitize import html_to_text, sanitize_html, text_to_html
+from syndicator.ingest.sanitize import TooDeep, html_to_text, sanitize_html, text_to_html
 from syndicator.model import ARTICLE_ID, ArticleInput, Status
 from syndicator.text import category_name, category_slug, clean_line, truncate
 
@@ -97,7 +98,10 @@ def article_from_mapping(obj: Any, tz: tzinfo, *, source: str = "") -> ArticleIn
     if body_html is not None and body_text is not None:
         problems.append(("body_html", "give body_html or body_text, not both"))
     elif isinstance(body_html, str):
-        body = sanitize_html(body_html)
+        try:
+            body = sanitize_html(body_html)
+        except TooDeep as error:
+            problems.append(("body_html", str(error)))
     elif isinstance(body_text, str):
         body = text_to_html(body_text)
     elif body_html is not None or body_text is not None:
@@ -154,9 +158,49 @@ def _is_http_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def iter_lines(data: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:
-    """Numbered non-blank lines (1-based), BOM tolerated on the first."""
-    for number, raw in enumerate(data, start=1):
-        line = raw.removeprefix(b"\xef\xbb\xbf") if number == 1 else raw
-        if line.strip():
-            yield number, line
+class Readable(Protocol):
+    def read(self, size: int, /) -> bytes | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LineTooLong:
+    """A line longer than the limit: skipped to its end without being held, only its length known."""
+
+    length: int  # bytes, without the line end
+
+
+def iter_lines(
+    stream: Readable, max_bytes: int, *, chunk_size: int = 1 << 16
+) -> Iterator[tuple[int, bytes | LineTooLong]]:
+    """Numbered non-blank lines (1-based), BOM tolerated on the first. Read in chunks, so memory stays
+    within max_bytes plus a chunk: a 300 MB line is counted past, never held whole."""
+    number = 0
+    held = bytearray()
+    skipped = 0  # while skipping a line too long: its length so far
+    while chunk := stream.read(chunk_size):
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            piece = chunk[start:] if end < 0 else chunk[start:end]
+            if skipped or len(held) + len(piece) > max_bytes:
+                skipped += len(held) + len(piece)
+                held.clear()
+            else:
+                held += piece
+            if end < 0:
+                break
+            number += 1
+            line = _finished(number, held, skipped)
+            if line is not None:
+                yield number, line
+            held, skipped, start = bytearray(), 0, end + 1
+    line = _finished(number + 1, held, skipped) if held or skipped else None
+    if line is not None:  # the last line had no line end
+        yield number + 1, line
+
+
+def _finished(number: int, held: bytearray, skipped: int) -> bytes | LineTooLong | None:
+    if skipped:
+        return LineTooLong(skipped)
+    line = bytes(held).removeprefix(b"\xef\xbb\xbf") if number == 1 else bytes(held)
+    return line if line.strip() else None
