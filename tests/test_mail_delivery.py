@@ -33,7 +33,7 @@ from syndicator.mail.transport import (
     Transport,
 )
 from syndicator.store import Store
-from syndicator.store.schema import outbox, subscribers
+from syndicator.store.schema import subscribers
 from tests.smtp_server import DROP, STALL, Fault, SmtpServer, smtp_server
 from tests.test_mail_helpers import (
     BASE_URL,
@@ -533,21 +533,7 @@ def test_a_stopped_sender_hands_back_what_it_claimed(home: Path, smtp: SmtpServe
     assert set(smtp.recorder.per_recipient().values()) == {1}
 
 
-def test_recover_queues_again_what_was_in_flight(home: Path) -> None:
-    settings = make_settings(f"sqlite:///{home / 's.db'}", home)
-    store = open_store(settings)
-    try:
-        publish(store, "tb-1", THONG_BAO, IN_WINDOW)
-        subscribers_with_news(store, 3)
-        queue_daily(store, settings)
-        with store.writing() as conn:
-            conn.execute(update(outbox).where(outbox.c.id <= 2).values(status="sending"))
-        sender = Sender(store, settings, clock=FakeClock(RUN_AT))
-        assert sender.deliver().sent == 1  # `sending` rows belong to someone else until recovered
-        assert sender.recover() == 2
-        assert sender.deliver().sent == 2
-    finally:
-        store.close()
+# (what a crashed sender left behind, and leases: tests/test_mail_leases.py)
 
 
 # --- transports ----------------------------------------------------------------------------------------

@@ -49,8 +49,9 @@ class Jobs:
         if leading and self.service.leadership.term != self._term:
             with self._takeover:
                 if self.service.leadership.term != self._term:  # not done by another thread meanwhile
-                    # taking over: what another instance did meanwhile is only in the database, and mails a
-                    # dead leader had in flight are queued again (the only ones that may go out twice)
+                    # taking over: what another instance did meanwhile is only in the database, and mails
+                    # of a sender that is gone are queued again (the only ones that may go out twice; a
+                    # live sender's, this one's or another instance's, keep their lease)
                     self.service.drop_folder.reset()
                     try:
                         self.service.sender.recover()
@@ -111,7 +112,9 @@ class Jobs:
         )
 
     def deliver(self) -> None:
-        self._run("deliver", lambda: self.service.sender.deliver())
+        # an instance that lost the lead mid-pass sends what it holds and claims no more
+        leadership = self.service.leadership
+        self._run("deliver", lambda: self.service.sender.deliver(leading=lambda: leadership.held))
 
     def outbox_purge(self) -> None:
         keep = self.service.settings.mail.keep_days

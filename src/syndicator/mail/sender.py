@@ -2,8 +2,10 @@
 
 Several sender threads each keep one transport connection (SMTP connection reuse) and claim their
 own rows, so parallel connections never take the same row. A row is marked sent right after the
-server accepts it. 4xx, timeouts and dropped connections are retried with exponential backoff up to
-`mail.max_attempts`; 5xx are not; a recipient refused `bounce.hard_limit` times is marked bounced.
+server accepts it. A pass holds its claims under a lease it renews (mail/lease.py): only the mails of
+a sender that is gone are ever queued again, so only those that were in flight may go out twice.
+4xx, timeouts and dropped connections are retried with exponential backoff up to `mail.max_attempts`;
+5xx are not; a recipient refused `bounce.hard_limit` times is marked bounced.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy import Connection
 from syndicator import tokens
 from syndicator.clock import Clock
 from syndicator.config import Settings
+from syndicator.mail import lease
 from syndicator.mail.mime import (
     CONFIRM_SLOT,
     PARTS_HTML_SLOT,
@@ -54,8 +57,6 @@ log = logging.getLogger(__name__)
 # A claim is checked against unsubscriptions when it is taken: at a few hundred mails per second per
 # connection, 50 are gone in well under a second. Claims cost three statements, so not fewer.
 CLAIM_SIZE = 50
-# Longer than any sender holds a claim (CLAIM_SIZE mails, each within mail.timeout a few times).
-CLAIM_LEASE = timedelta(hours=2)
 
 
 def transport_factory(settings: Settings) -> Callable[[], Transport]:
@@ -124,6 +125,25 @@ class _RateLimit:
             time.sleep(slot - now)
 
 
+class _Halt:
+    """A sender thread's question before each mail: asked to stop, or its pass's lease in doubt?"""
+
+    def __init__(self, stop: threading.Event, held: lease.Lease) -> None:
+        self._stop = stop
+        self._held = held
+        self._warned = False
+
+    def __call__(self) -> bool:
+        if self._stop.is_set():
+            return True
+        if self._held.valid():
+            return False
+        if not self._warned:
+            self._warned = True
+            log.error("outbox: the lease of the mails being sent could not be renewed: this sender stops")
+        return True
+
+
 class Sender:
     def __init__(
         self,
@@ -184,11 +204,14 @@ class Sender:
             conn.close()
 
     def recover(self) -> int:
-        """Call only where no other sender can be running (the leader, just elected)."""
+        """Queue again the mails of senders that are gone (lease run out, or a process of this machine
+        that no longer runs). Safe anywhere and at any time: a live sender's mails are never taken."""
+        now = self.clock()
         with self.store.writing() as conn:
-            count = mailqueue.recover(conn)
+            dead = [claimant for claimant in mailqueue.claimants(conn, now) if lease.gone(claimant)]
+            count = mailqueue.recover(conn, now, dead)
         if count:
-            log.warning("outbox: %d mails were in flight when a sender stopped; queued again", count)
+            log.warning("outbox: %d mails were in flight when their sender stopped; queued again", count)
         return count
 
     def deliver(
@@ -197,33 +220,52 @@ class Sender:
         stop: threading.Event | None = None,
         on_sent: Callable[[int], None] = lambda n: None,
         threads: int | None = None,
+        leading: Callable[[], bool] = lambda: True,
     ) -> SendReport:
-        """Send everything due now, on `mail.connections` parallel connections; returns when done."""
-        with self.store.writing() as conn:
-            # a claim this old belongs to a sender that died (a killed `digest send`, say)
-            stale = mailqueue.recover(conn, claimed_before=self.clock() - CLAIM_LEASE)
-        if stale:
-            log.warning("outbox: %d mails claimed by a sender that stopped long ago; queued again", stale)
+        """Send everything due now, on `mail.connections` parallel connections; returns when done.
+
+        `leading`: asked before each claim; once False (another instance leads now) this pass sends
+        what it holds and claims no more."""
+        self.recover()
         report = SendReport()
         stop = stop or threading.Event()
         count = threads or self.settings.mail.connections
-        workers = [
-            threading.Thread(target=self._work, args=(report, stop, on_sent), name=f"sender-{i}", daemon=True)
-            for i in range(count)
-        ]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
+        with lease.Lease(self.clock, self._renew).kept() as held:
+            # each thread stops sending once the lease may lapse: others could take its mails by then
+            halt = _Halt(stop, held)
+            workers = [
+                threading.Thread(
+                    target=self._work,
+                    args=(report, halt, on_sent, held, leading),
+                    name=f"sender-{i}",
+                    daemon=True,
+                )
+                for i in range(count)
+            ]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
         return report
 
-    def _work(self, report: SendReport, stop: threading.Event, on_sent: Callable[[int], None]) -> None:
+    def _renew(self, claimant: str, until: datetime) -> None:
+        with self.store.writing() as conn:
+            mailqueue.renew(conn, claimant, until)
+
+    def _work(
+        self,
+        report: SendReport,
+        halt: Callable[[], bool],
+        on_sent: Callable[[int], None],
+        held: lease.Lease,
+        leading: Callable[[], bool],
+    ) -> None:
         transport = self.transports()
         try:
-            while not stop.is_set():
+            while not halt() and leading():
                 with self._writing() as conn:
-                    claimed = mailqueue.claim(conn, self.clock(), CLAIM_SIZE)
-                if not claimed or not self._send_claimed(transport, claimed, report, stop, on_sent):
+                    claimed = mailqueue.claim(conn, self.clock(), CLAIM_SIZE, held.claimant, held.until())
+                if not claimed or not self._send_claimed(transport, claimed, report, halt, on_sent):
                     return
         finally:
             transport.close()
@@ -234,7 +276,7 @@ class Sender:
         transport: Transport,
         claimed: list[Claimed],
         report: SendReport,
-        stop: threading.Event,
+        stop: Callable[[], bool],
         on_sent: Callable[[int], None],
     ) -> bool:
         """Send what this thread claimed; False when it must stop (asked to, or no server to use)."""
@@ -243,7 +285,7 @@ class Sender:
 
         def outgoing() -> Iterator[tuple[Claimed, str, bytes]]:
             nonlocal taken
-            while taken < len(claimed) and not stop.is_set():
+            while taken < len(claimed) and not stop():
                 row = claimed[taken]
                 taken += 1
                 if row.subscriber_id in self._bounced:
@@ -279,33 +321,21 @@ class Sender:
                 self._retry_or_fail(row, f"{type(error).__name__}: {error}", report)
             if claimed[taken:]:
                 self._release(claimed[taken:])
-            return not stop.is_set()
+            return not stop()
         if claimed[taken:]:  # asked to stop: hand back what this thread claimed but did not send
             self._release(claimed[taken:])
-        return not stop.is_set()
+        return not stop()
 
     def _pause(self, rows: list[Claimed], error: str, report: SendReport) -> None:
-        from sqlalchemy import update
-
-        from syndicator.store.schema import outbox
-
         later = self.clock() + timedelta(seconds=max(self.settings.mail.retry_base_seconds, 1))
         with self._writing() as conn:
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_([r.id for r in rows]))
-                .values(status="pending", next_attempt_at=later, last_error=error[:2000])
-            )
+            mailqueue.postpone(conn, [r.id for r in rows], later, error)
         report.add("paused")
         log.error("outbox: delivery paused, the SMTP server cannot be used: %s", error)
 
     def _release(self, rows: list[Claimed]) -> None:
-        from sqlalchemy import update
-
-        from syndicator.store.schema import outbox
-
         with self._writing() as conn:
-            conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(status="pending"))
+            mailqueue.release(conn, [r.id for r in rows])
 
     def _settle(self, row: Claimed, error: DeliveryError | None, report: SendReport) -> None:
         """Record what the server said of one mail: sent (at once), to retry, or refused for good."""

@@ -1,8 +1,9 @@
 """The outbox: every mail is a row before it is sent; rows are claimed, then marked sent or failed.
 
 Claims take rows under a row lock (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer at a
-time) and mark them `sending`, so parallel senders never take the same row. After a crash, rows left
-`sending` are the ones that were in flight: `recover` puts them back, and they may go out twice.
+time) and mark them `sending` with their claimant and a lease, so parallel senders never take the same
+row. A live sender renews the lease of what it holds; `recover` puts back only rows whose lease ran out
+or whose claimant is known to be gone (mail/lease.py), and only those may go out twice.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, func, select, update
+from sqlalchemy import Connection, and_, delete, exists, func, or_, select, update
 
 from syndicator.model import SubscriberStatus
 from syndicator.store.database import insert_ignore, upsert
@@ -81,6 +82,8 @@ def enqueue(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> 
             "token": None,
             "parts": None,
             "claimed_at": None,
+            "claimed_by": None,
+            "lease_until": None,
             "status": "pending",
             "attempts": 0,
             "next_attempt_at": now,
@@ -94,8 +97,9 @@ def enqueue(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> 
     return insert_ignore(conn, outbox, full)
 
 
-def claim(conn: Connection, now: datetime, limit: int) -> list[Claimed]:
+def claim(conn: Connection, now: datetime, limit: int, claimant: str, lease_until: datetime) -> list[Claimed]:
     """Take up to `limit` due rows for sending. The caller's transaction holds the locks until commit."""
+    held = {"status": "sending", "claimed_at": now, "claimed_by": claimant, "lease_until": lease_until}
     due = (
         select(outbox.c.id)
         .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
@@ -120,7 +124,7 @@ def claim(conn: Connection, now: datetime, limit: int) -> list[Claimed]:
             update(outbox)
             .where(outbox.c.id.in_(due.with_for_update(skip_locked=True).scalar_subquery()))
             .where(subscribers.c.id == outbox.c.subscriber_id)
-            .values(status="sending", claimed_at=now)
+            .values(**held)
             .returning(*columns)
         )
         rows = sorted(conn.execute(taken).all(), key=lambda row: row.id)
@@ -128,7 +132,7 @@ def claim(conn: Connection, now: datetime, limit: int) -> list[Claimed]:
         ids = list(conn.execute(due).scalars())
         if not ids:
             return []
-        conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(status="sending", claimed_at=now))
+        conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(**held))
         rows = list(
             conn.execute(
                 select(*columns)
@@ -224,17 +228,48 @@ def mark_failed(conn: Connection, outbox_id: int, error: str) -> None:
     )
 
 
-def recover(conn: Connection, claimed_before: datetime | None = None) -> int:
-    """Rows a dead sender left `sending` were in flight: queue them again (at most these go twice).
-
-    Without `claimed_before`: every such row (only where no other sender can be running). With it:
-    rows claimed before then, whoever claimed them (a claim that old belongs to a dead sender).
-    """
-    query = update(outbox).where(outbox.c.status == "sending")
-    if claimed_before is not None:
-        query = query.where(outbox.c.claimed_at < claimed_before)
-    result = conn.execute(query.values(status="pending"))
+def renew(conn: Connection, claimant: str, lease_until: datetime) -> int:
+    """Extend the lease of every row `claimant` still holds."""
+    result = conn.execute(
+        update(outbox)
+        .where(outbox.c.status == "sending", outbox.c.claimed_by == claimant)
+        .values(lease_until=lease_until)
+    )
     return int(result.rowcount or 0)
+
+
+def claimants(conn: Connection, now: datetime) -> list[str]:
+    """Who holds `sending` rows under a lease still running (the caller judges which are gone)."""
+    query = (
+        select(outbox.c.claimed_by)
+        .where(outbox.c.status == "sending", outbox.c.lease_until >= now, outbox.c.claimed_by.is_not(None))
+        .distinct()
+    )
+    return [str(claimant) for claimant in conn.execute(query).scalars()]
+
+
+def recover(conn: Connection, now: datetime, gone: Sequence[str] = ()) -> int:
+    """Queue again the rows whose sender is gone: lease run out (or none, from an older version), or
+    claimed by one of `gone`. They were in flight: only these may go out twice."""
+    lapsed = or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
+    if gone:
+        lapsed = or_(lapsed, outbox.c.claimed_by.in_(list(gone)))
+    result = conn.execute(update(outbox).where(outbox.c.status == "sending", lapsed).values(status="pending"))
+    return int(result.rowcount or 0)
+
+
+def release(conn: Connection, outbox_ids: Sequence[int]) -> None:
+    """Claimed but not sent (the sender was asked to stop): due again at once."""
+    conn.execute(update(outbox).where(outbox.c.id.in_(outbox_ids)).values(status="pending"))
+
+
+def postpone(conn: Connection, outbox_ids: Sequence[int], at: datetime, error: str) -> None:
+    """Claimed but not sent because the server could not be used: due again at `at`, no attempt charged."""
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(outbox_ids))
+        .values(status="pending", next_attempt_at=at, last_error=error[:2000])
+    )
 
 
 def purge(conn: Connection, before: datetime) -> int:

@@ -185,7 +185,11 @@ outbox = Table(
     Column("body_id", Integer, ForeignKey("mail_bodies.id"), nullable=False),
     Column("parts", Text),  # a digest: the category slugs whose parts (digest_parts) it carries
     Column("status", String(16), nullable=False),  # pending | sending | sent | failed | cancelled
-    Column("claimed_at", UTCDateTime()),  # when a sender took it; a stale claim is a dead sender's
+    Column("claimed_at", UTCDateTime()),  # when a sender took it
+    # who holds a `sending` row (mail/lease.py: machine, process, pass) and until when: a live sender
+    # renews its lease, so only rows of a sender that is gone are ever queued again
+    Column("claimed_by", String(128)),
+    Column("lease_until", UTCDateTime()),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime(), nullable=False),
     Column("last_error", Text),

@@ -1,0 +1,308 @@
+"""Only what was in flight may go twice, whatever happens to the leader.
+
+A delivery pass holds its claims under a lease it renews (mail/lease.py). Recovery, at a new leadership
+term or at the start of any pass, queues again only mails whose sender is gone: lease run out, or a
+process of this machine that no longer runs. The PostgreSQL tests terminate the leader's advisory-lock
+connection with pg_terminate_backend while a real aiosmtpd server is still receiving, and count what
+it received. Only the clock is fake.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import select, text, update
+
+from syndicator.config import Settings
+from syndicator.jobs import Jobs
+from syndicator.leader import LEADER_LOCK
+from syndicator.mail import lease
+from syndicator.mail.sender import Sender
+from syndicator.service import Service, assemble
+from syndicator.store import Store
+from syndicator.store.schema import outbox
+from tests.conftest import PG_URL, postgres_schema_url, require_postgres
+from tests.processes import eventually
+from tests.smtp_server import SmtpServer, smtp_server
+from tests.test_mail_helpers import (
+    IN_WINDOW,
+    RUN_AT,
+    THONG_BAO,
+    FakeClock,
+    make_settings,
+    outbox_rows,
+    publish,
+    queue_daily,
+    statuses,
+    subscribers_with_news,
+)
+
+
+def _queued(settings: Settings, count: int) -> tuple[Store, list[str]]:
+    store = Store.open(settings.database_url, settings.categories)
+    publish(store, "tb-1", THONG_BAO, IN_WINDOW)
+    addresses = subscribers_with_news(store, count)
+    queue_daily(store, settings)
+    return store, addresses
+
+
+def _hold(store: Store, ids: list[int], claimed_by: str | None, lease_until: object) -> None:
+    with store.writing() as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(ids))
+            .values(status="sending", claimed_by=claimed_by, lease_until=lease_until)
+        )
+
+
+def _ended_process() -> str:
+    """The claimant of a process of this machine that has exited."""
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    started = lease._started(child.pid)
+    assert child.stdin is not None
+    child.stdin.close()
+    child.wait(10)
+    return str(lease.Claimant(lease._machine(), child.pid, started or "?", "0a0b0c0d"))
+
+
+def test_recovery_takes_only_mails_whose_sender_is_gone(database_url: str, tmp_path: Path) -> None:
+    settings = make_settings(database_url, tmp_path)
+    store, _ = _queued(settings, 6)
+    clock = FakeClock(RUN_AT)
+    now = clock()
+    try:
+        live_here = str(lease.new_pass())  # this very process, still sending
+        elsewhere = "0123456789abcdef:4242:99:01020304"  # another machine: its lease decides
+        _hold(store, [1], live_here, now + timedelta(seconds=5))
+        _hold(store, [2], elsewhere, now + timedelta(seconds=5))
+        _hold(store, [3], elsewhere, now - timedelta(seconds=1))  # lease run out
+        _hold(store, [4], _ended_process(), now + timedelta(seconds=50))  # killed, lease still running
+        _hold(store, [5], None, None)  # claimed by a version without leases
+        sender = Sender(store, settings, clock=clock)
+        assert sender.recover() == 3
+        assert {r.id: r.status for r in outbox_rows(store)} == {
+            1: "sending",
+            2: "sending",
+            3: "pending",
+            4: "pending",
+            5: "pending",
+            6: "pending",
+        }
+        assert sender.deliver().sent == 4  # a pass recovers too, and leaves the live senders' mails alone
+        clock.advance(seconds=6)  # their leases run out (nobody renewed them): their senders are gone
+        assert sender.deliver().sent == 2
+        assert statuses(store) == {"sent": 6}
+    finally:
+        store.close()
+
+
+def test_claims_carry_the_pass_and_a_lease(database_url: str, tmp_path: Path) -> None:
+    with smtp_server() as smtp:
+        settings = make_settings(database_url, tmp_path, smtp_url=smtp.url, mail={"connections": 1})
+        store, _ = _queued(settings, 3)
+        clock = FakeClock(RUN_AT)
+        seen: list[tuple[str | None, object]] = []
+
+        def look(count: int) -> None:
+            with store.reading() as conn:
+                seen.extend(
+                    (by, until)
+                    for by, until in conn.execute(select(outbox.c.claimed_by, outbox.c.lease_until))
+                )
+
+        try:
+            Sender(store, settings, clock=clock).deliver(on_sent=look)
+        finally:
+            store.close()
+    claimant = lease.Claimant.parse(str(seen[0][0]))
+    assert claimant is not None and claimant.pid == lease.new_pass().pid and not lease.gone(str(claimant))
+    assert {lease_until for _, lease_until in seen} == {clock() + lease.LEASE}
+
+
+def test_a_live_sender_keeps_its_mails_past_the_lease(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pass renews its leases while it runs: 75 s after the claims (lease 60 s), another instance's
+    recovery still takes nothing, and every mail arrives once."""
+    monkeypatch.setattr(lease, "RENEW_SECONDS", 0.02)
+    with smtp_server(data_delay=0.01) as smtp:
+        settings = make_settings(database_url, tmp_path, smtp_url=smtp.url, mail={"connections": 2})
+        store, addresses = _queued(settings, 200)
+        clock = FakeClock(RUN_AT)
+        other = Sender(store, settings, clock=clock)
+        started = smtp.recorder.reached(10)
+        sending = threading.Thread(target=Sender(store, settings, clock=clock).deliver)
+        try:
+            sending.start()
+            assert started.wait(30)
+            for _ in range(5):
+                clock.advance(seconds=15)  # each step within the 20 s a lease is trusted after renewal
+
+                def renewed() -> bool:
+                    with store.reading() as conn:
+                        leases = conn.execute(
+                            select(outbox.c.lease_until).where(outbox.c.status == "sending")
+                        ).scalars()
+                        return all(until >= clock() + lease.LEASE for until in leases)
+
+                eventually(renewed, "the leases to be renewed")
+                assert other.recover() == 0
+            assert sending.is_alive(), "the pass ended before the test could prove anything"
+            sending.join(60)
+            assert statuses(store) == {"sent": 200}
+        finally:
+            sending.join(60)
+            store.close()
+        assert sorted(smtp.recorder.per_recipient().items()) == [(a, 1) for a in addresses]
+
+
+def test_a_sender_that_cannot_renew_its_lease_stops_sending(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its claims will soon be anyone's: it hands back what it has not started and sends nothing more."""
+    monkeypatch.setattr(lease, "RENEW_SECONDS", 0.02)
+
+    def unreachable(self: Sender, claimant: str, until: object) -> None:
+        raise OSError("the database is away")
+
+    monkeypatch.setattr(Sender, "_renew", unreachable)
+    with smtp_server(data_delay=0.01) as smtp:
+        settings = make_settings(database_url, tmp_path, smtp_url=smtp.url, mail={"connections": 2})
+        store, _ = _queued(settings, 200)
+        clock = FakeClock(RUN_AT)
+        started = smtp.recorder.reached(10)
+        reports = []
+        sending = threading.Thread(
+            target=lambda: reports.append(Sender(store, settings, clock=clock).deliver())
+        )
+        try:
+            sending.start()
+            assert started.wait(30)
+            clock.advance(seconds=41)  # 60 s lease, trusted until 20 s before it runs out
+            sending.join(60)
+            left = statuses(store)
+        finally:
+            sending.join(60)
+            store.close()
+    assert reports[0].sent < 200 and left.get("sending", 0) == 0  # the rest handed back
+    assert left == {"sent": reports[0].sent, "pending": 200 - reports[0].sent}
+    assert len(smtp.recorder.messages()) == reports[0].sent
+    assert any("could not be renewed" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+
+
+# -- PostgreSQL: the leader's lock connection is terminated while it sends ------------------------------
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    require_postgres()
+    yield from postgres_schema_url()
+
+
+def terminate_leader_lock(store: Store) -> int:
+    """pg_terminate_backend on the session holding this schema's leader lock; returns its pid."""
+    with store.reading() as conn:
+        schema_key = int(conn.execute(text("SELECT hashtext(current_schema())")).scalar_one())
+    with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2"
+            " AND classid = %s::bigint::oid AND objid = (%s::bigint & 4294967295)::oid"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            (LEADER_LOCK, schema_key),
+        ).fetchone()
+        assert row is not None, "nobody holds the leader lock"
+        admin.execute("SELECT pg_terminate_backend(%s)", (row[0],))
+    return int(row[0])
+
+
+def _service(settings: Settings, clock: FakeClock, made: list[tuple[Store, Service]]) -> Service:
+    store = Store.open(settings.database_url, settings.categories)
+    service = assemble(settings, store, clock)
+    made.append((store, service))
+    return service
+
+
+def _deliver_in_background(jobs: Jobs) -> threading.Thread:
+    thread = threading.Thread(target=jobs.deliver, name="deliver-job")
+    thread.start()
+    return thread
+
+
+def _each_once(smtp: SmtpServer, addresses: list[str]) -> None:
+    counts = smtp.recorder.per_recipient()
+    assert sorted(counts) == sorted(addresses), "lost mails"
+    duplicates = {address: n for address, n in counts.items() if n > 1}
+    assert duplicates == {}, f"{sum(duplicates.values()) - len(duplicates)} duplicates"
+
+
+@pytest.mark.postgres
+def test_a_new_term_of_the_same_leader_does_not_resend_what_it_is_sending(
+    pg_url: str, tmp_path: Path
+) -> None:
+    with smtp_server(data_delay=0.02) as smtp:
+        settings = make_settings(pg_url, tmp_path, smtp_url=smtp.url, mail={"connections": 4})
+        seed, addresses = _queued(settings, 400)
+        seed.close()
+        made: list[tuple[Store, Service]] = []
+        clock = FakeClock(RUN_AT)
+        try:
+            service = _service(settings, clock, made)
+            jobs = Jobs(service)
+            some = smtp.recorder.reached(40)
+            sending = _deliver_in_background(jobs)
+            assert some.wait(30)
+            terminate_leader_lock(service.services.store)
+            # the next tick finds the lock connection dead, wins the lock again: a new term, recovery
+            eventually(lambda: jobs._lead() and service.leadership.term == 2, "a new leadership term")
+            assert sending.is_alive() and len(smtp.recorder.messages()) < 400, (
+                "recovered too late to prove it"
+            )
+            sending.join(60)
+            jobs.deliver()  # what the pass left unclaimed while it did not lead
+            assert statuses(service.services.store) == {"sent": 400}
+        finally:
+            for store, service in made:
+                service.close()
+                store.close()
+        _each_once(smtp, addresses)
+
+
+@pytest.mark.postgres
+def test_another_instance_taking_the_lead_does_not_resend_what_the_old_leader_sends(
+    pg_url: str, tmp_path: Path
+) -> None:
+    with smtp_server(data_delay=0.02) as smtp:
+        settings = make_settings(pg_url, tmp_path, smtp_url=smtp.url, mail={"connections": 4})
+        seed, addresses = _queued(settings, 400)
+        seed.close()
+        made: list[tuple[Store, Service]] = []
+        clock = FakeClock(RUN_AT)
+        try:
+            first, second = _service(settings, clock, made), _service(settings, clock, made)
+            first_jobs, second_jobs = Jobs(first), Jobs(second)
+            some = smtp.recorder.reached(40)
+            old = _deliver_in_background(first_jobs)
+            assert some.wait(30)
+            assert not second_jobs._lead()
+            terminate_leader_lock(first.services.store)
+            eventually(second_jobs._lead, "the second instance to take the lead")
+            assert old.is_alive() and len(smtp.recorder.messages()) < 400, "took over too late to prove it"
+            new = _deliver_in_background(second_jobs)
+            assert not first_jobs._lead()  # the old leader learns it: it claims no more
+            old.join(60)
+            new.join(60)
+            second_jobs.deliver()
+            assert statuses(second.services.store) == {"sent": 400}
+        finally:
+            for store, service in made:
+                service.close()
+                store.close()
+        _each_once(smtp, addresses)
