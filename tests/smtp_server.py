@@ -7,7 +7,8 @@ connections clients opened, and can be told to misbehave the way real servers do
 - `Fault("DATA", DROP)`: close the connection after the message arrived, before the reply (the client
   cannot know whether it went through);
 - `Fault("DATA", STALL)`: do not answer until the test ends (the client's timeout fires);
-- `per_connection=N`: after N messages on one connection, answer MAIL with 421 and hang up.
+- `per_connection=N`: after N messages on one connection, answer MAIL with 421 and hang up;
+- `refuse_greetings=N`: greet the next N connections with 421 and hang up ("too many connections").
 
 Faults apply to one recipient (or any), a number of times. `data_delay` slows every DATA reply a
 little (to make a run last long enough to be interrupted). `reached(n)` is an Event set once n
@@ -75,6 +76,7 @@ class Recorder:
     data_delay: float = 0.0
     pipelining: bool = True  # offer PIPELINING (RFC 2920), as Postfix and most servers do
     per_connection: int = 0  # take at most this many messages per connection, then 421 at MAIL (0: any)
+    refuse_greetings: int = 0  # greet this many more connections with 421 instead of 220
     faults: list[Fault] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # (stage, recipient, reply)
@@ -90,10 +92,16 @@ class Recorder:
 
     # --- aiosmtpd side ------------------------------------------------------------------------------
 
-    def connected(self, server: SMTP) -> None:
+    def connected(self, server: SMTP) -> bool:
+        """Count a new connection; True when it is to be turned away at the greeting."""
         with self._lock:
             self.connections += 1
             self._connection_of[id(server)] = self.connections
+            if self.refuse_greetings <= 0:
+                return False
+            self.refuse_greetings -= 1
+            self.refused.append(("GREETING", "", "421"))
+            return True
 
     def _fault(self, stage: str, recipient: str) -> str | None:
         with self._lock:
@@ -213,14 +221,28 @@ class Recorder:
         self._released.set()
 
 
+class _Server(SMTP):
+    """aiosmtpd's SMTP session, which can greet with 421 and hang up, as a server at its limit does."""
+
+    turned_away = False
+
+    async def _handle_client(self) -> None:
+        if not self.turned_away:
+            await super()._handle_client()
+            return
+        await self.push("421 4.7.0 too many connections, try again later")
+        assert self.transport is not None
+        self.transport.close()
+
+
 class _CountingController(Controller):
     """aiosmtpd's threaded controller; each SMTP instance it makes is one client connection."""
 
     recorder: Recorder
 
     def factory(self) -> SMTP:
-        server = super().factory()
-        self.recorder.connected(server)
+        server = _Server(self.handler, **self.SMTP_kwargs)
+        server.turned_away = self.recorder.connected(server)
         return server
 
 

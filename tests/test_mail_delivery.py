@@ -726,6 +726,45 @@ def test_a_421_at_mail_on_a_new_connection_is_a_temporary_failure(smtp: SmtpServ
     assert smtp.recorder.connections == 1
 
 
+def _quick_retries(smtp: SmtpServer) -> Callable[[], Transport]:
+    return lambda: SmtpTransport(SmtpAddress.parse(smtp.url), connect_backoff=(0.01, 0.02, 0.04, 0.08))
+
+
+def test_a_busy_greeting_is_tried_again_within_the_pass(home: Path) -> None:
+    """421 at the greeting ("too many connections") of the first connection of every sender thread:
+    each tries again after a short wait, and every mail goes in the same pass."""
+    with smtp_server() as smtp:
+        smtp.recorder.refuse_greetings = 4
+        settings = make_settings(
+            f"sqlite:///{home / 's.db'}", home, smtp_url=smtp.url, mail={"connections": 4}
+        )
+        store = open_store(settings)
+        try:
+            publish(store, "tb-1", THONG_BAO, IN_WINDOW)
+            addresses = subscribers_with_news(store, 200)  # a claim for each thread
+            queue_daily(store, settings)
+            sender = Sender(store, settings, clock=FakeClock(RUN_AT), transports=_quick_retries(smtp))
+            report = sender.deliver()
+            assert statuses(store) == {"sent": 200}
+        finally:
+            store.close()
+        assert (report.sent, report.paused, report.retried) == (200, 0, 0)
+        assert [stage for stage, _, _ in smtp.recorder.refused] == ["GREETING"] * 4
+        assert sorted(smtp.recorder.per_recipient().items()) == [(a, 1) for a in addresses]
+
+
+def test_a_server_busy_for_longer_is_given_up_after_a_few_tries(smtp: SmtpServer) -> None:
+    smtp.recorder.refuse_greetings = 100
+    transport = _quick_retries(smtp)()
+    try:
+        with pytest.raises(TemporaryFailure) as raised:
+            list(transport.send_many("bantin@thoxuan.test", [(1, "a@xa.test", b"Subject: x\r\n\r\nx\r\n")]))
+    finally:
+        transport.close()
+    assert raised.value.server_unusable and "421" in str(raised.value)
+    assert smtp.recorder.connections == 5  # the first try and four more
+
+
 def test_maildir_transport_writes_whole_files(tmp_path: Path) -> None:
     transport = MaildirTransport(tmp_path / "box")
     transport.send("from@xa.test", "to@xa.test", b"Subject: x\r\n\r\nbody\r\n")

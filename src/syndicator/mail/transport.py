@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import os
+import random
 import smtplib
 import socket
 import ssl
 import time
 import uuid
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -106,14 +107,25 @@ class SmtpAddress:
         )
 
 
+# Seconds to wait before each new try of a connection the server turned away for now (a 4xx at the
+# greeting or in the handshake, or a hang-up: "too many connections"); then the sender pauses.
+CONNECT_BACKOFF = (0.5, 1.0, 2.0, 4.0)
+
+
 class SmtpTransport:
     """One reused SMTP connection (a sender thread owns one); reconnects after any failure."""
 
     def __init__(
-        self, address: SmtpAddress, *, timeout: float = 30, tls_context: ssl.SSLContext | None = None
+        self,
+        address: SmtpAddress,
+        *,
+        timeout: float = 30,
+        tls_context: ssl.SSLContext | None = None,
+        connect_backoff: Sequence[float] = CONNECT_BACKOFF,
     ):
         self.address = address
         self.timeout = timeout
+        self.connect_backoff = tuple(connect_backoff)
         self.tls_context = tls_context or ssl.create_default_context()
         if not address.verify:
             self.tls_context.check_hostname = False
@@ -173,21 +185,23 @@ class SmtpTransport:
             item = next(queue, None)
 
     def _open(self) -> smtplib.SMTP:
+        """The connection, opened if needed. A server busy for now is tried again after a pause (one
+        busy greeting must not idle this sender for the rest of the pass); one that cannot be used
+        raises TemporaryFailure(server_unusable)."""
         if self._smtp is not None:
             return self._smtp
-        try:
-            self._smtp = self._connect()
+        waits = iter(self.connect_backoff)
+        while True:
+            try:
+                self._smtp = self._connect()
+            except (TimeoutError, smtplib.SMTPException, OSError) as error:
+                wait = next(waits, None) if _busy(error) else None
+                if wait is None:
+                    raise _unusable(error) from None
+                time.sleep(wait * random.uniform(0.5, 1.0))  # spread the threads turned away together
+                continue
             self._carried = 0
-        except smtplib.SMTPAuthenticationError as error:
-            raise TemporaryFailure(
-                f"SMTP login refused ({error.smtp_code})", code=error.smtp_code, server_unusable=True
-            ) from None
-        except (TimeoutError, smtplib.SMTPException, OSError) as error:
-            raise TemporaryFailure(
-                f"cannot connect to the SMTP server: {type(error).__name__}: {error}",
-                server_unusable=True,
-            ) from None
-        return self._smtp
+            return self._smtp
 
     def _pipeline(
         self,
@@ -315,6 +329,23 @@ class SmtpTransport:
             smtp.quit()
         except (smtplib.SMTPException, OSError):
             smtp.close()
+
+
+def _busy(error: BaseException) -> bool:
+    """Turned away for now at connection time: a 4xx reply, or a hang-up before any reply."""
+    if isinstance(error, smtplib.SMTPResponseException):
+        return 400 <= error.smtp_code < 500
+    return isinstance(error, smtplib.SMTPServerDisconnected)
+
+
+def _unusable(error: BaseException) -> TemporaryFailure:
+    if isinstance(error, smtplib.SMTPAuthenticationError):
+        return TemporaryFailure(
+            f"SMTP login refused ({error.smtp_code})", code=error.smtp_code, server_unusable=True
+        )
+    return TemporaryFailure(
+        f"cannot connect to the SMTP server: {type(error).__name__}: {error}", server_unusable=True
+    )
 
 
 def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
