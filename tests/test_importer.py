@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -17,6 +19,7 @@ from syndicator.ingest.importer import Failure, Format, ImportReport, count_file
 from syndicator.model import Status, Visibility
 from syndicator.store import Store
 from tests.conftest import EXAMPLES
+from tests.hostile import finishes, make_fifo, memory_cap, release_fifo
 
 VIETNAM = timezone(timedelta(hours=7))
 SAMPLE_IDS = sorted(p.stem for p in EXAMPLES.glob("*.txt"))
@@ -492,3 +495,106 @@ def test_times_come_back_as_aware_utc(run: Run, store: Store, tmp_path: Path, no
     assert article.published_at == datetime(2021, 1, 2, 15, 0, tzinfo=UTC)
     assert article.updated_at == datetime(2021, 1, 3, tzinfo=UTC)
     assert article.changed_at == now
+
+
+# --- only regular files, bounded reading ------------------------------------------------------------
+
+
+def test_a_folder_walk_reports_links_fifos_and_devices_and_follows_none(
+    run: Run, store: Store, tmp_path: Path, now: datetime
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    write(elsewhere / "secret.jsonl", line("bi-mat") + "\n")
+    write(elsewhere / "folder" / "sau.txt", portal("Bài sau liên kết"))
+    root = tmp_path / "in"
+    write(root / "a-tot.jsonl", line("tot") + "\n")
+    (root / "link.jsonl").symlink_to(elsewhere / "secret.jsonl")
+    (root / "khac").symlink_to(elsewhere / "folder", target_is_directory=True)
+    (root / "sub").mkdir()
+    (root / "sub" / "zero.txt").symlink_to("/dev/zero")
+    fifo = make_fifo(root / "sub" / "ong.jsonl")
+    (root / "notes.md").symlink_to(elsewhere / "secret.jsonl")  # not a name an import takes: not news
+
+    with memory_cap():
+        report = finishes(lambda: run(root), unblock=lambda: release_fifo(fifo))
+    assert run.reasons() == {
+        str(root / "link.jsonl"): "symbolic link, not followed",
+        str(root / "khac"): "symbolic link, not followed",
+        str(root / "sub" / "zero.txt"): "symbolic link, not followed",
+        str(fifo): "not a regular file (a FIFO)",
+    }
+    assert (report.created, report.failed) == (1, 4)
+    assert [a.id for a in store.articles(now, visible_only=False)] == ["tot"]
+
+
+def test_a_link_named_on_the_command_line_is_followed_to_a_regular_file_only(
+    run: Run, store: Store, tmp_path: Path
+) -> None:
+    write(tmp_path / "elsewhere" / "that.jsonl", line("theo-link") + "\n")
+    (tmp_path / "this.jsonl").symlink_to(tmp_path / "elsewhere" / "that.jsonl")
+    assert run(tmp_path / "this.jsonl").created == 1  # the operator chose this link
+    assert store.article("theo-link") is not None
+
+    fifo = make_fifo(tmp_path / "ong.jsonl")
+    (tmp_path / "zero.jsonl").symlink_to("/dev/zero")
+    with memory_cap():
+        report = finishes(
+            lambda: run(fifo, tmp_path / "zero.jsonl", Path("/dev/zero"), fmt=Format.JSONL),
+            unblock=lambda: release_fifo(fifo),
+        )
+    assert report.failed == 3
+    assert run.reasons() == {
+        str(fifo): "not a regular file (a FIFO)",
+        str(tmp_path / "zero.jsonl"): "not a regular file (a character device)",
+        "/dev/zero": "not a regular file (a character device)",
+    }
+
+
+MEASURE = """
+import json, resource, sys
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+from syndicator.ingest.importer import import_paths
+from syndicator.store import Store
+
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+store = Store.open(sys.argv[1])
+now, tz, failures = datetime.now(UTC), ZoneInfo("Asia/Ho_Chi_Minh"), []
+import_paths(store, [Path(sys.argv[2])], now, tz)  # warm up: imports, caches, the schema
+before = peak()
+report = import_paths(store, [Path(sys.argv[3])], now, tz, on_failure=failures.append)
+grew = peak() - before
+print(json.dumps({"grew": grew, "created": report.created, "failures": [str(f) for f in failures]}))
+"""
+
+
+@pytest.mark.parametrize("name", ["huge.jsonl", "huge.txt"])
+def test_refusing_a_300_megabyte_file_or_line_takes_no_memory(tmp_path: Path, name: str) -> None:
+    """Peak memory (ru_maxrss of a process of its own) stays flat: a 300 MB one-line file is refused
+    without being held (it took 650 MB)."""
+    small = write(tmp_path / "small.jsonl", line("nho") + "\n")
+    huge = tmp_path / name
+    with huge.open("wb") as handle:  # sparse: no disk used, but 300 MB to read
+        handle.write(b'{"id": "to", "title": "')
+        handle.truncate(300_000_000)
+        handle.seek(0, os.SEEK_END)
+        handle.write(b'"}\n' + line("sau").encode() + b"\n")
+    database = f"sqlite:///{tmp_path / 'store.db'}"
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE, database, str(small), str(huge)],
+        capture_output=True,
+        encoding="utf-8",
+        timeout=120,
+        check=True,
+    )
+    measured = json.loads(result.stdout)
+    assert measured["grew"] < 20_000_000, measured["grew"]
+    if name.endswith(".jsonl"):
+        assert measured["failures"] == [f"{huge}:1: line too long (300000002 bytes, limit 5000000)"]
+        assert measured["created"] == 1  # the line after it
+    else:
+        size = huge.stat().st_size
+        assert measured["failures"] == [f"{huge}: file too large ({size} bytes, limit 5000000)"]
