@@ -8,19 +8,25 @@ import io
 import json
 import logging
 import re
+from collections.abc import Iterator
 from datetime import UTC, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from syndicator.config import Settings
+from syndicator.jobs import Jobs
 from syndicator.mail import subscriptions
 from syndicator.mail.subscriptions import InvalidSubscription, OfficialsWatcher, read_officials
 from syndicator.model import Frequency, Source, SubscriberStatus
+from syndicator.service import assemble
 from syndicator.store import Store
 from syndicator.store import subscribers as store_subscribers
 from syndicator.store.schema import subscribers
+from tests.processes import Processes, shows_logs
+from tests.processes import environment as process_environment
 from tests.test_mail_cli import environment, syndicator
 from tests.test_mail_helpers import (
     IN_WINDOW,
@@ -33,6 +39,7 @@ from tests.test_mail_helpers import (
 )
 
 NOW = RUN_AT.astimezone(UTC)
+LEADS = "this instance now runs the scheduled jobs"
 
 
 def everyone(store: Store) -> dict[str, object]:
@@ -220,9 +227,11 @@ def test_officials_are_synced_at_start_and_on_change(
 ) -> None:
     path = tmp_path / "officials.toml"
     path.write_text(OFFICIALS, encoding="utf-8")
-    subscribe(mail_store, "bchqs@thoxuan.thanhhoa.gov.vn", confirmed=False)  # had signed up on the web
+    subscribe(mail_store, "bchqs@thoxuan.thanhhoa.gov.vn", confirmed=False)  # had signed up, not confirmed
     watcher = OfficialsWatcher(mail_store, path)
-    watcher.check(NOW, strict=True)
+    assert watcher.validate()
+    assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "pending"  # type: ignore[attr-defined]
+    watcher.check(NOW)
     people = everyone(mail_store)
     vp = people["vanphong@thoxuan.thanhhoa.gov.vn"]
     qs = people["bchqs@thoxuan.thanhhoa.gov.vn"]
@@ -232,7 +241,8 @@ def test_officials_are_synced_at_start_and_on_change(
     assert qs.categories == "quoc-phong-an-ninh,thong-bao"  # type: ignore[attr-defined]
     assert outbox_rows(mail_store) == []  # no confirmation mail for officials
 
-    # an unchanged file is not read again; an edited one is applied; leaving the file ends it
+    # an unchanged file is not read again; an edited one is applied; leaving the file ends what the
+    # office's entry brought: an address of its own gets its own (unconfirmed) request back
     watcher.check(NOW + timedelta(seconds=5))
     path.write_text(
         OFFICIALS.split("[[official]]", 2)[0]
@@ -244,8 +254,8 @@ def test_officials_are_synced_at_start_and_on_change(
     watcher.check(later)
     people = everyone(mail_store)
     assert people["vanphong@thoxuan.thanhhoa.gov.vn"].categories == "thong-bao"  # type: ignore[attr-defined]
-    gone = people["bchqs@thoxuan.thanhhoa.gov.vn"]
-    assert (gone.status, gone.unsubscribed_at) == ("unsubscribed", later)  # type: ignore[attr-defined]
+    back = people["bchqs@thoxuan.thanhhoa.gov.vn"]
+    assert (back.status, back.source, back.frequency, back.categories) == ("pending", "cli", "daily", "*")  # type: ignore[attr-defined]
 
     # a broken file at runtime: reported once, not applied; fixed, applied again
     caplog.set_level(logging.ERROR, logger="syndicator.mail.subscriptions")
@@ -254,14 +264,106 @@ def test_officials_are_synced_at_start_and_on_change(
         watcher.check(later + timedelta(seconds=second))
     reports = [r for r in caplog.records if "officials file not applied" in r.getMessage()]
     assert len(reports) == 1 and "official #3" in reports[0].getMessage()
-    assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "unsubscribed"  # type: ignore[attr-defined]
+    assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "pending"  # type: ignore[attr-defined]
     path.write_text(OFFICIALS, encoding="utf-8")
     watcher.check(later + timedelta(minutes=1))
     assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "confirmed"  # type: ignore[attr-defined]
     # the file removed altogether: every official's subscription ends
     path.unlink()
-    watcher.check(later + timedelta(minutes=2))
+    gone = later + timedelta(minutes=2)
+    watcher.check(gone)
+    people = everyone(mail_store)
+    vp = people["vanphong@thoxuan.thanhhoa.gov.vn"]
+    assert (vp.status, vp.unsubscribed_at) == ("unsubscribed", gone)  # type: ignore[attr-defined]
+    assert people["bchqs@thoxuan.thanhhoa.gov.vn"].status == "pending"  # type: ignore[attr-defined]
+
+
+def test_a_resident_listed_then_unlisted_keeps_their_own_subscription(
+    mail_store: Store, mail_settings: Settings, tmp_path: Path
+) -> None:
+    """Weekly by their own choice; listed by the office (daily, Thông báo): the office's digest while
+    listed, and what they chose, as they chose it, once unlisted."""
+    resident = subscribe(mail_store, "bchqs@thoxuan.thanhhoa.gov.vn", frequency="weekly", name="Anh Quân")
+    subscribe(mail_store, "vanphong@thoxuan.thanhhoa.gov.vn", categories="nong-nghiep", frequency="weekly")
+    path = tmp_path / "officials.toml"
+    path.write_text(OFFICIALS.replace('"weekly"', '"daily"'), encoding="utf-8")
+    watcher = OfficialsWatcher(mail_store, path)
+    watcher.check(NOW)
+    publish(mail_store, "tb-1", THONG_BAO, IN_WINDOW)
+    queue_daily(mail_store, mail_settings)
+    assert {r.subscriber_id for r in outbox_rows(mail_store)} == {resident.id, resident.id + 1}
+
+    # while listed, what the person chooses themselves is kept for later, not put over the office's
+    subscriptions.update_preferences(mail_store, resident, "Thông báo, Nông nghiệp", "weekly", NOW)
+    listed = everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"]
+    assert (listed.source, listed.frequency) == ("config", "daily")  # type: ignore[attr-defined]
+    subscriptions.add(
+        mail_store, "vanphong@thoxuan.thanhhoa.gov.vn", NOW, frequency="immediate", confirmed=True
+    )
+    assert everyone(mail_store)["vanphong@thoxuan.thanhhoa.gov.vn"].frequency == "daily"  # type: ignore[attr-defined]
+
+    path.write_text("", encoding="utf-8")  # the office lists nobody now
+    later = NOW + timedelta(days=1)
+    watcher.check(later)
+    with mail_store.reading() as conn:
+        back = store_subscribers.by_id(conn, resident.id)
+        other = store_subscribers.by_email(conn, "vanphong@thoxuan.thanhhoa.gov.vn")
+    assert back is not None and other is not None
+    assert (back.status, back.source, back.frequency, back.name) == (
+        SubscriberStatus.CONFIRMED,
+        Source.CLI,
+        Frequency.WEEKLY,
+        "Anh Quân",
+    )
+    assert back.categories == frozenset({"thong-bao", "nong-nghiep"})  # changed while listed
+    assert (back.confirmed_at, back.unsubscribed_at) == (resident.confirmed_at, None)
+    assert (other.status, other.frequency, other.categories) == (
+        SubscriberStatus.CONFIRMED,
+        Frequency.IMMEDIATE,
+        None,  # `subscribers add` without --categories: all of them
+    )
+    assert {r.status for r in outbox_rows(mail_store)} == {"pending"}  # their digest of the day still goes
+
+    # listed again then unsubscribing from the office's mail: their own subscription ends too
+    path.write_text(OFFICIALS, encoding="utf-8")
+    watcher.check(later + timedelta(minutes=1))
+    assert subscriptions.unsubscribe(mail_store, resident.id, later + timedelta(minutes=2))
+    path.write_text("", encoding="utf-8")
+    watcher.check(later + timedelta(minutes=3))
+    assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "unsubscribed"  # type: ignore[attr-defined]
+    # an address forgotten altogether takes the office's entry with it
+    path.write_text(OFFICIALS, encoding="utf-8")
+    watcher.check(later + timedelta(minutes=4))
+    assert subscriptions.remove(mail_store, "vanphong@thoxuan.thanhhoa.gov.vn")
+
+
+def test_a_new_term_applies_the_file_again_and_a_broken_one_keeps_the_officials(
+    mail_store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "officials.toml"
+    path.write_text(OFFICIALS, encoding="utf-8")
+    watcher = OfficialsWatcher(mail_store, path)
+    watcher.check(NOW)
+    # meanwhile another instance (or an older version serving the web) ended them
+    subscriptions.sync_officials(mail_store, [], NOW + timedelta(minutes=1))
+    watcher.check(NOW + timedelta(minutes=2))  # the file did not change: nothing to do
     assert {p.status for p in everyone(mail_store).values()} == {"unsubscribed"}  # type: ignore[attr-defined]
+    watcher.reapply(NOW + timedelta(minutes=3))  # this instance leads again
+    assert {p.status for p in everyone(mail_store).values()} == {"confirmed"}  # type: ignore[attr-defined]
+
+    # a typo that would empty the list, then a broken file: the officials stay, one line each
+    caplog.set_level(logging.ERROR, logger="syndicator.mail.subscriptions")
+    path.write_text(OFFICIALS.replace("[[official]]", "[[officials]]"), encoding="utf-8")
+    assert not watcher.validate()
+    watcher.check(NOW + timedelta(minutes=4))
+    watcher.reapply(NOW + timedelta(minutes=5))
+    path.write_text('[[official]]\nemail = "a@xa.test\n', encoding="utf-8")
+    watcher.reapply(NOW + timedelta(minutes=6))
+    watcher.check(NOW + timedelta(minutes=7))
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert "unknown key(s) or table(s) officials" in lines[0] and "officials.toml" in lines[1]
+    assert {p.status for p in everyone(mail_store).values()} == {"confirmed"}  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
@@ -273,30 +375,181 @@ def test_officials_are_synced_at_start_and_on_change(
         ("[[official]]\nemail = 'a@xa.test'\nphone = '0912'\n", "unknown field(s) phone"),
         ("[[official]]\nemail = 'a@xa.test'\n[[official]]\nemail = 'A@xa.test'\n", "listed twice"),
         ("official = 'x'\n", "use [[official]] tables"),
+        ("[[officials]]\nemail = 'a@xa.test'\n", "unknown key(s) or table(s) officials"),
+        ("title = 'Cán bộ'\n[[official]]\nemail = 'a@xa.test'\n", "unknown key(s) or table(s) title"),
+        ("[[official]]\nemail = 'a@xa.test'\ncategories = ['Thông báo', 'Thong bao x']\n", "'Thong bao x'"),
+        ("[[official]]\nemail = 'a@xa.test'\ncategories = 'Nông nghiệp'\n", "'Nông nghiệp': no such"),
+        ("[[official]]\nemail = 'a@xa.test'\ncategories = 3\n", "official #1: categories: 3"),
+        ("[[official]]\nemail = 'a@xa.test'\ncategories = [3]\n", "official #1: categories"),
+        ("[[official]]\nemail = 'a@xa.test'\nfrequency = 7\n", "official #1: frequency: 7"),
+        ("[[official]]\nemail = 'a@xa.test'\nname = ['A']\n", "official #1: name"),
     ],
 )
 def test_a_broken_officials_file_is_named(tmp_path: Path, content: str, named: str) -> None:
     path = tmp_path / "officials.toml"
     path.write_text(content, encoding="utf-8")
-    with pytest.raises(
-        InvalidSubscription, match=named.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")
-    ):
-        read_officials(path)
+    with pytest.raises(InvalidSubscription, match=re.escape(named)):
+        read_officials(path, known={"thong-bao", "quoc-phong-an-ninh"})
+
+
+def test_categories_are_checked_against_the_known_ones(mail_store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "officials.toml"
+    path.write_text(OFFICIALS, encoding="utf-8")
+    # a first start, no category known yet: nothing to check against
+    assert [o.email for o in read_officials(path)] == [
+        "VanPhong@thoxuan.thanhhoa.gov.vn",
+        "bchqs@thoxuan.thanhhoa.gov.vn",
+    ]
+    publish(mail_store, "tb-1", THONG_BAO, IN_WINDOW)
+    watcher = OfficialsWatcher(mail_store, path)
+    assert not watcher.validate()  # Quốc phòng - An ninh: no article brought it yet, no display name
+    assert OfficialsWatcher(mail_store, path, {"quoc-phong-an-ninh": "Quốc phòng - An ninh"}).validate()
+
+
+def test_the_leader_applies_the_file_at_each_term(mail_settings: Settings, tmp_path: Path) -> None:
+    mail_settings.digest.officials_file.write_text(OFFICIALS, encoding="utf-8")
+    store = Store.open(mail_settings.database_url, mail_settings.categories)
+    service = assemble(mail_settings, store, lambda: NOW)
+    try:
+        leading = Jobs(service)
+        leading.store_watch()  # its first term: the file is applied before any job runs
+        assert {p.status for p in everyone(store).values()} == {"confirmed"}  # type: ignore[attr-defined]
+        service.leadership.release()
+        subscriptions.sync_officials(store, [], NOW)  # another instance ended them meanwhile
+        leading.store_watch()  # leads again: a new term
+        assert {p.status for p in everyone(store).values()} == {"confirmed"}  # type: ignore[attr-defined]
+    finally:
+        service.close()
+        store.close()
+
+
+def test_migration_0008_keeps_the_listed_officials(database_url: str) -> None:
+    """Officials the office listed before the officials table stay listed (with no own subscription to
+    give back: it was overwritten); ended ones and residents are not officials."""
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from syndicator.store.database import _alembic_config, create_store_engine, upgrade
+    from syndicator.store.schema import metadata, officials
+
+    engine = create_store_engine(database_url)
+    try:
+        command.upgrade(_alembic_config(engine), "0007")
+        with engine.begin() as conn:
+            for number, (source, status) in enumerate(
+                [
+                    ("config", "confirmed"),
+                    ("config", "bounced"),
+                    ("config", "unsubscribed"),
+                    ("web", "confirmed"),
+                ]
+            ):
+                conn.execute(
+                    subscribers.insert().values(
+                        id=number + 1,
+                        email=f"p{number}@xa.test",
+                        email_key=f"p{number}@xa.test",
+                        status=status,
+                        source=source,
+                        categories="*",
+                        frequency="daily",
+                        hard_bounces=0,
+                        created_at=NOW,
+                        updated_at=NOW,
+                    )
+                )
+        upgrade(engine)
+        with engine.connect() as conn:
+            listed = conn.execute(select(officials.c.subscriber_id, officials.c.own_status)).all()
+            assert sorted(tuple(row) for row in listed) == [(1, None), (2, None)]
+            differences = compare_metadata(MigrationContext.configure(conn), metadata)
+        assert [d for d in differences if "officials" in repr(d)] == []
+        command.downgrade(_alembic_config(engine), "0007")
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+# --- real processes: who applies the file, and a broken file at start -----------------------------------
+
+
+@pytest.fixture
+def processes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Processes]:
+    started = Processes(tmp_path, request.node if isinstance(request.node, pytest.Item) else None)
+    try:
+        yield started
+    finally:
+        started.stop_all()
+
+
+def with_officials(tmp_path: Path, content: str | None) -> tuple[dict[str, str], Store]:
+    """An environment on a SQLite store where the two officials of OFFICIALS are subscribed, the file
+    given to the process holding `content` (None: no file)."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = Store.open(url)
+    subscriptions.sync_officials(store, read_officials_text(tmp_path / "applied.toml", OFFICIALS), NOW)
+    path = tmp_path / "officials.toml"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    env = process_environment(
+        database_url=url, home=tmp_path, extra={"SYNDICATOR_DIGEST__OFFICIALS_FILE": str(path)}
+    )
+    return env, store
+
+
+def read_officials_text(path: Path, content: str) -> list[subscriptions.Official]:
+    path.write_text(content, encoding="utf-8")
+    return read_officials(path)
+
+
+def officials_status(store: Store) -> dict[str, str]:
+    return {k: p.status for k, p in everyone(store).items()}  # type: ignore[attr-defined]
+
+
+SUBSCRIBED = {"vanphong@thoxuan.thanhhoa.gov.vn": "confirmed", "bchqs@thoxuan.thanhhoa.gov.vn": "confirmed"}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command", [["worker"], ["serve", "--port", "0", "--no-scheduler"]])
-def test_a_broken_officials_file_stops_the_start(tmp_path: Path, command: list[str]) -> None:
-    path = tmp_path / "officials.toml"
-    path.write_text("[[official]]\nemail = 'not an address'\n", encoding="utf-8")
-    env = environment(
-        f"sqlite:///{tmp_path / 'store.db'}", tmp_path, SYNDICATOR_DIGEST__OFFICIALS_FILE=str(path)
-    )
-    result = syndicator(*command, env=env, cwd=tmp_path)
-    assert result.returncode == 2
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "Traceback" not in result.stderr
-    assert "officials file" in errors[0] and "official #1" in errors[0]
+@shows_logs
+@pytest.mark.parametrize(
+    "content", [None, "[[official]]\nemail = 'a@xa.test'\n"], ids=["no file", "another list"]
+)
+def test_an_instance_serving_the_web_only_never_applies_the_file(
+    processes: Processes, tmp_path: Path, content: str | None
+) -> None:
+    env, store = with_officials(tmp_path, content)
+    try:
+        web = processes.serve(env, args=["--no-scheduler"])
+        assert httpx.get(f"{web.url}/healthz").status_code == 200
+        assert officials_status(store) == SUBSCRIBED
+        assert web.count("officials") == 0
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+@shows_logs
+@pytest.mark.parametrize("command", ["serve", "serve --no-scheduler", "worker"])
+def test_a_broken_officials_file_at_start_is_logged_and_the_service_runs(
+    processes: Processes, tmp_path: Path, command: str
+) -> None:
+    env, store = with_officials(tmp_path, '[[official]]\nemail = "a@xa.test\n')  # an unclosed string
+    try:
+        if command == "worker":
+            started = processes.worker(env)
+        else:
+            started = processes.serve(env, args=command.split()[1:])
+            assert httpx.get(f"{started.url}/feeds/all.json").status_code in (200, 404)
+        if "--no-scheduler" not in command:
+            processes.eventually(lambda: started.count(LEADS), "the leader's term to begin")
+            processes.eventually(lambda: started.count("worker running") or started.url, "the start")
+        assert started.alive()
+        assert started.count("officials file not applied") == 1
+        assert "officials.toml" in started.log() and "Traceback" not in started.log()
+        assert officials_status(store) == SUBSCRIBED
+    finally:
+        store.close()
 
 
 # --- the commands ----------------------------------------------------------------------------------------

@@ -57,6 +57,10 @@ class Jobs:
                         self.service.sender.recover()
                     except Exception as error:  # noqa: BLE001 - logged; the next election tries again
                         log.error("outbox recovery failed: %s", one_line(error))
+                    try:  # the office's file holds, whatever another instance did to the officials
+                        self.service.officials.reapply(self._now())
+                    except Exception as error:  # noqa: BLE001 - logged; the officials job tries again
+                        log.error("officials file not applied: %s", one_line(error))
                     self._term = self.service.leadership.term
         return leading
 

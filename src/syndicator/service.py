@@ -72,5 +72,5 @@ def assemble(
         drop_folder,
         composer,
         Sender(store, settings, clock=clock),
-        OfficialsWatcher(store, settings.digest.officials_file),
+        OfficialsWatcher(store, settings.digest.officials_file, settings.categories),
     )

@@ -7,14 +7,15 @@ import io
 import logging
 import re
 import tomllib
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import String, delete, select
+from sqlalchemy import String, select
 
 from syndicator.mail.addresses import InvalidAddress, normalise
+from syndicator.mail.addresses import key as address_key
 from syndicator.mail.digests import MailComposer
 from syndicator.model import Frequency, Source, Subscriber, SubscriberStatus
 from syndicator.store import Store
@@ -164,8 +165,7 @@ def remove(store: Store, email: str) -> bool:
         found = store_subscribers.by_email(conn, email)
         if found is None:
             return False
-        conn.execute(delete(outbox).where(outbox.c.subscriber_id == found.id))
-        conn.execute(delete(subscribers).where(subscribers.c.id == found.id))
+        store_subscribers.forget(conn, [found.id])
         return True
 
 
@@ -175,11 +175,11 @@ def unsubscribe(store: Store, subscriber_id: int, now: datetime) -> bool:
         if found is None:
             return False
         if found.status is not SubscriberStatus.UNSUBSCRIBED:
-            store_subscribers.set_status(conn, subscriber_id, SubscriberStatus.UNSUBSCRIBED, now)
+            store_subscribers.unsubscribe(conn, subscriber_id, now)
         return True
 
 
-# -- officials: the office's own list, no confirmation, leaving the file ends the subscription -----
+# -- officials: the office's own list, no confirmation, leaving the file ends what it brought ------
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,14 +190,26 @@ class Official:
     frequency: Frequency
 
 
-def read_officials(path: Path) -> list[Official]:
-    """Parse config/officials.toml; InvalidSubscription names the entry and the field."""
+OFFICIAL_FIELDS = frozenset({"name", "email", "categories", "frequency"})
+
+
+def read_officials(path: Path, known: Collection[str] = ()) -> list[Official]:
+    """Parse config/officials.toml; InvalidSubscription names the entry and the field.
+
+    `known`: the category slugs there are (none known: not checked, as on a first start); a category
+    outside them is an error, as is any top-level key but [[official]]: a typo must not empty the list.
+    """
     if not path.is_file():
         return []
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise InvalidSubscription(f"{path}: {error}") from None
+    unknown = sorted(set(data) - {"official"})
+    if unknown:
+        raise InvalidSubscription(
+            f"{path}: unknown key(s) or table(s) {', '.join(unknown)} (use [[official]])"
+        )
     entries = data.get("official", [])
     if not isinstance(entries, list):
         raise InvalidSubscription(f"{path}: use [[official]] tables")
@@ -205,67 +217,62 @@ def read_officials(path: Path) -> list[Official]:
     seen: set[str] = set()
     for index, entry in enumerate(entries, start=1):
         where = f"{path}: official #{index}"
-        if not isinstance(entry, dict):
-            raise InvalidSubscription(f"{where}: not a table")
-        unknown = set(entry) - {"name", "email", "categories", "frequency"}
-        if unknown:
-            raise InvalidSubscription(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         try:
-            address = normalise(str(entry.get("email", "")))
-        except InvalidAddress as error:
-            raise InvalidSubscription(f"{where}: email {entry.get('email')!r}: {error}") from None
-        if address.casefold() in seen:
-            raise InvalidSubscription(f"{where}: {address} is listed twice")
-        seen.add(address.casefold())
-        try:
-            found.append(
-                Official(
-                    email=address,
-                    name=clean_name(entry.get("name")),
-                    categories=parse_categories(entry.get("categories")),
-                    frequency=parse_frequency(entry.get("frequency")),
-                )
-            )
+            official = _official(entry, known)
         except InvalidSubscription as error:
             raise InvalidSubscription(f"{where}: {error}") from None
+        if official.email.casefold() in seen:
+            raise InvalidSubscription(f"{where}: {official.email} is listed twice")
+        seen.add(official.email.casefold())
+        found.append(official)
     return found
 
 
+def _official(entry: object, known: Collection[str]) -> Official:
+    if not isinstance(entry, dict):
+        raise InvalidSubscription("not a table")
+    unknown = set(entry) - OFFICIAL_FIELDS
+    if unknown:
+        raise InvalidSubscription(f"unknown field(s) {', '.join(sorted(unknown))}")
+    for field in ("email", "name", "frequency"):
+        if not isinstance(entry.get(field, ""), str):
+            raise InvalidSubscription(f"{field}: {entry[field]!r} is not a string")
+    try:
+        address = normalise(entry.get("email", ""))
+    except InvalidAddress as error:
+        raise InvalidSubscription(f"email {entry.get('email')!r}: {error}") from None
+    given = entry.get("categories", "all")
+    names = [given] if isinstance(given, str) else given
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InvalidSubscription(f'categories: {given!r} is neither "all" nor a list of category names')
+    categories = parse_categories(names)
+    strangers = [n for n in names if categories is not None and known and category_slug(n) not in known]
+    if strangers:
+        raise InvalidSubscription(f"categories: {', '.join(map(repr, strangers))}: no such category")
+    return Official(
+        address, clean_name(entry.get("name")), categories, parse_frequency(entry.get("frequency"))
+    )
+
+
 def sync_officials(store: Store, officials: list[Official], now: datetime) -> tuple[int, int]:
-    """Make the stored officials match the file. Returns (added or changed, ended)."""
+    """Make the stored officials match the file. Returns (added or changed, ended).
+
+    An address that leaves the file gets back the subscription its resident had chosen, if any."""
     changed = ended = 0
-    listed = {o.email.casefold() for o in officials}
+    listed = {address_key(o.email) for o in officials}
     with store.writing() as conn:
         for official in officials:
-            current = store_subscribers.by_email(conn, official.email)
-            if (
-                current is not None
-                and current.status is SubscriberStatus.CONFIRMED
-                and current.source is Source.CONFIG
-                and (current.name, current.categories, current.frequency)
-                == (official.name, official.categories, official.frequency)
-            ):
-                continue
-            store_subscribers.save(
+            changed += store_subscribers.list_official(
                 conn,
                 official.email,
                 name=official.name,
                 categories=official.categories,
                 frequency=official.frequency,
-                status=SubscriberStatus.CONFIRMED,
-                source=Source.CONFIG,
                 now=now,
             )
-            changed += 1
-        rows = conn.execute(
-            select(subscribers.c.id, subscribers.c.email_key).where(
-                subscribers.c.source == Source.CONFIG.value,
-                subscribers.c.status == SubscriberStatus.CONFIRMED.value,
-            )
-        ).all()
-        for row in rows:
-            if row.email_key not in listed:
-                store_subscribers.set_status(conn, row.id, SubscriberStatus.UNSUBSCRIBED, now)
+        for key, subscriber_id in store_subscribers.listed_officials(conn).items():
+            if key not in listed:
+                store_subscribers.unlist_official(conn, subscriber_id, now)
                 ended += 1
     if changed or ended:
         log.info("officials: %d added or changed, %d ended", changed, ended)
@@ -273,31 +280,57 @@ def sync_officials(store: Store, officials: list[Official], now: datetime) -> tu
 
 
 class OfficialsWatcher:
-    """Syncs the officials file at start and whenever its mtime or size changes."""
+    """Applies the officials file when its mtime or size changes, and again at each leadership term.
 
-    def __init__(self, store: Store, path: Path) -> None:
+    Only the instance that runs the jobs applies it (instances serving the web may have another copy
+    of the file, or none). A file that cannot be applied leaves the officials as stored, logged once
+    per change of the file.
+    """
+
+    def __init__(self, store: Store, path: Path, configured: Collection[str] = ()) -> None:
         self.store = store
         self.path = path
-        self._seen: tuple[int, int] | bool | None = False
+        self.configured = frozenset(configured)  # slugs given display names in the settings
+        self._applied: tuple[int, int] | bool | None = False  # the signature last applied
+        self._reported: tuple[int, int] | bool | None = False  # the signature last reported broken
 
-    def check(self, now: datetime, *, strict: bool = False) -> None:
+    def check(self, now: datetime) -> None:
+        """Apply the file if it changed since it was last applied."""
+        signature = self._signature()
+        if signature in (self._applied, self._reported):
+            return
+        officials = self._read(signature)
+        if officials is not None:
+            sync_officials(self.store, officials, now)
+            self._applied = signature
+
+    def reapply(self, now: datetime) -> None:
+        """A new leadership term: another instance may have changed the officials meanwhile."""
+        self._applied = False
+        self.check(now)
+
+    def validate(self) -> bool:
+        """At start: a file that cannot be applied is logged (once), and the service runs all the same."""
+        return self._read(self._signature()) is not None
+
+    def _signature(self) -> tuple[int, int] | None:
         try:
             stat = self.path.stat()
-            signature: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
         except FileNotFoundError:
-            signature = None
-        if signature == self._seen:
-            return
+            return None
+        return (stat.st_mtime_ns, stat.st_size)
+
+    def _read(self, signature: tuple[int, int] | None) -> list[Official] | None:
         try:
-            officials = read_officials(self.path)
+            return read_officials(self.path, self._known())
         except InvalidSubscription as error:
-            if strict:
-                raise
-            log.error("officials file not applied: %s", error)
-            self._seen = signature  # reported once per change of the file
-            return
-        sync_officials(self.store, officials, now)
-        self._seen = signature
+            if signature != self._reported:
+                log.error("officials file not applied, the officials stay as stored: %s", error)
+                self._reported = signature
+            return None
+
+    def _known(self) -> frozenset[str]:
+        return frozenset(self.store.category_names()) | self.configured
 
 
 # -- the web flow: double opt-in, preferences, one-click unsubscribe -----------------------------
@@ -425,7 +458,6 @@ def confirm(store: Store, secret: str, token: str, now: datetime, ip: str | None
             source=Source.WEB,
             now=now,
             confirmed_ip=ip,
-            keep_source=True,
         )
     return person
 
@@ -453,17 +485,7 @@ def update_preferences(
     chosen = parse_categories(categories)
     cadence = parse_frequency(frequency)
     with store.writing() as conn:
-        from sqlalchemy import update
-
-        conn.execute(
-            update(subscribers)
-            .where(subscribers.c.id == person.id)
-            .values(
-                categories=store_subscribers.encode_categories(chosen),
-                frequency=cadence.value,
-                updated_at=now,
-            )
-        )
+        store_subscribers.set_choice(conn, person.id, chosen, cadence, now)
         found = store_subscribers.by_id(conn, person.id)
     assert found is not None
     return found
@@ -485,9 +507,7 @@ def purge_unconfirmed(store: Store, now: datetime, days: int) -> int:
                 )
             ).scalars()
         )
-        if stale:
-            conn.execute(delete(outbox).where(outbox.c.subscriber_id.in_(stale)))
-            conn.execute(delete(subscribers).where(subscribers.c.id.in_(stale)))
+        store_subscribers.forget(conn, stale)
     if stale:
         log.info("forgot %d addresses never confirmed within %d days", len(stale), days)
     return len(stale)

@@ -146,6 +146,24 @@ subscribers = Table(
     Index(None, "status", "frequency"),
 )
 
+# The addresses the office's officials file lists. While listed, the subscriber row carries the office's
+# entry; the resident's own subscription waits here (own_*) and is put back when the office unlists the
+# address. own_status NULL: the row exists only for the office, so unlisting ends it.
+officials = Table(
+    "officials",
+    metadata,
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), primary_key=True),
+    Column("listed_at", UTCDateTime(), nullable=False),
+    Column("own_status", String(16)),
+    Column("own_source", String(16)),
+    Column("own_name", String(200)),
+    Column("own_categories", Text),
+    Column("own_frequency", String(16)),
+    Column("own_confirmed_at", UTCDateTime()),
+    Column("own_confirmed_ip", String(64)),
+    Column("own_unsubscribed_at", UTCDateTime()),
+)
+
 # One row per (frequency, window end): whichever instance or command gets there first owns the run.
 digest_runs = Table(
     "digest_runs",

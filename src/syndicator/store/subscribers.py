@@ -6,11 +6,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, delete, select, update
 
 from syndicator.mail.addresses import key as address_key
 from syndicator.model import ALL_CATEGORIES, Frequency, Source, Subscriber, SubscriberStatus
-from syndicator.store.schema import outbox, subscribers
+from syndicator.store.schema import officials, outbox, subscribers
 
 
 def encode_categories(categories: Iterable[str] | None) -> str:
@@ -59,24 +59,40 @@ def save(
     source: Source,
     now: datetime,
     confirmed_ip: str | None = None,
-    keep_source: bool = False,
 ) -> tuple[Subscriber, bool]:
-    """Create, or update the existing row of this address; returns (subscriber, created)."""
-    values: dict[str, Any] = {
+    """Create, or update the existing row of this address; returns (subscriber, created).
+
+    A resident's own choice (any source but config) for an address the office lists is kept apart
+    until the office unlists it: the row goes on carrying the office's entry.
+    """
+    existing = by_email(conn, email)
+    if existing is not None and source is not Source.CONFIG:
+        entry = _entry(conn, existing.id)
+        if entry is not None:
+            before = SubscriberStatus(entry.own_status) if entry.own_status else None
+            own = _choice(before, name, categories, frequency, status, source, now, confirmed_ip)
+            conn.execute(
+                update(officials)
+                .where(officials.c.subscriber_id == existing.id)
+                .values({f"own_{column}": value for column, value in own.items()})
+            )
+            return existing, False
+    values = {
         "email": email,
-        "name": name,
-        "categories": encode_categories(categories),
-        "frequency": frequency.value,
-        "status": status.value,
-        "source": source.value,
+        **_choice(
+            existing.status if existing else None,
+            name,
+            categories,
+            frequency,
+            status,
+            source,
+            now,
+            confirmed_ip,
+        ),
         "updated_at": now,
     }
     if status is SubscriberStatus.CONFIRMED:
-        values["confirmed_at"] = now
-        values["confirmed_ip"] = confirmed_ip
-        values["unsubscribed_at"] = None
         values["hard_bounces"] = 0
-    existing = by_email(conn, email)
     if existing is None:
         conn.execute(
             subscribers.insert().values(
@@ -84,16 +100,55 @@ def save(
             )
         )
     else:
-        if existing.status is SubscriberStatus.CONFIRMED and status is SubscriberStatus.CONFIRMED:
-            # re-confirming keeps the first confirmation on record
-            values.pop("confirmed_at")
-            values.pop("confirmed_ip")
-        if keep_source:
-            values.pop("source")  # an official confirming on the web stays the office's
         conn.execute(update(subscribers).where(subscribers.c.id == existing.id).values(**values))
     found = by_email(conn, email)
     assert found is not None
     return found, existing is None
+
+
+def _choice(
+    before: SubscriberStatus | None,
+    name: str | None,
+    categories: Iterable[str] | None,
+    frequency: Frequency,
+    status: SubscriberStatus,
+    source: Source,
+    now: datetime,
+    confirmed_ip: str | None,
+) -> dict[str, Any]:
+    """The columns a subscription choice sets, whether on the row or kept apart (officials.own_*)."""
+    values: dict[str, Any] = {
+        "name": name,
+        "categories": encode_categories(categories),
+        "frequency": frequency.value,
+        "status": status.value,
+        "source": source.value,
+    }
+    if status is SubscriberStatus.CONFIRMED:
+        if before is not SubscriberStatus.CONFIRMED:  # re-confirming keeps the first confirmation on record
+            values["confirmed_at"] = now
+            values["confirmed_ip"] = confirmed_ip
+        values["unsubscribed_at"] = None
+    return values
+
+
+def set_choice(
+    conn: Connection,
+    subscriber_id: int,
+    categories: Iterable[str] | None,
+    frequency: Frequency,
+    now: datetime,
+) -> None:
+    """Categories and frequency chosen on the preferences page: the resident's own, kept apart while the
+    office lists the address."""
+    values = {"categories": encode_categories(categories), "frequency": frequency.value}
+    if _entry(conn, subscriber_id) is not None:
+        own = {f"own_{column}": value for column, value in values.items()}
+        conn.execute(update(officials).where(officials.c.subscriber_id == subscriber_id).values(own))
+        return
+    conn.execute(
+        update(subscribers).where(subscribers.c.id == subscriber_id).values(**values, updated_at=now)
+    )
 
 
 def set_status(conn: Connection, subscriber_id: int, status: SubscriberStatus, now: datetime) -> None:
@@ -115,6 +170,119 @@ def cancel_queued(conn: Connection, subscriber_ids: Sequence[int]) -> int:
         .values(status="cancelled", last_error="unsubscribed")
     )
     return int(result.rowcount or 0)
+
+
+def unsubscribe(conn: Connection, subscriber_id: int, now: datetime) -> None:
+    """The person asked for no more mail: their own subscription ends too, not only what the office
+    listed (which the office's file brings back when it is applied again)."""
+    set_status(conn, subscriber_id, SubscriberStatus.UNSUBSCRIBED, now)
+    conn.execute(
+        update(officials)
+        .where(officials.c.subscriber_id == subscriber_id, officials.c.own_status.is_not(None))
+        .values(own_status=SubscriberStatus.UNSUBSCRIBED.value, own_unsubscribed_at=now)
+    )
+
+
+def forget(conn: Connection, subscriber_ids: Sequence[int]) -> None:
+    """Delete these subscribers with everything that points at them (their mail, the office's entry)."""
+    ids = list(subscriber_ids)
+    if ids:
+        conn.execute(delete(outbox).where(outbox.c.subscriber_id.in_(ids)))
+        conn.execute(delete(officials).where(officials.c.subscriber_id.in_(ids)))
+        conn.execute(delete(subscribers).where(subscribers.c.id.in_(ids)))
+
+
+# -- the officials file's entries ------------------------------------------------------------------
+
+
+def _entry(conn: Connection, subscriber_id: int) -> Row[Any] | None:
+    return conn.execute(select(officials).where(officials.c.subscriber_id == subscriber_id)).first()
+
+
+def listed_officials(conn: Connection) -> dict[str, int]:
+    """Subscriber ids of the addresses the office lists, by address key."""
+    rows = conn.execute(
+        select(subscribers.c.email_key, subscribers.c.id).join(
+            officials, officials.c.subscriber_id == subscribers.c.id
+        )
+    )
+    return {row.email_key: row.id for row in rows}
+
+
+def list_official(
+    conn: Connection,
+    email: str,
+    *,
+    name: str | None,
+    categories: frozenset[str] | None,
+    frequency: Frequency,
+    now: datetime,
+) -> bool:
+    """The office lists this address with this entry; True when that changed anything.
+
+    The row carries the entry (confirmed, source config) while listed; a resident's own subscription
+    is kept in officials.own_* and put back by unlist_official.
+    """
+    existing = by_email(conn, email)
+    entry = _entry(conn, existing.id) if existing is not None else None
+    wanted = (SubscriberStatus.CONFIRMED, Source.CONFIG, name, categories, frequency)
+    if existing is not None and entry is not None:
+        if (
+            existing.status,
+            existing.source,
+            existing.name,
+            existing.categories,
+            existing.frequency,
+        ) == wanted:
+            return False
+    elif existing is not None:
+        own = {} if existing.source is Source.CONFIG else _own(existing)  # config: an ended entry, no own
+        conn.execute(officials.insert().values(subscriber_id=existing.id, listed_at=now, **own))
+    person, _ = save(
+        conn,
+        email,
+        name=name,
+        categories=categories,
+        frequency=frequency,
+        status=SubscriberStatus.CONFIRMED,
+        source=Source.CONFIG,
+        now=now,
+    )
+    if existing is None:
+        conn.execute(officials.insert().values(subscriber_id=person.id, listed_at=now))
+    return True
+
+
+def _own(person: Subscriber) -> dict[str, Any]:
+    return {
+        "own_status": person.status.value,
+        "own_source": person.source.value,
+        "own_name": person.name,
+        "own_categories": encode_categories(person.categories),
+        "own_frequency": person.frequency.value,
+        "own_confirmed_at": person.confirmed_at,
+        "own_confirmed_ip": person.confirmed_ip,
+        "own_unsubscribed_at": person.unsubscribed_at,
+    }
+
+
+def unlist_official(conn: Connection, subscriber_id: int, now: datetime) -> None:
+    """The office no longer lists this address: the resident's own subscription comes back as they
+    left it; with none of their own, the subscription ends."""
+    entry = _entry(conn, subscriber_id)
+    if entry is None:
+        return
+    conn.execute(delete(officials).where(officials.c.subscriber_id == subscriber_id))
+    if entry.own_status is None:
+        set_status(conn, subscriber_id, SubscriberStatus.UNSUBSCRIBED, now)
+        return
+    columns = ("status", "source", "name", "categories", "frequency", "confirmed_at", "confirmed_ip")
+    restored = {column: getattr(entry, f"own_{column}") for column in (*columns, "unsubscribed_at")}
+    conn.execute(
+        update(subscribers).where(subscribers.c.id == subscriber_id).values(**restored, updated_at=now)
+    )
+    if entry.own_status != SubscriberStatus.CONFIRMED.value:
+        cancel_queued(conn, [subscriber_id])
 
 
 def listing(conn: Connection, *, status: SubscriberStatus | None = None) -> list[Subscriber]:
