@@ -25,7 +25,7 @@ from syndicator.config import Settings
 from syndicator.jobs import Jobs
 from syndicator.leader import LEADER_LOCK
 from syndicator.mail import lease
-from syndicator.mail.sender import Sender
+from syndicator.mail.sender import CLAIM_SIZE, Sender
 from syndicator.service import Service, assemble
 from syndicator.store import Store
 from syndicator.store.schema import outbox
@@ -196,6 +196,24 @@ def test_a_sender_that_cannot_renew_its_lease_stops_sending(
     assert left == {"sent": reports[0].sent, "pending": 200 - reports[0].sent}
     assert len(smtp.recorder.messages()) == reports[0].sent
     assert any("could not be renewed" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+
+
+def test_a_sender_that_no_longer_leads_sends_what_it_holds_and_claims_no_more(
+    database_url: str, tmp_path: Path
+) -> None:
+    with smtp_server() as smtp:
+        settings = make_settings(database_url, tmp_path, smtp_url=smtp.url, mail={"connections": 1})
+        store, _ = _queued(settings, 120)
+        answers = iter([True])  # it leads when it takes its first claim, then another instance does
+        try:
+            report = Sender(store, settings, clock=FakeClock(RUN_AT)).deliver(
+                leading=lambda: next(answers, False)
+            )
+            left = statuses(store)
+        finally:
+            store.close()
+    assert report.sent == CLAIM_SIZE and left == {"sent": CLAIM_SIZE, "pending": 120 - CLAIM_SIZE}
+    assert len(smtp.recorder.messages()) == CLAIM_SIZE
 
 
 # -- PostgreSQL: the leader's lock connection is terminated while it sends ------------------------------
