@@ -524,6 +524,10 @@ def test_an_instance_serving_the_web_only_never_applies_the_file(
         assert httpx.get(f"{web.url}/healthz").status_code == 200
         assert officials_status(store) == SUBSCRIBED
         assert web.count("officials") == 0
+        # the instance running the jobs does apply that file, as soon as it leads
+        processes.worker(env)
+        ended = {**{k: "unsubscribed" for k in SUBSCRIBED}, **({"a@xa.test": "confirmed"} if content else {})}
+        processes.eventually(lambda: officials_status(store) == ended, "the worker to apply the file")
     finally:
         store.close()
 
