@@ -230,10 +230,13 @@ def mark_failed(conn: Connection, outbox_id: int, error: str) -> None:
 
 def renew(conn: Connection, claimant: str, lease_until: datetime) -> int:
     """Extend the lease of every row `claimant` still holds."""
+    held = select(outbox.c.id).where(outbox.c.status == "sending", outbox.c.claimed_by == claimant)
+    if conn.dialect.name == "postgresql":
+        # a row locked now is being settled or handed back (or was claimed this instant): it needs no
+        # renewal, and waiting for it could deadlock with a sender releasing several rows
+        held = held.with_for_update(skip_locked=True)
     result = conn.execute(
-        update(outbox)
-        .where(outbox.c.status == "sending", outbox.c.claimed_by == claimant)
-        .values(lease_until=lease_until)
+        update(outbox).where(outbox.c.id.in_(held.scalar_subquery())).values(lease_until=lease_until)
     )
     return int(result.rowcount or 0)
 
