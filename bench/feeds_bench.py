@@ -69,6 +69,7 @@ from syndicator.publish import cache as cache_module  # noqa: E402
 from syndicator.publish.builder import FeedBuilder  # noqa: E402
 from syndicator.publish.cache import FeedCache  # noqa: E402
 from syndicator.store import Store  # noqa: E402
+from syndicator.store import archives as store_archives  # noqa: E402
 from syndicator.store import channels as store_channels  # noqa: E402
 
 # issue 3's targets
@@ -254,13 +255,19 @@ def instrumented(store: Store) -> Iterator[Phases]:
     phases.wrap(store_channels, "changes", "store: changed categories (changes)")
     phases.wrap(store_channels, "names", "store: category names (names)")
     phases.wrap(
-        store_channels,
-        "newest",
-        lambda conn, key, now, limit, count=True: (
-            f"store: newest {limit}{' + count' if count else ''}, {'`all`' if key == 'all' else 'category'}"
-        ),
+        Store,
+        "count_visible",
+        lambda store, now, category=None: f"store: count, {'category' if category else '`all`'}",
     )
-    phases.wrap(store_channels, "oldest_first", "store: archive page rows (oldest_first, OFFSET)")
+    phases.wrap(
+        store_archives,
+        "unarchived",
+        lambda conn, key, now, **kw: f"store: unarchived ids, {'`all`' if key == 'all' else 'category'}",
+    )
+    phases.wrap(store_archives, "by_ids", "store: the feed's rows (by_ids)")
+    phases.wrap(store_archives, "last_page", "store: newest archive page (last_page)")
+    phases.wrap(store_archives, "archive", "store: archive what left the feed (archive)")
+    phases.wrap(store_archives, "page", "store: archive page rows (archives.page)")
     phases.wrap(syndicator_feeds, "render", lambda kind, *a, **k: f"render {kind} (feeds.render)")
     phases.wrap(cache_module, "deterministic_gzip", "gzip -9 of each document")
     phases.wrap(cache_module, "etag_of", "sha256 ETag")
@@ -446,11 +453,12 @@ def archive_sample(url: str, samples: int = 6) -> ArchiveSample:
     store = Store.open(url)
     try:
         now = datetime.now(UTC)
-        counts = {c.category.slug: c.visible for c in store.categories(now)}
-        size, current = settings.feeds.archive_page_size, settings.feeds.max_entries
-        last_page = builder_module.Paging(sum(counts.values()), size, current).last_page
-        per_category = {k: builder_module.Paging(v, size, current).last_page for k, v in counts.items()}
         builder = FeedBuilder(store, settings, FeedCache())
+        builder.refresh(now)  # archives what left each feed (the first time: every older article)
+        with store.reading() as conn:
+            last_page = store_archives.last_page(conn, "all")
+            slugs = [c.category.slug for c in store.categories(now) if c.visible]
+            per_category = {slug: store_archives.last_page(conn, slug) for slug in slugs}
         pages = sorted({max(1, round(last_page * i / (samples - 1))) for i in range(samples)})
         timings: dict[int, float] = {}
         with instrumented(store) as phases:

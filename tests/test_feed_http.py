@@ -272,8 +272,7 @@ def test_archives_reach_every_visible_article(
             assert history is not None
             assert any(link.get("rel") == "current" for link in doc.iter(f"{ATOM}link"))
     assert pages > 2
-    assert {i for i in expected} <= {s.split(":")[-1].rsplit("/", 1)[-1] for s in seen}
-    assert not any("cu-05" in s for s in seen)
+    assert sorted(seen) == sorted(expected)  # each visible article once: in the feed or on one page
     assert httpx.get(f"{server}/feeds/thong-bao/archive/99.atom").status_code == 404
 
 
@@ -343,7 +342,7 @@ def test_a_category_turning_410_is_pinged_to_the_hub(
     async def hub(request: Request) -> Response:
         form = await request.form()
         received.append(str(form["hub.url"]))
-        if gone | {"http://portal.test/feeds/all.atom"} <= set(received):  # `all` changed too
+        if gone <= set(received):
             arrived.set()
         return PlainTextResponse("", status_code=204)
 

@@ -26,8 +26,9 @@ from syndicator.model import Article, Category, with_display_names
 from syndicator.publish.cache import FeedCache, RenderedFeed
 from syndicator.publish.opml import render_opml
 from syndicator.store import Store
+from syndicator.store import archives as store_archives
 from syndicator.store import channels as store_channels
-from syndicator.store.channels import ALL
+from syndicator.store.channels import ALL, LOOKBACK
 from syndicator.store.database import upsert
 from syndicator.store.schema import rendered_feeds
 
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 KINDS = ("rss", "atom", "json")
 # Bump when the rendering code changes what it writes, so kept feeds are rendered anew.
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"  # 2: archive pages are stored assignments (the feed no longer repeats the newest)
 OPML_PATH = "/feeds.opml"
 GONE = "gone"  # media_type of a kept row standing for a 410
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # stands for "no entries" in the NOT NULL column
@@ -51,17 +52,11 @@ def archive_path(key: str, page: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Paging:
-    """RFC 5005 archives: fixed pages of `size` in publication order, page 1 the oldest."""
+    """RFC 5005 archives of a channel: pages 1 (the oldest) to `last_page`, each holding the articles
+    stored for it (store/archives.py), up to `size` of them."""
 
-    total: int  # visible articles in the channel
     size: int  # entries per archive page
-    current: int  # entries in the subscription feed
-
-    @property
-    def last_page(self) -> int:
-        """The newest archive page: the one holding the newest entry the feed itself leaves out."""
-        outside = self.total - self.current  # entries not in the subscription feed
-        return 0 if outside <= 0 else (outside - 1) // self.size + 1
+    last_page: int  # 0: no archive page yet
 
     def has(self, page: int) -> bool:
         return 1 <= page <= self.last_page
@@ -92,6 +87,9 @@ class FeedBuilder:
         self._archive_memo: dict[tuple[str, int], RenderedFeed] = {}
         self._stamps: dict[str, int] = {}  # each category's revision, as last handled
         self._totals: dict[str, int] = {}  # visible articles per channel, as last counted
+        # per channel, the feed's ids and when they were read: the only unarchived articles then, so
+        # the next look for newly unarchived ones reads only what was written or came due since
+        self._feed_ids: dict[str, tuple[datetime, list[str]]] = {}
         self._lock = threading.RLock()  # the store watch and the drop folder may both ask
 
     @property
@@ -154,24 +152,23 @@ class FeedBuilder:
         report: BuildReport,
         categories: dict[str, Category],
     ) -> None:
-        limit = self.settings.feeds.max_entries
         # every category's count is known once all were counted (the first refresh), and each one
         # that changed is counted again before `all` (sorted last): `all` is their sum, no full count
         known = key == ALL and all(slug in self._totals for slug in categories)
-        with self.store.reading() as conn:
-            entries, total = store_channels.newest(conn, key, now, limit, count=not known)
         if known:
             total = sum(self._totals[slug] for slug in categories)
-        entries = [self._named(a) for a in entries]
+        else:
+            total = self.store.count_visible(now, None if key == ALL else key)
         self._totals[key] = total
         if key != ALL and total == 0:
             for kind in KINDS:
                 path = feed_path(key, kind)
                 if self.cache.mark_gone(path):
                     report.gone.append(path)
+            self._feed_ids[key] = (now, [])
             self._forget(key)
             return
-        paging = Paging(total, self.settings.feeds.archive_page_size, limit)
+        entries, paging = self._current(key, now)
         channel = self.channel(key, category)
         fingerprint = self._fingerprint(channel, entries, paging)
         last_modified = max((a.updated_at for a in entries), default=None)
@@ -194,6 +191,27 @@ class FeedBuilder:
                 report.rendered.append(path)
         self._forget(key)
 
+    def _current(self, key: str, now: datetime) -> tuple[list[Article], Paging]:
+        """The feed's entries (the newest `max_entries` articles on no archive page) and the archive.
+
+        What the feed cannot hold is archived first, oldest first, so that the feed and the archive
+        pages together hold every visible article once (RFC 5005: archive pages do not change).
+        """
+        limit, size = self.settings.feeds.max_entries, self.settings.feeds.archive_page_size
+        kept = self._feed_ids.get(key)
+        since, known = (None, []) if kept is None else (kept[0] - LOOKBACK, kept[1])
+        with self.store.reading() as conn:
+            pending = store_archives.unarchived(conn, key, now, since=since, known=known)
+            last_page = store_archives.last_page(conn, key)
+            current = pending[:limit]
+            found = store_archives.by_ids(conn, current)
+        leaving = pending[limit:][::-1]  # oldest first: the older of two leaving gets the lower page
+        if leaving:
+            with self.store.writing() as conn:
+                last_page = store_archives.archive(conn, key, leaving, size)
+        self._feed_ids[key] = (now, current)
+        return [self._named(found[i]) for i in current], Paging(size, last_page)
+
     def _rebuild_opml(self, categories: dict[str, Category], report: BuildReport) -> None:
         """Only when the list of channels with articles, or a name in it, changed."""
         listed = [categories[slug] for slug in sorted(categories) if self._totals.get(slug, 0) > 0]
@@ -214,16 +232,16 @@ class FeedBuilder:
     def _archive_page(self, key: str, page: int, now: datetime) -> RenderedFeed | None:
         category = None
         if key != ALL:
+            if self.cache.is_gone(feed_path(key, "atom")):
+                return None  # a category with nothing visible left is 410, its archive pages with it
             category = self.store.category(key)
             if category is None:
                 return None
-        size = self.settings.feeds.archive_page_size
         with self.store.reading() as conn:
-            _, total = store_channels.newest(conn, key, now, 0)
-            paging = Paging(total, size, self.settings.feeds.max_entries)
+            paging = Paging(self.settings.feeds.archive_page_size, store_archives.last_page(conn, key))
             if not paging.has(page):
                 return None
-            entries = store_channels.oldest_first(conn, key, now, (page - 1) * size, size)
+            entries = store_archives.page(conn, key, page, now)
         doc = self._render_archive(key, category, page, entries, paging)
         memo = self._archive_memo.get((key, page))
         if memo is not None and memo.fingerprint == doc.fingerprint:
@@ -236,7 +254,7 @@ class FeedBuilder:
     def _render_archive(
         self, key: str, category: Category | None, page: int, oldest_first: list[Article], paging: Paging
     ) -> RenderedFeed:
-        # Archive documents list newest first like any feed; the page boundaries are what is fixed.
+        # Archive documents list newest first like any feed; which articles a page holds is fixed.
         entries = [self._named(a) for a in reversed(oldest_first)]
         channel = self.channel(key, category, self_path=archive_path(key, page))
         fingerprint = self._fingerprint(channel, entries, paging, extra=page)
@@ -261,29 +279,33 @@ class FeedBuilder:
     def archive_pages(self, key: str, now: datetime) -> Iterator[RenderedFeed]:
         """Every archive page of a channel, for the static tree: the channel is read once, in order,
         and each page is handed on as soon as it is rendered (nothing accumulates)."""
+        if key != ALL and self.cache.is_gone(feed_path(key, "atom")):
+            return
         category = None if key == ALL else self.store.category(key)
         with self.store.reading() as conn:
-            _, total = store_channels.newest(conn, key, now, 0)
-            paging = Paging(total, self.settings.feeds.archive_page_size, self.settings.feeds.max_entries)
+            paging = Paging(self.settings.feeds.archive_page_size, store_archives.last_page(conn, key))
             if not paging.last_page:
                 return
-            articles = store_channels.stream_oldest_first(conn, key, now)
-            with closing(articles):
-                yield from self._pages(key, category, articles, paging)
+            placed = store_archives.stream_pages(conn, key, now)
+            with closing(placed):
+                yield from self._pages(key, category, placed, paging)
 
     def _pages(
-        self, key: str, category: Category | None, articles: Iterator[Article], paging: Paging
+        self, key: str, category: Category | None, placed: Iterator[tuple[int, Article]], paging: Paging
     ) -> Iterator[RenderedFeed]:
-        page, chunk = 1, []
-        for article in articles:
-            chunk.append(article)
-            if len(chunk) == paging.size:
+        # every page number is written, an emptied one (all its articles withdrawn) too: the links
+        # between pages never skip one
+        page, chunk = 1, list[Article]()
+        for number, article in placed:
+            if number > paging.last_page:
+                break  # archived by another instance since the pages were counted: the next build
+            while number > page:
                 yield self._render_archive(key, category, page, chunk, paging)
                 page, chunk = page + 1, []
-                if page > paging.last_page:
-                    return
-        if chunk and page <= paging.last_page:
+            chunk.append(article)
+        while page <= paging.last_page:
             yield self._render_archive(key, category, page, chunk, paging)
+            page, chunk = page + 1, []
 
     # -- channel description ----------------------------------------------------------------------
     def channel(self, key: str, category: Category | None, self_path: str | None = None) -> Channel:
@@ -327,9 +349,8 @@ class FeedBuilder:
             channel.hub,
             channel.self_url,
             str(channel.tz),
-            paging.total,
             paging.size,
-            paging.current,
+            paging.last_page,
             extra,
             [(a.id, a.changed_at.isoformat(), a.category.name) for a in entries],
         ]

@@ -19,6 +19,12 @@ def visible(now: datetime) -> ColumnElement[bool]:
     return and_(articles.c.status == Status.PUBLISHED.value, articles.c.published_at <= now)
 
 
+def is_visible(status: str, published_at: datetime, now: datetime) -> bool:
+    """The same rule for a row already read: a query that selects by another index (changed_at)
+    applies it here, since `visible` in its WHERE would lead the planner onto the status index."""
+    return status == Status.PUBLISHED.value and published_at <= now
+
+
 _ARTICLE_COLUMNS = (
     articles.c.id,
     articles.c.title,

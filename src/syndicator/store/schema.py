@@ -95,6 +95,8 @@ articles = Table(
     Index(None, "status", "category_slug", "published_at", "id"),
     Index(None, "published_at"),
     Index(None, "changed_at"),
+    # what changed lately in one category: the archive's look for articles newly out of a feed
+    Index(None, "category_slug", "changed_at"),
 )
 
 # Rendered feeds, kept so a restart (or another instance) serves the same bytes and ETags.
@@ -239,4 +241,16 @@ job_state = Table(
     Column("name", String(100), primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# RFC 5005 archive pages (publish/builder.py): the page each article of a channel (a category's slug,
+# or "all") was put on when it left the channel's subscription feed. Pages fill up one after the other
+# and are never re-cut: a full page keeps its articles, a withdrawn one only leaves it.
+archive_entries = Table(
+    "archive_entries",
+    metadata,
+    Column("feed_key", String(80), primary_key=True),
+    Column("article_id", String(128), primary_key=True),
+    Column("page", Integer, nullable=False),
+    Index(None, "feed_key", "page"),
 )
