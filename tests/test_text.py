@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syndicator.text import category_name, category_slug, clean_line, nfc, strip_forbidden, truncate
+from syndicator.text import (
+    category_name,
+    category_slug,
+    clean_line,
+    clean_truncated,
+    nfc,
+    strip_forbidden,
+    truncate,
+)
 
 PROPERTY_SETTINGS = settings(max_examples=300, deadline=None, database=None)
 XML_FORBIDDEN = [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF]
@@ -142,3 +150,34 @@ def test_truncate_respects_the_limit(text: str, limit: int) -> None:
     assert len(cut) <= limit
     if len(text) <= limit:
         assert cut == text
+
+
+BIDI_CONTROLS = [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+
+
+@pytest.mark.parametrize("code", BIDI_CONTROLS)
+def test_clean_line_strips_bidi_controls(code: int) -> None:
+    """A right-to-left override in a title or a name would show text reversed, disguising it."""
+    assert clean_line(f"Thông báo {chr(code)}gpj.exe") == "Thông báo gpj.exe"
+    assert category_name(f"Văn hóa{chr(code)} - Xã hội") == "Văn hóa - Xã hội"
+    assert category_slug(f"Thông{chr(code)} báo") == "thong-bao"
+
+
+@PROPERTY_SETTINGS
+@given(st.text())
+def test_clean_line_leaves_no_bidi_control(text: str) -> None:
+    assert not any(ord(char) in BIDI_CONTROLS for char in clean_line(text))
+
+
+@PROPERTY_SETTINGS
+@given(
+    st.lists(
+        st.sampled_from(["Thọ", "Xuân", " ", "\n\n", "\u00a0", "\u200b", "o\u0323", "\u202e", "x" * 50]),
+        max_size=400,
+    ),
+    st.integers(min_value=2, max_value=60),
+)
+def test_clean_truncated_is_truncate_of_clean_line(pieces: list[str], limit: int) -> None:
+    """The summary of a long text is read from its start only, and comes out the same."""
+    text = "".join(pieces)
+    assert clean_truncated(text, limit) == truncate(clean_line(text), limit)
