@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import functools
+import logging
 import re
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ARRAY, Engine, bindparam, cast, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import NullPool
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _UPGRADE_LOCK = 0x5E1D1CA7  # advisory lock key: one migrating instance at a time
@@ -22,6 +28,44 @@ WRITE_OPTION = "syndicator_write"  # execution option marking a connection that 
 
 class StoreError(Exception):
     """The database cannot be used as it is; the message says why and what to do."""
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """The database cannot be reached now (server down or restarting, file gone, pool exhausted), as
+    opposed to a fault in a query: the first passes by itself, the second is a bug to report."""
+    if isinstance(error, PoolTimeout):
+        return True
+    return isinstance(error, DBAPIError) and (
+        error.connection_invalidated or isinstance(error, OperationalError)
+    )
+
+
+class Availability:
+    """Whether the database answers, logged once when an outage starts and once when it ends, instead of a
+    traceback per request that meets it. A new connection made again is what ends an outage."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._lock = threading.Lock()
+        self._down_since: float | None = None
+        event.listen(engine, "connect", self._connected)
+
+    @property
+    def down(self) -> bool:
+        return self._down_since is not None
+
+    def failed(self, error: BaseException) -> None:
+        with self._lock:
+            if self._down_since is not None:
+                return
+            self._down_since = time.monotonic()
+        reason = " ".join(str(getattr(error, "orig", None) or error).split())  # drivers' messages span lines
+        log.error("database unavailable: %s: %s", type(error).__name__, reason[:300])
+
+    def _connected(self, _dbapi_connection: Any, _record: Any) -> None:
+        with self._lock:
+            since, self._down_since = self._down_since, None
+        if since is not None:
+            log.warning("database available again after %.0f s", time.monotonic() - since)
 
 
 def create_store_engine(url: str, **kwargs: Any) -> Engine:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,8 +20,9 @@ from syndicator import presenters
 from syndicator.clock import Clock
 from syndicator.config import Settings
 from syndicator.ingest.errors import InvalidArticle
-from syndicator.ingest.jsonl import article_from_mapping
-from syndicator.model import WriteOutcome
+from syndicator.ingest.jsonl import parse_line
+from syndicator.ingest.sanitize import MAX_NESTING
+from syndicator.model import ARTICLE_ID, WriteOutcome
 from syndicator.store import Store
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -56,7 +56,7 @@ def _authorised(request: Request, tokens: tuple[str, ...]) -> bool:
 
 async def _body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise _TooLarge
     chunks: list[bytes] = []
     size = 0
@@ -85,6 +85,11 @@ def api_routes(settings: Settings, store: Store, clock: Clock) -> list[Route]:
         found = store.article(article_id)
         return presenters.article_json(found, settings, clock()) if found else None
 
+    def accept(raw: bytes) -> tuple[WriteOutcome, str, dict[str, Any] | None]:
+        article = parse_line(raw, settings.tz, source="api")
+        (outcome,) = store.write([article], clock())
+        return outcome, article.id, shown(article.id)
+
     async def create_or_update(request: Request) -> Response:
         try:
             raw = await _body(request, limit)
@@ -93,35 +98,32 @@ def api_routes(settings: Settings, store: Store, clock: Clock) -> list[Route]:
         except ClientDisconnect:
             return _error(400, "the client went away")
         try:
-            obj = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            return _error(422, f"the body is not valid JSON: {error}", errors=[])
-        try:
-            article = article_from_mapping(obj, settings.tz, source="api")
+            # parsing and sanitising take CPU time: in a worker thread, so feed polls are not held up
+            outcome, article_id, body = await run_in_threadpool(accept, raw)
         except InvalidArticle as error:
             return _error(
                 422,
-                "invalid article",
+                "invalid article" if error.fields else f"the body is {error.message}",
                 errors=[{"field": field, "message": message} for field, message in error.fields],
             )
-        (outcome,) = await run_in_threadpool(store.write, [article], clock())
-        status = 201 if outcome is WriteOutcome.CREATED else 200
-        body = await run_in_threadpool(shown, article.id)
         return JSONResponse(
             {"outcome": outcome.value, "article": body},
-            status_code=status,
-            headers={"location": f"/api/articles/{article.id}", "cache-control": "no-store"},
+            status_code=201 if outcome is WriteOutcome.CREATED else 200,
+            headers={"location": f"/api/articles/{article_id}", "cache-control": "no-store"},
         )
 
     async def read(request: Request) -> Response:
-        body = await run_in_threadpool(shown, request.path_params["id"])
+        article_id = request.path_params["id"]
+        body = await run_in_threadpool(shown, article_id) if ARTICLE_ID.fullmatch(article_id) else None
         if body is None:
             return _error(404, "no such article")
         return JSONResponse(body, headers={"cache-control": "no-store"})
 
     async def withdraw(request: Request) -> Response:
         article_id = request.path_params["id"]
-        found = await run_in_threadpool(store.article, article_id)
+        found = (
+            await run_in_threadpool(store.article, article_id) if ARTICLE_ID.fullmatch(article_id) else None
+        )
         if found is None:
             return _error(404, "no such article")
         await run_in_threadpool(store.withdraw, article_id, clock())
@@ -150,7 +152,12 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "category": {"type": "string", "maxLength": 200, "description": "Category name, e.g. Thông báo"},
             "published_at": {**timestamp, "description": "ISO 8601; without an offset: the site's time zone"},
             "updated_at": timestamp,
-            "body_html": {"type": "string", "description": "Sanitised: no script, style, handlers, js: URLs"},
+            "body_html": {
+                "type": "string",
+                "description": (
+                    f"Sanitised: no script, style, handlers, js: URLs; nested at most {MAX_NESTING} deep"
+                ),
+            },
             "body_text": {"type": "string", "description": "Plain text; blank lines separate paragraphs"},
             "summary": {"type": "string"},
             "author": {"type": "string"},

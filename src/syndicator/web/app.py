@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -21,11 +24,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from syndicator import links
 from syndicator.clock import Clock
 from syndicator.config import Settings
-from syndicator.model import Visibility
+from syndicator.model import ARTICLE_ID, Visibility
 from syndicator.publish.builder import FeedBuilder
 from syndicator.publish.cache import FeedCache
 from syndicator.publish.follower import CacheFollower
 from syndicator.store import Store
+from syndicator.store.database import Availability, is_unavailable
 from syndicator.web import metrics as metrics_text
 from syndicator.web.api import api_routes
 from syndicator.web.feedserve import FeedServer
@@ -69,10 +73,15 @@ class Services:
 
 
 FOLLOW_SECONDS = 0.5
+RETRY_AFTER = "30"  # seconds: a database restart or failover usually takes about that
+MAX_PAGE = 100_000
+_PAGE = re.compile(r"[1-9][0-9]{0,5}")  # ASCII digits only: str.isdigit() takes "²", which int() refuses
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
 
 
 def create_app(services: Services) -> ASGIApp:
     settings, store, clock = services.settings, services.store, services.clock
+    availability = Availability(store.engine)
     templates = environment(settings.tz, settings.site.language)
     check_templates(templates, PAGE_TEMPLATES)
     shared = {"site": settings.site, "base_url": settings.base_url, "subscribe_url": "/subscribe"}
@@ -90,6 +99,8 @@ def create_app(services: Services) -> ASGIApp:
     async def category(request: Request) -> Response:
         slug = request.path_params["slug"]
         page = _page_number(request)
+        if not _SLUG.fullmatch(slug):
+            raise HTTPException(404)
         now = clock()
         found = await run_in_threadpool(store.category, slug)
         if found is None:
@@ -110,7 +121,10 @@ def create_app(services: Services) -> ASGIApp:
         )
 
     async def article(request: Request) -> Response:
-        found = await run_in_threadpool(store.article, request.path_params["id"])
+        article_id = request.path_params["id"]
+        if not ARTICLE_ID.fullmatch(article_id):
+            raise HTTPException(404)
+        found = await run_in_threadpool(store.article, article_id)
         if found is None:
             raise HTTPException(404)
         visibility = found.visibility(clock())
@@ -126,8 +140,12 @@ def create_app(services: Services) -> ASGIApp:
         try:
             await run_in_threadpool(store.ping)
         except Exception as error:  # noqa: BLE001 - the check reports any database failure
-            log.warning("health check: database unavailable: %s", error)
-            return JSONResponse({"status": "error", "database": "unavailable"}, status_code=503)
+            availability.failed(error)
+            return JSONResponse(
+                {"status": "error", "database": "unavailable"},
+                status_code=503,
+                headers={"retry-after": RETRY_AFTER, "cache-control": "no-store"},
+            )
         return JSONResponse(
             {"status": "ok", "database": "ok", "feeds": len(services.cache)},
             headers={"cache-control": "no-store"},
@@ -151,6 +169,24 @@ def create_app(services: Services) -> ASGIApp:
         heading, message = messages.get(exc.status_code, ("Có lỗi xảy ra", "Xin vui lòng thử lại sau."))
         return render("pages/error.html", status=exc.status_code, heading=heading, message=message)
 
+    async def database_error(request: Request, exc: Exception) -> Response:
+        if not is_unavailable(exc):
+            raise exc  # a fault in a query: the 500 handler logs it with its traceback
+        availability.failed(exc)
+        headers = {"retry-after": RETRY_AFTER, "cache-control": "no-store"}
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": "the database is unavailable: retry later"}, 503, headers)
+        if request.url.path == "/metrics":
+            return PlainTextResponse("database unavailable\n", 503, headers)
+        response = render(
+            "pages/error.html",
+            status=503,
+            heading="Hệ thống tạm thời gián đoạn",
+            message="Xin vui lòng thử lại sau ít phút.",
+        )
+        response.headers.update(headers)
+        return response
+
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.url.path, exc_info=exc)
         return render(
@@ -171,8 +207,13 @@ def create_app(services: Services) -> ASGIApp:
             *subscription_routes(settings, store, clock, render),
             Mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static"),
         ],
-        exception_handlers={HTTPException: http_error, 500: server_error},
-        lifespan=_follow(services),
+        exception_handlers={
+            HTTPException: http_error,
+            DBAPIError: database_error,
+            PoolTimeout: database_error,
+            500: server_error,
+        },
+        lifespan=_follow(services, availability),
     )
     feeds = FeedServer(
         SecurityHeaders(app),
@@ -181,11 +222,12 @@ def create_app(services: Services) -> ASGIApp:
         hub=settings.websub_hub,
         base_url=settings.base_url,
         archive=lambda key, page: services.builder.archive_page(key, page, clock()),
+        availability=availability,
     )
     return feeds
 
 
-def _follow(services: Services) -> Any:
+def _follow(services: Services, availability: Availability) -> Any:
     """Lifespan: while serving, keep the feed cache in step with what the leader renders."""
 
     @asynccontextmanager
@@ -200,7 +242,10 @@ def _follow(services: Services) -> Any:
                 try:
                     await run_in_threadpool(follower.sync, services.clock())
                 except Exception as error:  # noqa: BLE001 - one line; the next look tries again
-                    log.error("feed cache follow failed: %s: %s", type(error).__name__, error)
+                    if is_unavailable(error):
+                        availability.failed(error)  # one line for the outage, not two a second
+                    else:
+                        log.error("feed cache follow failed: %s: %s", type(error).__name__, error)
                 await asyncio.sleep(FOLLOW_SECONDS)
 
         task = asyncio.create_task(loop())
@@ -214,7 +259,7 @@ def _follow(services: Services) -> Any:
 
 def _page_number(request: Request) -> int:
     raw = request.query_params.get("trang", "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
+    if not _PAGE.fullmatch(raw) or int(raw) > MAX_PAGE:
         raise HTTPException(404)
     return int(raw)
 

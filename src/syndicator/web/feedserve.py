@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from syndicator.publish.cache import FeedCache, RenderedFeed
+from syndicator.store.database import Availability, is_unavailable
 
 Headers = list[tuple[bytes, bytes]]
 ArchiveLookup = Callable[[str, int], RenderedFeed | None]
@@ -62,12 +63,14 @@ class FeedServer:
         hub: str | None,
         base_url: str,
         archive: ArchiveLookup,
+        availability: Availability | None = None,
     ) -> None:
         self.app = app
         self.cache = cache
         self.hub = hub
         self.base_url = base_url
         self.archive = archive
+        self.availability = availability
         self.cache_control = f"public, max-age={max_age}".encode()
         self._prepared: dict[str, _Prepared] = {}
         # responses by status, for /metrics (a dict increment is all a poll pays for it)
@@ -85,7 +88,17 @@ class FeedServer:
             return
         doc = self.cache.get(path)
         if doc is None:
-            doc = await self._archive_page(path)
+            try:
+                doc = await self._archive_page(path)
+            except Exception as error:
+                if not is_unavailable(error):
+                    raise
+                if self.availability is not None:
+                    self.availability.failed(error)
+                # feeds in memory still answer; an archive page not rendered yet needs the database
+                unavailable = "Tạm thời không truy cập được, xin thử lại sau."
+                await _plain(send, 503, unavailable, [(b"retry-after", b"30")], cache=b"no-store")
+                return
         if doc is None:
             if self.cache.is_gone(path):
                 self.served[410] += 1
@@ -182,12 +195,14 @@ def _not_modified(doc: RenderedFeed, if_none_match: bytes | None, if_modified_si
     return False
 
 
-async def _plain(send: Send, status: int, text: str, extra: Headers) -> None:
+async def _plain(
+    send: Send, status: int, text: str, extra: Headers, *, cache: bytes = b"public, max-age=60"
+) -> None:
     body = (text + "\n").encode()
     headers: Headers = [
         (b"content-type", b"text/plain; charset=utf-8"),
         (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"public, max-age=60"),
+        (b"cache-control", cache),
         (b"x-content-type-options", b"nosniff"),
         *extra,
     ]

@@ -71,7 +71,7 @@ def subscription_routes(
     async def form(request: Request) -> FormData | None:
         """The posted form, or None when it is too large or malformed (a 400, never a 500)."""
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        if declared.isascii() and declared.isdigit() and int(declared) > MAX_FORM_BYTES:
             return None
         body = b""
         async for chunk in request.stream():
