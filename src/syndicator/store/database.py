@@ -7,8 +7,9 @@ import logging
 import re
 import threading
 import time
+import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import ARRAY, Engine, bindparam, cast, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import make_url
@@ -42,12 +43,24 @@ def is_unavailable(error: BaseException) -> bool:
 
 class Availability:
     """Whether the database answers, logged once when an outage starts and once when it ends, instead of a
-    traceback per request that meets it. A new connection made again is what ends an outage."""
+    traceback per request or a line per job run that meets it. A new connection made again is what ends
+    an outage. One per engine (`Availability.of`), so that the web and the jobs of a process agree."""
+
+    _of: ClassVar[weakref.WeakKeyDictionary[Engine, Availability]] = weakref.WeakKeyDictionary()
+    _of_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, engine: Engine) -> None:
         self._lock = threading.Lock()
         self._down_since: float | None = None
         event.listen(engine, "connect", self._connected)
+
+    @classmethod
+    def of(cls, engine: Engine) -> Availability:
+        with cls._of_lock:
+            found = cls._of.get(engine)
+            if found is None:
+                found = cls._of[engine] = cls(engine)
+            return found
 
     @property
     def down(self) -> bool:

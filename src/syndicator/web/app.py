@@ -81,7 +81,7 @@ _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
 
 def create_app(services: Services) -> ASGIApp:
     settings, store, clock = services.settings, services.store, services.clock
-    availability = Availability(store.engine)
+    availability = Availability.of(store.engine)
     templates = environment(settings.tz, settings.site.language)
     check_templates(templates, PAGE_TEMPLATES)
     shared = {"site": settings.site, "base_url": settings.base_url, "subscribe_url": "/subscribe"}
