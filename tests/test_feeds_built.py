@@ -330,3 +330,15 @@ def test_an_emptied_category_has_no_archive_pages(channel: Channel) -> None:
     assert channel.cache.is_gone("/feeds/thong-bao.atom")
     assert channel.builder.archive_page("thong-bao", 1, channel.now) is None
     assert list(channel.builder.archive_pages("thong-bao", channel.now)) == []
+
+
+def test_an_archived_article_given_a_newer_date_keeps_its_page(channel: Channel) -> None:
+    before = channel.pages()
+    feed = channel.feed()
+    moved = _ids(before[0])[0]
+    number = int(moved.removeprefix("bai-"))
+    channel.store.write([_article(number, channel.later() - timedelta(minutes=1))], channel.now)
+    channel.builder.refresh(channel.now)
+    after = channel.pages()
+    assert [_ids(body) for body in after] == [_ids(body) for body in before]
+    assert after[1:] == before[1:] and channel.feed() == feed
