@@ -446,8 +446,9 @@ class ArchiveSample:
 def archive_sample(url: str, samples: int = 6) -> ArchiveSample:
     """Time `all`'s archive pages at points spread over its range, and one category's whole set.
 
-    A page's cost grows with its page number (OFFSET) on top of a constant (the channel's count), so
-    `all`'s total is fitted as a + b * page over the samples and summed over every page.
+    A page is read by its stored number (store/archives.py), so its cost should not grow with the
+    number; `all`'s total is still fitted as a + b * page over the samples and summed over every page.
+    The builder's first refresh archives what left each feed before the pages are read.
     """
     settings = load_settings(database_url=url)
     store = Store.open(url)
