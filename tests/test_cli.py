@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from syndicator.store.database import create_store_engine, head_revision, upgrade
 from tests.conftest import EXAMPLES, ROOT
+from tests.hostile import ESCAPE_NAME, make_fifo, no_controls
 
 BASE_URL = "https://rss.thoxuan.example"
 
@@ -119,6 +120,58 @@ def test_import_failures_exit_1_with_one_line_each(tmp_path: Path, database_url:
     assert "UTF-8" in by_file[str(drop / "latin1.txt")]
     assert "file name" in by_file[str(drop / "[nháp] bài.txt")]
     assert "published_at" in by_file[f"{drop / 'cms.jsonl'}:2"]
+
+
+def test_import_shows_names_as_text_and_never_reads_links_or_fifos_in_folders(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A name with terminal escape codes was printed raw; a FIFO would hang the import for good."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / ESCAPE_NAME).write_text("{not json\n", encoding="utf-8")
+    (drop / ":thumbs_up: [bold]đậm.jsonl").write_text("{not json\n", encoding="utf-8")
+    (tmp_path / "secret.jsonl").write_text(jsonl(cms("bi-mat")), encoding="utf-8")
+    (drop / "link.jsonl").symlink_to(tmp_path / "secret.jsonl")
+    make_fifo(drop / "ong.jsonl")
+    (drop / "tot.jsonl").write_text(jsonl(cms("tot")), encoding="utf-8")
+
+    result = cli("import", str(drop), cwd=tmp_path, database_url=database_url)
+    assert result.returncode == 1
+    assert result.stdout.strip() == "5 files: 1 created, 0 updated, 0 unchanged, 4 failed"
+    assert no_controls(result.stderr), result.stderr
+    assert sorted(result.stderr.splitlines()) == sorted(
+        [
+            f"failed {drop}/\\x1b[31mđỏ\\x1b[0m\\x1b]0;pwned\\x07 \\u202etxt.jsonl:1: not valid JSON: "
+            "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+            f"failed {drop}/:thumbs_up: [bold]đậm.jsonl:1: not valid JSON: "
+            "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+            f"failed {drop / 'link.jsonl'}: symbolic link, not followed",
+            f"failed {drop / 'ong.jsonl'}: not a regular file (a FIFO)",
+        ]
+    )
+    listed = cli("articles", "list", "--json", cwd=tmp_path, database_url=database_url)
+    assert [row["id"] for row in json.loads(listed.stdout)] == ["tot"]
+
+
+def test_subscriber_rows_and_names_are_echoed_as_text(tmp_path: Path) -> None:
+    csv_file = tmp_path / "\x1b[2Jds[red].csv"
+    csv_file.write_text("email,name\n[red]sai,Tên\ndung@example.org,Tên\n", encoding="utf-8")
+    result = cli("subscribers", "import", str(csv_file), cwd=tmp_path)
+    assert result.returncode == 1
+    assert no_controls(result.stderr), result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"failed {tmp_path}/\\x1b[2Jds[red].csv:2: email: '[red]sai': ")
+
+    gone = cli("subscribers", "remove", "\x1b]0;pwned\x07[bold]ai@example.org", cwd=tmp_path)
+    assert gone.returncode == 1
+    assert one_error_line(gone) == "error: no subscriber \\x1b]0;pwned\\x07[bold]ai@example.org"
+
+
+def test_subscribers_import_reads_a_regular_file_only(tmp_path: Path) -> None:
+    fifo = make_fifo(tmp_path / "ds.csv")
+    result = cli("subscribers", "import", str(fifo), cwd=tmp_path)
+    assert result.returncode == 1
+    assert one_error_line(result) == f"error: {fifo}: not a regular file (a FIFO)"
 
 
 def test_import_of_nothing_succeeds(tmp_path: Path) -> None:

@@ -13,14 +13,15 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
 from syndicator import clock, presenters
 from syndicator.config import ConfigError, Settings, load_settings
-from syndicator.ingest.importer import Failure, Format, count_files, import_paths
+from syndicator.ingest.files import Refused, Source, read_whole
+from syndicator.ingest.importer import Failure, Format, count_files, display, import_paths
+from syndicator.printable import printable
 from syndicator.store import Store, StoreError
 from syndicator.store.database import create_store_engine, upgrade
 
@@ -47,8 +48,15 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
+    err.print(Text.assemble(("error:", "bold red"), " ", printable(message)))
     raise typer.Exit(code)
+
+
+def said(text: str, label: str = "", style: str = "red") -> Text:
+    """Text that may hold input (a file name, a CSV cell) as the terminal should show it: no rich
+    markup or emoji codes taken from it, control characters escaped."""
+    shown = Text(printable(text))
+    return Text.assemble((label, style), " ", shown) if label else shown
 
 
 def settings() -> Settings:
@@ -103,7 +111,7 @@ def import_command(
 
         def report_failure(failure: Failure) -> None:
             # printed at once (the operator sees problems while a long import runs), and counted
-            progress.console.print(f"[red]failed[/] {escape(str(failure))}", highlight=False, markup=True)
+            progress.console.print(said(str(failure), "failed"))
 
         with progress:
             task = progress.add_task("import", total=total)
@@ -149,7 +157,7 @@ def articles_list(
     for row in rows:
         when = row["published_at"][:16].replace("T", " ")
         cells = (row["id"], when, row["status"], row["category"], row["title"])
-        table.add_row(*(Text(str(cell)) for cell in cells))  # titles are text, not rich markup
+        table.add_row(*(said(str(cell)) for cell in cells))  # titles are text, not rich markup
     stdout.print(table)
 
 
@@ -167,7 +175,7 @@ def categories_list(
         return
     table = Table("slug", "tên", "số bài", box=None)
     for row in rows:
-        table.add_row(Text(str(row["slug"])), Text(str(row["name"])), str(row["articles"]))
+        table.add_row(said(str(row["slug"])), said(str(row["name"])), str(row["articles"]))
     stdout.print(table)
 
 
@@ -300,10 +308,8 @@ def build(
         # a generator: each archive page is written as it is rendered, so memory stays flat
         docs = itertools.chain(kept_docs, *(builder.archive_pages(key, now) for key in keys))
         tree = write_tree(out, docs)
-    stdout.print(
-        f"{out}: {tree.written} files written, {tree.unchanged} unchanged, {tree.removed} removed",
-        highlight=False,
-    )
+    written = f"{tree.written} files written, {tree.unchanged} unchanged, {tree.removed} removed"
+    stdout.print(said(f"{display(out)}: {written}"))
 
 
 @subscribers_app.command("add")
@@ -336,8 +342,10 @@ def subscribers_add(
         except InvalidSubscription as error:
             fail(str(error), 1)
     stdout.print(
-        f"{'added' if created else 'updated'} {person.email} "
-        f"({person.status.value}, {person.frequency.value})"
+        said(
+            f"{'added' if created else 'updated'} {person.email} "
+            f"({person.status.value}, {person.frequency.value})"
+        )
     )
 
 
@@ -352,14 +360,16 @@ def subscribers_import(
     from syndicator.mail.subscriptions import import_csv
 
     config = settings()
-    try:
-        data = file.read_text(encoding="utf-8")
+    try:  # like any import: a regular file only (no FIFO to hang on, no /dev/zero), bounded
+        data = read_whole(Source(file), config.imports.max_file_bytes).decode("utf-8")
+    except Refused as refused:
+        fail(f"{display(file)}: {refused.reason}", 1)
     except (OSError, UnicodeDecodeError) as error:
-        fail(f"{file}: cannot read: {error}", 1)
+        fail(f"{display(file)}: cannot read: {error}", 1)
     with opened_store(config) as store:
         created, updated, problems = import_csv(store, data, clock.utcnow(), confirmed=not pending)
     for problem in problems:
-        err.print(f"[red]failed[/] {file}:{problem.line}: {problem.reason}", highlight=False)
+        err.print(said(f"{display(file)}:{problem.line}: {problem.reason}", "failed"))
     stdout.print(f"{created} added, {updated} updated, {len(problems)} failed", highlight=False)
     raise typer.Exit(1 if problems else 0)
 
@@ -405,7 +415,8 @@ def subscribers_list(
         table.add_column(column, overflow="fold")
     for p in people:
         cats = "all" if p.categories is None else ", ".join(sorted(p.categories))
-        table.add_row(p.email, p.name or "", p.status.value, p.source.value, cats, p.frequency.value)
+        cells = (p.email, p.name or "", p.status.value, p.source.value, cats, p.frequency.value)
+        table.add_row(*(said(cell) for cell in cells))
     stdout.print(table)
 
 
@@ -418,7 +429,7 @@ def subscribers_remove(email: Annotated[str, typer.Argument(help="The address.")
     with opened_store(config) as store:
         if not remove(store, email):
             fail(f"no subscriber {email}", 1)
-    stdout.print(f"removed {email}")
+    stdout.print(said(f"removed {email}"))
 
 
 def _at(value: str | None, config: Settings) -> datetime:
@@ -467,7 +478,7 @@ def digest_preview(
         return
     subject, html, count = result
     out.write_text(html, encoding="utf-8")
-    stdout.print(f"{out}: {subject} ({count} articles)", highlight=False)
+    stdout.print(said(f"{display(out)}: {subject} ({count} articles)"))
 
 
 @digest_app.command("send")
