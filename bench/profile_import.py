@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.corpus.is_dir():
         parser.error(f"no corpus at {args.corpus}: run bench/generate.py first")
     folders = sorted(p for p in args.corpus.iterdir() if p.is_dir())
-    files = list(iter_files(folders))[: args.files]
+    files = [source.path for source in iter_files(folders)][: args.files]
     count = len(files)
     print(f"{count} files from {args.corpus}; stages, no profiler:")
     datas = per_article("read the file", count, lambda: [(f.read_bytes(), f.stem) for f in files])
