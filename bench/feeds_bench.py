@@ -70,6 +70,7 @@ from syndicator.publish.builder import FeedBuilder  # noqa: E402
 from syndicator.publish.cache import FeedCache  # noqa: E402
 from syndicator.store import Store  # noqa: E402
 from syndicator.store import archives as store_archives  # noqa: E402
+from syndicator.store import articles as store_articles  # noqa: E402
 from syndicator.store import channels as store_channels  # noqa: E402
 
 # issue 3's targets
@@ -255,9 +256,9 @@ def instrumented(store: Store) -> Iterator[Phases]:
     phases.wrap(store_channels, "changes", "store: changed categories (changes)")
     phases.wrap(store_channels, "names", "store: category names (names)")
     phases.wrap(
-        Store,
+        store_articles,
         "count_visible",
-        lambda store, now, category=None: f"store: count, {'category' if category else '`all`'}",
+        lambda conn, now, category=None: f"store: count, {'category' if category else '`all`'}",
     )
     phases.wrap(
         store_archives,

@@ -27,6 +27,7 @@ from syndicator.publish.cache import FeedCache, RenderedFeed
 from syndicator.publish.opml import render_opml
 from syndicator.store import Store
 from syndicator.store import archives as store_archives
+from syndicator.store import articles as store_articles
 from syndicator.store import channels as store_channels
 from syndicator.store.channels import ALL, LOOKBACK
 from syndicator.store.database import upsert
@@ -155,20 +156,16 @@ class FeedBuilder:
         # every category's count is known once all were counted (the first refresh), and each one
         # that changed is counted again before `all` (sorted last): `all` is their sum, no full count
         known = key == ALL and all(slug in self._totals for slug in categories)
-        if known:
-            total = sum(self._totals[slug] for slug in categories)
-        else:
-            total = self.store.count_visible(now, None if key == ALL else key)
+        counted, entries, paging = self._current(key, now, count=not known)
+        total = sum(self._totals[slug] for slug in categories) if known else counted
         self._totals[key] = total
         if key != ALL and total == 0:
             for kind in KINDS:
                 path = feed_path(key, kind)
                 if self.cache.mark_gone(path):
                     report.gone.append(path)
-            self._feed_ids[key] = (now, [])
             self._forget(key)
             return
-        entries, paging = self._current(key, now)
         channel = self.channel(key, category)
         fingerprint = self._fingerprint(channel, entries, paging)
         last_modified = max((a.updated_at for a in entries), default=None)
@@ -191,8 +188,9 @@ class FeedBuilder:
                 report.rendered.append(path)
         self._forget(key)
 
-    def _current(self, key: str, now: datetime) -> tuple[list[Article], Paging]:
-        """The feed's entries (the newest `max_entries` articles on no archive page) and the archive.
+    def _current(self, key: str, now: datetime, *, count: bool) -> tuple[int, list[Article], Paging]:
+        """The channel's visible articles (counted when asked, else -1), the feed's entries (the newest
+        `max_entries` articles on no archive page) and its archive.
 
         What the feed cannot hold is archived first, oldest first, so that the feed and the archive
         pages together hold every visible article once (RFC 5005: archive pages do not change).
@@ -201,6 +199,7 @@ class FeedBuilder:
         kept = self._feed_ids.get(key)
         since, known = (None, []) if kept is None else (kept[0] - LOOKBACK, kept[1])
         with self.store.reading() as conn:
+            total = store_articles.count_visible(conn, now, None if key == ALL else key) if count else -1
             pending = store_archives.unarchived(conn, key, now, since=since, known=known)
             last_page = store_archives.last_page(conn, key)
             current = pending[:limit]
@@ -210,7 +209,7 @@ class FeedBuilder:
             with self.store.writing() as conn:
                 last_page = store_archives.archive(conn, key, leaving, size)
         self._feed_ids[key] = (now, current)
-        return [self._named(found[i]) for i in current], Paging(size, last_page)
+        return total, [self._named(found[i]) for i in current], Paging(size, last_page)
 
     def _rebuild_opml(self, categories: dict[str, Category], report: BuildReport) -> None:
         """Only when the list of channels with articles, or a name in it, changed."""
