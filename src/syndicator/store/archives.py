@@ -21,6 +21,8 @@ from syndicator.store.articles import article_select, is_visible, to_article, vi
 from syndicator.store.channels import ALL
 from syndicator.store.schema import archive_entries, articles
 
+CHUNK = 5000  # rows per INSERT: the first build after the upgrade archives a whole store
+
 
 def _scoped(query: Select[Any], key: str) -> Select[Any]:
     return query if key == ALL else query.where(articles.c.category_slug == key)
@@ -93,14 +95,18 @@ def archive(conn: Connection, key: str, oldest_first: Sequence[str], size: int) 
         on_it = and_(archive_entries.c.feed_key == key, archive_entries.c.page == page)
         counted = select(func.count()).where(on_it)
         on_page = int(conn.execute(counted).scalar_one())
-    rows = []
+    statement = _insert(conn).on_conflict_do_nothing()
+    rows: list[dict[str, Any]] = []
     for article_id in oldest_first:
         if page == 0 or on_page >= size:
             page, on_page = page + 1, 0
         rows.append({"feed_key": key, "article_id": article_id, "page": page})
         on_page += 1
+        if len(rows) == CHUNK:
+            conn.execute(statement, rows)
+            rows = []
     if rows:
-        conn.execute(_insert(conn).on_conflict_do_nothing(), rows)
+        conn.execute(statement, rows)
     return last_page(conn, key)
 
 
