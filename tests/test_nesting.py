@@ -154,3 +154,21 @@ def test_the_count_is_never_far_below_what_the_parser_builds(pieces: list[str]) 
     so the limit holds the real depth within 2 * MAX_NESTING + 2."""
     html = "".join(pieces)
     assert real_depth(html) <= 2 * counted_depth(html) + 2, html
+
+
+@pytest.mark.parametrize("shift", range(-12, 4))
+def test_markup_across_a_search_window_boundary_is_read_whole(shift: int) -> None:
+    """The scan searches 64 KiB at a time (no regex call holds the interpreter lock for long): a tag,
+    comment or end tag that straddles two windows reads as if it did not."""
+    pad = "x" * (65_536 + shift)
+    assert exceeds_depth(pad + "<div>" * (LIMIT + 1), LIMIT)
+    assert not exceeds_depth(pad + "<div></div>" * (LIMIT + 1), LIMIT)
+    assert not exceeds_depth("<div>" + pad + "<!-- <div><div><div><div><div><div> -->", LIMIT)
+    assert exceeds_depth("<div><!--" + pad + "-->" + "<div>" * LIMIT, LIMIT)
+    assert not exceeds_depth(("<div><xmp>" + pad + "</xmp></div>") * (LIMIT + 1), LIMIT)
+    assert not exceeds_depth(("<div><script>" + pad + "</script></div>") * (LIMIT + 1), LIMIT)
+    assert exceeds_depth(
+        "<div><script><!--<script>" + pad + "</script></div></script>" + "<div>" * LIMIT, LIMIT
+    )
+    many = "<div " + " a" * 1000 + ' title="</div>">'  # more attributes than one regex call reads
+    assert exceeds_depth(many * (LIMIT + 1), LIMIT)

@@ -8,8 +8,11 @@ what the real parser will do, it errs towards a deeper count, never a shallower 
 - an end tag closes an element only when that element is the innermost open one, or only elements
   whose end tags are optional (`<p>`, `<li>`, `<td>` ...) lie inside it;
 - a self-closing `<x/>` that is not a void element counts as open (HTML ignores the slash);
-- inside `<svg>`, `<math>` or `<select>`, where a raw-text element may or may not be raw text, every
-  `<letter` in its content counts as one more open element, for good.
+- inside `<svg>`, `<math>` or `<select>` (and for `<noscript>`), where a raw-text element may or may
+  not be raw text, every `<letter` in its content counts as one more open element, for good.
+
+It runs in a worker thread beside the web server's event loop, so it searches 64 KiB at a time: no
+single regex call holds the interpreter lock for long, whatever the input.
 """
 
 from __future__ import annotations
@@ -17,12 +20,16 @@ from __future__ import annotations
 import re
 
 _WS = "\t\n\f\r "  # the HTML tokenizer's whitespace (NBSP and other Unicode spaces are not)
-# the rest of a tag: attributes (a quote opens a value only after '='), up to and including '>'
-_ATTRIBUTES = (
-    rf"""(?:[{_WS}/]+|[^{_WS}/>][^{_WS}/=>]*(?:[{_WS}]*=[{_WS}]*(?:"[^"]*"?|'[^']*'?|[^{_WS}>]*))?)*>?"""
+# one attribute, or the spaces and slashes between them (a quote opens a value only after '=')
+_ATTRIBUTE = (
+    rf"""(?:[{_WS}/]+|[^{_WS}/>][^{_WS}/=>]*(?:[{_WS}]*=[{_WS}]*(?:"[^"]*"?|'[^']*'?|[^{_WS}>]*))?)"""
 )
-# one search per token: a comment, a bogus comment (or doctype), or a start or end tag with its attributes
-_TOKEN = re.compile(rf"<(?:(!--)|([!?]|/(?![A-Za-z]))|(/?)([A-Za-z][^{_WS}/>]*){_ATTRIBUTES})")
+# a comment, a bogus comment (or doctype), or a start or end tag with its first attributes; the rest of a
+# tag with very many attributes is read by _MORE_ATTRIBUTES, a bounded number per call
+_TOKEN = re.compile(rf"<(?:(!--)|([!?]|/(?![A-Za-z]))|(/?)([A-Za-z][^{_WS}/>]*){_ATTRIBUTE}{{0,64}}>?)")
+_MORE_ATTRIBUTES = re.compile(rf"{_ATTRIBUTE}{{0,64}}>?")
+_MARKUP = re.compile(r"<[!?/A-Za-z]")
+_WINDOW = 1 << 16  # characters per search: no single regex call holds the interpreter lock for long
 _COMMENT_END = re.compile(r"--!?>")
 _LETTER_TAG = re.compile(r"<[A-Za-z]")
 _SCRIPT_EVENTS = re.compile(rf"<!--|-->|<(/?)script(?=[{_WS}/>])", re.IGNORECASE)
@@ -61,6 +68,7 @@ _CLOSED_BY: dict[str, frozenset[str]] = {
     **dict.fromkeys(("rb", "rp", "rt", "rtc"), frozenset()),
 }
 _OPTIONAL_END = frozenset(_CLOSED_BY)
+_SIBLINGS = frozenset(name for name, closers in _CLOSED_BY.items() if name in closers)
 _UNKNOWN = ""  # an element counted where the scan cannot tell; no end tag closes it
 
 
@@ -104,7 +112,9 @@ def exceeds_depth(html: str, limit: int) -> bool:
     """True as soon as more than `limit` elements are open at once (the scan stops there)."""
     stack = _Stack()
     pos = 0
-    while (found := _TOKEN.search(html, pos)) is not None:
+    while (markup := _MARKUP.search(html, pos, pos + _WINDOW) or _find(_MARKUP, html, pos, 2)) is not None:
+        found = _TOKEN.match(html, markup.start())
+        assert found is not None  # every start _MARKUP finds is one of _TOKEN's
         comment, bogus, closing, name = found.groups()
         pos = found.end()
         if comment:
@@ -114,6 +124,8 @@ def exceeds_depth(html: str, limit: int) -> bool:
             close = html.find(">", pos)
             pos = len(html) if close < 0 else close + 1
             continue
+        while pos < len(html) and html[pos - 1] != ">":  # only an attribute list of over 64 items
+            pos = _MORE_ATTRIBUTES.match(html, pos).end()  # type: ignore[union-attr] # matches ""
         name = name.lower()
         names = stack.names
         if closing:
@@ -124,12 +136,25 @@ def exceeds_depth(html: str, limit: int) -> bool:
             continue
         if name in _VOID and (not stack.foreign or name in _VOID_IN_FOREIGN):
             continue
+        if names and names[-1] == name and name in _SIBLINGS:  # <li> after <li>: one closes, one opens
+            continue
         stack.start(name)
         if name in _RAW:
-            pos = _raw_text(html, pos, name, stack)
+            pos = _raw_text(html, pos, name, stack, limit)
         if len(stack.names) > limit:
             return True
     return False
+
+
+def _find(pattern: re.Pattern[str], html: str, pos: int, reach: int, end: int = -1) -> re.Match[str] | None:
+    """pattern.search(html, pos, end), a window at a time; `reach` is the longest text a match spans."""
+    end = len(html) if end < 0 else end
+    while pos < end:
+        found = pattern.search(html, pos, min(end, pos + _WINDOW + reach))
+        if found is not None:
+            return found
+        pos += _WINDOW
+    return None
 
 
 def _comment_end(html: str, start: int) -> int:
@@ -138,23 +163,25 @@ def _comment_end(html: str, start: int) -> int:
         return after + 1
     if html.startswith("->", after):
         return after + 2
-    close = _COMMENT_END.search(html, after)
+    close = _find(_COMMENT_END, html, after, 4)
     return len(html) if close is None else close.end()
 
 
-def _raw_text(html: str, pos: int, name: str, stack: _Stack) -> int:
+def _raw_text(html: str, pos: int, name: str, stack: _Stack, limit: int) -> int:
     """Skip the text of a raw-text element; returns where its end tag starts (or the end)."""
     end = _script_end(html, pos) if name == "script" else _end_tag(html, pos, name)
     if stack.unsure or name == "noscript":  # maybe markup after all: count what could be an element
-        for _ in range(1 + len(_LETTER_TAG.findall(html, pos, end))):
+        stack.push(_UNKNOWN)
+        while len(stack.names) <= limit and (tag := _find(_LETTER_TAG, html, pos, 2, end)) is not None:
             stack.push(_UNKNOWN)
+            pos = tag.end()
     return end
 
 
 def _end_tag(html: str, pos: int, name: str) -> int:
     if name == "plaintext":
         return len(html)
-    found = re.compile(rf"</{name}(?=[{_WS}/>])", re.IGNORECASE).search(html, pos)
+    found = _find(re.compile(rf"</{name}(?=[{_WS}/>])", re.IGNORECASE), html, pos, len(name) + 3)
     return len(html) if found is None else found.start()
 
 
@@ -162,7 +189,7 @@ def _script_end(html: str, pos: int) -> int:
     """Script text ends at "</script", except inside "<!-- <script>" (the tokenizer's escape states)."""
     data, escaped, double = 0, 1, 2
     state = data
-    while (event := _SCRIPT_EVENTS.search(html, pos)) is not None:
+    while (event := _find(_SCRIPT_EVENTS, html, pos, 9)) is not None:
         token = event[0]
         pos = event.start() + 1
         if token == "<!--":
