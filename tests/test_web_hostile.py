@@ -206,6 +206,26 @@ def test_feed_polls_answer_while_request_bodies_are_parsed(
     assert latencies[-1] < 0.5, shown
 
 
+def test_bidi_controls_leave_titles_names_and_categories(server: str, now: datetime) -> None:
+    """A right-to-left override would show "gpj.exe" as "exe.jpg" on pages and in mails."""
+    rlo, isolate, pop = "\u202e", "\u2066", "\u2069"
+    body = article(
+        "dao-chieu",
+        now,
+        title=f"Thông báo {rlo}gpj.exe",
+        category=f"Thông{isolate} báo{pop}",
+        author=f"Nguyễn {rlo}Văn A",
+        office=f"UBND {isolate}xã{pop}",
+        body_text="Nội dung.",
+    )
+    response = httpx.post(f"{server}/api/articles", json=body, headers=AUTH)
+    assert response.status_code == 201
+    shown = response.json()["article"]
+    assert shown["title"] == "Thông báo gpj.exe"
+    assert (shown["category"], shown["category_name"]) == ("thong-bao", "Thông báo")
+    assert (shown["author"], shown["office"]) == ("Nguyễn Văn A", "UBND xã")
+
+
 # -- query and path parameters ----------------------------------------------------------------------
 
 
