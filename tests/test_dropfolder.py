@@ -444,3 +444,36 @@ def test_a_line_too_long_is_skipped_without_holding_it(
         (failure,) = drop_folder.scan(now).failed
     assert (failure.where, failure.reason) == (f"{path}:1", "line too long (200000002 bytes, limit 50000)")
     assert status(store, "sau-dong-dai") is Status.PUBLISHED
+
+
+def test_names_the_state_table_cannot_hold_are_reported_once_and_the_rest_imports(
+    drop_folder: DropFolder,
+    folder: Path,
+    store: Store,
+    wall: WallClock,
+    now: datetime,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A name that is not UTF-8 (or a path too long for drop_files) failed every scan, on both
+    databases, so nothing else in the folder was imported any more."""
+    raw = os.path.join(os.fsencode(folder), b"cms-\xff.jsonl")
+    try:
+        with open(raw, "wb") as handle:
+            handle.write((json.dumps(line("ten-la", now)) + "\n").encode())
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses names that are not UTF-8")
+    os.utime(raw, (T0, T0))
+    deep = folder.joinpath(*["t" * 200] * 5, "sau.jsonl")
+    write(deep, line("sau-qua", now))
+    write(folder / "tot.jsonl", line("tot", now))
+    wall.now = T0 + 1
+
+    report = drop_folder.scan(now)
+    assert {(f.where, f.reason) for f in report.failed} == {
+        (str(deep), "path longer than 1000 characters: move it up"),
+        (f"{folder}/cms-\ufffd.jsonl", "file name is not valid UTF-8: rename it"),
+    }
+    assert [a.id for a in store.articles(now)] == ["tot"]
+    wall.now += 1
+    assert drop_folder.scan(now).failed == []
+    assert len(errors_logged(caplog)) == 2
