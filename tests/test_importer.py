@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from syndicator.config import Settings
+from syndicator.ingest.files import read_at_most
 from syndicator.ingest.importer import Failure, Format, ImportReport, count_files, import_paths, is_candidate
 from syndicator.model import Status, Visibility
 from syndicator.store import Store
@@ -598,3 +599,16 @@ def test_refusing_a_300_megabyte_file_or_line_takes_no_memory(tmp_path: Path, na
     else:
         size = huge.stat().st_size
         assert measured["failures"] == [f"{huge}: file too large ({size} bytes, limit 5000000)"]
+
+
+@pytest.mark.parametrize(("written", "read"), [(10, b"x" * 10), (0, b""), (11, None), (1000, None)])
+def test_reading_stops_one_byte_past_the_limit(written: int, read: bytes | None) -> None:
+    """A pipe has no size, like a file that grows while it is read: the cap is on what is read."""
+    reader, writer = os.pipe()
+    os.write(writer, b"x" * written)
+    os.close(writer)
+    try:
+        assert read_at_most(reader, 10) == read
+        assert len(os.read(reader, 2000)) == max(0, written - 11)  # the rest is left unread
+    finally:
+        os.close(reader)

@@ -22,7 +22,7 @@ NOT_FOLLOWED = "symbolic link, not followed"
 
 
 class Refused(Exception):
-    """Not a regular file: `reason` says what it is instead."""
+    """The file is not read: `reason` says why (not a regular file, or too large)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -131,12 +131,19 @@ def read_at_most(fd: int, limit: int) -> bytes | None:
 
 
 def read_whole(source: Source, limit: int) -> bytes:
-    """A regular file's bytes. Raises Refused when it is not one or holds more than `limit` bytes
-    (which is never read), OSError when it cannot be read."""
+    """A regular file's bytes. Raises Refused when it is not one or holds more than `limit` bytes,
+    OSError when it cannot be read."""
     fd = open_regular(source)
     with open(fd, "rb", buffering=0):  # closes fd
-        size = os.fstat(fd).st_size
-        data = None if size > limit else read_at_most(fd, limit)
-    if data is None:
-        raise Refused(f"file too large ({size} bytes or more, limit {limit})")
+        return read_capped(fd, limit)
+
+
+def read_capped(fd: int, limit: int) -> bytes:
+    """The whole file, or Refused when it holds more than `limit` bytes (never held)."""
+    size = os.fstat(fd).st_size
+    if size > limit:
+        raise Refused(f"file too large ({size} bytes, limit {limit})")
+    data = read_at_most(fd, limit)
+    if data is None:  # it grew while we read it
+        raise Refused(f"file too large (over the limit of {limit} bytes)")
     return data

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from syndicator.ingest.errors import InvalidArticle
-from syndicator.ingest.files import Refused, Source, open_regular, read_at_most
+from syndicator.ingest.files import Refused, Source, open_regular, read_capped
 from syndicator.ingest.jsonl import LineTooLong, iter_lines, parse_line
 from syndicator.ingest.portal import parse_export
 from syndicator.model import ArticleInput, WriteOutcome
@@ -158,14 +158,10 @@ def parse_file(
 
 
 def _portal(fd: int, stem: str, shown: str, max_bytes: int) -> ArticleInput | Failure:
-    size = os.fstat(fd).st_size
-    if size > max_bytes:
-        return Failure(shown, f"file too large ({size} bytes, limit {max_bytes})")
-    data = read_at_most(fd, max_bytes)
-    if data is None:  # it grew while we read it
-        return Failure(shown, f"file too large (over the limit of {max_bytes} bytes)")
     try:
-        return parse_export(data, stem, source=shown)
+        return parse_export(read_capped(fd, max_bytes), stem, source=shown)
+    except Refused as refused:
+        return Failure(shown, refused.reason)
     except InvalidArticle as error:
         return Failure(shown, error.message)
 
