@@ -122,16 +122,18 @@ def test_deep_html_is_refused_in_milliseconds_naming_the_field(
 def test_json_too_deep_or_with_a_huge_number_is_422_naming_the_problem(server: str, now: datetime) -> None:
     fields = json.dumps(article("so-lon", now, body_text="x"))[1:]
     cases = [
-        (b"[" * 100_000 + b"]" * 100_000, "maximum recursion depth"),
-        (b'{"n": ' + b"1" * 5000 + b", " + fields.encode(), "4300 digits"),
+        (b"[" * 100_000 + b"]" * 100_000, "not valid JSON: arrays or objects nested too deep"),
+        (
+            b'{"n": ' + b"1" * 5000 + b", " + fields.encode(),
+            "not valid JSON: a number of more than 4300 digits",
+        ),
     ]
     for raw, problem in cases:
         response = httpx.post(
             f"{server}/api/articles", content=raw, headers={**AUTH, "content-type": "application/json"}
         )
         assert response.status_code == 422, raw[:40]
-        assert response.json()["error"].startswith("the body is not valid JSON")
-        assert problem in response.json()["error"]
+        assert response.json()["error"] == f"the body is {problem}"
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ body_text, and optionally summary, author, office, url, updated_at, status (publ
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -145,9 +146,17 @@ def article_from_mapping(obj: Any, tz: tzinfo, *, source: str = "") -> ArticleIn
 def parse_line(line: bytes | str, tz: tzinfo, *, source: str = "") -> ArticleInput:
     try:
         obj = json.loads(line)
-    except (ValueError, RecursionError) as error:  # also too many digits or too deep nesting
-        raise InvalidArticle(f"not valid JSON: {str(error)[:200]}") from None
+    except RecursionError:  # Python's decoder recurses once per level
+        raise InvalidArticle("not valid JSON: arrays or objects nested too deep") from None
+    except ValueError as error:  # also a number of more digits than Python converts
+        raise InvalidArticle(f"not valid JSON: {_json_problem(error)}") from None
     return article_from_mapping(obj, tz, source=source)
+
+
+def _json_problem(error: ValueError) -> str:
+    if "integer string conversion" in str(error):  # its own words advise a Python setting
+        return f"a number of more than {sys.get_int_max_str_digits()} digits"
+    return str(error)[:200]
 
 
 def _is_http_url(url: str) -> bool:
