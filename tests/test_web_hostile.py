@@ -410,6 +410,8 @@ def during_and_after(
         metrics = client.get("/metrics")
         assert (metrics.status_code, metrics.headers["retry-after"]) == (503, "30")
         assert client.get(FEED).status_code == 200  # from memory
+        archive = client.get("/feeds/thong-bao/archive/7.atom")  # rendered on demand: needs the database
+        assert (archive.status_code, archive.headers["retry-after"]) == (503, "30")
     lines = [record.getMessage() for record in caplog.records]
     assert sum("database unavailable" in line for line in lines) == 1, lines
     assert not any(record.exc_info for record in caplog.records), "a traceback was logged"
