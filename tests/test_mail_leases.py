@@ -135,7 +135,7 @@ def test_a_live_sender_keeps_its_mails_past_the_lease(
     monkeypatch.setattr(lease, "RENEW_SECONDS", 0.02)
     with smtp_server(data_delay=0.01) as smtp:
         settings = make_settings(database_url, tmp_path, smtp_url=smtp.url, mail={"connections": 2})
-        store, addresses = _queued(settings, 200)
+        store, addresses = _queued(settings, 400)
         clock = FakeClock(RUN_AT)
         other = Sender(store, settings, clock=clock)
         started = smtp.recorder.reached(10)
@@ -157,7 +157,7 @@ def test_a_live_sender_keeps_its_mails_past_the_lease(
                 assert other.recover() == 0
             assert sending.is_alive(), "the pass ended before the test could prove anything"
             sending.join(60)
-            assert statuses(store) == {"sent": 200}
+            assert statuses(store) == {"sent": 400}
         finally:
             sending.join(60)
             store.close()
@@ -265,7 +265,7 @@ def _each_once(smtp: SmtpServer, addresses: list[str]) -> None:
 def test_a_new_term_of_the_same_leader_does_not_resend_what_it_is_sending(
     pg_url: str, tmp_path: Path
 ) -> None:
-    with smtp_server(data_delay=0.02) as smtp:
+    with smtp_server(data_delay=0.03) as smtp:
         settings = make_settings(pg_url, tmp_path, smtp_url=smtp.url, mail={"connections": 4})
         seed, addresses = _queued(settings, 400)
         seed.close()
@@ -297,7 +297,7 @@ def test_a_new_term_of_the_same_leader_does_not_resend_what_it_is_sending(
 def test_another_instance_taking_the_lead_does_not_resend_what_the_old_leader_sends(
     pg_url: str, tmp_path: Path
 ) -> None:
-    with smtp_server(data_delay=0.02) as smtp:
+    with smtp_server(data_delay=0.03) as smtp:
         settings = make_settings(pg_url, tmp_path, smtp_url=smtp.url, mail={"connections": 4})
         seed, addresses = _queued(settings, 400)
         seed.close()
