@@ -204,6 +204,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         return out
 
     unauthorised = reply("Missing or invalid bearer token", error)
+    unavailable = reply("The database is unreachable: try again after Retry-After seconds", error)
     id_param = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
     return {
         "openapi": "3.1.0",
@@ -230,6 +231,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         "401": unauthorised,
                         "413": reply("Body too large", error),
                         "422": reply("Invalid article: the errors name each field", error),
+                        "503": unavailable,
                     },
                 }
             },
@@ -241,6 +243,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         "200": reply("The article", {"$ref": "#/components/schemas/Article"}),
                         "401": unauthorised,
                         "404": reply("No such article", error),
+                        "503": unavailable,
                     },
                 },
                 "delete": {
@@ -249,6 +252,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         "204": reply("Withdrawn"),
                         "401": unauthorised,
                         "404": reply("No such article", error),
+                        "503": unavailable,
                     },
                 },
             },
