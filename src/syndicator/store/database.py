@@ -42,9 +42,9 @@ def is_unavailable(error: BaseException) -> bool:
 
 
 class Availability:
-    """Whether the database answers, logged once when an outage starts and once when it ends, instead of a
-    traceback per request or a line per job run that meets it. A new connection made again is what ends
-    an outage. One per engine (`Availability.of`), so that the web and the jobs of a process agree."""
+    """An outage of the database, logged once when it starts and once when it ends instead of a traceback
+    per request that meets it. A new connection made again is what ends it. One per engine
+    (`Availability.of`), so that every part of a process that reports to it logs the outage once."""
 
     _of: ClassVar[weakref.WeakKeyDictionary[Engine, Availability]] = weakref.WeakKeyDictionary()
     _of_lock: ClassVar[threading.Lock] = threading.Lock()
@@ -61,10 +61,6 @@ class Availability:
             if found is None:
                 found = cls._of[engine] = cls(engine)
             return found
-
-    @property
-    def down(self) -> bool:
-        return self._down_since is not None
 
     def failed(self, error: BaseException) -> None:
         with self._lock:

@@ -32,7 +32,7 @@ from syndicator.store import Store
 from syndicator.store.database import Availability, is_unavailable
 from syndicator.web import metrics as metrics_text
 from syndicator.web.api import api_routes
-from syndicator.web.feedserve import FeedServer
+from syndicator.web.feedserve import RETRY_AFTER, FeedServer
 from syndicator.web.subscribe import subscription_routes
 from syndicator.web.templating import TEMPLATES, check_templates, environment
 
@@ -73,7 +73,6 @@ class Services:
 
 
 FOLLOW_SECONDS = 0.5
-RETRY_AFTER = "30"  # seconds: a database restart or failover usually takes about that
 MAX_PAGE = 100_000
 _PAGE = re.compile(r"[1-9][0-9]{0,5}")  # ASCII digits only: str.isdigit() takes "²", which int() refuses
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")

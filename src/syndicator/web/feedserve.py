@@ -21,6 +21,7 @@ ArchiveLookup = Callable[[str, int], RenderedFeed | None]
 
 _ARCHIVE = re.compile(r"^/feeds/([a-z0-9-]+)/archive/([1-9][0-9]{0,8})\.atom$")
 _GZIP_SUFFIX = '-gz"'
+RETRY_AFTER = "30"  # seconds, while the database is away: a restart or failover usually takes about that
 
 
 class _Prepared:
@@ -97,7 +98,9 @@ class FeedServer:
                     self.availability.failed(error)
                 # feeds in memory still answer; an archive page not rendered yet needs the database
                 unavailable = "Tạm thời không truy cập được, xin thử lại sau."
-                await _plain(send, 503, unavailable, [(b"retry-after", b"30")], cache=b"no-store")
+                await _plain(
+                    send, 503, unavailable, [(b"retry-after", RETRY_AFTER.encode())], cache=b"no-store"
+                )
                 return
         if doc is None:
             if self.cache.is_gone(path):
