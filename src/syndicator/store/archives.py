@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Select, and_, exists, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from syndicator.model import Article
 from syndicator.store.articles import article_select, is_visible, to_article, visible
 from syndicator.store.channels import ALL
+from syndicator.store.database import insert_ignore
 from syndicator.store.schema import archive_entries, articles
 
 CHUNK = 5000  # rows per INSERT: the first build after the upgrade archives a whole store
@@ -95,7 +96,6 @@ def archive(conn: Connection, key: str, oldest_first: Sequence[str], size: int) 
         on_it = and_(archive_entries.c.feed_key == key, archive_entries.c.page == page)
         counted = select(func.count()).where(on_it)
         on_page = int(conn.execute(counted).scalar_one())
-    statement = _insert(conn).on_conflict_do_nothing()
     rows: list[dict[str, Any]] = []
     for article_id in oldest_first:
         if page == 0 or on_page >= size:
@@ -103,18 +103,20 @@ def archive(conn: Connection, key: str, oldest_first: Sequence[str], size: int) 
         rows.append({"feed_key": key, "article_id": article_id, "page": page})
         on_page += 1
         if len(rows) == CHUNK:
-            conn.execute(statement, rows)
+            _insert_new(conn, rows)
             rows = []
-    if rows:
-        conn.execute(statement, rows)
+    _insert_new(conn, rows)
     return last_page(conn, key)
 
 
-def _insert(conn: Connection) -> Any:
-    """INSERT with ON CONFLICT: each dialect has it under its own name."""
+def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert, leaving alone a row another instance inserted first."""
+    if not rows:
+        return
     if conn.dialect.name == "postgresql":
-        return postgresql.insert(archive_entries)
-    return sqlite.insert(archive_entries)
+        insert_ignore(conn, archive_entries, rows)  # one array per column: fast on PostgreSQL
+        return
+    conn.execute(sqlite.insert(archive_entries).on_conflict_do_nothing(), rows)
 
 
 def _page_select(key: str, now: datetime) -> Select[Any]:
