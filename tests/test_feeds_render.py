@@ -27,6 +27,7 @@ from tests.test_feeds_support import (
     BASE,
     HUB,
     VIETNAM,
+    article,
     articles,
     channel,
     nasty_articles,
@@ -496,3 +497,16 @@ def test_category_names_and_times_follow_the_channel() -> None:
     root = etree.fromstring(render("rss", chan, articles(1)))
     assert root.findtext("channel/item/pubDate") == "Mon, 01 Mar 2021 08:50:13 +0000"
     assert VIETNAM.utcoffset(datetime(2021, 3, 1)) == timedelta(hours=7)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_stored_body_too_deep_to_parse_leaves_the_entry_its_summary(kind: str) -> None:
+    """Bodies stored before nesting was limited are not re-parsed at any cost: the feed stays whole."""
+    deep = article(0, body_html="<div>" * 5000 + "sâu" + "</div>" * 5000)
+    items = [deep, article(1)]
+    document = parse(kind, channel(), items)
+    entries = document["items"] if kind == "json" else document.entries
+    assert len(entries) == 2
+    assert shown_summary(entries[0], kind) == "Tóm tắt thông báo số 0."
+    assert "sâu" not in body_of(entries[0], kind)
+    assert "Nội dung thông báo số 1." in body_of(entries[1], kind)

@@ -15,7 +15,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from syndicator import links
 from syndicator.feeds.channel import Channel
-from syndicator.ingest.sanitize import html_to_text, sanitize_html
+from syndicator.ingest.sanitize import TooDeep, html_to_text, sanitize_html
 from syndicator.model import Article
 from syndicator.text import clean_line, nfc, strip_forbidden, truncate
 
@@ -60,8 +60,7 @@ def _prepare(base_url: str, tz: tzinfo, article: Article) -> Entry:
     link = as_uri(links.permalink(base_url, article))
     if not link.lower().startswith(("http://", "https://")):
         link = page  # a source URL that readers cannot follow is no permalink
-    # Sanitised again: the feed is what readers render, whatever path the body took into the store.
-    content = absolute_links(sanitize_html(clean_text(article.body_html)), link) if article.body_html else ""
+    content = _content(article.body_html, link)
     title = clean_line(article.title) or article.id
     summary = clean_line(article.summary)
     if not summary:
@@ -80,6 +79,20 @@ def _prepare(base_url: str, tz: tzinfo, article: Article) -> Entry:
         published=article.published_at.astimezone(tz),
         updated=article.updated_at.astimezone(tz),
     )
+
+
+def _content(body_html: str, link: str) -> str:
+    """The body as readers get it: sanitised again, whatever path it took into the store.
+
+    A body stored before nesting was limited (ingest/sanitize.py) may be too deep to parse in good time:
+    the entry then carries its summary alone rather than stall the build or break the feed.
+    """
+    if not body_html:
+        return ""
+    try:
+        return absolute_links(sanitize_html(clean_text(body_html)), link)
+    except TooDeep:
+        return ""
 
 
 def newest_update(articles: Sequence[Article], fallback: datetime | None) -> datetime:
