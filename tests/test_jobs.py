@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
 from syndicator import jobs
 from syndicator.config import Settings
@@ -214,6 +214,12 @@ def _database_error() -> OperationalError:
     return OperationalError("SELECT categories.slug FROM categories", {}, driver_error)
 
 
+def _query_error() -> DataError:
+    # a fault in one query (not an outage): SQLAlchemy's message spans lines too
+    driver_error = Exception("value too long for type character varying(300)\nCONTEXT: row 7")
+    return DataError("INSERT INTO articles ...", {}, driver_error)
+
+
 def test_a_failing_job_logs_one_line_and_the_next_run_tries_again(
     service: Service, clock: Clock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -221,21 +227,44 @@ def test_a_failing_job_logs_one_line_and_the_next_run_tries_again(
     service.services.store.write([article("sau-loi", clock.now - timedelta(hours=1))], clock.now)
     watch = Jobs(service)
     with monkeypatch.context() as patched, caplog.at_level(logging.INFO):
-        patched.setattr(builder, "refresh", lambda now: (_ for _ in ()).throw(_database_error()))
+        patched.setattr(builder, "refresh", lambda now: (_ for _ in ()).throw(_query_error()))
         watch.store_watch()  # no exception escapes: the scheduler thread carries on
         watch.store_watch()
     lines = job_lines(caplog)
     assert len(lines) == 2  # one line per failed run, not a traceback
     for text in lines:
         assert "\n" not in text
-        assert text.startswith("job store-watch failed: OperationalError: ")
-        assert "connection to server failed" in text and "[SQL:" not in text
+        assert text.startswith("job store-watch failed: DataError: ")
+        assert "value too long" in text and "[SQL:" not in text
     assert not any(r.exc_info for r in caplog.records)
 
     caplog.clear()
-    watch.store_watch()  # the database is back: the next run does the work
+    watch.store_watch()  # the fault is gone: the next run does the work
     assert "sau-loi" in feed_ids(service.services.cache)
     assert job_lines(caplog) == []
+
+
+def outage_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_an_outage_met_by_every_job_and_the_election_is_logged_once(
+    service: Service, clock: Clock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    jobs = Jobs(service)
+    with monkeypatch.context() as patched, caplog.at_level(logging.INFO):
+        patched.setattr(
+            service.services.builder, "refresh", lambda now: (_ for _ in ()).throw(_database_error())
+        )
+        for _ in range(3):
+            jobs.store_watch()
+        patched.setattr(service.leadership, "acquire", lambda: (_ for _ in ()).throw(_database_error()))
+        for _ in range(3):
+            jobs.store_watch()
+            jobs.deliver()
+    (line,) = outage_lines(caplog)
+    assert line.startswith("database unavailable: OperationalError: connection to server failed")
+    assert "\n" not in line and not any(r.exc_info for r in caplog.records)
 
 
 def test_a_failing_drop_folder_job_logs_one_line(
@@ -251,7 +280,7 @@ def test_a_failing_drop_folder_job_logs_one_line(
     ]
 
 
-def test_database_down_at_election_logs_one_line_and_runs_nothing(
+def test_database_down_at_election_is_an_outage_and_runs_nothing(
     service: Service, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     ran: list[datetime] = []
@@ -259,6 +288,15 @@ def test_database_down_at_election_logs_one_line_and_runs_nothing(
     monkeypatch.setattr(service.services.builder, "refresh", ran.append)
     Jobs(service).store_watch()
     assert ran == []
+    (text,) = outage_lines(caplog)
+    assert text.startswith("database unavailable: ") and "\n" not in text
+
+
+def test_an_election_that_fails_otherwise_logs_one_line(
+    service: Service, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(service.leadership, "acquire", lambda: (_ for _ in ()).throw(_query_error()))
+    Jobs(service).store_watch()
     (text,) = job_lines(caplog)
     assert text.startswith("cannot reach the database to elect a leader: ") and "\n" not in text
 

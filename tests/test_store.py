@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -14,6 +16,7 @@ from syndicator.config import Settings
 from syndicator.model import ArticleInput, Status, Visibility, WriteOutcome
 from syndicator.store import Store, StoreError
 from syndicator.store.database import create_store_engine, current_revision, head_revision, upgrade
+from tests.hostile import finishes
 
 VIETNAM = timezone(timedelta(hours=7))
 
@@ -387,3 +390,19 @@ def test_the_head_read_from_the_scripts_is_alembics() -> None:
     from syndicator.store.database import MIGRATIONS
 
     assert head_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def test_a_server_that_never_answers_is_given_up_within_seconds() -> None:
+    """A PostgreSQL address that takes the connection and then says nothing (a frozen host): opening
+    the store fails with a clear error after the connect timeout instead of waiting for ever."""
+    silent = socket.create_server(
+        ("127.0.0.1", 0), backlog=8
+    )  # the kernel completes handshakes; nobody reads
+    try:
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="cannot open the database"):
+            finishes(lambda: Store.open(f"postgresql+psycopg://postgres@127.0.0.1:{port}/test"))
+        assert time.monotonic() - started < 25
+    finally:
+        silent.close()

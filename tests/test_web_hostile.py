@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from syndicator.config import Settings, load_settings
 from syndicator.ingest.importer import import_paths
 from syndicator.ingest.sanitize import MAX_NESTING
+from syndicator.jobs import Jobs
 from syndicator.service import Service, assemble
 from syndicator.store import Store
 from syndicator.web.app import create_app
@@ -386,6 +387,36 @@ def test_database_outage_is_503_logged_once_and_feeds_keep_answering(
     caplog.set_level(logging.INFO)
     with live_server(create_app(outage.service.services)) as url, httpx.Client(base_url=url) as client:
         during_and_after(outage, client, caplog, now)
+
+
+def test_the_jobs_meeting_an_outage_log_it_once_with_the_web(
+    outage: Outage, caplog: pytest.LogCaptureFixture, now: datetime
+) -> None:
+    caplog.set_level(logging.INFO)
+    jobs = Jobs(outage.service)
+    every = [jobs.store_watch, jobs.drop_folder, jobs.officials, jobs.digests, jobs.immediate, jobs.deliver]
+    for job in every:
+        job()  # leading, everything in order
+    with live_server(create_app(outage.service.services)) as url, httpx.Client(base_url=url) as client:
+        outage.cut()
+        caplog.clear()
+        for _ in range(5):
+            for job in every:
+                job()
+            assert client.get("/").status_code == 503
+        lines = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+        assert len(lines) == 1 and lines[0].startswith("database unavailable: "), lines
+        assert not any(record.exc_info for record in caplog.records), "a traceback was logged"
+
+        outage.restore()
+        caplog.clear()
+        for job in every:
+            job()
+        assert client.get("/").status_code == 200
+        lines = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+        assert [line for line in lines if "database" in line][:1] == [
+            line for line in lines if line.startswith("database available again")
+        ], lines
 
 
 def during_and_after(

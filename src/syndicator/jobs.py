@@ -17,6 +17,7 @@ from syndicator.mail.digests import queue_immediate, run_due
 from syndicator.mail.sender import purge_outbox
 from syndicator.mail.subscriptions import purge_unconfirmed
 from syndicator.service import Service
+from syndicator.store.database import Availability, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ class Jobs:
         try:
             leading = self.service.leadership.acquire()
         except Exception as error:  # noqa: BLE001 - the database may be down: try at the next tick
-            log.error("cannot reach the database to elect a leader: %s", one_line(error))
+            if not self._outage(error):
+                log.error("cannot reach the database to elect a leader: %s", one_line(error))
             leading = False
         if leading and self.service.leadership.term != self._term:
             with self._takeover:
@@ -70,7 +72,16 @@ class Jobs:
         try:
             job()
         except Exception as error:  # noqa: BLE001 - one clear line, and the next tick tries again
-            log.error("job %s failed: %s: %s", name, type(error).__name__, one_line(error))
+            if not self._outage(error):
+                log.error("job %s failed: %s: %s", name, type(error).__name__, one_line(error))
+
+    def _outage(self, error: BaseException) -> bool:
+        """An unreachable database is one outage, logged once by the process (with the web's requests
+        that meet it), not a line per job per tick: seven jobs would log dozens of lines a minute."""
+        if not is_unavailable(error):
+            return False
+        Availability.of(self.service.services.store.engine).failed(error)
+        return True
 
     def store_watch(self) -> None:
         """New, edited, withdrawn and due articles -> re-render the feeds they change, ping the hub."""

@@ -98,7 +98,22 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 80)
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # A server that takes the connection and then never answers (a frozen host, a dead network path) must
+    # cost a request seconds and an outage line, not a thread for good: bounded connects, and TCP
+    # keepalives so a connection whose peer vanished fails within a minute. Settings in the URL win.
+    connect_args = {**_PG_CONNECT_DEFAULTS, **kwargs.pop("connect_args", {})}
+    for name in parsed.query:
+        connect_args.pop(name, None)
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+
+
+_PG_CONNECT_DEFAULTS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
