@@ -337,6 +337,39 @@ def test_a_resident_listed_then_unlisted_keeps_their_own_subscription(
     assert subscriptions.remove(mail_store, "vanphong@thoxuan.thanhhoa.gov.vn")
 
 
+def test_an_official_who_unsubscribes_stays_unsubscribed_while_listed(
+    mail_store: Store, tmp_path: Path
+) -> None:
+    """The link in every mail must hold: applying the file again (a restart, a new term, an edit of
+    another entry) never brings back mail a listed person refused, nor re-confirms a bounced address.
+    The office takes the entry out and puts it back to send to them again."""
+    path = tmp_path / "officials.toml"
+    path.write_text(OFFICIALS, encoding="utf-8")
+    watcher = OfficialsWatcher(mail_store, path)
+    watcher.check(NOW)
+    with mail_store.reading() as conn:
+        leaving = store_subscribers.by_email(conn, "bchqs@thoxuan.thanhhoa.gov.vn")
+        bouncing = store_subscribers.by_email(conn, "vanphong@thoxuan.thanhhoa.gov.vn")
+    assert leaving is not None and bouncing is not None
+    assert subscriptions.unsubscribe(mail_store, leaving.id, NOW + timedelta(minutes=1))
+    with mail_store.writing() as conn:
+        store_subscribers.set_status(conn, bouncing.id, SubscriberStatus.BOUNCED, NOW)
+
+    watcher.reapply(NOW + timedelta(minutes=2))  # a restart or a new leadership term
+    path.write_text(OFFICIALS.replace('frequency = "weekly"', 'frequency = "daily"'), encoding="utf-8")
+    watcher.check(NOW + timedelta(minutes=3))  # the office edits the entry
+    people = everyone(mail_store)
+    assert people["bchqs@thoxuan.thanhhoa.gov.vn"].status == "unsubscribed"  # type: ignore[attr-defined]
+    assert people["bchqs@thoxuan.thanhhoa.gov.vn"].frequency == "daily"  # type: ignore[attr-defined]
+    assert people["vanphong@thoxuan.thanhhoa.gov.vn"].status == "bounced"  # type: ignore[attr-defined]
+
+    path.write_text("", encoding="utf-8")  # out of the list, then back in: the office's decision
+    watcher.check(NOW + timedelta(minutes=4))
+    path.write_text(OFFICIALS, encoding="utf-8")
+    watcher.check(NOW + timedelta(minutes=5))
+    assert {p.status for p in everyone(mail_store).values()} == {"confirmed"}  # type: ignore[attr-defined]
+
+
 def test_a_new_term_applies_the_file_again_and_a_broken_one_keeps_the_officials(
     mail_store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -225,7 +225,12 @@ def list_official(
     """
     existing = by_email(conn, email)
     entry = _entry(conn, existing.id) if existing is not None else None
-    wanted = (SubscriberStatus.CONFIRMED, Source.CONFIG, name, categories, frequency)
+    status = SubscriberStatus.CONFIRMED
+    if existing is not None and entry is not None and existing.status in _HELD:
+        # the person unsubscribed from the office's mail, or the address bounced, while listed: that
+        # holds until the office takes the entry out of the file and puts it back (not at every restart)
+        status = existing.status
+    wanted = (status, Source.CONFIG, name, categories, frequency)
     if existing is not None and entry is not None:
         if (
             existing.status,
@@ -244,13 +249,16 @@ def list_official(
         name=name,
         categories=categories,
         frequency=frequency,
-        status=SubscriberStatus.CONFIRMED,
+        status=status,
         source=Source.CONFIG,
         now=now,
     )
     if existing is None:
         conn.execute(officials.insert().values(subscriber_id=person.id, listed_at=now))
     return True
+
+
+_HELD = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED)
 
 
 def _own(person: Subscriber) -> dict[str, Any]:
