@@ -343,6 +343,45 @@ def test_preferences_change_choices_or_end_everything(sqlite_site: Site) -> None
     assert later.status_code == 200 and "hiện không nhận tin" in later.text
 
 
+def test_a_listed_official_edits_their_own_choice_on_the_preferences_page(site: Site) -> None:
+    """The office's entry is not the page's to change: the form shows and saves the person's own
+    choice, says so, and that choice is what they get once the office unlists the address."""
+    listed = subscriptions.Official("bchqs@example.vn", "Ban Chỉ huy Quân sự", None, Frequency.DAILY)
+    subscriptions.sync_officials(site.store, [listed], site.clock())
+    person = site.person("bchqs@example.vn")
+    assert person is not None
+    url = f"{site.url}/preferences/{site.link_token('preferences', person)}"
+    client = site.client()
+    shown = client.get(url)
+    assert "theo danh sách cán bộ" in shown.text
+    assert re.search(r'name="frequency" value="daily" checked', shown.text)  # the office's, to start from
+
+    saved = client.post(
+        url,
+        data={
+            "csrf_token": csrf_field(shown),
+            "categories": ["y-te"],
+            "frequency": "weekly",
+            "action": "save",
+        },
+    )
+    assert "Đã lưu lựa chọn của bạn" in saved.text
+    assert re.search(r'name="categories" value="y-te" checked', saved.text)  # what was saved is shown
+    assert re.search(r'name="frequency" value="weekly" checked', saved.text)
+    office = site.person("bchqs@example.vn")
+    assert office is not None and (office.frequency, office.categories) == (Frequency.DAILY, None)
+
+    subscriptions.sync_officials(site.store, [], site.clock())  # unlisted: their own choice takes over
+    own = site.person("bchqs@example.vn")
+    assert own is not None
+    assert (own.status, own.frequency, own.categories) == (
+        SubscriberStatus.CONFIRMED,
+        Frequency.WEEKLY,
+        frozenset({"y-te"}),
+    )
+    assert "theo danh sách cán bộ" not in client.get(url).text
+
+
 # -- bad links: 4xx, nothing changes ----------------------------------------------------------------
 
 

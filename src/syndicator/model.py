@@ -174,6 +174,15 @@ class Subscriber:
 
 
 @dataclass(frozen=True, slots=True)
+class OwnChoice:
+    """What a resident chose themselves for an address the office lists (kept apart until unlisted)."""
+
+    categories: frozenset[str] | None
+    frequency: Frequency
+    subscribed: bool  # False: the address is the office's alone, or its own subscription had ended
+
+
+@dataclass(frozen=True, slots=True)
 class DigestRun:
     id: int
     frequency: Frequency

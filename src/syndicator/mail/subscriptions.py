@@ -17,7 +17,7 @@ from sqlalchemy import String, select
 from syndicator.mail.addresses import InvalidAddress, normalise
 from syndicator.mail.addresses import key as address_key
 from syndicator.mail.digests import MailComposer
-from syndicator.model import Frequency, Source, Subscriber, SubscriberStatus
+from syndicator.model import Frequency, OwnChoice, Source, Subscriber, SubscriberStatus
 from syndicator.store import Store
 from syndicator.store import subscribers as store_subscribers
 from syndicator.store.schema import outbox, subscribers
@@ -473,6 +473,12 @@ def from_link(store: Store, secret: str, purpose: str, token: str) -> Subscriber
     if person is None or email_check(person.email) != check:
         raise tokens.BadToken("unknown subscriber")
     return person
+
+
+def own_choice(store: Store, person: Subscriber) -> OwnChoice | None:
+    """What the preferences page edits for an address the office lists (None: not listed)."""
+    with store.reading() as conn:
+        return store_subscribers.own_choice(conn, person.id)
 
 
 def update_preferences(

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, select, update
 
 from syndicator.mail.addresses import key as address_key
-from syndicator.model import ALL_CATEGORIES, Frequency, Source, Subscriber, SubscriberStatus
+from syndicator.model import ALL_CATEGORIES, Frequency, OwnChoice, Source, Subscriber, SubscriberStatus
 from syndicator.store.schema import officials, outbox, subscribers
 
 
@@ -142,8 +142,17 @@ def set_choice(
     """Categories and frequency chosen on the preferences page: the resident's own, kept apart while the
     office lists the address."""
     values = {"categories": encode_categories(categories), "frequency": frequency.value}
-    if _entry(conn, subscriber_id) is not None:
-        own = {f"own_{column}": value for column, value in values.items()}
+    entry = _entry(conn, subscriber_id)
+    if entry is not None:
+        own: dict[str, Any] = {f"own_{column}": value for column, value in values.items()}
+        if entry.own_status is None:
+            # an address the office alone had listed: its owner, who followed the link mailed to it,
+            # now subscribes themselves too (the page says this choice takes over when unlisted)
+            own |= {
+                "own_status": SubscriberStatus.CONFIRMED.value,
+                "own_source": Source.WEB.value,
+                "own_confirmed_at": now,
+            }
         conn.execute(update(officials).where(officials.c.subscriber_id == subscriber_id).values(own))
         return
     conn.execute(
@@ -197,6 +206,22 @@ def forget(conn: Connection, subscriber_ids: Sequence[int]) -> None:
 
 def _entry(conn: Connection, subscriber_id: int) -> Row[Any] | None:
     return conn.execute(select(officials).where(officials.c.subscriber_id == subscriber_id)).first()
+
+
+def own_choice(conn: Connection, subscriber_id: int) -> OwnChoice | None:
+    """The resident's own choice while the office lists the address; None when it is not listed."""
+    entry = _entry(conn, subscriber_id)
+    if entry is None:
+        return None
+    if entry.own_frequency is None:  # nothing of their own yet: the office's entry is the starting point
+        person = by_id(conn, subscriber_id)
+        assert person is not None
+        return OwnChoice(person.categories, person.frequency, subscribed=False)
+    return OwnChoice(
+        decode_categories(entry.own_categories),
+        Frequency(entry.own_frequency),
+        subscribed=entry.own_status == SubscriberStatus.CONFIRMED.value,
+    )
 
 
 def listed_officials(conn: Connection) -> dict[str, int]:

@@ -29,6 +29,7 @@ from syndicator.mail.subscriptions import (
     TooManyRequests,
     confirm,
     from_link,
+    own_choice,
     request_subscription,
     requested,
     unsubscribe,
@@ -220,17 +221,21 @@ def subscription_routes(
             saved = True
         else:
             saved = False
+        # an address the office lists: the form edits the resident's own choice, kept apart until then
+        own = await run_in_threadpool(own_choice, store, person)
+        shown = own or person
         return page(
             request,
             "pages/preferences.html",
             person=person,
             categories=cats,
-            chosen=set(person.categories or []),
-            everything=person.categories is None,
-            frequency=person.frequency.value,
+            chosen=set(shown.categories or []),
+            everything=shown.categories is None,
+            frequency=shown.frequency.value,
             frequencies=FREQUENCIES,
             saved=saved,
             active=person.status is SubscriberStatus.CONFIRMED,
+            listed=own is not None,
         )
 
     async def unsubscribe_link(request: Request) -> Response:
