@@ -612,6 +612,17 @@ def test_subscribers_commands(tmp_path: Path) -> None:
     )
     code, _, error = run("add", "khong-hop-le")
     assert code == 1 and error.startswith("error: email")
+    store = Store.open(env["SYNDICATOR_DATABASE_URL"])
+    try:
+        official = subscriptions.Official("bchqs@xa.test", None, None, Frequency.DAILY)
+        subscriptions.sync_officials(store, [official], NOW)
+    finally:
+        store.close()
+    assert run("add", "bchqs@xa.test", "--confirmed", "--frequency", "weekly")[1] == (
+        "updated bchqs@xa.test: the office lists this address, so this is kept as the resident's own "
+        "choice (weekly) for when it is unlisted"
+    )
+    assert run("remove", "bchqs@xa.test")[0] == 0
     (tmp_path / "people.csv").write_text(CSV, encoding="utf-8")
     code, out, error = run("import", str(tmp_path / "people.csv"))
     assert (code, out) == (1, "2 added, 2 updated, 2 failed")

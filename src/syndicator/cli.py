@@ -325,7 +325,7 @@ def subscribers_add(
     ] = False,
 ) -> None:
     """Add a subscriber (or change an existing one's choices)."""
-    from syndicator.mail.subscriptions import InvalidSubscription, add
+    from syndicator.mail.subscriptions import InvalidSubscription, add, own_choice
 
     config = settings()
     with opened_store(config) as store:
@@ -341,6 +341,15 @@ def subscribers_add(
             )
         except InvalidSubscription as error:
             fail(str(error), 1)
+        own = own_choice(store, person)
+    if own is not None:
+        stdout.print(
+            said(
+                f"updated {person.email}: the office lists this address, so this is kept as the "
+                f"resident's own choice ({own.frequency.value}) for when it is unlisted"
+            )
+        )
+        return
     stdout.print(
         said(
             f"{'added' if created else 'updated'} {person.email} "
