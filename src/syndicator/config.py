@@ -100,7 +100,7 @@ class MailSettings(_Section):
     @classmethod
     def _key_loads(cls, value: Path | None) -> Path | None:
         if value is not None:
-            from syndicator.mail.dkim import load_key
+            from syndicator.keyfiles import load_key  # dkimpy only where a key is configured
 
             if not value.is_file():
                 raise ValueError(f"no such file: {value}")
