@@ -17,6 +17,7 @@ import pytest
 
 from syndicator.config import Settings, load_settings
 from syndicator.store import Store
+from tests.processes import Processes
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "portal-export"
@@ -108,6 +109,16 @@ def store(settings: Settings) -> Iterator[Store]:
     opened = Store.open(settings.database_url, settings.categories)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def processes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Processes]:
+    """Real syndicator processes started by the test, stopped (and their logs shown on failure) after."""
+    started = Processes(tmp_path, request.node if isinstance(request.node, pytest.Item) else None)
+    try:
+        yield started
+    finally:
+        started.stop_all()
 
 
 @pytest.fixture

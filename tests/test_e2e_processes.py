@@ -29,15 +29,6 @@ FILES_READ = "drop folder: "  # the drop-folder job's line when it read or withd
 
 
 @pytest.fixture
-def processes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Processes]:
-    started = Processes(tmp_path, request.node if isinstance(request.node, pytest.Item) else None)
-    try:
-        yield started
-    finally:
-        started.stop_all()
-
-
-@pytest.fixture
 def pg_url() -> Iterator[str]:
     require_postgres()
     yield from postgres_schema_url()

@@ -8,7 +8,6 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterator
 from datetime import UTC, timedelta
 from pathlib import Path
 
@@ -505,15 +504,6 @@ def test_migration_0008_keeps_the_listed_officials(database_url: str) -> None:
 
 
 # --- real processes: who applies the file, and a broken file at start -----------------------------------
-
-
-@pytest.fixture
-def processes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Processes]:
-    started = Processes(tmp_path, request.node if isinstance(request.node, pytest.Item) else None)
-    try:
-        yield started
-    finally:
-        started.stop_all()
 
 
 def with_officials(tmp_path: Path, content: str | None) -> tuple[dict[str, str], Store]:

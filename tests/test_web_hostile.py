@@ -137,15 +137,6 @@ def test_json_too_deep_or_with_a_huge_number_is_422_naming_the_problem(server: s
         assert response.json()["error"] == f"the body is {problem}"
 
 
-@pytest.fixture
-def processes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Processes]:
-    started = Processes(tmp_path, request.node if isinstance(request.node, pytest.Item) else None)
-    try:
-        yield started
-    finally:
-        started.stop_all()
-
-
 @pytest.mark.slow
 @shows_logs
 def test_feed_polls_answer_while_request_bodies_are_parsed(
