@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import tracemalloc
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
@@ -447,3 +448,25 @@ def test_any_line_gives_an_article_or_invalid_article(line: bytes) -> None:
         assert error.message
         return
     check_article(article)
+
+
+# --- what the HTML parser would take seconds over -------------------------------------------------
+
+
+@pytest.mark.parametrize("unit", ["a&b ", "&amp; ", "a&"])
+def test_a_long_run_of_ampersands_is_refused_before_any_parse(unit: str) -> None:
+    """nh3 (html5ever) takes time quadratic in the '&' of one text node: 1.2 MB of "a&b " took 90 s."""
+    run = unit * 300_000
+    started = time.perf_counter()
+    assert (
+        "more than 10000 '&' between two tags" in problems(minimal(body_html=run, body_text=...))["body_html"]
+    )
+    assert "more than 10000 '&' between two tags" in problems(minimal(body_text=run))["body_text"]
+    assert time.perf_counter() - started < 1.0
+
+
+def test_ampersands_spread_over_paragraphs_are_fine() -> None:
+    many = "\n\n".join(["Đường & cầu, điện & nước."] * 5_000)  # 10,000 '&' in all, 2 per paragraph
+    assert parse(minimal(body_text=many)).body_html.count("&amp;") == 10_000
+    markup = "".join(["<p>A &amp; B &amp; C</p>"] * 5_000)
+    assert parse(minimal(body_html=markup, body_text=...)).body_html.count("&amp;") == 10_000

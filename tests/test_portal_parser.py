@@ -586,3 +586,10 @@ def test_a_closing_formula_is_not_a_byline() -> None:
     article = parse_export(sample.replace("Văn phòng HĐND và UBND huyện", "Trân trọng!").encode(), "z")
     assert (article.author, article.office) == (None, None)
     assert article.body_html.endswith("<p>Trân trọng!</p>")
+
+
+def test_a_paragraph_of_endless_ampersands_is_refused_naming_the_body() -> None:
+    """The feeds parse the body again: a paragraph the HTML parser would take seconds over is refused."""
+    export = "Thông báo\nTiêu đề\nĐăng lúc: 15:50:00 07/12/2020\n" + "a&b " * 20_000 + "\n"
+    with pytest.raises(InvalidArticle, match="body: more than 10000 '&' between two tags"):
+        parse_export(export.encode(), "000_0123456789abcdef")

@@ -15,7 +15,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from syndicator import links
 from syndicator.feeds.channel import Channel
-from syndicator.ingest.sanitize import TooDeep, html_to_text, sanitize_html
+from syndicator.ingest.sanitize import TooCostly, html_to_text, sanitize_html
 from syndicator.model import Article
 from syndicator.text import clean_line, nfc, strip_forbidden, truncate
 
@@ -84,14 +84,14 @@ def _prepare(base_url: str, tz: tzinfo, article: Article) -> Entry:
 def _content(body_html: str, link: str) -> str:
     """The body as readers get it: sanitised again, whatever path it took into the store.
 
-    A body stored before nesting was limited (ingest/sanitize.py) may be too deep to parse in good time:
+    A body stored before these limits (ingest/sanitize.py check_cost) may be too costly to parse in time:
     the entry then carries its summary alone rather than stall the build or break the feed.
     """
     if not body_html:
         return ""
     try:
         return absolute_links(sanitize_html(clean_text(body_html)), link)
-    except TooDeep:
+    except TooCostly:
         return ""
 
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from syndicator.ingest.errors import InvalidArticle
-from syndicator.ingest.sanitize import TooDeep, html_to_text, sanitize_html, text_to_html
+from syndicator.ingest.sanitize import TooCostly, check_cost, html_to_text, sanitize_html, text_to_html
 from syndicator.model import ARTICLE_ID, ArticleInput, Status
 from syndicator.text import category_name, category_slug, clean_line, clean_truncated
 
@@ -101,10 +101,15 @@ def article_from_mapping(obj: Any, tz: tzinfo, *, source: str = "") -> ArticleIn
     elif isinstance(body_html, str):
         try:
             body = sanitize_html(body_html)
-        except TooDeep as error:
+        except TooCostly as error:
             problems.append(("body_html", str(error)))
     elif isinstance(body_text, str):
         body = text_to_html(body_text)
+        try:
+            check_cost(body)  # the feeds and mails parse it again
+        except TooCostly as error:
+            problems.append(("body_text", str(error)))
+            body = ""
     elif body_html is not None or body_text is not None:
         problems.append(("body_html" if body_html is not None else "body_text", "must be a string"))
     else:

@@ -11,6 +11,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from syndicator.ingest.errors import InvalidArticle
+from syndicator.ingest.sanitize import TooCostly, check_cost
 from syndicator.model import ARTICLE_ID, ArticleInput, Status
 from syndicator.text import category_name, category_slug, clean_line, nfc, strip_forbidden, truncate
 
@@ -84,6 +85,10 @@ def parse_export(data: bytes, article_id: str, *, source: str = "") -> ArticleIn
         raise InvalidArticle("no body text after the 'Đăng lúc:' line")
 
     body_html = "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs)
+    try:
+        check_cost(body_html)  # the feeds and mails parse it again
+    except TooCostly as error:
+        raise InvalidArticle(f"body: {error}") from None
     return ArticleInput(
         id=article_id,
         title=title,

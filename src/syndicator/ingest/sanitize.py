@@ -1,7 +1,8 @@
 """HTML that reaches a feed, a page or a mail passes through here: no script, style, handlers, js: URLs.
 
-The parser inside nh3 takes time quadratic in nesting depth (40,000 nested `<div>`: 7 s), so a fragment
-nested deeper than MAX_NESTING is refused before it is parsed (`ingest/nesting.py` counts, in one pass).
+The parser inside nh3 takes time quadratic in nesting depth (40,000 nested `<div>`: 7 s) and in runs of
+`&` (400,000 `&amp;` in one paragraph: 3 s), so a fragment nested deeper than MAX_NESTING, or with more
+than MAX_AMPERSANDS `&` between two tags, is refused before it is parsed (`check_cost`, linear).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from syndicator.ingest.nesting import exceeds_depth
 from syndicator.text import nfc, strip_forbidden
 
 MAX_NESTING = 256  # open elements at once; web browsers stop nesting at 512, real articles stay under 30
+MAX_AMPERSANDS = 10_000  # in one run of text between tags: a paragraph of a real article has a few dozen
 
 _TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "div", "dl", "dt", "em",
@@ -36,14 +38,35 @@ _ATTRIBUTES = {
 _BLANK_LINE = re.compile(r"\n[^\S\n]*\n")  # spaces (NBSP too) on a line between paragraphs
 
 
-class TooDeep(ValueError):
-    """HTML nested deeper than MAX_NESTING: refused before the (slow, for such input) parse."""
+class TooCostly(ValueError):
+    """HTML the parser inside nh3 would take seconds or minutes over: refused before it is parsed."""
+
+
+class TooDeep(TooCostly):
+    """HTML nested deeper than MAX_NESTING."""
+
+
+class TooManyAmpersands(TooCostly):
+    """More than MAX_AMPERSANDS `&` between two tags."""
+
+
+def check_cost(fragment: str) -> None:
+    """Raise TooCostly for HTML that html5ever parses in quadratic time: deep nesting, and long runs
+    of `&` (each named character reference, or bare `&`, in one text node or attribute value costs time
+    in proportion to what came before it: 400,000 `&amp;` in a row take 3 s, 200,000 `a&` 0.7 s)."""
+    if fragment.count("&") > MAX_AMPERSANDS:  # the usual case skips the split
+        most = max(run.count("&") for run in fragment.split("<"))
+        if most > MAX_AMPERSANDS:
+            raise TooManyAmpersands(
+                f"more than {MAX_AMPERSANDS} '&' between two tags ({most}): split the text into paragraphs"
+            )
+    if exceeds_depth(fragment, MAX_NESTING):
+        raise TooDeep(f"HTML nested deeper than {MAX_NESTING} elements")
 
 
 def sanitize_html(fragment: str) -> str:
     unified = nfc(strip_forbidden(fragment))  # NFD and NFC text must be the same article
-    if exceeds_depth(unified, MAX_NESTING):
-        raise TooDeep(f"HTML nested deeper than {MAX_NESTING} elements")
+    check_cost(unified)
     return nh3.clean(
         unified,
         tags=_TAGS,
@@ -62,6 +85,8 @@ def text_to_html(text: str) -> str:
 
 
 def html_to_text(fragment: str) -> str:
-    """Visible text of sanitised HTML, for summaries and plain-text mail."""
+    """Visible text of sanitised HTML, for summaries and plain-text mail. Raises TooCostly as
+    sanitize_html does (a body made by text_to_html has not been through it)."""
+    check_cost(fragment)
     stripped = nh3.clean(fragment.replace("</p>", "</p>\n\n").replace("<br>", "\n"), tags=set())
     return html.unescape(stripped).strip()
