@@ -405,3 +405,170 @@ def test_the_cli_refuses_a_partial_or_broken_dkim_setting(tmp_path: Path) -> Non
     line = one_error_line(broken)
     assert "mail.dkim_key_file" in line and "not a PEM RSA private key" in line
     assert not (tmp_path / "store.db").exists()  # stopped before anything was opened
+
+
+# --- DKIM: what reaches the DKIM-Signature header, and the key file itself ------------------------------
+
+
+@pytest.mark.parametrize(
+    "selector",
+    ["s\r\nBcc: z@evil", "s1; t=1", "s 1", "-s1", "s1-", "s_1", "s..1", ".s1", "sở", "a" * 64],
+)
+def test_a_dkim_selector_that_is_no_dns_label_stops_the_start(tmp_path: Path, selector: str) -> None:
+    """s= is written into the signature header: a CRLF there added a Bcc: header to every mail."""
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(_rsa_pem())
+    with pytest.raises(ConfigError) as caught:
+        _dkim(key_file, selector=selector)
+    message = str(caught.value)
+    assert "\n" not in message and "\r" not in message
+    assert "mail.dkim_selector (SYNDICATOR_MAIL__DKIM_SELECTOR)" in message
+    assert "not a DKIM selector" in message
+
+
+@pytest.mark.parametrize(
+    "domain",
+    ["x.vn; evil=1", "x.vn\r\nBcc: z@evil", "thoxuan", "a..vn", "-x.vn", "x_y.vn", "x.vn ", "a" * 64 + ".vn"],
+)
+def test_a_dkim_domain_that_is_no_dns_name_stops_the_start(tmp_path: Path, domain: str) -> None:
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(_rsa_pem())
+    with pytest.raises(ConfigError) as caught:
+        _dkim(key_file, domain=domain)
+    message = str(caught.value)
+    assert "\n" not in message and "\r" not in message
+    assert "mail.dkim_domain (SYNDICATOR_MAIL__DKIM_DOMAIN)" in message and "not a domain name" in message
+
+
+@pytest.mark.parametrize(
+    ("domain", "selector", "kept"),
+    [
+        ("Thoxuan.ThanhHoa.gov.vn.", "bantin2021", ("thoxuan.thanhhoa.gov.vn", "bantin2021")),
+        ("thọxuân.vn", "s1.2026-11", ("xn--thxun-6qa4274c.vn", "s1.2026-11")),  # the IDNA form d= carries
+    ],
+)
+def test_a_dkim_domain_is_kept_as_dns_writes_it(
+    tmp_path: Path, domain: str, selector: str, kept: tuple[str, str]
+) -> None:
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(_rsa_pem())
+    mail = _dkim(key_file, domain=domain, selector=selector).mail
+    assert (mail.dkim_domain, mail.dkim_selector) == kept
+
+
+def test_a_dkim_key_record_longer_than_a_dns_name_stops_the_start(tmp_path: Path) -> None:
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(_rsa_pem())
+    with pytest.raises(ConfigError, match="longer than a DNS name"):
+        _dkim(key_file, domain=".".join(["d" * 60] * 4), selector="s" * 20)
+
+
+def _rsa_512_pem() -> bytes:
+    """A 512-bit RSA key (cryptography no longer generates one): two 256-bit primes from a fixed seed."""
+    import random
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    def prime(rng: random.Random) -> int:
+        while True:
+            n = rng.getrandbits(256) | (1 << 255) | 1
+            if all(pow(a, n - 1, n) == 1 for a in (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)):
+                return n
+
+    rng = random.Random(8301)
+    p, q, e = prime(rng), prime(rng), 65537
+    d = pow(e, -1, (p - 1) * (q - 1))
+    numbers = rsa.RSAPrivateNumbers(
+        p, q, d, d % (p - 1), d % (q - 1), pow(q, -1, p), rsa.RSAPublicNumbers(e, p * q)
+    )
+    key = numbers.private_key(unsafe_skip_rsa_key_validation=True)
+    assert key.key_size == 512
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+
+
+def test_a_dkim_key_under_1024_bits_stops_the_start(tmp_path: Path) -> None:
+    """Receivers ignore signatures made with such keys (RFC 8301): every mail would go out unsigned."""
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(_rsa_512_pem())
+    with pytest.raises(ConfigError) as caught:
+        _dkim(key_file)
+    message = str(caught.value)
+    assert "mail.dkim_key_file (SYNDICATOR_MAIL__DKIM_KEY_FILE)" in message
+    assert "512-bit RSA key" in message and "RFC 8301" in message and str(key_file) in message
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("folder", "not a regular file (a folder)"),
+        ("fifo", "not a regular file (a FIFO)"),
+        ("device", "not a regular file (a character device)"),
+        ("missing", "No such file or directory"),
+        ("too large", "file too large"),
+        ("link to a key", None),
+    ],
+)
+def test_a_dkim_key_file_that_is_no_regular_file_is_named_with_its_reason(
+    tmp_path: Path, kind: str, reason: str | None
+) -> None:
+    """A FIFO is never opened (it would block the start) and /dev/zero never read (it has no end)."""
+    import os
+
+    key_file = tmp_path / "dkim.pem"
+    if kind == "folder":
+        key_file.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(key_file)
+    elif kind == "device":
+        key_file.symlink_to("/dev/zero")  # a link the operator made is followed: to a device, refused
+    elif kind == "too large":
+        key_file.write_bytes(_rsa_pem() + b"\n" * 70_000)
+    elif kind == "link to a key":
+        (tmp_path / "real.pem").write_bytes(_rsa_pem())
+        key_file.symlink_to(tmp_path / "real.pem")
+    if reason is None:
+        assert _dkim(key_file).mail.dkim_key_file == key_file
+        return
+    with pytest.raises(ConfigError) as caught:
+        _dkim(key_file)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "mail.dkim_key_file (SYNDICATOR_MAIL__DKIM_KEY_FILE)" in message
+    assert str(key_file) in message and reason in message
+
+
+def test_the_cli_refuses_a_dkim_selector_that_would_add_a_header(tmp_path: Path) -> None:
+    from tests.test_cli import cli, one_error_line
+
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(_rsa_pem())
+    result = cli(
+        "categories", "list", cwd=tmp_path, database_url=f"sqlite:///{tmp_path / 'store.db'}",
+        env={
+            "SYNDICATOR_MAIL__DKIM_DOMAIN": "thoxuan.example",
+            "SYNDICATOR_MAIL__DKIM_SELECTOR": "s\r\nBcc: z@evil",
+            "SYNDICATOR_MAIL__DKIM_KEY_FILE": str(key_file),
+        },
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "mail.dkim_selector (SYNDICATOR_MAIL__DKIM_SELECTOR)" in one_error_line(result)
+    assert not (tmp_path / "store.db").exists()
+
+
+def test_a_dkim_key_under_2048_bits_signs_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """1024 bits still verify (RFC 8301 allows them), but signers should use 2048: said once, at start."""
+    from syndicator.mail.dkim import signer
+
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(_rsa_pem())
+    with caplog.at_level("WARNING", logger="syndicator.mail.dkim"):
+        signer("thoxuan.example", "s1", key_file)
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "1024 bits" in line and "2048" in line and str(key_file) in line

@@ -7,6 +7,7 @@ naming the setting, not at 06:30 when the digest goes out.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from functools import cached_property
@@ -74,6 +75,25 @@ class ImportSettings(_Section):
 
 
 _DKIM_SETTINGS = ("dkim_domain", "dkim_selector", "dkim_key_file")
+# RFC 6376 3.1: a selector is dot-separated DNS labels of letters, digits and inner hyphens. Both the
+# selector and the domain are written into the DKIM-Signature header (s=, d=): a CR, LF, ";" or space
+# there would add a header of the sender's choosing to every mail, or a tag that breaks the signature.
+_DNS_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DNS_LABELS = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})*")
+
+
+def _dkim_domain(value: str) -> str:
+    """A domain name in ASCII: a non-ASCII one IDNA-encoded (the form DNS and the d= tag carry)."""
+    name = value.removesuffix(".")
+    try:
+        ascii_name = name.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        ascii_name = ""
+    if not _DNS_LABELS.fullmatch(ascii_name) or "." not in ascii_name or len(ascii_name) > 253:
+        raise ValueError(
+            f"{value!r} is not a domain name (labels of letters, digits and hyphens joined by dots)"
+        )
+    return ascii_name
 
 
 class MailSettings(_Section):
@@ -96,15 +116,30 @@ class MailSettings(_Section):
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("dkim_domain")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        return None if value is None else _dkim_domain(value)
+
+    @field_validator("dkim_selector")
+    @classmethod
+    def _selector(cls, value: str | None) -> str | None:
+        if value is not None and not _DNS_LABELS.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a DKIM selector (RFC 6376 3.1: labels of letters, digits and hyphens "
+                "joined by dots)"
+            )
+        return value
+
     @field_validator("dkim_key_file")
     @classmethod
     def _key_loads(cls, value: Path | None) -> Path | None:
         if value is not None:
             from syndicator.keyfiles import load_key  # dkimpy only where a key is configured
 
-            if not value.is_file():
-                raise ValueError(f"no such file: {value}")
-            load_key(value)  # the sender loads it the same way: a key that passes here signs
+            # the sender loads it the same way: a key that passes here signs; a folder, FIFO or
+            # device is refused with its true reason, and never read without bound
+            load_key(value)
         return value
 
     @model_validator(mode="after")
@@ -116,6 +151,10 @@ class MailSettings(_Section):
                 f"mail.{name} (SYNDICATOR_MAIL__{name.upper()})" for name, set_ in given.items() if not set_
             )
             raise ValueError(f"DKIM signing needs all three dkim_ settings or none; not set: {missing}")
+        if self.dkim_selector and self.dkim_domain:
+            record = f"{self.dkim_selector}._domainkey.{self.dkim_domain}"
+            if len(record) > 253:  # receivers look the key up there: a longer name cannot exist
+                raise ValueError(f"DKIM key record {record} is longer than a DNS name can be (253)")
         return self
 
 

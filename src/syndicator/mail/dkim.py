@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
 import dkim
 
-from syndicator.keyfiles import load_key
+from syndicator.keyfiles import RECOMMENDED_KEY_BITS, key_bits, load_key
+
+log = logging.getLogger(__name__)
 
 # The headers a signature covers when the mail has them: the unsubscribe headers included, so that
 # nobody on the way can point a resident's one-click unsubscribe elsewhere.
@@ -20,7 +23,15 @@ SIGNED_HEADERS = (
 
 def signer(domain: str, selector: str, key_file: Path) -> Callable[[bytes], bytes]:
     """A function that prepends the DKIM-Signature header to a CRLF message."""
-    key = load_key(key_file)
+    key = load_key(key_file)  # under 1024 bits it is refused there (RFC 8301)
+    bits = key_bits(key) or 0
+    if bits < RECOMMENDED_KEY_BITS:  # still accepted by receivers, but RFC 8301 says signers should not
+        log.warning(
+            "DKIM key %s has %d bits: receivers accept it, but %d bits or more are recommended (RFC 8301)",
+            key_file,
+            bits,
+            RECOMMENDED_KEY_BITS,
+        )
     selector_bytes, domain_bytes = selector.encode(), domain.encode()
 
     def sign(message: bytes) -> bytes:
