@@ -253,12 +253,15 @@ def test_an_outage_met_by_every_job_and_the_election_is_logged_once(
 ) -> None:
     jobs = Jobs(service)
     with monkeypatch.context() as patched, caplog.at_level(logging.INFO):
+        # the outage is faked: any real query that succeeds (the leader's check, the sender's) ends it
+        patched.setattr(service.leadership, "acquire", lambda: True)
         patched.setattr(
             service.services.builder, "refresh", lambda now: (_ for _ in ()).throw(_database_error())
         )
         for _ in range(3):
             jobs.store_watch()
         patched.setattr(service.leadership, "acquire", lambda: (_ for _ in ()).throw(_database_error()))
+        patched.setattr(service.sender, "deliver", lambda leading: (_ for _ in ()).throw(_database_error()))
         for _ in range(3):
             jobs.store_watch()
             jobs.deliver()

@@ -35,6 +35,7 @@ from syndicator.ingest.sanitize import MAX_NESTING
 from syndicator.jobs import Jobs
 from syndicator.service import Service, assemble
 from syndicator.store import Store
+from syndicator.store.database import Availability
 from syndicator.web.app import create_app
 from tests.conftest import EXAMPLES
 from tests.live import free_port, live_server
@@ -313,12 +314,30 @@ class Relay:
             self.sockets.clear()
         self.listener = None
 
+    def hang(self) -> None:
+        """A server that accepts connections and never answers (a frozen host): the open connections go,
+        new ones are accepted and held, silent."""
+        self.cut()
+        self.hanging = True
+        self.start()
+
+    def resume(self) -> None:
+        self.cut()
+        self.hanging = False
+        self.start()
+
+    hanging = False
+
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if self.hanging:
+                with self.lock:
+                    self.sockets.add(client)
+                continue
             upstream = socket.create_connection(self.target)
             with self.lock:
                 self.sockets |= {client, upstream}
@@ -348,12 +367,19 @@ class Outage:
     service: Service
     cut: Callable[[], None]
     restore: Callable[[], None]
+    relay: Relay | None = None
+
+
+PROBE_SECONDS = 0.3  # the tests' probe interval during an outage (3 s in service)
 
 
 @pytest.fixture
-def outage(database_url: str, tmp_path: Path, now: datetime) -> Iterator[Outage]:
+def outage(
+    database_url: str, tmp_path: Path, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Outage]:
     """The app on a database that can be taken away: a SQLite file whose folder goes, or PostgreSQL
     through a relay that stops."""
+    monkeypatch.setattr(Availability, "probe_seconds", PROBE_SECONDS)
     if database_url.startswith("sqlite"):
         folder = tmp_path / "db"
         away = tmp_path / "db-away"
@@ -364,9 +390,10 @@ def outage(database_url: str, tmp_path: Path, now: datetime) -> Iterator[Outage]
     url = make_url(database_url)
     relay = Relay(url.host or "127.0.0.1", url.port or 5432)
     relay.start()
-    relayed = url.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)
-    service = open_service(relayed, tmp_path, now)
-    yield Outage(service, relay.cut, relay.start)
+    # a connect to a hung server gives up after 2 s here (10 s in service): the first request meets it
+    relayed = url.set(host="127.0.0.1", port=relay.port, query={**url.query, "connect_timeout": "2"})
+    service = open_service(relayed.render_as_string(hide_password=False), tmp_path, now)
+    yield Outage(service, relay.cut, relay.start, relay)
     close_service(service)
     if relay.listener is not None:
         relay.cut()
@@ -401,6 +428,7 @@ def test_the_jobs_meeting_an_outage_log_it_once_with_the_web(
 
         outage.restore()
         caplog.clear()
+        wait_available(client)
         for job in every:
             job()
         assert client.get("/").status_code == 200
@@ -440,7 +468,132 @@ def during_and_after(
 
     outage.restore()
     caplog.clear()
+    wait_available(client)
     assert client.get("/").status_code == 200
     assert client.get("/metrics").status_code == 200
     lines = [record.getMessage() for record in caplog.records]
     assert sum("database available again" in line for line in lines) == 1, lines
+
+
+def wait_available(client: httpx.Client) -> None:
+    """Recovery is found by the next probe, within PROBE_SECONDS of the database's return."""
+    deadline = time.monotonic() + 10
+    while client.get("/healthz").status_code != 200:
+        assert time.monotonic() < deadline, "the database's return was not noticed"
+
+
+def test_a_hung_database_costs_one_connect_timeout_then_requests_fail_at_once(
+    outage: Outage, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that accepts and never answers made every request wait the connect timeout (60 requests
+    took 20 s, /healthz 15 s): once the outage is known, requests are 503 at once while one probe at a
+    time looks for the server's return."""
+    if outage.relay is None:
+        pytest.skip("a SQLite file cannot hang")
+    # no probe during the waves below: a probe is a request that waits the connect timeout (one at a time)
+    monkeypatch.setattr(Availability, "probe_seconds", 6.0)
+    relay = outage.relay
+    caplog.set_level(logging.INFO)
+    with live_server(create_app(outage.service.services)) as url, httpx.Client(base_url=url) as client:
+        assert client.get("/").status_code == 200
+        relay.hang()
+        caplog.clear()
+
+        def wave() -> tuple[set[int], list[float]]:
+            """32 requests at once: their statuses and each one's time."""
+            answers: list[tuple[int, float]] = []
+
+            def one(client: httpx.Client, path: str) -> None:
+                started = time.perf_counter()
+                status = client.get(path, headers=AUTH).status_code
+                answers.append((status, time.perf_counter() - started))
+
+            with httpx.Client(base_url=url, timeout=60) as each:
+                paths = ["/", "/healthz", "/c/thong-bao", "/api/articles/000_7aa2cdb3d5133083"] * 8
+                threads = [threading.Thread(target=one, args=(each, path)) for path in paths]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+            return {status for status, _ in answers}, sorted(took for _, took in answers)
+
+        statuses, times = wave()
+        assert statuses == {503}
+        assert times[-1] < 2 + 3, (
+            f"slowest of the first 32 requests: {times[-1]:.1f} s"
+        )  # connect timeout: 2 s
+        slow = 0
+        for _ in range(3):
+            statuses, times = wave()
+            assert statuses == {503}
+            slow += sum(took > 1.0 for took in times)
+            assert times[-2] < 1.0, f"requests during a known outage took {times[-8:]} s"
+        # the one probe right after the outage was found waits its connect timeout; no other until 6 s
+        assert slow <= 1, slow
+        started = time.perf_counter()
+        assert client.get("/healthz").status_code == 503
+        assert time.perf_counter() - started < 0.5
+        lines = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+        assert len(lines) == 1 and lines[0].startswith("database unavailable"), lines
+
+        relay.resume()
+        caplog.clear()
+        wait_available(client)
+        assert client.get("/").status_code == 200
+        lines = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+        assert len(lines) == 1 and lines[0].startswith("database available again"), lines
+
+
+def test_any_statement_that_succeeds_ends_the_outage(
+    service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a hang, pooled connections came back without a new connect: "available again" was never
+    logged and the next outage not at all."""
+    engine = service.services.store.engine
+    availability = Availability.of(engine)
+    caplog.set_level(logging.INFO)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+        availability.failed(OSError("the server stopped answering"))
+        assert availability.down
+        conn.exec_driver_sql("SELECT 1")
+    assert not availability.down
+    availability.failed(OSError("a second outage"))
+    lines = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+    assert [line.split(":")[0] for line in lines] == [
+        "database unavailable",
+        "database available again after 0 s",
+        "database unavailable",
+    ], lines
+
+
+def test_a_sqlite_file_moved_away_is_one_outage_and_no_new_empty_store(
+    tmp_path: Path, now: datetime, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Moving the file under a running server flapped the log (one unavailable/available pair per
+    request) and sqlite made a new, empty database at the configured path."""
+    monkeypatch.setattr(Availability, "probe_seconds", PROBE_SECONDS)
+    path = tmp_path / "db" / "store.db"
+    service = open_service(f"sqlite:///{path}", tmp_path, now)
+    caplog.set_level(logging.INFO)
+    try:
+        with live_server(create_app(service.services)) as url, httpx.Client(base_url=url) as client:
+            assert client.get("/").status_code == 200
+            path.rename(tmp_path / "moved.db")
+            caplog.clear()
+            deadline = time.monotonic() + 3 * PROBE_SECONDS  # long enough for several probes
+            while time.monotonic() < deadline:
+                for page in ("/", "/healthz", "/c/thong-bao"):
+                    assert client.get(page).status_code == 503, page
+            assert not path.exists(), "a new empty database was made in the moved one's place"
+            lines = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+            assert len(lines) == 1 and lines[0].startswith("database unavailable"), lines
+
+            (tmp_path / "moved.db").rename(path)
+            caplog.clear()
+            wait_available(client)
+            assert client.get("/c/thong-bao").status_code == 200
+            lines = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+            assert len(lines) == 1 and lines[0].startswith("database available again"), lines
+    finally:
+        close_service(service)

@@ -10,6 +10,7 @@ import time
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import quote
 
 from sqlalchemy import ARRAY, Engine, bindparam, cast, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import make_url
@@ -43,16 +44,27 @@ def is_unavailable(error: BaseException) -> bool:
 
 class Availability:
     """An outage of the database, logged once when it starts and once when it ends instead of a traceback
-    per request that meets it. A new connection made again is what ends it. One per engine
-    (`Availability.of`), so that every part of a process that reports to it logs the outage once."""
+    per request that meets it. One per engine (`Availability.of`), so that every part of a process that
+    reports to it logs the outage once.
+
+    While an outage is known, connecting fails at once (no request waits out a connect timeout against
+    a server that accepts and never answers), except for one probe at a time: the first connect after
+    the outage began, then at most one per `probe_seconds`. The probe's success ends the outage. So does any statement that succeeds, on any
+    connection: a pooled connection that outlived a hang must not leave the outage open for good."""
 
     _of: ClassVar[weakref.WeakKeyDictionary[Engine, Availability]] = weakref.WeakKeyDictionary()
     _of_lock: ClassVar[threading.Lock] = threading.Lock()
+    probe_seconds: ClassVar[float] = 3.0
 
     def __init__(self, engine: Engine) -> None:
         self._lock = threading.Lock()
         self._down_since: float | None = None
-        event.listen(engine, "connect", self._connected)
+        self._probing = False
+        self._last_probe = 0.0
+        self._engine = weakref.ref(engine)  # the registry holds engines weakly: so does their entry
+        event.listen(engine, "do_connect", self._admit)
+        event.listen(engine, "connect", self._answered)
+        event.listen(engine, "after_cursor_execute", self._answered)
 
     @classmethod
     def of(cls, engine: Engine) -> Availability:
@@ -62,15 +74,45 @@ class Availability:
                 found = cls._of[engine] = cls(engine)
             return found
 
+    @property
+    def down(self) -> bool:
+        return self._down_since is not None
+
     def failed(self, error: BaseException) -> None:
         with self._lock:
             if self._down_since is not None:
                 return
-            self._down_since = time.monotonic()
+            # the next connect is a probe at once: one dropped connection (a killed backend, a server
+            # restart) costs no request anything; only a failed probe makes the others fail fast
+            self._down_since, self._last_probe = time.monotonic(), 0.0
         reason = " ".join(str(getattr(error, "orig", None) or error).split())  # drivers' messages span lines
         log.error("database unavailable: %s: %s", type(error).__name__, reason[:300])
+        engine = self._engine()
+        if engine is not None:
+            # idle pooled connections lead to the same server: a check of each (pre-ping) would wait on a
+            # hung one; new connections go through _admit instead
+            engine.pool.dispose()
 
-    def _connected(self, _dbapi_connection: Any, _record: Any) -> None:
+    def _admit(self, dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        with self._lock:
+            if self._down_since is None:
+                return None  # the usual connect
+            now = time.monotonic()
+            if self._probing or now - self._last_probe < self.probe_seconds:
+                raise dialect.loaded_dbapi.OperationalError(
+                    "the database is unavailable (outage under way; it is probed every "
+                    f"{self.probe_seconds:g} s)"
+                )
+            self._probing, self._last_probe = True, now
+        try:
+            return dialect.connect(*cargs, **cparams)
+        finally:
+            with self._lock:
+                self._probing = False
+
+    def _answered(self, *_args: Any) -> None:
+        if self._down_since is None:  # the common case, without the lock: one check per statement
+            return
         with self._lock:
             since, self._down_since = self._down_since, None
         if since is not None:
@@ -88,6 +130,8 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
                 reason = f"cannot create the folder {folder} for the database: {error.strerror}"
                 raise StoreError(reason) from None
         engine = create_engine(url, connect_args={"timeout": 30}, poolclass=NullPool, **kwargs)
+        if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
+            _open_existing_only(engine, Path(parsed.database))
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling is off (see _sqlite_pragmas); we BEGIN ourselves so that a
         # writer takes the write lock up front (BEGIN IMMEDIATE) instead of failing on upgrade later.
@@ -114,6 +158,24 @@ _PG_CONNECT_DEFAULTS = {
     "keepalives_interval": 10,
     "keepalives_count": 3,
 }
+
+
+def _open_existing_only(engine: Engine, path: Path) -> None:
+    """The database file is created here, when the engine is made (start-up, `db upgrade`), and never by
+    a later connection: a file moved or deleted under a running server is an outage, not a new empty
+    store in its place (sqlite's default is to create what it does not find)."""
+    try:
+        path.touch(exist_ok=True)
+    except OSError as error:
+        raise StoreError(f"cannot create the database {path}: {error.strerror}") from None
+    uri = "file:" + quote(str(path.resolve()), safe="/") + "?mode=rw"
+
+    def read_write(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        cargs[:1] = [uri]
+        cparams["uri"] = True
+
+    # registered before Availability's do_connect, which may make the connection with these arguments
+    event.listen(engine, "do_connect", read_write)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
