@@ -81,3 +81,20 @@ def memory_cap(extra_bytes: int = 512_000_000) -> Iterator[None]:
 def no_controls(text: str) -> bool:
     """No C0/C1 control (but newline) and no bidi control: nothing a terminal would act upon."""
     return not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", text)
+
+
+def make_nested(root: Path, levels: int, name: str, data: bytes, *, part: str = "n" * 20) -> None:
+    """`levels` folders named `part`, one in the other, under `root`, and the file `name` at the bottom:
+    with the default 260 levels deeper than PATH_MAX, so made one folder at a time (dir_fd)."""
+    folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(levels):
+            os.mkdir(part, dir_fd=folder)
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=folder)
+        with open(fd, "wb") as handle:
+            handle.write(data)
+    finally:
+        os.close(folder)

@@ -81,6 +81,20 @@ def test_import_prints_a_summary_and_exits_0(tmp_path: Path, database_url: str) 
     assert again.stdout.strip() == "12 files: 0 created, 0 updated, 12 unchanged, 0 failed"
 
 
+def test_import_of_many_bad_lines_prints_twenty_and_a_count(tmp_path: Path, database_url: str) -> None:
+    """200k bad lines printed 200k lines (2.4 M: gigabytes held): now 20, then one count, and the
+    summary and exit code still count every failure."""
+    bad = tmp_path / "sai.jsonl"
+    bad.write_text("x\n" * 200_000 + jsonl(cms("cuoi")), encoding="utf-8")
+    result = cli("import", str(bad), cwd=tmp_path, database_url=database_url)
+    assert result.returncode == 1
+    assert result.stdout.strip() == "1 files: 1 created, 0 updated, 0 unchanged, 200000 failed"
+    lines = result.stderr.splitlines()
+    assert len(lines) == 21, result.stderr[-2000:]
+    assert lines[0] == f"failed {bad}:1: not valid JSON: Expecting value: line 1 column 1 (char 0)"
+    assert lines[-1] == f"failed …and 199,980 more failures in {bad}"
+
+
 def test_import_failures_exit_1_with_one_line_each(tmp_path: Path, database_url: str) -> None:
     drop = tmp_path / "drop"
     drop.mkdir()

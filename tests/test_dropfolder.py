@@ -21,13 +21,22 @@ import pytest
 
 from syndicator.config import Settings
 from syndicator.ingest.dropfolder import DropFolder
+from syndicator.ingest.importer import Omitted
 from syndicator.model import Status
 from syndicator.publish.builder import FeedBuilder
 from syndicator.publish.cache import FeedCache
 from syndicator.store import Store
 from syndicator.web.app import Services, create_app
 from tests.conftest import EXAMPLES
-from tests.hostile import ESCAPE_NAME, finishes, make_fifo, memory_cap, no_controls, release_fifo
+from tests.hostile import (
+    ESCAPE_NAME,
+    finishes,
+    make_fifo,
+    make_nested,
+    memory_cap,
+    no_controls,
+    release_fifo,
+)
 from tests.live import live_server
 
 T0 = 1_700_000_000.0  # the wall clock (mtimes) of these tests
@@ -477,3 +486,101 @@ def test_names_the_state_table_cannot_hold_are_reported_once_and_the_rest_import
     wall.now += 1
     assert drop_folder.scan(now).failed == []
     assert len(errors_logged(caplog)) == 2
+
+
+# --- bounded reports, files that never settled, folders that cannot be listed ------------------------
+
+
+def test_a_file_of_bad_lines_logs_twenty_and_a_count_and_stores_a_short_error(
+    drop_folder: DropFolder, folder: Path, wall: WallClock, now: datetime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """200k bad lines wrote 200k ERROR lines and a 20.9 MB drop_files.error (2.4 M: 2.6 GB of memory)."""
+    path = write(folder / "sai.jsonl", raw="x\n" * 200_000)
+    wall.now = T0 + 1
+    with memory_cap(60_000_000):
+        report = drop_folder.scan(now)
+    assert report.failures == 200_000 and len(report.failed) == 20
+    assert report.omitted == [Omitted(str(path), 199_980)]
+    logged = errors_logged(caplog)
+    assert len(logged) == 21
+    assert logged[-1] == f"drop folder: …and 199,980 more failures in {path}"
+    drop_folder.reset()  # what the database kept
+    error = drop_folder._known()["sai.jsonl"].error
+    assert error is not None and len(error) < 1000
+    assert error.startswith(f"{path}:1: not valid JSON") and error.endswith("; …and 199,995 more")
+
+
+def test_a_file_with_a_future_mtime_is_read_once_unchanged_for_the_settle_time(
+    drop_folder: DropFolder,
+    folder: Path,
+    store: Store,
+    wall: WallClock,
+    now: datetime,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An mtime in the future (rsync -t, clock skew, an exporter's publication time) never got old:
+    the file waited for ever, without a word."""
+    future = T0 + 365 * 86400
+    write(folder / "tuong-lai.jsonl", line("tuong-lai", now), mtime=future)
+    wall.now = T0 + 1
+    assert drop_folder.scan(now).waiting == 1
+    wall.now += SETTLE / 2
+    assert drop_folder.scan(now).waiting == 1  # not yet unchanged for `settle`
+    wall.now += SETTLE / 2
+    report = drop_folder.scan(now)
+    assert (report.imported, report.waiting) == (["tuong-lai.jsonl"], 0)
+    assert status(store, "tuong-lai") is Status.PUBLISHED
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and "has a modification time in the future" in warned[0]
+    assert str(folder / "tuong-lai.jsonl") in warned[0]
+
+
+def test_a_future_mtime_that_changes_waits_again(
+    drop_folder: DropFolder, folder: Path, wall: WallClock, now: datetime
+) -> None:
+    """A file still being written with future mtimes (each write moves it) is not read half-way."""
+    path = write(folder / "dang-ghi.jsonl", line("a", now), mtime=T0 + 3600)
+    wall.now = T0 + 1
+    assert drop_folder.scan(now).waiting == 1
+    write(path, line("a", now), line("b", now), mtime=T0 + 3601)
+    wall.now += SETTLE
+    assert drop_folder.scan(now).waiting == 1  # changed since the last scan: the wait starts again
+    wall.now += SETTLE
+    assert drop_folder.scan(now).imported == ["dang-ghi.jsonl"]
+
+
+def test_a_folder_nested_past_the_path_limit_is_reported_once(
+    drop_folder: DropFolder,
+    folder: Path,
+    store: Store,
+    wall: WallClock,
+    now: datetime,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """260 folders of 20 characters: what lies below PATH_MAX was skipped without a line."""
+    make_nested(folder, 260, "sau.jsonl", (json.dumps(line("sau", now)) + "\n").encode())
+    write(folder / "tot.jsonl", line("tot", now))
+    wall.now = T0 + 1
+    report = drop_folder.scan(now)
+    (failure,) = report.failed
+    assert failure.reason.startswith("folder nested too deep")
+    assert "characters)…" in failure.where and len(failure.where) < 300
+    assert [a.id for a in store.articles(now)] == ["tot"]
+    wall.now += 1
+    assert drop_folder.scan(now).failed == []
+    (logged,) = errors_logged(caplog)
+    assert len(logged) < 400
+
+
+def test_a_hard_link_is_a_regular_file_and_is_read(
+    drop_folder: DropFolder, folder: Path, store: Store, settings: Settings, wall: WallClock, now: datetime
+) -> None:
+    """Decided, not overlooked: the kernel lets one hard-link only files one can read and write
+    (fs.protected_hardlinks), which one could as well copy in; refusing st_nlink > 1 would break
+    `cp -l` and `rsync --link-dest` (see the module's docstring and the README)."""
+    elsewhere = write(settings.articles_dir.parent / "kho" / "ban-goc.jsonl", line("lien-ket-cung", now))
+    os.link(elsewhere, folder / "ban-goc.jsonl")
+    wall.now = T0 + 1
+    report = drop_folder.scan(now)
+    assert (report.imported, report.failed) == (["ban-goc.jsonl"], [])
+    assert status(store, "lien-ket-cung") is Status.PUBLISHED

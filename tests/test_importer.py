@@ -16,11 +16,20 @@ import pytest
 
 from syndicator.config import Settings
 from syndicator.ingest.files import read_at_most
-from syndicator.ingest.importer import Failure, Format, ImportReport, count_files, import_paths, is_candidate
+from syndicator.ingest.importer import (
+    Failure,
+    Format,
+    ImportReport,
+    Omitted,
+    Reported,
+    count_files,
+    import_paths,
+    is_candidate,
+)
 from syndicator.model import Status, Visibility
 from syndicator.store import Store
 from tests.conftest import EXAMPLES
-from tests.hostile import finishes, make_fifo, memory_cap, release_fifo
+from tests.hostile import finishes, make_fifo, make_nested, memory_cap, release_fifo
 
 VIETNAM = timezone(timedelta(hours=7))
 SAMPLE_IDS = sorted(p.stem for p in EXAMPLES.glob("*.txt"))
@@ -64,7 +73,7 @@ class Run:
 
     def __init__(self, store: Store, settings: Settings, now: datetime) -> None:
         self.store, self.settings, self.now = store, settings, now
-        self.failures: list[Failure] = []
+        self.failures: list[Reported] = []
 
     def __call__(self, *paths: Path, now: datetime | None = None, **options: Any) -> ImportReport:
         self.failures = []
@@ -78,7 +87,7 @@ class Run:
         )
 
     def reasons(self) -> dict[str, str]:
-        return {f.where: f.reason for f in self.failures}
+        return {f.where: f.reason for f in self.failures if isinstance(f, Failure)}
 
 
 @pytest.fixture
@@ -612,3 +621,74 @@ def test_reading_stops_one_byte_past_the_limit(written: int, read: bytes | None)
         assert len(os.read(reader, 2000)) == max(0, written - 11)  # the rest is left unread
     finally:
         os.close(reader)
+
+
+# --- reports and memory stay flat whatever the input ------------------------------------------------
+
+
+def test_a_file_of_bad_lines_reports_its_first_failures_then_how_many_more(run: Run, tmp_path: Path) -> None:
+    """2.4 M bad lines made 2.4 M report lines (and held them all): now 20 per file and one count."""
+    bad = write(tmp_path / "in" / "a-sai.jsonl", "x\n" * 5000 + line("cuoi") + "\n")
+    few = write(tmp_path / "in" / "b-it.jsonl", "x\n" * 3)
+    report = run(tmp_path / "in")
+    assert (report.created, report.failed, report.files) == (1, 5003, 2)
+    assert [(f.where, type(f)) for f in run.failures[:20]] == [(f"{bad}:{n}", Failure) for n in range(1, 21)]
+    assert run.failures[20] == Omitted(str(bad), 4980)
+    assert str(run.failures[20]) == f"…and 4,980 more failures in {bad}"
+    assert [f.where for f in run.failures[21:]] == [f"{few}:1", f"{few}:2", f"{few}:3"]
+
+
+def test_a_folder_nested_past_the_path_limit_is_reported_by_a_short_name(
+    run: Run, store: Store, tmp_path: Path, now: datetime
+) -> None:
+    """260 folders of 20 characters: the walk could not list the deepest ones and said nothing."""
+    root = tmp_path / "in"
+    write(root / "tot.jsonl", line("tot") + "\n")
+    make_nested(root, 260, "sau.jsonl", (line("sau") + "\n").encode())
+    report = run(root)
+    assert (report.created, report.failed) == (1, 1)
+    (failure,) = run.failures
+    assert isinstance(failure, Failure)
+    assert failure.reason.startswith("folder nested too deep")
+    assert failure.where.startswith(f"{root}/nnnn") and failure.where.endswith("/" + "n" * 20)
+    assert "characters)…" in failure.where and len(failure.where) < 300
+
+
+MEASURE_BIG = """
+import json, resource, sys
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+from syndicator.ingest.importer import import_paths
+from syndicator.store import Store
+
+store = Store.open(sys.argv[1])
+now, tz = datetime.now(UTC), ZoneInfo("Asia/Ho_Chi_Minh")
+import_paths(store, [Path(sys.argv[2])], now, tz)  # warm up: imports, caches, the schema
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+report = import_paths(store, [Path(sys.argv[3])], now, tz, max_bytes=5_000_000)
+grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+print(json.dumps({"grew": grew, "created": report.created, "failed": report.failed}))
+"""
+
+
+def test_large_articles_are_written_in_batches_bounded_by_size(tmp_path: Path) -> None:
+    """A batch was 500 articles however large each: 120 lines of 4.4 MB peaked at 666 MB. Now a batch
+    is also written once it holds 8 MB of text, so peak memory stays flat."""
+    small = write(tmp_path / "small.jsonl", line("nho") + "\n")
+    big = tmp_path / "big.jsonl"
+    body = "Lorem ipsum dolor sit amet. " * 150_000  # 4.2 MB
+    with big.open("w", encoding="utf-8") as handle:
+        for number in range(40):
+            handle.write(line(f"lon-{number}", body_text=body) + "\n")
+    database = f"sqlite:///{tmp_path / 'store.db'}"
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE_BIG, database, str(small), str(big)],
+        capture_output=True,
+        encoding="utf-8",
+        timeout=300,
+        check=True,
+    )
+    measured = json.loads(result.stdout)
+    assert (measured["created"], measured["failed"]) == (40, 0)
+    assert measured["grew"] < 100_000_000, measured["grew"]

@@ -20,7 +20,7 @@ from rich.text import Text
 from syndicator import clock, presenters
 from syndicator.config import ConfigError, Settings, load_settings
 from syndicator.ingest.files import Refused, Source, read_whole
-from syndicator.ingest.importer import Failure, Format, count_files, display, import_paths
+from syndicator.ingest.importer import Format, Reported, count_files, display, import_paths
 from syndicator.printable import printable
 from syndicator.store import Store, StoreError
 from syndicator.store.database import create_store_engine, upgrade
@@ -109,8 +109,9 @@ def import_command(
         total = count_files([p for p in paths if p.exists()])
         progress = _progress("Đang nhập")
 
-        def report_failure(failure: Failure) -> None:
-            # printed at once (the operator sees problems while a long import runs), and counted
+        def report_failure(failure: Reported) -> None:
+            # printed at once (the operator sees problems while a long import runs), and counted; past
+            # the first few of a file, one line says how many more it had
             progress.console.print(said(str(failure), "failed"))
 
         with progress:

@@ -104,7 +104,7 @@ class Jobs:
                 log.info(
                     "drop folder: %d files read, %d failed, %d articles withdrawn",
                     len(report.imported),
-                    len(report.failed),
+                    report.failures,
                     len(report.withdrawn),
                 )
 

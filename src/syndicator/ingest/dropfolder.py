@@ -2,12 +2,19 @@
 so does an edit that leaves an article out of its file (unless another file still brings it).
 
 A file is read only once it has settled: its mtime at least `settle` seconds old (every write moves
-it), so a file still being copied in is not read half-way. Writers that can should
-write under a temporary name (ending in .tmp or .part, or starting with ".") and rename it into
-place; such names are never read. A file that fails is reported once per change of that file.
+it), so a file still being copied in is not read half-way. A file whose mtime lies in the future
+(an exporter setting it to the publication time, clock skew, `rsync -t`) would never be that old: it
+is read once this scanner has seen its (mtime, size) unchanged for `settle` seconds of its own clock,
+and that is logged once. Writers that can should write under a temporary name (ending in .tmp or
+.part, or starting with ".") and rename it into place; such names are never read. A file that fails
+is reported once per change of that file: its first SHOWN_PER_FILE failures one by one, then how
+many more, and drop_files.error keeps the first few reasons and the count.
 
 Only regular files in the folder are read: a link (to a file elsewhere, to a folder, to /dev/zero),
-a FIFO or a device is reported once, by its name, and skipped (see ingest.files).
+a FIFO or a device is reported once, by its name, and skipped (see ingest.files). So is a folder
+that cannot be listed (unreadable, or nested deeper than the system's path limit). A hard link is a
+regular file and is read: only a file its maker could already read and write can be linked
+(fs.protected_hardlinks), so it brings in nothing that person could not have copied in.
 """
 
 from __future__ import annotations
@@ -23,7 +30,17 @@ from pathlib import Path
 from sqlalchemy import delete, select
 
 from syndicator.ingest.files import Source
-from syndicator.ingest.importer import Failure, Importer, display, is_taken, parse_file
+from syndicator.ingest.importer import (
+    Failure,
+    Importer,
+    Omitted,
+    Reported,
+    display,
+    is_taken,
+    parse_file,
+    shortened,
+    unlistable,
+)
 from syndicator.model import ArticleInput
 from syndicator.printable import printable
 from syndicator.store import Store
@@ -31,6 +48,8 @@ from syndicator.store.schema import drop_files
 
 log = logging.getLogger(__name__)
 MAX_PATH = 1000  # characters of drop_files.path
+STORED_REASONS = 5  # reasons of a failed file kept in drop_files.error, before a count of the rest
+STORED_REASON_CHARS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +63,26 @@ class _Known:
 @dataclass(slots=True)
 class DropReport:
     imported: list[str] = field(default_factory=list)  # files read this scan
-    failed: list[Failure] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)  # reported one by one (a few per file)
+    omitted: list[Omitted] = field(default_factory=list)  # and per file, how many more
     withdrawn: list[str] = field(default_factory=list)  # article ids
     waiting: int = 0  # files seen but not settled yet
+
+    @property
+    def failures(self) -> int:
+        return len(self.failed) + sum(o.count for o in self.omitted)
+
+    def add(self, reported: Reported) -> None:
+        if isinstance(reported, Omitted):
+            self.omitted.append(reported)
+        else:
+            self.failed.append(reported)
+
+
+@dataclass(frozen=True, slots=True)
+class _Unsettled:
+    stat: tuple[int, int]
+    since: float  # scanner clock when first seen with this stat
 
 
 class DropFolder:
@@ -70,6 +106,8 @@ class DropFolder:
         self.wall_clock = wall_clock or time.time
         self._cache: dict[str, _Known] | None = None  # the drop_files table, read once per leadership
         self._unstorable: dict[str, tuple[int, int]] = {}  # names reported as such, and their stat
+        self._unlistable: set[str] = set()  # folders reported as such
+        self._unsettled: dict[str, _Unsettled] = {}  # files waiting, since when unchanged
 
     def reset(self) -> None:
         """Forget what was read from the database (another instance may have scanned meanwhile)."""
@@ -78,25 +116,29 @@ class DropFolder:
     def scan(self, now: datetime) -> DropReport:
         report = DropReport()
         self.folder.mkdir(parents=True, exist_ok=True)
-        present, unstorable = self._listing()
+        present, unstorable, unlistable = self._listing()
         self._report_unstorable(unstorable, report)
+        self._report_unlistable(unlistable, report)
         known = self._known()
 
         changed: list[str] = []
+        clock = self.wall_clock()
+        unsettled: dict[str, _Unsettled] = {}
         for rel, stat in present.items():
             old = known.get(rel)
             if old is not None and (old.mtime_ns, old.size) == stat:
                 continue
-            if self._settled(stat):
+            if self._settled(rel, stat, clock, unsettled):
                 changed.append(rel)
             else:
                 report.waiting += 1
+        self._unsettled = unsettled
         changed.sort()  # read in name order
 
         kept_ids = {
             i for rel, k in known.items() if rel in present and rel not in changed for i in k.article_ids
         }
-        importer = Importer(self.store, now, on_failure=report.failed.append)
+        importer = Importer(self.store, now, on_failure=report.add)
         rows: list[dict[str, object]] = []
         left_out: list[str] = []
         for rel in changed:
@@ -117,12 +159,12 @@ class DropFolder:
                     "mtime_ns": mtime_ns,
                     "size": size,
                     "article_ids": json.dumps(ids),
-                    "error": "; ".join(errors) or None,
+                    "error": errors,
                     "seen_at": now,
                 }
             )
             report.imported.append(rel)
-        importer.flush()
+        importer.finish()
 
         removed = [rel for rel in known if rel not in present]
         gone = [i for rel in removed for i in known[rel].article_ids] + left_out
@@ -131,25 +173,55 @@ class DropFolder:
             if article_id not in kept_ids and self.store.withdraw(article_id, now):
                 report.withdrawn.append(article_id)
         self._remember(rows, removed)
-        for failure in report.failed:
-            log.error("drop folder: %s", printable(str(failure)))
+        for reported in [*report.failed, *report.omitted]:
+            log.error("drop folder: %s", printable(str(reported)))
         return report
 
-    def _read(self, rel: str, importer: Importer) -> tuple[list[str], list[str]]:
+    def _read(self, rel: str, importer: Importer) -> tuple[list[str], str | None]:
+        """The ids the file brings, and what drop_files.error keeps of its failures: the first
+        STORED_REASONS and a count (all of 2.4 M bad lines made a 250 MB column)."""
         ids: list[str] = []
-        errors: list[str] = []
+        reasons: list[str] = []
+        failures = 0
         shown = display(self.folder / rel)
+        importer.begin_file(shown)
         for item in parse_file(Source(self.folder, rel), None, self.tz, self.max_bytes):
             if isinstance(item, ArticleInput):
                 ids.append(item.id)
             else:
-                errors.append(item.reason if item.where == shown else str(item))
+                failures += 1
+                if failures <= STORED_REASONS:
+                    reason = item.reason if item.where == shown else str(item)
+                    reasons.append(shortened(reason, STORED_REASON_CHARS))
             importer.add(item)
-        return ids, errors
+        importer.end_file()
+        if failures > STORED_REASONS:
+            reasons.append(f"…and {failures - STORED_REASONS:,} more")
+        return ids, "; ".join(reasons) or None
 
-    def _settled(self, stat: tuple[int, int]) -> bool:
+    def _settled(
+        self, rel: str, stat: tuple[int, int], clock: float, unsettled: dict[str, _Unsettled]
+    ) -> bool:
         # Every write moves the mtime, so an mtime this old means nobody is writing the file now.
-        return self.wall_clock() - stat[0] / 1e9 >= self.settle
+        if clock - stat[0] / 1e9 >= self.settle:
+            return True
+        # A future mtime never gets old: then (mtime, size) unchanged for `settle` by our own clock
+        # says the same, as long as we have seen it.
+        seen = self._unsettled.get(rel)
+        if seen is None or seen.stat != stat:
+            seen = _Unsettled(stat, clock)
+            if stat[0] / 1e9 > clock:
+                log.warning(
+                    "drop folder: %s has a modification time in the future (%s); it is read once unchanged "
+                    "for %s s",
+                    printable(shortened(display(self.folder / rel))),
+                    datetime.fromtimestamp(stat[0] / 1e9, self.tz).isoformat(timespec="seconds"),
+                    self.settle,
+                )
+        if clock - seen.since >= self.settle:
+            return True
+        unsettled[rel] = seen
+        return False
 
     def _report_unstorable(self, found: dict[str, tuple[tuple[int, int], str]], report: DropReport) -> None:
         """Names the drop_files table cannot hold are skipped (storing one would fail every scan),
@@ -159,19 +231,32 @@ class DropFolder:
                 report.failed.append(Failure(display(self.folder / rel), reason))
         self._unstorable = {rel: stat for rel, (stat, _) in found.items()}
 
-    def _listing(self) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[tuple[int, int], str]]]:
+    def _report_unlistable(self, found: dict[str, str], report: DropReport) -> None:
+        """Folders whose files cannot be listed, reported once while they stay so."""
+        for rel, reason in found.items():
+            if rel not in self._unlistable:
+                report.failed.append(Failure(shortened(display(self.folder / rel)), reason))
+        self._unlistable = set(found)
+
+    def _listing(
+        self,
+    ) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[tuple[int, int], str]], dict[str, str]]:
         """Every candidate file's (mtime, size) by relative path, and those of the links, FIFOs and
         devices a walk takes (reading them fails, so each is reported once per change like a bad
-        file). scandir, not os.walk and Path objects: a scan of 2,000 files twice a second took 27 ms
-        of CPU that way, 11 ms this way."""
+        file), and the folders that cannot be listed, with why. scandir, not os.walk and Path
+        objects: a scan of 2,000 files twice a second took 27 ms of CPU that way, 11 ms this way."""
         found: dict[str, tuple[int, int]] = {}
         unstorable: dict[str, tuple[tuple[int, int], str]] = {}
+        unlisted: dict[str, str] = {}
         folders = [(str(self.folder), "")]
         while folders:
             path, prefix = folders.pop()
             try:
                 entries = list(os.scandir(path))
-            except OSError:  # removed while we looked, or unreadable: skipped, as os.walk does
+            except OSError as error:
+                reason = unlistable(error)  # None: removed while we looked
+                if reason is not None:
+                    unlisted[prefix] = reason
                 continue
             for entry in entries:
                 if is_taken(entry):
@@ -187,7 +272,7 @@ class DropFolder:
                         unstorable[rel] = ((stat.st_mtime_ns, stat.st_size), reason)
                 elif entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
                     folders.append((entry.path, f"{prefix}{entry.name}/"))
-        return found, unstorable
+        return found, unstorable, unlisted
 
     def _known(self) -> dict[str, _Known]:
         if self._cache is None:

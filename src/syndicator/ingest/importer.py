@@ -1,11 +1,15 @@
 """Import files and folders into the store: one bad file or line never stops the rest.
 
 Articles are parsed one file at a time and written in batches; each batch is one transaction, so an
-article is either fully written or not at all. Memory stays flat whatever the number of files.
+article is either fully written or not at all. A batch is written once it holds `batch_size`
+articles or `batch_chars` characters of them, so memory stays flat whatever the number and the size
+of the articles. Each failure is counted, but only the first SHOWN_PER_FILE of a file are reported
+one by one, then one line says how many more that file had: 2.4 M bad lines made 2.4 M log lines.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +33,9 @@ class Format(StrEnum):
 
 
 EXTENSIONS = {".txt": Format.PORTAL, ".jsonl": Format.JSONL}
+SHOWN_PER_FILE = 20  # failures of one file reported one by one; the rest are counted
+BATCH_CHARS = 8_000_000  # a batch is written once its articles hold this many characters
+SHOWN_PATH_CHARS = 240  # a longer path is shown by its start and end
 
 
 def is_candidate(name: str) -> bool:
@@ -51,6 +58,20 @@ class Failure:
         return f"{self.where}: {self.reason}"
 
 
+@dataclass(frozen=True, slots=True)
+class Omitted:
+    """The failures of one file past the first SHOWN_PER_FILE: counted, not reported one by one."""
+
+    where: str  # the file
+    count: int
+
+    def __str__(self) -> str:
+        return f"…and {self.count:,} more failures in {self.where}"
+
+
+Reported = Failure | Omitted
+
+
 @dataclass(slots=True)
 class ImportReport:
     created: int = 0
@@ -69,8 +90,9 @@ class ImportReport:
             self.unchanged += 1
 
 
-def iter_files(paths: Sequence[Path]) -> Iterator[Source]:
-    """Files named directly (a link to one is followed), and what a walk takes under folders."""
+def iter_files(paths: Sequence[Path]) -> Iterator[Source | Failure]:
+    """Files named directly (a link to one is followed), and what a walk takes under folders (or a
+    Failure naming a folder that cannot be listed)."""
     for path in paths:
         if path.is_dir():
             yield from walk(path)
@@ -78,17 +100,21 @@ def iter_files(paths: Sequence[Path]) -> Iterator[Source]:
             yield Source(path)
 
 
-def walk(root: Path) -> Iterator[Source]:
+def walk(root: Path) -> Iterator[Source | Failure]:
     """The entries under `root` an import takes, in a stable order (a folder's files, then its
     subfolders), without following links. Links, FIFOs and devices with a candidate name, and links
     to folders, are taken too: opening refuses them, so each is reported instead of silently left
-    out or, worse, read."""
+    out or, worse, read. A folder that cannot be listed (unreadable, or nested past the system's path
+    limit) is a Failure naming it: its files would otherwise be left out without a word."""
     folders = [""]
     while folders:
         prefix = folders.pop()
         try:
             entries = sorted(os.scandir(root / prefix), key=lambda entry: entry.name)
-        except OSError:  # removed while we looked, or unreadable: skipped, as os.walk does
+        except OSError as error:
+            reason = unlistable(error)
+            if reason is not None:
+                yield Failure(shortened(display(root / prefix)), reason)
             continue
         inner: list[str] = []
         for entry in entries:
@@ -109,8 +135,26 @@ def is_taken(entry: os.DirEntry[str]) -> bool:
         return False
 
 
+def unlistable(error: OSError) -> str | None:
+    """Why a folder's files are not read, or None when it went away while we looked."""
+    if error.errno in (errno.ENOENT, errno.ENOTDIR):
+        return None
+    if error.errno == errno.ENAMETOOLONG:
+        return "folder nested too deep: its path is longer than the system opens; its files are not read"
+    return f"cannot list folder: {error.strerror or error}; its files are not read"
+
+
+def shortened(text: str, limit: int = SHOWN_PATH_CHARS) -> str:
+    """`text`, or its start and end around "…" when longer than `limit` characters (a path nested
+    5,000 characters deep makes an unreadable report line)."""
+    if len(text) <= limit:
+        return text
+    head = limit // 3
+    return f"{text[:head]}…({len(text):,} characters)…{text[-(limit - head) :]}"
+
+
 def count_files(paths: Sequence[Path]) -> int:
-    return sum(1 for _ in iter_files(paths))
+    return sum(1 for item in iter_files(paths) if isinstance(item, Source))
 
 
 def display(path: Path) -> str:
@@ -175,44 +219,69 @@ class Importer:
         now: datetime,
         *,
         batch_size: int = 500,
-        on_failure: Callable[[Failure], None] = lambda failure: None,
+        batch_chars: int = BATCH_CHARS,
+        shown_per_file: int = SHOWN_PER_FILE,
+        on_failure: Callable[[Reported], None] = lambda failure: None,
         keep_changed_ids: bool = False,
     ) -> None:
         self.store = store
         self.now = now
         self.batch_size = batch_size
+        self.batch_chars = batch_chars
+        self.shown_per_file = shown_per_file
         self.on_failure = on_failure
         self.keep_changed_ids = keep_changed_ids
         self.report = ImportReport()
-        self._batch: dict[str, ArticleInput] = {}
+        self._batch: dict[str, tuple[ArticleInput, str]] = {}  # by id: the article and its file
+        self._batch_chars = 0
+        self._file = ""  # the file being read ("" between files)
+        self._failures: dict[str, int] = {}  # by file: failures so far
+
+    def begin_file(self, where: str) -> None:
+        """The items added from now on come from this file (its failures are counted together)."""
+        self._file = where
+
+    def end_file(self) -> None:
+        """The current file is done: say how many of its failures were not reported one by one."""
+        self._omitted(self._file)
+        self._file = ""
+
+    def finish(self) -> None:
+        """Write what is left, and account for every failure not reported one by one."""
+        self.flush()
+        for where in list(self._failures):
+            self._omitted(where)
 
     def add(self, item: ArticleInput | Failure) -> None:
         if isinstance(item, Failure):
-            self._fail(item)
+            self._fail(item, self._file or item.where)
             return
         if item.id in self._batch:
             self.flush()  # the later copy of an id must win, so it goes in a later transaction
-        self._batch[item.id] = item
-        if len(self._batch) >= self.batch_size:
+        self._batch[item.id] = (item, self._file)
+        self._batch_chars += _chars(item)
+        if len(self._batch) >= self.batch_size or self._batch_chars >= self.batch_chars:
             self.flush()
 
     def flush(self) -> None:
         if not self._batch:
             return
-        batch = list(self._batch.values())
-        self._batch = {}
+        files = [where for _, where in self._batch.values()]
+        batch = [article for article, _ in self._batch.values()]
+        self._batch, self._batch_chars = {}, 0
         outcomes: list[WriteOutcome | None]
         try:
             outcomes = list(self._write(batch))
         except StatementError:  # a driver error, or a value the driver cannot take
             # One article the database refuses must not take its batch down: retry one at a time.
             outcomes = []
-            for single in batch:
+            for single, where in zip(batch, files, strict=True):
                 try:
                     outcomes.extend(self._write([single]))
                 except StatementError as error:
                     reason = " ".join(str(error.orig).split())  # one line, whatever the driver says
-                    self._fail(Failure(single.source or single.id, f"database refused it: {reason}"))
+                    failure = Failure(single.source or single.id, f"database refused it: {reason}")
+                    self._fail(failure, where or failure.where)
                     outcomes.append(None)
         for article, outcome in zip(batch, outcomes, strict=True):
             if outcome is None:
@@ -228,9 +297,21 @@ class Importer:
             # Another writer created one of these ids (or a category) meanwhile; now they exist.
             return self.store.write(batch, self.now)
 
-    def _fail(self, failure: Failure) -> None:
+    def _fail(self, failure: Failure, where: str) -> None:
         self.report.failed += 1
-        self.on_failure(failure)
+        count = self._failures[where] = self._failures.get(where, 0) + 1
+        if count <= self.shown_per_file:
+            self.on_failure(failure)
+
+    def _omitted(self, where: str) -> None:
+        count = self._failures.pop(where, 0)
+        if count > self.shown_per_file:
+            self.on_failure(Omitted(where, count - self.shown_per_file))
+
+
+def _chars(article: ArticleInput) -> int:
+    """What an article holds in memory, roughly: its body and summary dwarf the rest."""
+    return len(article.body_html) + len(article.summary) + len(article.title)
 
 
 def import_paths(
@@ -242,21 +323,32 @@ def import_paths(
     fmt: Format | None = None,
     max_bytes: int = 5_000_000,
     batch_size: int = 500,
-    on_failure: Callable[[Failure], None] = lambda failure: None,
+    batch_chars: int = BATCH_CHARS,
+    on_failure: Callable[[Reported], None] = lambda failure: None,
     on_file: Callable[[Path], None] = lambda path: None,
     keep_changed_ids: bool = False,
 ) -> ImportReport:
-    """The import behind `syndicator import`, the drop folder and the tests."""
+    """The import behind `syndicator import` and the tests."""
     importer = Importer(
-        store, now, batch_size=batch_size, on_failure=on_failure, keep_changed_ids=keep_changed_ids
+        store,
+        now,
+        batch_size=batch_size,
+        batch_chars=batch_chars,
+        on_failure=on_failure,
+        keep_changed_ids=keep_changed_ids,
     )
     for path in paths:
         if not path.exists():
             importer.add(Failure(display(path), "no such file or folder"))
     for source in iter_files([p for p in paths if p.exists()]):
+        if isinstance(source, Failure):  # a folder that cannot be listed
+            importer.add(source)
+            continue
+        importer.begin_file(display(source.path))
         for item in parse_file(source, fmt, tz, max_bytes):
             importer.add(item)
+        importer.end_file()
         importer.report.files += 1
         on_file(source.path)
-    importer.flush()
+    importer.finish()
     return importer.report
