@@ -267,9 +267,16 @@ def test_officials_are_synced_at_start_and_on_change(
     path.write_text(OFFICIALS, encoding="utf-8")
     watcher.check(later + timedelta(minutes=1))
     assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "confirmed"  # type: ignore[attr-defined]
-    # the file removed altogether: every official's subscription ends
+    # the file removed (or a wrong path): not an empty list, the officials stay, one line
     path.unlink()
-    gone = later + timedelta(minutes=2)
+    for second in range(3):
+        watcher.check(later + timedelta(minutes=2, seconds=second))
+    reports = [r.getMessage() for r in caplog.records if "officials file not applied" in r.getMessage()]
+    assert len(reports) == 2 and f"{path}: no such file (2 listed; " in reports[1]
+    assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "confirmed"  # type: ignore[attr-defined]
+    # a file that lists no official, saying so: every official's subscription ends
+    path.write_text("# không còn cán bộ nào nhận bản tin\n", encoding="utf-8")
+    gone = later + timedelta(minutes=3)
     watcher.check(gone)
     people = everyone(mail_store)
     vp = people["vanphong@thoxuan.thanhhoa.gov.vn"]
@@ -301,7 +308,7 @@ def test_a_resident_listed_then_unlisted_keeps_their_own_subscription(
     )
     assert everyone(mail_store)["vanphong@thoxuan.thanhhoa.gov.vn"].frequency == "daily"  # type: ignore[attr-defined]
 
-    path.write_text("", encoding="utf-8")  # the office lists nobody now
+    path.write_text("# nobody for now\n", encoding="utf-8")  # the office lists nobody now
     later = NOW + timedelta(days=1)
     watcher.check(later)
     with mail_store.reading() as conn:
@@ -362,7 +369,7 @@ def test_an_official_who_unsubscribes_stays_unsubscribed_while_listed(
     assert people["bchqs@thoxuan.thanhhoa.gov.vn"].frequency == "daily"  # type: ignore[attr-defined]
     assert people["vanphong@thoxuan.thanhhoa.gov.vn"].status == "bounced"  # type: ignore[attr-defined]
 
-    path.write_text("", encoding="utf-8")  # out of the list, then back in: the office's decision
+    path.write_text("# none\n", encoding="utf-8")  # out of the list, then back in: the office's decision
     watcher.check(NOW + timedelta(minutes=4))
     path.write_text(OFFICIALS, encoding="utf-8")
     watcher.check(NOW + timedelta(minutes=5))
@@ -396,6 +403,105 @@ def test_a_new_term_applies_the_file_again_and_a_broken_one_keeps_the_officials(
     assert len(lines) == 2, lines
     assert "unknown key(s) or table(s) officials" in lines[0] and "officials.toml" in lines[1]
     assert {p.status for p in everyone(mail_store).values()} == {"confirmed"}  # type: ignore[attr-defined]
+
+
+def _officials_path(tmp_path: Path, kind: str) -> Path:
+    """What may be at the configured path instead of a file to read (kind names it)."""
+    import os
+
+    path = tmp_path / "officials.toml"
+    if kind == "zero bytes":
+        path.write_bytes(b"")  # a write cut short
+    elif kind == "blank":
+        path.write_text("\n  \n\t\n", encoding="utf-8")
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "FIFO":
+        os.mkfifo(path)  # never opened: it would block the job for good
+    elif kind == "device":
+        path.symlink_to("/dev/zero")  # a link is followed (the operator may make one), /dev/zero is not read
+    elif kind == "dangling link":
+        path.symlink_to(tmp_path / "gone.toml")
+    elif kind == "too large":
+        path.write_text(OFFICIALS + "#" * subscriptions.OFFICIALS_MAX_BYTES, encoding="utf-8")
+    elif kind == "not UTF-8":
+        path.write_bytes(OFFICIALS.encode("utf-16"))
+    return path
+
+
+STRANGE_FILES = {
+    "missing": "no such file (2 listed; to list no officials, keep the file with a comment line",
+    "dangling link": "no such file (2 listed;",
+    "zero bytes": "the file is empty (0 bytes); to list no officials, keep the file with a comment line",
+    "blank": "the file is empty (6 bytes)",
+    "folder": "not a regular file (a folder)",
+    "FIFO": "not a regular file (a FIFO)",
+    "device": "not a regular file (a character device)",
+    "too large": "file too large",
+    "not UTF-8": "not UTF-8 text (byte 0)",
+}
+
+
+@pytest.mark.parametrize("kind", list(STRANGE_FILES))
+def test_a_missing_empty_or_strange_officials_file_keeps_the_officials(
+    mail_store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    """`rm officials.toml`, a wrong path, a write cut to zero bytes used to end every official; a folder
+    or FIFO there was skipped without a word. Now each is one line naming the file and the reason, at
+    each check and each new term alike, and the officials stay as stored."""
+    subscriptions.sync_officials(mail_store, read_officials_text(tmp_path / "applied.toml", OFFICIALS), NOW)
+    path = _officials_path(tmp_path, kind)
+    watcher = OfficialsWatcher(mail_store, path)
+    caplog.set_level(logging.INFO, logger="syndicator.mail.subscriptions")
+    for minute in range(3):
+        watcher.check(NOW + timedelta(minutes=minute))
+    watcher.reapply(NOW + timedelta(minutes=3))  # a new leadership term
+    watcher.check(NOW + timedelta(minutes=4))
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"officials file not applied, the officials stay as stored: {path}: ")
+    assert STRANGE_FILES[kind] in lines[0] and "\n" not in lines[0]
+    assert officials_status(mail_store) == SUBSCRIBED
+
+
+def test_a_missing_officials_file_is_reported_again_after_it_came_back(
+    mail_store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "officials.toml"
+    path.write_text(OFFICIALS, encoding="utf-8")
+    watcher = OfficialsWatcher(mail_store, path)
+    caplog.set_level(logging.ERROR, logger="syndicator.mail.subscriptions")
+    for minute in range(3):  # there, removed, back, removed again
+        watcher.check(NOW + timedelta(minutes=minute))
+        path.unlink()
+        watcher.check(NOW + timedelta(minutes=minute, seconds=30))
+        path.write_text(OFFICIALS, encoding="utf-8")
+    assert len([r for r in caplog.records if "no such file" in r.getMessage()]) == 3
+    assert officials_status(mail_store) == SUBSCRIBED
+
+
+def test_without_officials_no_file_is_needed(
+    mail_store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A first start, or an office with no officials: no file at the default path is no fault (one info
+    line from the instance running the jobs, none from the check at start)."""
+    watcher = OfficialsWatcher(mail_store, tmp_path / "config" / "officials.toml")
+    caplog.set_level(logging.INFO, logger="syndicator.mail.subscriptions")
+    assert watcher.validate()
+    assert caplog.records == []
+    for minute in range(3):
+        watcher.check(NOW + timedelta(minutes=minute))
+    (line,) = [r for r in caplog.records]
+    assert line.levelno == logging.INFO and "officials: none listed" in line.getMessage()
+    assert "no such file" in line.getMessage()
+
+
+def test_a_link_to_the_officials_file_is_followed(mail_store: Store, tmp_path: Path) -> None:
+    """The configured path may be a link the operator made (e.g. to a shared copy)."""
+    (tmp_path / "shared.toml").write_text(OFFICIALS, encoding="utf-8")
+    (tmp_path / "officials.toml").symlink_to(tmp_path / "shared.toml")
+    OfficialsWatcher(mail_store, tmp_path / "officials.toml").check(NOW)
+    assert officials_status(mail_store) == SUBSCRIBED
 
 
 @pytest.mark.parametrize(
@@ -547,9 +653,15 @@ def test_an_instance_serving_the_web_only_never_applies_the_file(
         assert httpx.get(f"{web.url}/healthz").status_code == 200
         assert officials_status(store) == SUBSCRIBED
         assert web.count("officials") == 0
-        # the instance running the jobs does apply that file, as soon as it leads
-        processes.worker(env)
-        ended = {**{k: "unsubscribed" for k in SUBSCRIBED}, **({"a@xa.test": "confirmed"} if content else {})}
+        # the instance running the jobs does apply that file, as soon as it leads; no file there is
+        # no list at all: the officials stay, and it says so once
+        worker = processes.worker(env)
+        if content is None:
+            processes.eventually(lambda: worker.count("no such file (2 listed"), "the worker to report it")
+            assert worker.count("officials file not applied") == 1
+            assert officials_status(store) == SUBSCRIBED
+            return
+        ended = {**{k: "unsubscribed" for k in SUBSCRIBED}, "a@xa.test": "confirmed"}
         processes.eventually(lambda: officials_status(store) == ended, "the worker to apply the file")
     finally:
         store.close()
@@ -558,10 +670,18 @@ def test_an_instance_serving_the_web_only_never_applies_the_file(
 @pytest.mark.slow
 @shows_logs
 @pytest.mark.parametrize("command", ["serve", "serve --no-scheduler", "worker"])
+@pytest.mark.parametrize(
+    "content",
+    ['[[official]]\nemail = "a@xa.test\n', "", None],
+    ids=["unclosed string", "zero bytes", "no file"],
+)
 def test_a_broken_officials_file_at_start_is_logged_and_the_service_runs(
-    processes: Processes, tmp_path: Path, command: str
+    processes: Processes, tmp_path: Path, command: str, content: str | None
 ) -> None:
-    env, store = with_officials(tmp_path, '[[official]]\nemail = "a@xa.test\n')  # an unclosed string
+    """One line, and the officials kept; a missing file only from an instance that runs the jobs (one
+    serving the web only needs no copy of the file)."""
+    env, store = with_officials(tmp_path, content)
+    expected = 0 if content is None and "--no-scheduler" in command else 1
     try:
         if command == "worker":
             started = processes.worker(env)
@@ -571,9 +691,10 @@ def test_a_broken_officials_file_at_start_is_logged_and_the_service_runs(
         if "--no-scheduler" not in command:
             processes.eventually(lambda: started.count(LEADS), "the leader's term to begin")
             processes.eventually(lambda: started.count("worker running") or started.url, "the start")
+        processes.eventually(lambda: started.count("officials file not applied") >= expected, "the report")
         assert started.alive()
-        assert started.count("officials file not applied") == 1
-        assert "officials.toml" in started.log() and "Traceback" not in started.log()
+        assert started.count("officials file not applied") == expected
+        assert ("officials.toml" in started.log()) == bool(expected) and "Traceback" not in started.log()
         assert officials_status(store) == SUBSCRIBED
     finally:
         store.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 import re
 import tomllib
 from collections.abc import Collection, Iterable, Iterator
@@ -14,6 +15,8 @@ from pathlib import Path
 
 from sqlalchemy import String, select
 
+from syndicator.ingest.files import Refused, read_whole
+from syndicator.ingest.files import Source as FileSource
 from syndicator.mail.addresses import InvalidAddress, normalise
 from syndicator.mail.addresses import key as address_key
 from syndicator.mail.digests import MailComposer
@@ -191,19 +194,30 @@ class Official:
 
 
 OFFICIAL_FIELDS = frozenset({"name", "email", "categories", "frequency"})
+# About 10,000 officials; a larger file is refused rather than read (it may be a device or a log).
+OFFICIALS_MAX_BYTES = 1_000_000
+LIST_NONE = "to list no officials, keep the file with a comment line and no [[official]]"
+
+
+class OfficialsFileMissing(InvalidSubscription):
+    """There is no file at the configured path. Never read as an empty list: a deleted file or a wrong
+    path would end every official's subscription."""
 
 
 def read_officials(path: Path, known: Collection[str] = ()) -> list[Official]:
-    """Parse config/officials.toml; InvalidSubscription names the entry and the field.
+    """Parse config/officials.toml; InvalidSubscription names the file, the entry and the field.
 
     `known`: the category slugs there are (none known: not checked, as on a first start); a category
     outside them is an error, as is any top-level key but [[official]]: a typo must not empty the list.
+    A file with nothing but blanks is an error too (a file cut to zero bytes by an interrupted write
+    looks just like it): an empty list is a file holding at least a comment line.
     """
-    if not path.is_file():
-        return []
+    text = _officials_text(path)
+    if not text.strip():
+        raise InvalidSubscription(f"{path}: the file is empty ({len(text)} bytes); {LIST_NONE}")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
         raise InvalidSubscription(f"{path}: {error}") from None
     unknown = sorted(set(data) - {"official"})
     if unknown:
@@ -226,6 +240,23 @@ def read_officials(path: Path, known: Collection[str] = ()) -> list[Official]:
         seen.add(official.email.casefold())
         found.append(official)
     return found
+
+
+def _officials_text(path: Path) -> str:
+    """The file's text: only a regular file (a link the operator made is followed), read bounded, so
+    that a folder, a FIFO or a device at that path is an error naming it, and never blocks the job."""
+    try:
+        data = read_whole(FileSource(path), OFFICIALS_MAX_BYTES)
+    except FileNotFoundError:
+        raise OfficialsFileMissing(f"{path}: no such file") from None
+    except Refused as refused:
+        raise InvalidSubscription(f"{path}: {refused.reason}") from None
+    except OSError as error:
+        raise InvalidSubscription(f"{path}: cannot read it: {error.strerror or error}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidSubscription(f"{path}: not UTF-8 text (byte {error.start})") from None
 
 
 def _official(entry: object, known: Collection[str]) -> Official:
@@ -279,30 +310,46 @@ def sync_officials(store: Store, officials: list[Official], now: datetime) -> tu
     return changed, ended
 
 
+Signature = tuple[int, ...] | None  # what the path is now (None: nothing there)
+
+
 class OfficialsWatcher:
-    """Applies the officials file when its mtime or size changes, and again at each leadership term.
+    """Applies the officials file when it changes, and again at each leadership term.
 
     Only the instance that runs the jobs applies it (instances serving the web may have another copy
     of the file, or none). A file that cannot be applied leaves the officials as stored, logged once
-    per change of the file.
+    per change of the file. A missing file is one of those while any official is stored; with none
+    stored there is nothing to keep (an instance without officials needs no file: one info line).
     """
 
     def __init__(self, store: Store, path: Path, configured: Collection[str] = ()) -> None:
         self.store = store
         self.path = path
         self.configured = frozenset(configured)  # slugs given display names in the settings
-        self._applied: tuple[int, int] | bool | None = False  # the signature last applied
-        self._reported: tuple[int, int] | bool | None = False  # the signature last reported broken
+        self._applied: Signature | bool = False  # the signature last applied
+        self._reported: Signature | bool = False  # the signature last reported broken
 
     def check(self, now: datetime) -> None:
         """Apply the file if it changed since it was last applied."""
         signature = self._signature()
         if signature in (self._applied, self._reported):
             return
-        officials = self._read(signature)
-        if officials is not None:
-            sync_officials(self.store, officials, now)
-            self._applied = signature
+        try:
+            officials = read_officials(self.path, self._known())
+        except OfficialsFileMissing as missing:
+            listed = self._listed()
+            if listed:
+                self._report(signature, f"{missing} ({listed} listed; {LIST_NONE})")
+                return
+            log.info("officials: none listed (%s)", missing)
+            self._applied, self._reported = signature, False
+            return
+        except InvalidSubscription as error:
+            self._report(signature, str(error))
+            return
+        sync_officials(self.store, officials, now)
+        # applied: a later fault is reported again, even one that looks like an earlier (a 2nd removal)
+        self._applied, self._reported = signature, False
 
     def reapply(self, now: datetime) -> None:
         """A new leadership term: another instance may have changed the officials meanwhile."""
@@ -310,24 +357,37 @@ class OfficialsWatcher:
         self.check(now)
 
     def validate(self) -> bool:
-        """At start: a file that cannot be applied is logged (once), and the service runs all the same."""
-        return self._read(self._signature()) is not None
-
-    def _signature(self) -> tuple[int, int] | None:
+        """At start, on every instance: a file that cannot be applied is logged (once), and the service
+        runs all the same. A missing file is left to the instance running the jobs (check): one
+        serving the web only needs no copy of it."""
+        signature = self._signature()
         try:
-            stat = self.path.stat()
+            read_officials(self.path, self._known())
+        except OfficialsFileMissing:
+            return True
+        except InvalidSubscription as error:
+            self._report(signature, str(error))
+            return False
+        return True
+
+    def _signature(self) -> Signature:
+        try:
+            found = os.stat(self.path)
         except FileNotFoundError:
             return None
-        return (stat.st_mtime_ns, stat.st_size)
+        except OSError as error:  # e.g. a folder on the way not searchable: reported by the read
+            return (-(error.errno or 1),)
+        # the inode too: a file renamed over the old one with the same size within one mtime tick
+        return (found.st_ino, found.st_mode, found.st_mtime_ns, found.st_size)
 
-    def _read(self, signature: tuple[int, int] | None) -> list[Official] | None:
-        try:
-            return read_officials(self.path, self._known())
-        except InvalidSubscription as error:
-            if signature != self._reported:
-                log.error("officials file not applied, the officials stay as stored: %s", error)
-                self._reported = signature
-            return None
+    def _report(self, signature: Signature, problem: str) -> None:
+        if signature != self._reported:
+            log.error("officials file not applied, the officials stay as stored: %s", problem)
+            self._reported = signature
+
+    def _listed(self) -> int:
+        with self.store.reading() as conn:
+            return len(store_subscribers.listed_officials(conn))
 
     def _known(self) -> frozenset[str]:
         return frozenset(self.store.category_names()) | self.configured
