@@ -13,21 +13,26 @@ import logging
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from datetime import timedelta
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 from sqlalchemy import select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from syndicator.config import Settings
 from syndicator.jobs import Jobs
 from syndicator.leader import LEADER_LOCK
 from syndicator.mail import lease
 from syndicator.mail.sender import CLAIM_SIZE, Sender
+from syndicator.mail.transport import DeliveryError, SmtpAddress, SmtpTransport, Transport
 from syndicator.service import Service, assemble
 from syndicator.store import Store
+from syndicator.store.database import Availability
 from syndicator.store.schema import outbox
 from tests.conftest import PG_URL, postgres_schema_url, require_postgres
 from tests.processes import eventually
@@ -44,6 +49,7 @@ from tests.test_mail_helpers import (
     statuses,
     subscribers_with_news,
 )
+from tests.test_web_hostile import Relay
 
 
 def _queued(settings: Settings, count: int) -> tuple[Store, list[str]]:
@@ -216,6 +222,149 @@ def test_a_sender_that_no_longer_leads_sends_what_it_holds_and_claims_no_more(
     assert len(smtp.recorder.messages()) == CLAIM_SIZE
 
 
+def test_a_renewal_that_finds_its_rows_taken_stops_the_pass_for_good() -> None:
+    clock = FakeClock(RUN_AT)
+    answers: list[set[int]] = [{1, 2}, set()]  # both rows held, then taken by another sender
+
+    def renew(claimant: str, until: datetime) -> set[int]:
+        return answers.pop(0) if answers else set()
+
+    held = lease.Lease(clock, renew)
+    held.hold([1, 2])
+    original = lease.RENEW_SECONDS
+    lease.RENEW_SECONDS = 0.01
+    try:
+        with held.kept():
+            eventually(lambda: not held.valid(), "the pass to learn its rows were taken")
+    finally:
+        lease.RENEW_SECONDS = original
+    assert not held.valid()
+
+
+def test_a_lease_that_lapsed_is_not_revived_by_a_late_renewal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frozen past the point where it stops trusting its lease: waking up, every renewal succeeds (it
+    happens to hold its rows still), yet the pass stays stopped: nothing tells which rows were taken."""
+    monkeypatch.setattr(lease, "RENEW_SECONDS", 0.01)
+    clock = FakeClock(RUN_AT)
+    renewals: list[datetime] = []
+
+    def renew(claimant: str, until: datetime) -> set[int]:
+        renewals.append(until)
+        return {1}
+
+    held = lease.Lease(clock, renew)
+    held.hold([1])
+    assert held.valid()
+    clock.advance(seconds=41)
+    with held.kept():
+        eventually(lambda: len(renewals) >= 2, "two renewals")
+        assert not held.valid()
+
+
+class _Freezable:
+    """A real SMTP transport whose thread can be frozen, as SIGSTOP would: it stops between mails
+    until thawed. Records which rows were handed to the server, so that those in flight at the freeze
+    are known."""
+
+    def __init__(self, inner: Transport, thawed: threading.Event, frozen: threading.Semaphore) -> None:
+        self.inner = inner
+        self.thawed = thawed
+        self.frozen = frozen
+        self.handed: list[str] = []
+
+    def _wait(self) -> None:
+        if not self.thawed.is_set():
+            self.frozen.release()
+            self.thawed.wait()
+
+    def _gated(self, mails: Iterable[tuple[object, str, bytes]]) -> Iterator[tuple[object, str, bytes]]:
+        for mail in mails:
+            self.handed.append(mail[1])
+            yield mail
+            self._wait()
+
+    def send_many(
+        self, sender: str, mails: Iterable[tuple[object, str, bytes]], *, dot_safe: bool = False
+    ) -> Iterator[tuple[object, DeliveryError | None]]:
+        for outcome in self.inner.send_many(sender, self._gated(mails), dot_safe=dot_safe):
+            self._wait()
+            yield outcome
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_sender_frozen_past_its_lease_touches_no_row_another_sender_took(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The attack of a SIGSTOPped leader: frozen mid-send past its lease, its rows are recovered and sent
+    by another sender; woken up, it must neither send them again nor mark or queue them again. Only
+    the mails in flight at the freeze may arrive twice; every row ends sent once, by the new claimant."""
+    monkeypatch.setattr(lease, "RENEW_SECONDS", 0.02)
+    connections = 2
+    with smtp_server(data_delay=0.01) as first, smtp_server() as second:
+        settings = make_settings(database_url, tmp_path, mail={"connections": connections})
+        store, addresses = _queued(settings, 300)
+        clock = FakeClock(RUN_AT)
+        thawed, frozen = threading.Event(), threading.Semaphore(0)
+        thawed.set()
+        transports: list[_Freezable] = []
+
+        def freezable() -> Transport:
+            made = _Freezable(SmtpTransport(SmtpAddress.parse(first.url)), thawed, frozen)
+            transports.append(made)
+            return made
+
+        stalled = Sender(store, settings, clock=clock, transports=freezable)
+        claimants: list[str] = []
+        real_renew = stalled._renew
+
+        def frozen_renew(claimant: str, until: datetime) -> set[int]:
+            claimants.append(claimant)
+            if not thawed.is_set():
+                frozen.release()
+                thawed.wait()
+            return real_renew(claimant, until)
+
+        stalled._renew = frozen_renew  # type: ignore[method-assign]
+        reports = []
+        sending = threading.Thread(target=lambda: reports.append(stalled.deliver()))
+        try:
+            started = first.recorder.reached(20)
+            sending.start()
+            assert started.wait(30)
+            thawed.clear()  # SIGSTOP: its sender threads and its lease renewer stop where they are
+            for _ in range(connections + 1):
+                assert frozen.acquire(timeout=30), "the pass did not freeze"
+            handed = [list(made.handed) for made in transports]
+            clock.advance(seconds=61)  # its lease ran out: its rows are anyone's
+            second_smtp = SmtpAddress.parse(second.url)
+            other = Sender(store, settings, clock=clock, transports=lambda: SmtpTransport(second_smtp))
+            assert other.deliver().sent > 0
+            assert statuses(store) == {"sent": 300}
+            thawed.set()  # SIGCONT
+            sending.join(60)
+            rows = outbox_rows(store)
+        finally:
+            thawed.set()
+            sending.join(60)
+            store.close()
+    assert not sending.is_alive()
+    assert {row.status for row in rows} == {"sent"}
+    assert [row.id for row in rows if row.attempts != 1] == []
+    # what the old pass marked sent is what it sent before the freeze, nothing after
+    assert sum(row.claimed_by == claimants[0] for row in rows) == reports[0].sent
+    assert [made.handed for made in transports] == handed, "the old pass sent after it woke up"
+    counts = first.recorder.per_recipient() + second.recorder.per_recipient()
+    assert sorted(counts) == sorted(addresses), "lost mails"
+    # in flight at the freeze: at most the mails each frozen thread had handed to the server and not
+    # yet seen settled (with pipelining: the one answered, and the next one's envelope)
+    in_flight = Counter(address for taken in handed for address in taken[-2:])
+    twice = {address: n for address, n in counts.items() if n > 1}
+    assert all(address in in_flight and n == 2 for address, n in twice.items()), twice
+    assert any(r.levelno == logging.ERROR and "this sender stops" in r.getMessage() for r in caplog.records)
+
+
 # -- PostgreSQL: the leader's lock connection is terminated while it sends ------------------------------
 
 
@@ -324,3 +473,56 @@ def test_another_instance_taking_the_lead_does_not_resend_what_the_old_leader_se
                 service.close()
                 store.close()
         _each_once(smtp, addresses)
+
+
+@pytest.mark.postgres
+def test_losing_the_database_mid_send_is_one_line_not_a_traceback_per_thread(
+    pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connections of every sender thread die at once (a relay to the server cut): one line for
+    the outage, no traceback (neither the sender's nor the pool's "Exception during reset"); once the
+    database is back, and the stopped pass's leases have run out, everything goes."""
+    monkeypatch.setattr(Availability, "probe_seconds", 0.2)
+    url = make_url(pg_url)
+    relay = Relay(url.host or "127.0.0.1", url.port or 5432)
+    relay.start()
+    relayed = url.set(host="127.0.0.1", port=relay.port, query={**url.query, "connect_timeout": "2"})
+    with smtp_server(data_delay=0.01) as smtp:
+        settings = make_settings(pg_url, tmp_path, smtp_url=smtp.url, mail={"connections": 4})
+        seed, _ = _queued(settings, 300)
+        seed.close()
+        store = Store.open(relayed.render_as_string(hide_password=False), settings.categories)
+        clock = FakeClock(RUN_AT)
+        try:
+            started = smtp.recorder.reached(20)
+            reports = []
+            sending = threading.Thread(
+                target=lambda: reports.append(Sender(store, settings, clock=clock).deliver())
+            )
+            sending.start()
+            assert started.wait(30)
+            caplog.clear()
+            relay.cut()
+            sending.join(60)
+            assert not sending.is_alive()
+            during = [r for r in caplog.records if r.levelno >= logging.WARNING]
+            relay.start()
+            clock.advance(seconds=61)
+
+            def all_sent() -> bool:
+                try:  # the first tries may fail at once, until a probe finds the database again
+                    Sender(store, settings, clock=clock).deliver()
+                    return statuses(store) == {"sent": 300}
+                except OperationalError:
+                    return False
+
+            eventually(all_sent, "every mail sent once the database is back")
+        finally:
+            sending.join(60)
+            store.close()
+            if relay.listener is not None:
+                relay.cut()
+    assert [r for r in during if r.exc_info] == [], "tracebacks"
+    assert [r.getMessage()[:80] for r in during if r.levelno >= logging.ERROR] == [
+        next(r.getMessage()[:80] for r in during if r.getMessage().startswith("database unavailable"))
+    ]

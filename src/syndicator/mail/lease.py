@@ -7,6 +7,11 @@ lease ran out, or when its claimant was a process of this machine that no longer
 `digest send` started again at once): never while a live sender may still be sending it, whatever
 happened to the leadership meanwhile. Leases are times of the injected clock; machines sharing a
 database need clocks within a few seconds of each other (NTP), far below LEASE.
+
+A pass that was frozen or cut off past its lease (SIGSTOP, a dead network path) may find its rows
+taken by another instance when it wakes: it is then lost for good. Its lease is never valid again
+(a late renewal does not revive it), a renewal that finds rows gone it still thought it held says so
+at once, and every write it makes to a row is conditional on still holding it (store/mailqueue.py).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +36,10 @@ LEASE = timedelta(seconds=60)
 # renewals in a row failed, well before anyone else may take them (LEASE after the last renewal)
 RENEW_SECONDS = 20.0
 _STOP_BEFORE_EXPIRY = timedelta(seconds=20)
+
+
+class RenewalFailed(Exception):
+    """The renewal could not reach the database, and the outage was logged already."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,22 +98,53 @@ def _started(pid: int) -> str | None:
 
 
 class Lease:
-    """The lease of one delivery pass, renewed in the background for as long as the pass runs."""
+    """The lease of one delivery pass, renewed in the background for as long as the pass runs.
 
-    def __init__(self, clock: Clock, renew: Callable[[str, datetime], object]) -> None:
+    `renew(claimant, until)` extends the lease of the claimant's rows and returns the ids it still
+    holds. The pass tells the lease which rows it holds (`hold`) and lets go of each one before it
+    settles or hands it back (`let_go`), so that a renewal can tell a row taken by another sender from
+    one this pass settled meanwhile."""
+
+    def __init__(self, clock: Clock, renew: Callable[[str, datetime], Collection[int]]) -> None:
         self.claimant = str(new_pass())
         self._clock = clock
         self._renew = renew
         # every row this pass holds has a lease ending at least LEASE after this moment
         self._renewed = clock()
+        self._lock = threading.Lock()
+        self._held: set[int] = set()
+        self._lost: str | None = None  # why this pass's claims cannot be trusted any more
 
     def until(self) -> datetime:
         """The lease of a row claimed now."""
         return self._clock() + LEASE
 
     def valid(self) -> bool:
-        """False once renewals failed for so long that the rows may soon be taken by another sender."""
-        return self._clock() < self._renewed + LEASE - _STOP_BEFORE_EXPIRY
+        """False once renewals failed for so long that the rows may soon be taken by another sender, or
+        once rows were found taken; for good, either way."""
+        if self._lost is not None:
+            return False
+        if self._clock() < self._renewed + LEASE - _STOP_BEFORE_EXPIRY:
+            return True
+        self.lose("the lease of the mails being sent could not be renewed in time")
+        return False
+
+    def lose(self, why: str) -> None:
+        """This pass's claims are not to be trusted any more: it sends nothing more (logged once)."""
+        with self._lock:
+            if self._lost is not None:
+                return
+            self._lost = why
+        log.error("outbox: %s: this sender stops", why)
+
+    def hold(self, ids: Iterable[int]) -> None:
+        with self._lock:
+            self._held.update(ids)
+
+    def let_go(self, ids: Iterable[int]) -> None:
+        """Before settling or handing back rows: from now on their absence is this pass's doing."""
+        with self._lock:
+            self._held.difference_update(ids)
 
     @contextmanager
     def kept(self) -> Iterator[Lease]:
@@ -120,12 +160,32 @@ class Lease:
     def _keep(self, done: threading.Event) -> None:
         wait = RENEW_SECONDS
         while not done.wait(wait):
+            # checked before renewing: a pass that wakes past its lease (frozen, cut off) must not be
+            # made valid again by the rows it happens to still hold
+            self.valid()
             at = self._clock()
+            with self._lock:
+                thought = set(self._held)
             try:
-                self._renew(self.claimant, at + LEASE)
-            except Exception as error:  # noqa: BLE001 - the database may be away: try again soon
-                log.warning("outbox: cannot renew the lease of the mails being sent: %s", error)
+                still = self._renew(self.claimant, at + LEASE)
+            except RenewalFailed:
                 wait = RENEW_SECONDS / 4
                 continue
+            except Exception as error:  # noqa: BLE001 - the database may be away: try again soon
+                log.warning("outbox: cannot renew the lease of the mails being sent: %s", one_line(error))
+                wait = RENEW_SECONDS / 4
+                continue
+            with self._lock:
+                # let go of since the snapshot: settled by this pass; still held now: taken by another
+                taken = (thought - set(still)) & self._held
+            if taken:
+                self.lose(
+                    f"{len(taken)} of the {len(thought)} mails this pass held were taken by another sender"
+                )
             self._renewed = at
             wait = RENEW_SECONDS
+
+
+def one_line(error: BaseException) -> str:
+    """A driver's own words on one line, without SQLAlchemy's SQL and help link."""
+    return " ".join(str(getattr(error, "orig", None) or error).split())

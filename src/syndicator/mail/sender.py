@@ -3,7 +3,10 @@
 Several sender threads each keep one transport connection (SMTP connection reuse) and claim their
 own rows, so parallel connections never take the same row. A row is marked sent right after the
 server accepts it. A pass holds its claims under a lease it renews (mail/lease.py): only the mails of
-a sender that is gone are ever queued again, so only those that were in flight may go out twice.
+a sender that is gone are ever queued again, so only those that were in flight may go out twice. Every
+write to a claimed row holds only while the pass still holds the claim; a pass that finds a claim taken
+(it was frozen or cut off past its lease) stops at once. A database outage met by the sender threads is
+one line for the process (store.database.Availability), not a traceback per thread and mail.
 4xx, timeouts and dropped connections are retried with exponential backoff up to `mail.max_attempts`;
 5xx are not; a recipient refused `bounce.hard_limit` times is marked bounced.
 """
@@ -22,6 +25,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from syndicator import tokens
 from syndicator.clock import Clock
@@ -48,7 +52,7 @@ from syndicator.mail.transport import (
     Transport,
 )
 from syndicator.store import Store, mailqueue
-from syndicator.store.database import WRITE_OPTION
+from syndicator.store.database import WRITE_OPTION, Availability, is_unavailable
 from syndicator.store.mailqueue import Claimed
 from syndicator.store.subscribers import record_hard_bounce
 
@@ -126,22 +130,19 @@ class _RateLimit:
 
 
 class _Halt:
-    """A sender thread's question before each mail: asked to stop, or its pass's lease in doubt?"""
+    """A sender thread's question before each mail: asked to stop, or its pass's lease in doubt?
+    (Lease.valid logs why, once.)"""
 
     def __init__(self, stop: threading.Event, held: lease.Lease) -> None:
         self._stop = stop
         self._held = held
-        self._warned = False
 
     def __call__(self) -> bool:
-        if self._stop.is_set():
-            return True
-        if self._held.valid():
-            return False
-        if not self._warned:
-            self._warned = True
-            log.error("outbox: the lease of the mails being sent could not be renewed: this sender stops")
-        return True
+        return self._stop.is_set() or not self._held.valid()
+
+
+class _Unsettled(Exception):
+    """The database could not record what happened to claimed mails (it is away): the thread stops."""
 
 
 class Sender:
@@ -184,24 +185,42 @@ class Sender:
             with self.store.write_lock, conn.begin():
                 yield conn
         except BaseException:
-            self._close_writer()  # not reused after an error: the next transaction gets a new one
+            self._close_writer(failed=True)  # not reused after an error: the next transaction gets a new one
             raise
 
-    def _mark_sent(self, outbox_id: int) -> None:
+    def _mark_sent(self, outbox_id: int, claimant: str) -> bool:
         """Right after the server accepted it, in its own transaction: the hot path of delivery, so
-        it goes straight to the driver (SQLAlchemy's per-statement work capped the mails per second)."""
+        it goes straight to the driver (SQLAlchemy's per-statement work capped the mails per second).
+        False when the pass no longer held the row."""
+        dbapi = self.store.engine.dialect.loaded_dbapi
         try:
             with self.store.write_lock:
                 raw = self._connection().connection.dbapi_connection
-                mailqueue.mark_sent_raw(raw, self.store.engine.dialect.name, outbox_id, self.clock())
-        except BaseException:
-            self._close_writer()
+                return mailqueue.mark_sent_raw(
+                    raw, self.store.engine.dialect.name, outbox_id, self.clock(), claimant
+                )
+        except BaseException as error:
+            self._close_writer(failed=True)
+            if isinstance(error, dbapi.Error):  # the driver's own error, told apart as SQLAlchemy's are
+                raise DBAPIError.instance(None, None, error, dbapi.Error) from error
             raise
 
-    def _close_writer(self) -> None:
+    def _close_writer(self, *, failed: bool = False) -> None:
         conn, self._local.conn = getattr(self._local, "conn", None), None
-        if conn is not None:
-            conn.close()
+        if conn is None:
+            return
+        if failed:
+            # after an error the connection may be dead: handing it back to the pool would have the pool
+            # roll it back and log "Exception during reset" with a traceback; dropped, it is just closed
+            conn.invalidate()
+        conn.close()
+
+    def _outage(self, error: BaseException) -> bool:
+        """The database cannot be reached: one line per outage for the whole process."""
+        if not is_unavailable(error):
+            return False
+        Availability.of(self.store.engine).failed(error)
+        return True
 
     def recover(self) -> int:
         """Queue again the mails of senders that are gone (lease run out, or a process of this machine
@@ -248,9 +267,14 @@ class Sender:
                 worker.join()
         return report
 
-    def _renew(self, claimant: str, until: datetime) -> None:
-        with self.store.writing() as conn:
-            mailqueue.renew(conn, claimant, until)
+    def _renew(self, claimant: str, until: datetime) -> set[int]:
+        try:
+            with self.store.writing() as conn:
+                return mailqueue.renew(conn, claimant, until)
+        except Exception as error:
+            if self._outage(error):
+                raise lease.RenewalFailed from error
+            raise
 
     def _work(
         self,
@@ -265,8 +289,14 @@ class Sender:
             while not halt() and leading():
                 with self._writing() as conn:
                     claimed = mailqueue.claim(conn, self.clock(), CLAIM_SIZE, held.claimant, held.until())
-                if not claimed or not self._send_claimed(transport, claimed, report, halt, on_sent):
+                held.hold(row.id for row in claimed)
+                if not claimed or not self._send_claimed(transport, claimed, report, held, halt, on_sent):
                     return
+        except _Unsettled:
+            return  # logged once for the outage
+        except Exception as error:
+            if not self._outage(error):
+                log.exception("outbox: unexpected error while claiming mails")
         finally:
             transport.close()
             self._close_writer()
@@ -276,10 +306,12 @@ class Sender:
         transport: Transport,
         claimed: list[Claimed],
         report: SendReport,
+        held: lease.Lease,
         stop: Callable[[], bool],
         on_sent: Callable[[int], None],
     ) -> bool:
-        """Send what this thread claimed; False when it must stop (asked to, or no server to use)."""
+        """Send what this thread claimed; False when it must stop (asked to, no server to use, or the
+        claims were found taken)."""
         taken = 0  # claimed[:taken] were handed to the transport or settled here
         waiting: dict[int, Claimed] = {}  # handed to the transport, outcome not known yet
 
@@ -287,19 +319,24 @@ class Sender:
             nonlocal taken
             while taken < len(claimed) and not stop():
                 row = claimed[taken]
-                taken += 1
                 if row.subscriber_id in self._bounced:
+                    taken += 1
+                    held.let_go([row.id])
                     with self._writing() as conn:
-                        mailqueue.cancel(conn, [row.id], "bounced")
+                        self._still_held(held, mailqueue.cancel(conn, [row.id], "bounced", held.claimant), 1)
                     on_sent(1)
                     continue
                 try:
                     message = self.message(row)
                 except Exception as error:  # a bug must not strand the rows this thread claimed
+                    if is_unavailable(error):
+                        raise  # not this mail's fault: handed back with the rest
+                    taken += 1
                     log.exception("outbox: mail %d to %s: cannot be written", row.id, row.email)
-                    self._retry_or_fail(row, f"{type(error).__name__}: {error}", report)
+                    self._retry_or_fail(row, f"{type(error).__name__}: {error}", report, held)
                     on_sent(1)
                     continue
+                taken += 1
                 self._rate.wait()
                 waiting[row.id] = row
                 yield row, row.email, message
@@ -307,48 +344,83 @@ class Sender:
         try:
             for row, error in transport.send_many(self.settings.mail.from_address, outgoing(), dot_safe=True):
                 del waiting[row.id]
-                self._settle(row, error, report)
+                self._settle(row, error, report, held)
                 on_sent(1)
         except TemporaryFailure as error:
             # cannot connect or log in: every mail would fail alike, so none is charged an attempt;
             # they wait one retry period, and a misconfiguration loses nothing
-            self._pause([*waiting.values(), *claimed[taken:]], str(error), report)
+            self._pause([*waiting.values(), *claimed[taken:]], str(error), report, held)
             return False
         except Exception as error:  # a bug must not strand the rows this thread claimed
-            log.exception("outbox: unexpected error while sending")
             transport.close()
-            for row in waiting.values():
-                self._retry_or_fail(row, f"{type(error).__name__}: {error}", report)
-            if claimed[taken:]:
-                self._release(claimed[taken:])
-            return not stop()
+            if not self._outage(error):
+                log.exception("outbox: unexpected error while sending")
+            self._give_back(error, list(waiting.values()), claimed[taken:], report, held)
+            return not stop() and not is_unavailable(error)
         if claimed[taken:]:  # asked to stop: hand back what this thread claimed but did not send
-            self._release(claimed[taken:])
+            self._release(claimed[taken:], held)
         return not stop()
 
-    def _pause(self, rows: list[Claimed], error: str, report: SendReport) -> None:
+    def _give_back(
+        self,
+        error: Exception,
+        waiting: list[Claimed],
+        unsent: list[Claimed],
+        report: SendReport,
+        held: lease.Lease,
+    ) -> None:
+        """After an unexpected error: the mails whose outcome is unknown are retried later, the others
+        handed back. When the database is away this fails too (already logged): their lease runs out
+        and recovery queues them again."""
+        try:
+            for row in waiting:
+                self._retry_or_fail(row, f"{type(error).__name__}: {error}", report, held)
+            if unsent:
+                self._release(unsent, held)
+        except Exception as again:
+            if not self._outage(again):
+                raise
+            raise _Unsettled from again
+
+    def _still_held(self, held: lease.Lease, changed: int, expected: int) -> bool:
+        """A write to rows this pass claimed changed fewer than expected: another sender took them
+        (this pass's lease had lapsed), so it sends nothing more."""
+        if changed < expected:
+            held.lose(f"{expected - changed} mails this pass held were taken by another sender")
+            return False
+        return True
+
+    def _pause(self, rows: list[Claimed], error: str, report: SendReport, held: lease.Lease) -> None:
         later = self.clock() + timedelta(seconds=max(self.settings.mail.retry_base_seconds, 1))
+        ids = [r.id for r in rows]
+        held.let_go(ids)
         with self._writing() as conn:
-            mailqueue.postpone(conn, [r.id for r in rows], later, error)
+            self._still_held(held, mailqueue.postpone(conn, ids, later, error, held.claimant), len(ids))
         report.add("paused")
         log.error("outbox: delivery paused, the SMTP server cannot be used: %s", error)
 
-    def _release(self, rows: list[Claimed]) -> None:
+    def _release(self, rows: list[Claimed], held: lease.Lease) -> None:
+        ids = [r.id for r in rows]
+        held.let_go(ids)
         with self._writing() as conn:
-            mailqueue.release(conn, [r.id for r in rows])
+            self._still_held(held, mailqueue.release(conn, ids, held.claimant), len(ids))
 
-    def _settle(self, row: Claimed, error: DeliveryError | None, report: SendReport) -> None:
+    def _settle(
+        self, row: Claimed, error: DeliveryError | None, report: SendReport, held: lease.Lease
+    ) -> None:
         """Record what the server said of one mail: sent (at once), to retry, or refused for good."""
+        held.let_go([row.id])
         if error is None:
-            self._mark_sent(row.id)
-            report.add("sent")
+            if self._still_held(held, self._mark_sent(row.id, held.claimant), 1):
+                report.add("sent")
             return
         if not isinstance(error, PermanentFailure):
-            self._retry_or_fail(row, str(error), report)
+            self._retry_or_fail(row, str(error), report, held)
             return
         now = self.clock()
         with self._writing() as conn:
-            mailqueue.mark_failed(conn, row.id, str(error))
+            if not self._still_held(held, mailqueue.mark_failed(conn, row.id, str(error), held.claimant), 1):
+                return
             bounced = error.recipient_refused and record_hard_bounce(
                 conn, row.subscriber_id, self.settings.bounce.hard_limit, now
             )
@@ -361,17 +433,23 @@ class Sender:
             )
         log.warning("outbox: mail %d to %s refused for good: %s", row.id, row.email, error)
 
-    def _retry_or_fail(self, row: Claimed, error: str, report: SendReport) -> None:
+    def _retry_or_fail(self, row: Claimed, error: str, report: SendReport, held: lease.Lease) -> None:
         mail = self.settings.mail
         attempts = row.attempts + 1
+        held.let_go([row.id])
         with self._writing() as conn:
             if attempts >= mail.max_attempts:
-                mailqueue.mark_failed(conn, row.id, f"gave up after {attempts} attempts: {error}")
-                report.add("failed")
-                log.warning("outbox: mail %d to %s failed %d times: %s", row.id, row.email, attempts, error)
+                why = f"gave up after {attempts} attempts: {error}"
+                if self._still_held(held, mailqueue.mark_failed(conn, row.id, why, held.claimant), 1):
+                    report.add("failed")
+                    log.warning(
+                        "outbox: mail %d to %s failed %d times: %s", row.id, row.email, attempts, error
+                    )
                 return
             delay = min(mail.retry_base_seconds * 2 ** (attempts - 1), mail.retry_max_seconds)
-            mailqueue.mark_retry(conn, row.id, error, self.clock() + timedelta(seconds=delay))
+            at = self.clock() + timedelta(seconds=delay)
+            if not self._still_held(held, mailqueue.mark_retry(conn, row.id, error, at, held.claimant), 1):
+                return
         report.add("retried")
         log.info("outbox: mail %d to %s will be retried in %.0fs: %s", row.id, row.email, delay, error)
 

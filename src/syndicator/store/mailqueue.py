@@ -4,6 +4,10 @@ Claims take rows under a row lock (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite 
 time) and mark them `sending` with their claimant and a lease, so parallel senders never take the same
 row. A live sender renews the lease of what it holds; `recover` puts back only rows whose lease ran out
 or whose claimant is known to be gone (mail/lease.py), and only those may go out twice.
+
+Every write a sender makes to a row it claimed holds only while the row is still `sending` under its
+claim: a sender whose lease lapsed (frozen, cut off) must not mark sent, queue again or fail a row
+another sender has re-claimed or sent since. Those writes return whether the claim was still held.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, exists, func, or_, select, update
 
 from syndicator.model import SubscriberStatus
 from syndicator.store.database import insert_ignore, upsert
@@ -163,31 +167,51 @@ def claim(conn: Connection, now: datetime, limit: int, claimant: str, lease_unti
             )
         )
     if stale:
-        cancel(conn, stale, "not subscribed")
+        cancel(conn, stale, "not subscribed", claimant)
     return claimed
 
 
-def cancel(conn: Connection, outbox_ids: Sequence[int], why: str) -> None:
-    """These mails will not go (their subscriber left or bounced)."""
-    conn.execute(update(outbox).where(outbox.c.id.in_(outbox_ids)).values(status="cancelled", last_error=why))
+def _held(claimant: str, *outbox_ids: int) -> ColumnElement[bool]:
+    """These rows, only while `claimant` still holds them."""
+    row = outbox.c.id == outbox_ids[0] if len(outbox_ids) == 1 else outbox.c.id.in_(outbox_ids)
+    return and_(row, outbox.c.status == "sending", outbox.c.claimed_by == claimant)
 
 
-def mark_sent(conn: Connection, outbox_id: int, now: datetime) -> None:
-    conn.execute(
-        update(outbox)
-        .where(outbox.c.id == outbox_id)
-        .values(status="sent", sent_at=now, attempts=outbox.c.attempts + 1, last_error=None)
+def _changed(conn: Connection, claimant: str, outbox_ids: Sequence[int], **values: Any) -> int:
+    if not outbox_ids:
+        return 0
+    result = conn.execute(update(outbox).where(_held(claimant, *outbox_ids)).values(**values))
+    return int(result.rowcount or 0)
+
+
+def cancel(conn: Connection, outbox_ids: Sequence[int], why: str, claimant: str) -> int:
+    """These mails `claimant` holds will not go (their subscriber left or bounced)."""
+    return _changed(conn, claimant, outbox_ids, status="cancelled", last_error=why)
+
+
+def mark_sent(conn: Connection, outbox_id: int, now: datetime, claimant: str) -> bool:
+    return bool(
+        _changed(
+            conn,
+            claimant,
+            [outbox_id],
+            status="sent",
+            sent_at=now,
+            attempts=outbox.c.attempts + 1,
+            last_error=None,
+        )
     )
 
 
 _MARK_SENT = (
     "UPDATE outbox SET status = 'sent', sent_at = {p}, attempts = attempts + 1, last_error = NULL "
-    "WHERE id = {p}"
+    "WHERE id = {p} AND status = 'sending' AND claimed_by = {p}"
 )
 
 
-def mark_sent_raw(raw: Any, dialect: str, outbox_id: int, now: datetime) -> None:
-    """mark_sent through the DB-API connection itself, committed at once (same row, same values)."""
+def mark_sent_raw(raw: Any, dialect: str, outbox_id: int, now: datetime, claimant: str) -> bool:
+    """mark_sent through the DB-API connection itself, committed at once (same row, same values,
+    same condition); False when `claimant` no longer held the row."""
     if dialect == "sqlite":
         # the text form SQLAlchemy's SQLite DateTime stores (naive UTC), so reads see the same value
         at: Any = now.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -195,50 +219,58 @@ def mark_sent_raw(raw: Any, dialect: str, outbox_id: int, now: datetime) -> None
         try:
             cursor.execute("BEGIN IMMEDIATE")
             try:
-                cursor.execute(_MARK_SENT.format(p="?"), (at, outbox_id))
+                cursor.execute(_MARK_SENT.format(p="?"), (at, outbox_id, claimant))
+                changed = cursor.rowcount
                 cursor.execute("COMMIT")
             except BaseException:
                 cursor.execute("ROLLBACK")
                 raise
         finally:
             cursor.close()
-        return
+        return bool(changed)
     # one statement in autocommit: one round trip to the server instead of three (BEGIN, UPDATE, COMMIT)
     raw.autocommit = True
     try:
         with raw.cursor() as cursor:
-            cursor.execute(_MARK_SENT.format(p="%s"), (now.astimezone(UTC), outbox_id))
+            cursor.execute(_MARK_SENT.format(p="%s"), (now.astimezone(UTC), outbox_id, claimant))
+            return bool(cursor.rowcount)
     finally:
         raw.autocommit = False
 
 
-def mark_retry(conn: Connection, outbox_id: int, error: str, at: datetime) -> None:
-    conn.execute(
-        update(outbox)
-        .where(outbox.c.id == outbox_id)
-        .values(status="pending", next_attempt_at=at, attempts=outbox.c.attempts + 1, last_error=error[:2000])
+def mark_retry(conn: Connection, outbox_id: int, error: str, at: datetime, claimant: str) -> bool:
+    return bool(
+        _changed(
+            conn,
+            claimant,
+            [outbox_id],
+            status="pending",
+            next_attempt_at=at,
+            attempts=outbox.c.attempts + 1,
+            last_error=error[:2000],
+        )
     )
 
 
-def mark_failed(conn: Connection, outbox_id: int, error: str) -> None:
-    conn.execute(
-        update(outbox)
-        .where(outbox.c.id == outbox_id)
-        .values(status="failed", attempts=outbox.c.attempts + 1, last_error=error[:2000])
-    )
+def mark_failed(conn: Connection, outbox_id: int, error: str, claimant: str) -> bool:
+    values = {"status": "failed", "attempts": outbox.c.attempts + 1, "last_error": error[:2000]}
+    return bool(_changed(conn, claimant, [outbox_id], **values))
 
 
-def renew(conn: Connection, claimant: str, lease_until: datetime) -> int:
-    """Extend the lease of every row `claimant` still holds."""
+def renew(conn: Connection, claimant: str, lease_until: datetime) -> set[int]:
+    """Extend the lease of every row `claimant` still holds; returns the ids it still holds (a row
+    missing that the sender thinks it holds was taken: the sender's lease had lapsed)."""
     held = select(outbox.c.id).where(outbox.c.status == "sending", outbox.c.claimed_by == claimant)
+    locked = held
     if conn.dialect.name == "postgresql":
         # a row locked now is being settled or handed back (or was claimed this instant): it needs no
         # renewal, and waiting for it could deadlock with a sender releasing several rows
-        held = held.with_for_update(skip_locked=True)
-    result = conn.execute(
-        update(outbox).where(outbox.c.id.in_(held.scalar_subquery())).values(lease_until=lease_until)
+        locked = held.with_for_update(skip_locked=True)
+    conn.execute(
+        update(outbox).where(outbox.c.id.in_(locked.scalar_subquery())).values(lease_until=lease_until)
     )
-    return int(result.rowcount or 0)
+    # read without locks: the rows skipped above are still this claimant's
+    return set(conn.execute(held).scalars())
 
 
 def claimants(conn: Connection, now: datetime) -> list[str]:
@@ -261,18 +293,16 @@ def recover(conn: Connection, now: datetime, gone: Sequence[str] = ()) -> int:
     return int(result.rowcount or 0)
 
 
-def release(conn: Connection, outbox_ids: Sequence[int]) -> None:
-    """Claimed but not sent (the sender was asked to stop): due again at once."""
-    conn.execute(update(outbox).where(outbox.c.id.in_(outbox_ids)).values(status="pending"))
+def release(conn: Connection, outbox_ids: Sequence[int], claimant: str) -> int:
+    """Claimed but not sent (the sender was asked to stop): due again at once. Returns how many
+    `claimant` still held."""
+    return _changed(conn, claimant, outbox_ids, status="pending")
 
 
-def postpone(conn: Connection, outbox_ids: Sequence[int], at: datetime, error: str) -> None:
-    """Claimed but not sent because the server could not be used: due again at `at`, no attempt charged."""
-    conn.execute(
-        update(outbox)
-        .where(outbox.c.id.in_(outbox_ids))
-        .values(status="pending", next_attempt_at=at, last_error=error[:2000])
-    )
+def postpone(conn: Connection, outbox_ids: Sequence[int], at: datetime, error: str, claimant: str) -> int:
+    """Claimed but not sent because the server could not be used: due again at `at`, no attempt charged.
+    Returns how many `claimant` still held."""
+    return _changed(conn, claimant, outbox_ids, status="pending", next_attempt_at=at, last_error=error[:2000])
 
 
 def purge(conn: Connection, before: datetime) -> int:
