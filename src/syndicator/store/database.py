@@ -49,8 +49,9 @@ class Availability:
 
     While an outage is known, connecting fails at once (no request waits out a connect timeout against
     a server that accepts and never answers), except for one probe at a time: the first connect after
-    the outage began, then at most one per `probe_seconds`. The probe's success ends the outage. So does any statement that succeeds, on any
-    connection: a pooled connection that outlived a hang must not leave the outage open for good."""
+    the outage began, then at most one per `probe_seconds`. The probe's success ends the outage. So
+    does any statement that succeeds, on any connection: a pooled connection that outlived a hang must
+    not leave the outage open for good."""
 
     _of: ClassVar[weakref.WeakKeyDictionary[Engine, Availability]] = weakref.WeakKeyDictionary()
     _of_lock: ClassVar[threading.Lock] = threading.Lock()

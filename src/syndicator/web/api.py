@@ -11,6 +11,8 @@ import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -20,10 +22,10 @@ from syndicator import presenters
 from syndicator.clock import Clock
 from syndicator.config import Settings
 from syndicator.ingest.errors import InvalidArticle
-from syndicator.ingest.jsonl import parse_line
 from syndicator.ingest.sanitize import MAX_NESTING
-from syndicator.model import ARTICLE_ID, WriteOutcome
+from syndicator.model import ARTICLE_ID, ArticleInput, WriteOutcome
 from syndicator.store import Store
+from syndicator.web.bodies import BodyParser
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -68,7 +70,16 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def api_routes(settings: Settings, store: Store, clock: Clock) -> list[Route]:
+PARSERS = 2  # API bodies parsed and stored at once; more requests wait their turn
+
+
+def api_limiter() -> anyio.CapacityLimiter:
+    """Bodies are parsed and stored in threads of their own capacity: 40 large bodies at once took every
+    thread of the shared pool, and /healthz, /metrics and pages waited two minutes for one."""
+    return anyio.CapacityLimiter(PARSERS)
+
+
+def api_routes(settings: Settings, store: Store, clock: Clock, bodies: BodyParser) -> list[Route]:
     limit = settings.imports.max_file_bytes
 
     def guarded(endpoint: Endpoint) -> Endpoint:
@@ -85,10 +96,9 @@ def api_routes(settings: Settings, store: Store, clock: Clock) -> list[Route]:
         found = store.article(article_id)
         return presenters.article_json(found, settings, clock()) if found else None
 
-    def accept(raw: bytes) -> tuple[WriteOutcome, str, dict[str, Any] | None]:
-        article = parse_line(raw, settings.tz, source="api")
+    def accept(article: ArticleInput) -> tuple[WriteOutcome, dict[str, Any] | None]:
         (outcome,) = store.write([article], clock())
-        return outcome, article.id, shown(article.id)
+        return outcome, shown(article.id)
 
     async def create_or_update(request: Request) -> Response:
         try:
@@ -98,18 +108,19 @@ def api_routes(settings: Settings, store: Store, clock: Clock) -> list[Route]:
         except ClientDisconnect:
             return _error(400, "the client went away")
         try:
-            # parsing and sanitising take CPU time: in a worker thread, so feed polls are not held up
-            outcome, article_id, body = await run_in_threadpool(accept, raw)
+            # parsing and sanitising take CPU time: off the event loop, so feed polls are not held up
+            article = await bodies.parse(raw)
         except InvalidArticle as error:
             return _error(
                 422,
                 "invalid article" if error.fields else f"the body is {error.message}",
                 errors=[{"field": field, "message": message} for field, message in error.fields],
             )
+        outcome, body = await anyio.to_thread.run_sync(accept, article, limiter=bodies.limiter)
         return JSONResponse(
             {"outcome": outcome.value, "article": body},
             status_code=201 if outcome is WriteOutcome.CREATED else 200,
-            headers={"location": f"/api/articles/{article_id}", "cache-control": "no-store"},
+            headers={"location": f"/api/articles/{article.id}", "cache-control": "no-store"},
         )
 
     async def read(request: Request) -> Response:

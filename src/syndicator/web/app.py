@@ -31,7 +31,8 @@ from syndicator.publish.follower import CacheFollower
 from syndicator.store import Store
 from syndicator.store.database import Availability, is_unavailable
 from syndicator.web import metrics as metrics_text
-from syndicator.web.api import api_routes
+from syndicator.web.api import api_limiter, api_routes
+from syndicator.web.bodies import BodyParser
 from syndicator.web.feedserve import RETRY_AFTER, FeedServer
 from syndicator.web.subscribe import subscription_routes
 from syndicator.web.templating import TEMPLATES, check_templates, environment
@@ -84,6 +85,7 @@ def create_app(services: Services) -> ASGIApp:
     templates = environment(settings.tz, settings.site.language)
     check_templates(templates, PAGE_TEMPLATES)
     shared = {"site": settings.site, "base_url": settings.base_url, "subscribe_url": "/subscribe"}
+    bodies = BodyParser(settings.tz, api_limiter())
 
     def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
         html = templates.get_template(name).render(**shared, **context)
@@ -202,7 +204,7 @@ def create_app(services: Services) -> ASGIApp:
             Route("/a/{id}", article),
             Route("/healthz", healthz),
             Route("/metrics", metrics),
-            *api_routes(settings, store, clock),
+            *api_routes(settings, store, clock, bodies),
             *subscription_routes(settings, store, clock, render),
             Mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static"),
         ],
@@ -212,7 +214,7 @@ def create_app(services: Services) -> ASGIApp:
             PoolTimeout: database_error,
             500: server_error,
         },
-        lifespan=_follow(services, availability),
+        lifespan=_follow(services, availability, bodies),
     )
     feeds = FeedServer(
         SecurityHeaders(app),
@@ -226,11 +228,24 @@ def create_app(services: Services) -> ASGIApp:
     return feeds
 
 
-def _follow(services: Services, availability: Availability) -> Any:
-    """Lifespan: while serving, keep the feed cache in step with what the leader renders."""
+def _follow(services: Services, availability: Availability, bodies: BodyParser) -> Any:
+    """Lifespan: while serving, keep the feed cache in step with what the leader renders; at the end,
+    stop the API's parsing process."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            async with _following(services, availability):
+                yield
+        finally:
+            await run_in_threadpool(bodies.close)
+
+    return lifespan
+
+
+def _following(services: Services, availability: Availability) -> Any:
+    @asynccontextmanager
+    async def following() -> AsyncIterator[None]:
         follower = services.follower
         if follower is None:
             yield
@@ -253,7 +268,7 @@ def _follow(services: Services, availability: Availability) -> Any:
         finally:
             task.cancel()
 
-    return lifespan
+    return following()
 
 
 def _page_number(request: Request) -> int:
