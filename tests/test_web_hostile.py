@@ -36,6 +36,7 @@ from syndicator.jobs import Jobs
 from syndicator.service import Service, assemble
 from syndicator.store import Store
 from syndicator.store.database import Availability
+from syndicator.web import bodies
 from syndicator.web.app import create_app
 from tests.conftest import EXAMPLES
 from tests.live import free_port, live_server
@@ -109,6 +110,8 @@ def test_deep_html_is_refused_in_milliseconds_naming_the_field(
     server: str, service: Service, now: datetime
 ) -> None:
     """40,000 nested <div> held the whole process for 7 s (100,000: 72 s) before the limit."""
+    # a body of 256 KiB or more goes to the parsing process: started at the first one, about 0.5 s
+    assert httpx.post(f"{server}/api/articles", content=b"[" * 300_000, headers=AUTH).status_code == 422
     for depth in (40_000, 100_000):
         body = article("sau-qua", now, body_html="<div>" * depth + "x" + "</div>" * depth)
         started = time.perf_counter()
@@ -119,6 +122,20 @@ def test_deep_html_is_refused_in_milliseconds_naming_the_field(
         assert response.json()["errors"] == [{"field": "body_html", "message": message}]
         assert elapsed < 1.0, f"{depth} levels took {elapsed:.2f} s"
     assert service.services.store.article("sau-qua") is None
+
+
+def test_a_body_parsed_past_the_deadline_is_refused_and_the_next_one_parsed(
+    server: str, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parsing process is ended when a body overruns its deadline, and a new one parses the next."""
+    html = "<p>Đoạn văn.</p>" * 20_000  # over 256 KiB: parsed in the process
+    monkeypatch.setattr(bodies, "DEADLINE", 0.0)
+    response = httpx.post(f"{server}/api/articles", json=article("lau", now, body_html=html), headers=AUTH)
+    assert response.status_code == 422
+    assert response.json()["error"] == "the body is too costly to parse (more than 0 s of work)"
+    monkeypatch.setattr(bodies, "DEADLINE", 60.0)
+    response = httpx.post(f"{server}/api/articles", json=article("lau", now, body_html=html), headers=AUTH)
+    assert response.status_code == 201
 
 
 def test_json_too_deep_or_with_a_huge_number_is_422_naming_the_problem(server: str, now: datetime) -> None:
