@@ -166,7 +166,9 @@ def _open_existing_only(engine: Engine, path: Path) -> None:
     a later connection: a file moved or deleted under a running server is an outage, not a new empty
     store in its place (sqlite's default is to create what it does not find)."""
     try:
-        path.touch(exist_ok=True)
+        path.touch(exist_ok=False)  # only when missing: a read-only file is not this function's to touch
+    except FileExistsError:
+        pass
     except OSError as error:
         raise StoreError(f"cannot create the database {path}: {error.strerror}") from None
     uri = "file:" + quote(str(path.resolve()), safe="/") + "?mode=rw"
