@@ -526,3 +526,43 @@ def test_losing_the_database_mid_send_is_one_line_not_a_traceback_per_thread(
     assert [r.getMessage()[:80] for r in during if r.levelno >= logging.ERROR] == [
         next(r.getMessage()[:80] for r in during if r.getMessage().startswith("database unavailable"))
     ]
+
+
+@pytest.mark.postgres
+def test_sender_connections_killed_while_the_database_answers_are_no_outage(
+    pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every sender thread's kept connection is ended by the server (pg_terminate_backend) while the
+    database stays up: a warning each, no outage line, no traceback, and every mail goes once the
+    stopped threads' leases ran out."""
+    name = f"mail_leases_{lease.new_pass().pass_id}"
+    url = make_url(pg_url)
+    own = url.set(query={**url.query, "application_name": name}).render_as_string(hide_password=False)
+    with smtp_server(data_delay=0.01) as smtp:
+        settings = make_settings(pg_url, tmp_path, smtp_url=smtp.url, mail={"connections": 4})
+        seed, addresses = _queued(settings, 300)
+        seed.close()
+        store = Store.open(own, settings.categories)
+        clock = FakeClock(RUN_AT)
+        try:
+            started = smtp.recorder.reached(20)
+            sending = threading.Thread(target=Sender(store, settings, clock=clock).deliver)
+            sending.start()
+            assert started.wait(30)
+            caplog.clear()
+            with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                    (name,),
+                )
+            sending.join(60)
+            during = [r for r in caplog.records if r.levelno >= logging.WARNING]
+            clock.advance(seconds=61)
+            Sender(store, settings, clock=clock).deliver()
+            assert statuses(store) == {"sent": 300}
+        finally:
+            sending.join(60)
+            store.close()
+    assert [r for r in during if r.exc_info] == [], "tracebacks"
+    assert [r.getMessage() for r in during if r.levelno >= logging.ERROR] == []
+    assert sorted(smtp.recorder.per_recipient()) == sorted(addresses)

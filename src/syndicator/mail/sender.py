@@ -178,8 +178,10 @@ class Sender:
         return conn
 
     @contextmanager
-    def _writing(self) -> Iterator[Connection]:
+    def _writing(self, held: lease.Lease | None = None) -> Iterator[Connection]:
         """Like store.writing() (one transaction each), on the thread's kept connection."""
+        if held is not None:
+            self._fresh_if_lost(held)
         conn = self._connection()
         try:
             with self.store.write_lock, conn.begin():
@@ -192,17 +194,35 @@ class Sender:
         """Right after the server accepted it, in its own transaction: the hot path of delivery, so
         it goes straight to the driver (SQLAlchemy's per-statement work capped the mails per second).
         False when the pass no longer held the row."""
-        dbapi = self.store.engine.dialect.loaded_dbapi
+        try:
+            return self._mark_sent_once(outbox_id, claimant)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            # the kept connection had died (a server restart, a cut network path) while the database may
+            # well answer again: once more, on a new connection, rather than leave the row to its lease
+            return self._mark_sent_once(outbox_id, claimant)
+
+    def _fresh_if_lost(self, held: lease.Lease) -> None:
+        """A pass found lost was most likely frozen or cut off: its kept connection is probably dead, and
+        its last writes go on a new one (checked out with a ping) rather than fail on it."""
+        if not held.valid():
+            self._close_writer(failed=True)
+
+    def _mark_sent_once(self, outbox_id: int, claimant: str) -> bool:
+        dialect = self.store.engine.dialect
+        raw = None
         try:
             with self.store.write_lock:
                 raw = self._connection().connection.dbapi_connection
-                return mailqueue.mark_sent_raw(
-                    raw, self.store.engine.dialect.name, outbox_id, self.clock(), claimant
-                )
+                return mailqueue.mark_sent_raw(raw, dialect.name, outbox_id, self.clock(), claimant)
         except BaseException as error:
             self._close_writer(failed=True)
-            if isinstance(error, dbapi.Error):  # the driver's own error, told apart as SQLAlchemy's are
-                raise DBAPIError.instance(None, None, error, dbapi.Error) from error
+            if isinstance(error, dialect.loaded_dbapi.Error):  # the driver's own: told apart as SQLAlchemy's
+                dead = dialect.is_disconnect(error, raw, None)
+                raise DBAPIError.instance(
+                    None, None, error, dialect.loaded_dbapi.Error, connection_invalidated=dead
+                ) from error
             raise
 
     def _close_writer(self, *, failed: bool = False) -> None:
@@ -215,11 +235,24 @@ class Sender:
             conn.invalidate()
         conn.close()
 
-    def _outage(self, error: BaseException) -> bool:
-        """The database cannot be reached: one line per outage for the whole process."""
+    def _outage(self, error: BaseException) -> str | None:
+        """ "down" when the database cannot be reached: one line per outage for the whole process;
+        "dropped" when a kept connection died while the database answers a new one (one warning, no
+        outage); None for any other error."""
         if not is_unavailable(error):
-            return False
+            return None
+        if isinstance(error, DBAPIError) and error.connection_invalidated and self._answers():
+            log.warning("outbox: a database connection was lost: %s", lease.one_line(error))
+            return "dropped"
         Availability.of(self.store.engine).failed(error)
+        return "down"
+
+    def _answers(self) -> bool:
+        try:
+            with self.store.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except Exception:  # noqa: BLE001 - any failure means it does not answer
+            return False
         return True
 
     def recover(self) -> int:
@@ -272,7 +305,7 @@ class Sender:
             with self.store.writing() as conn:
                 return mailqueue.renew(conn, claimant, until)
         except Exception as error:
-            if self._outage(error):
+            if self._outage(error) is not None:
                 raise lease.RenewalFailed from error
             raise
 
@@ -295,7 +328,7 @@ class Sender:
         except _Unsettled:
             return  # logged once for the outage
         except Exception as error:
-            if not self._outage(error):
+            if self._outage(error) is None:
                 log.exception("outbox: unexpected error while claiming mails")
         finally:
             transport.close()
@@ -322,7 +355,7 @@ class Sender:
                 if row.subscriber_id in self._bounced:
                     taken += 1
                     held.let_go([row.id])
-                    with self._writing() as conn:
+                    with self._writing(held) as conn:
                         self._still_held(held, mailqueue.cancel(conn, [row.id], "bounced", held.claimant), 1)
                     on_sent(1)
                     continue
@@ -353,10 +386,11 @@ class Sender:
             return False
         except Exception as error:  # a bug must not strand the rows this thread claimed
             transport.close()
-            if not self._outage(error):
+            trouble = self._outage(error)
+            if trouble is None:
                 log.exception("outbox: unexpected error while sending")
             self._give_back(error, list(waiting.values()), claimed[taken:], report, held)
-            return not stop() and not is_unavailable(error)
+            return not stop() and trouble != "down"
         if claimed[taken:]:  # asked to stop: hand back what this thread claimed but did not send
             self._release(claimed[taken:], held)
         return not stop()
@@ -378,7 +412,7 @@ class Sender:
             if unsent:
                 self._release(unsent, held)
         except Exception as again:
-            if not self._outage(again):
+            if self._outage(again) is None:
                 raise
             raise _Unsettled from again
 
@@ -394,7 +428,7 @@ class Sender:
         later = self.clock() + timedelta(seconds=max(self.settings.mail.retry_base_seconds, 1))
         ids = [r.id for r in rows]
         held.let_go(ids)
-        with self._writing() as conn:
+        with self._writing(held) as conn:
             self._still_held(held, mailqueue.postpone(conn, ids, later, error, held.claimant), len(ids))
         report.add("paused")
         log.error("outbox: delivery paused, the SMTP server cannot be used: %s", error)
@@ -402,7 +436,7 @@ class Sender:
     def _release(self, rows: list[Claimed], held: lease.Lease) -> None:
         ids = [r.id for r in rows]
         held.let_go(ids)
-        with self._writing() as conn:
+        with self._writing(held) as conn:
             self._still_held(held, mailqueue.release(conn, ids, held.claimant), len(ids))
 
     def _settle(
@@ -411,6 +445,7 @@ class Sender:
         """Record what the server said of one mail: sent (at once), to retry, or refused for good."""
         held.let_go([row.id])
         if error is None:
+            self._fresh_if_lost(held)
             if self._still_held(held, self._mark_sent(row.id, held.claimant), 1):
                 report.add("sent")
             return
@@ -418,7 +453,7 @@ class Sender:
             self._retry_or_fail(row, str(error), report, held)
             return
         now = self.clock()
-        with self._writing() as conn:
+        with self._writing(held) as conn:
             if not self._still_held(held, mailqueue.mark_failed(conn, row.id, str(error), held.claimant), 1):
                 return
             bounced = error.recipient_refused and record_hard_bounce(
@@ -437,7 +472,7 @@ class Sender:
         mail = self.settings.mail
         attempts = row.attempts + 1
         held.let_go([row.id])
-        with self._writing() as conn:
+        with self._writing(held) as conn:
             if attempts >= mail.max_attempts:
                 why = f"gave up after {attempts} attempts: {error}"
                 if self._still_held(held, mailqueue.mark_failed(conn, row.id, why, held.claimant), 1):
