@@ -19,8 +19,6 @@ from typing import IO, Any
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from syndicator.store.database import Availability, is_unavailable
-
 log = logging.getLogger(__name__)
 
 LEADER_LOCK = 0x5E1D1C01
@@ -72,12 +70,10 @@ class Leadership:
                 self._conn.commit()
                 return True
             except Exception as error:  # noqa: BLE001 - a dead connection means the lock is gone too
-                if is_unavailable(error):  # the outage is logged once, by whoever meets it first
-                    Availability.of(self.engine).failed(error)
-                    log.info("the leader's connection is gone: this instance no longer runs the jobs")
-                else:
-                    reason = " ".join(str(getattr(error, "orig", None) or error).split())
-                    log.warning("lost the leader connection (%s); trying again", reason[:300])
+                # its own line even in an outage: the lock may be gone while the database is not
+                # (the session terminated, a proxy restarted), and then nothing else would say so
+                reason = " ".join(str(getattr(error, "orig", None) or error).split())
+                log.warning("lost the leader connection (%s); trying again", reason[:300])
                 self._release()
         conn = self.engine.connect()
         try:
