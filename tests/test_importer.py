@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from syndicator.config import Settings
-from syndicator.ingest.files import read_at_most
+from syndicator.files import read_at_most
 from syndicator.ingest.importer import (
     Failure,
     Format,

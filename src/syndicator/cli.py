@@ -19,7 +19,7 @@ from rich.text import Text
 
 from syndicator import clock, presenters
 from syndicator.config import ConfigError, Settings, load_settings
-from syndicator.ingest.files import Refused, Source, read_whole
+from syndicator.files import Refused, Source, read_whole
 from syndicator.ingest.importer import Format, Reported, count_files, display, import_paths
 from syndicator.printable import printable
 from syndicator.store import Store, StoreError

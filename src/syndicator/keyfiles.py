@@ -2,7 +2,7 @@
 mail/dkim.py (which signs with it), so a key that passes the start check is exactly what dkimpy gets.
 
 A file that is not an RSA private key must stop the program at start, not fail every mail with a
-traceback and its retries. The file is read through ingest/files.py (a leaf module importing nothing
+traceback and its retries. The file is read through syndicator/files.py (a leaf module importing nothing
 of ours): only a regular file, never more than MAX_KEY_BYTES, so a folder, a FIFO or /dev/zero named
 by mistake is refused with its true reason instead of blocking the start or filling the memory.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import dkim.crypto
 
-from syndicator.ingest.files import Refused, Source, read_whole
+from syndicator.files import Refused, Source, read_whole
 
 # An 8192-bit RSA key in PEM is about 6.5 kB; anything much larger is not a key.
 MAX_KEY_BYTES = 64 * 1024

@@ -11,7 +11,7 @@ is reported once per change of that file: its first SHOWN_PER_FILE failures one 
 many more, and drop_files.error keeps the first few reasons and the count.
 
 Only regular files in the folder are read: a link (to a file elsewhere, to a folder, to /dev/zero),
-a FIFO or a device is reported once, by its name, and skipped (see ingest.files). So is a folder
+a FIFO or a device is reported once, by its name, and skipped (see syndicator/files.py). So is a folder
 that cannot be listed (unreadable, or nested deeper than the system's path limit). A hard link is a
 regular file and is read: only a file its maker could already read and write can be linked
 (fs.protected_hardlinks), so it brings in nothing that person could not have copied in.
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, select
 
-from syndicator.ingest.files import Source
+from syndicator.files import Source
 from syndicator.ingest.importer import (
     Failure,
     Importer,

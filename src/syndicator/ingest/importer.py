@@ -19,8 +19,8 @@ from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError, StatementError
 
+from syndicator.files import Refused, Source, open_regular, read_capped
 from syndicator.ingest.errors import InvalidArticle
-from syndicator.ingest.files import Refused, Source, open_regular, read_capped
 from syndicator.ingest.jsonl import LineTooLong, iter_lines, parse_line
 from syndicator.ingest.portal import parse_export
 from syndicator.model import ArticleInput, WriteOutcome
@@ -167,7 +167,7 @@ def parse_file(
     source: Source, fmt: Format | None, tz: tzinfo, max_bytes: int
 ) -> Iterator[ArticleInput | Failure]:
     """Articles of one file, or Failures naming the file (and line) and the reason. Only a regular
-    file is read (see ingest.files), and never more than max_bytes of it (or of one JSON line) is
+    file is read (see syndicator/files.py), and never more than max_bytes of it (or of one JSON line) is
     held in memory."""
     path = source.path
     shown = display(path)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from sqlalchemy import String, select
 
-from syndicator.ingest.files import Refused, read_whole
-from syndicator.ingest.files import Source as FileSource
+from syndicator.files import Refused, read_whole
+from syndicator.files import Source as FileSource
 from syndicator.mail.addresses import InvalidAddress, normalise
 from syndicator.mail.addresses import key as address_key
 from syndicator.mail.digests import MailComposer
