@@ -13,14 +13,25 @@ leader queues 2,000 mails and sends them. From the first mail on, the session ho
 (no process dies). Then the script waits until the outbox has nothing pending or sending (bounded) and
 prints what the SMTP server counted: received, unique recipients, duplicates, lost. Exit status 0 when
 nothing was lost or duplicated.
+
+    .venv/bin/python bench/chaos_leader.py --freeze 70 --delay 0.2    # two instances, the leader frozen
+
+`--freeze SECONDS`: instead of the terminations, two instances each reach PostgreSQL through a TCP relay
+of this script. Once `--freeze-at` mails arrived, the leader is stopped (SIGSTOP) and every one of its
+database connections cut at its relay (its lock session included), so the other instance takes the
+lead and, once the frozen leader's leases ran out, its mails. After SECONDS the relay comes back and
+the leader is continued (SIGCONT). Only the mails in flight at the freeze (received within 2 s of it)
+may arrive twice; the exit status is 0 when nothing was lost and no other mail arrived twice.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -38,6 +49,7 @@ import httpx
 import psycopg
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from common import PG_URL, machine, postgres_problem, postgres_schema  # bench/ is on sys.path
 from syndicator.leader import LEADER_LOCK
@@ -78,6 +90,63 @@ class Counting:
     def snapshot(self) -> Counter[str]:
         with self.lock:
             return Counter(self.received)
+
+
+class Relay:
+    """A TCP relay to the database server, cut (listener and every connection closed) and restored on
+    the same port: what a frozen host's peers see of its connections."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = free_port()
+        self.lock = threading.Lock()
+        self.sockets: set[socket.socket] = set()
+        self.listener: socket.socket | None = None
+
+    def start(self) -> None:
+        self.listener = socket.create_server((HOST, self.port))
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        with self.lock:
+            for sock in (self.listener, *self.sockets):
+                if sock is not None:
+                    _close(sock)
+            self.sockets.clear()
+        self.listener = None
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            with self.lock:
+                self.sockets |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _close(source)
+            _close(sink)
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in accept() or recv()
+    sock.close()
+
+
+def relayed(url: str, relay: Relay) -> str:
+    return make_url(url).set(host=HOST, port=relay.port).render_as_string(hide_password=False)
 
 
 def prepare(url: str) -> list[str]:
@@ -215,18 +284,30 @@ def run(args: argparse.Namespace, url: str, folder: Path) -> int:
     processes: list[tuple[subprocess.Popen[bytes], str, Path]] = []
     started = time.monotonic()
     ended: list[tuple[float, int, int]] = []  # (seconds since publishing, pid ended, mails received by then)
+    target = make_url(url)
+    relays = [
+        Relay(target.host or HOST, target.port or 5432) for _ in range(args.instances if args.freeze else 0)
+    ]
+    frozen: Frozen | None = None
     try:
         for i in range(args.instances):
-            processes.append(start_serve(folder, env, f"serve-{i + 1}"))
+            own = dict(env)
+            if relays:
+                relays[i].start()
+                own["SYNDICATOR_DATABASE_URL"] = relayed(url, relays[i])
+            processes.append(start_serve(folder, own, f"serve-{i + 1}"))
         wait_for(lambda: immediate_looked(store), "the immediate job's first look", 60)
         publish(processes[0][1])
         published = time.monotonic()
         wait_for(lambda: handler.total() > 0, "the first mail", 60)
-        with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as admin:
-            for _ in range(TERMINATIONS):
-                time.sleep(args.every)
-                pid = terminate(admin, schema.group(1), 60)
-                ended.append((time.monotonic() - published, pid, handler.total()))
+        if args.freeze:
+            frozen = freeze(args, processes, relays, handler, published)
+        else:
+            with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as admin:
+                for _ in range(TERMINATIONS):
+                    time.sleep(args.every)
+                    pid = terminate(admin, schema.group(1), 60)
+                    ended.append((time.monotonic() - published, pid, handler.total()))
 
         def done() -> bool:
             states = outbox_states(store)
@@ -237,6 +318,8 @@ def run(args: argparse.Namespace, url: str, folder: Path) -> int:
         states = outbox_states(store)
     finally:
         for process, _, _ in processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGCONT)  # a frozen process cannot end
             process.terminate()
         for process, _, _ in processes:
             try:
@@ -245,6 +328,8 @@ def run(args: argparse.Namespace, url: str, folder: Path) -> int:
                 process.kill()
         controller.stop()
         store.close()
+        for relay in relays:
+            relay.cut()
     received = handler.snapshot()
     unique = len(received)
     duplicates = sum(received.values()) - unique
@@ -252,9 +337,14 @@ def run(args: argparse.Namespace, url: str, folder: Path) -> int:
     logs = "\n".join(log.read_text(errors="replace") for _, _, log in processes)
     facts = machine()
     print(", ".join(f"{k}: {v}" for k, v in facts.items()))
+    chaos = (
+        f"the leader frozen {args.freeze:g} s with its database connections cut"
+        if args.freeze
+        else f"{TERMINATIONS} terminations every {args.every:g} s"
+    )
     print(
         f"{args.instances} x syndicator serve, {SUBSCRIBERS:,} immediate subscribers, SMTP delay "
-        f"{args.delay:g} s/message, {TERMINATIONS} terminations every {args.every:g} s"
+        f"{args.delay:g} s/message, {chaos}"
     )
     for at, pid, count in ended:
         print(
@@ -271,7 +361,69 @@ def run(args: argparse.Namespace, url: str, folder: Path) -> int:
         f"received {sum(received.values())}, unique {unique}, duplicates {duplicates}, lost {lost}; "
         f"whole run {time.monotonic() - started:.0f} s"
     )
-    return 0 if duplicates == 0 and lost == 0 else 1
+    if frozen is None:
+        return 0 if duplicates == 0 and lost == 0 else 1
+    twice = {address for address, n in received.items() if n > 1}
+    beyond = twice - frozen.in_flight
+    tracebacks = logs.count("Traceback")
+    print(
+        f"  {frozen.at:5.1f} s: SIGSTOP {frozen.pid} ({frozen.name}) and its connections cut, "
+        f"{frozen.received_at_stop} mails received; {len(frozen.in_flight)} arrived within 2 s (in flight)"
+    )
+    print(
+        f"  {frozen.at + args.freeze:5.1f} s: relay back, SIGCONT, {frozen.received_at_cont} mails received"
+    )
+    print(
+        f"sent twice: {len(twice)} mails, of which in flight at the freeze {len(twice & frozen.in_flight)}, "
+        f"others {len(beyond)}; tracebacks in the logs: {tracebacks}, "
+        f"'Exception during reset': {logs.count('Exception during reset')}"
+    )
+    for _, _, log in processes:  # what each instance said about the outbox, the database and the lead
+        for line in log.read_text(errors="replace").splitlines():
+            if re.search(r"outbox|database|scheduled jobs|leader", line):
+                print(f"  {log.stem}: {line.strip()[:160]}")
+    return 0 if not beyond and lost == 0 else 1
+
+
+@dataclass(frozen=True)
+class Frozen:
+    name: str
+    pid: int
+    at: float  # seconds after publishing
+    received_at_stop: int
+    received_at_cont: int
+    in_flight: set[str]
+
+
+def freeze(
+    args: argparse.Namespace,
+    processes: list[tuple[subprocess.Popen[bytes], str, Path]],
+    relays: list[Relay],
+    handler: Counting,
+    published: float,
+) -> Frozen:
+    """SIGSTOP the leader and cut its connections once --freeze-at mails arrived; SIGCONT after --freeze."""
+    wait_for(lambda: handler.total() >= args.freeze_at, f"{args.freeze_at} mails", 120, interval=0.01)
+    leaders = [
+        i for i, (_, _, log) in enumerate(processes) if b"now runs the scheduled jobs" in log.read_bytes()
+    ]
+    if len(leaders) != 1:
+        raise SystemExit(f"cannot tell the leader: {len(leaders)} instances say they lead")
+    leader = leaders[0]
+    process = processes[leader][0]
+    os.kill(process.pid, signal.SIGSTOP)
+    relays[leader].cut()
+    at = time.monotonic()
+    before = handler.snapshot()
+    time.sleep(2)  # what the server still receives now was in flight: the frozen sender cannot send more
+    in_flight = set(handler.snapshot() - before)
+    time.sleep(max(args.freeze - 2, 0))
+    relays[leader].start()
+    received_at_cont = handler.total()
+    os.kill(process.pid, signal.SIGCONT)
+    return Frozen(
+        f"serve-{leader + 1}", process.pid, at - published, sum(before.values()), received_at_cont, in_flight
+    )
 
 
 def main() -> None:
@@ -282,7 +434,17 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.1, help="seconds the SMTP server takes per message")
     parser.add_argument("--every", type=float, default=3.0, help="seconds between terminations")
     parser.add_argument("--timeout", type=float, default=150.0, help="seconds to wait for the outbox")
+    parser.add_argument(
+        "--freeze",
+        type=float,
+        default=0.0,
+        help="seconds the leader stays frozen, its connections cut (0: off)",
+    )
+    parser.add_argument("--freeze-at", type=int, default=150, help="mails received before the freeze")
     args = parser.parse_args()
+    if args.freeze:
+        args.instances = max(args.instances, 2)  # another instance must take over
+        args.timeout = max(args.timeout, args.freeze + 150)
     if problem := postgres_problem(PG_URL):
         sys.exit(f"PostgreSQL needed: {problem}")
     with tempfile.TemporaryDirectory(prefix="chaos-") as name, postgres_schema(PG_URL, "chaos") as url:
