@@ -128,13 +128,22 @@ def _page_select(key: str, now: datetime) -> Select[Any]:
 
 
 def page(conn: Connection, key: str, number: int, now: datetime) -> list[Article]:
-    """The visible articles of one archive page, oldest first."""
-    query = (
-        _page_select(key, now)
-        .where(archive_entries.c.page == number)
-        .order_by(articles.c.published_at.asc(), articles.c.id.asc())
+    """The visible articles of one archive page, oldest first.
+
+    The page's ids first, then their rows: as one join, SQLite walked every visible article by the
+    visibility index to find a page's fifty (200 ms per page of `all` at 100,000 articles)."""
+    on_page = select(archive_entries.c.article_id).where(
+        archive_entries.c.feed_key == key, archive_entries.c.page == number
     )
-    return [to_article(row) for row in conn.execute(query)]
+    found = by_ids(conn, list(conn.execute(on_page).scalars())).values()
+    # the visibility rule applied to the rows read (is_visible): in the WHERE, it would lead SQLite
+    # back onto the status index for the whole table
+    shown = [
+        a
+        for a in found
+        if is_visible(a.status.value, a.published_at, now) and key in (ALL, a.category.slug)  # moved away
+    ]
+    return sorted(shown, key=lambda a: (a.published_at, a.id))
 
 
 def stream_pages(conn: Connection, key: str, now: datetime) -> Generator[tuple[int, Article], None, None]:
