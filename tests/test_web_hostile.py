@@ -224,12 +224,12 @@ def test_feed_polls_answer_while_request_bodies_are_parsed(
 
 
 def test_health_answers_while_many_bodies_are_parsed(server: str, now: datetime) -> None:
-    """42 large bodies at once took all 40 threads that pages, /healthz and /metrics share: /healthz
+    """80 large bodies at once: 42 took all 40 threads that pages, /healthz and /metrics share: /healthz
     waited 127 s. The API parses and stores in threads of its own (two), the rest queue behind them."""
     paragraph = "<p>Nội dung <b>đậm</b>, <a href='https://example.org/'>liên kết</a> và chữ thường.</p>"
     html = paragraph * (240_000 // len(paragraph.encode()))  # in a thread, not the parsing process
     bodies = [
-        json.dumps(article(f"bai-{n}", now, body_html=html), ensure_ascii=False).encode() for n in range(42)
+        json.dumps(article(f"bai-{n}", now, body_html=html), ensure_ascii=False).encode() for n in range(80)
     ]
     statuses: list[int] = []
 
@@ -237,7 +237,7 @@ def test_health_answers_while_many_bodies_are_parsed(server: str, now: datetime)
         statuses.append(client.post(f"{server}/api/articles", content=body, headers=AUTH).status_code)
 
     latencies: list[float] = []
-    limits = httpx.Limits(max_connections=50)
+    limits = httpx.Limits(max_connections=90)
     with httpx.Client(timeout=120, limits=limits) as posting, httpx.Client() as client:
         posters = [threading.Thread(target=post, args=(posting, body)) for body in bodies]
         for thread in posters:
@@ -248,9 +248,15 @@ def test_health_answers_while_many_bodies_are_parsed(server: str, now: datetime)
             latencies.append(time.perf_counter() - started)
         for thread in posters:
             thread.join()
-    assert statuses == [201] * 42
-    assert len(latencies) >= 3, "the health checks did not overlap the requests"
-    assert max(latencies) < 0.5, f"{len(latencies)} checks, slowest {max(latencies):.2f} s"
+    assert statuses == [201] * 80
+    latencies.sort()
+    median = latencies[len(latencies) // 2]
+    shown = f"{len(latencies)} checks, median {median:.3f} s, slowest {latencies[-1]:.2f} s"
+    # with the shared threads taken, a check waits for the 80 bodies ahead of it (2.5 s and more here,
+    # 127 s with larger ones); a loaded machine still delays the odd one (0.7 s seen in CI)
+    assert len(latencies) >= 10, shown
+    assert median < 0.1, shown
+    assert latencies[-1] < 1.5, shown
 
 
 def test_bidi_controls_leave_titles_names_and_categories(server: str, now: datetime) -> None:
