@@ -52,6 +52,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from common import PG_URL, machine, postgres_problem, postgres_schema  # bench/ is on sys.path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.relay import Relay
+
 from syndicator.leader import LEADER_LOCK
 from syndicator.store import Store
 from syndicator.store.schema import job_state, outbox, subscribers
@@ -90,59 +94,6 @@ class Counting:
     def snapshot(self) -> Counter[str]:
         with self.lock:
             return Counter(self.received)
-
-
-class Relay:
-    """A TCP relay to the database server, cut (listener and every connection closed) and restored on
-    the same port: what a frozen host's peers see of its connections."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.port = free_port()
-        self.lock = threading.Lock()
-        self.sockets: set[socket.socket] = set()
-        self.listener: socket.socket | None = None
-
-    def start(self) -> None:
-        self.listener = socket.create_server((HOST, self.port))
-        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
-
-    def cut(self) -> None:
-        with self.lock:
-            for sock in (self.listener, *self.sockets):
-                if sock is not None:
-                    _close(sock)
-            self.sockets.clear()
-        self.listener = None
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            with self.lock:
-                self.sockets |= {client, upstream}
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            _close(source)
-            _close(sink)
-
-
-def _close(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in accept() or recv()
-    sock.close()
 
 
 def relayed(url: str, relay: Relay) -> str:

@@ -36,6 +36,7 @@ from syndicator.store.database import Availability
 from syndicator.store.schema import outbox
 from tests.conftest import PG_URL, postgres_schema_url, require_postgres
 from tests.processes import eventually
+from tests.relay import Relay
 from tests.smtp_server import SmtpServer, smtp_server
 from tests.test_mail_helpers import (
     IN_WINDOW,
@@ -49,7 +50,6 @@ from tests.test_mail_helpers import (
     statuses,
     subscribers_with_news,
 )
-from tests.test_web_hostile import Relay
 
 
 def _queued(settings: Settings, count: int) -> tuple[Store, list[str]]:
