@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy import Connection, func, select
 
 from syndicator.publish.cache import FeedCache
 from syndicator.store import Store
-from syndicator.store.schema import articles, outbox, subscribers
+from syndicator.store.tallies import tallies
 
 
 def _family(name: str, kind: str, help_text: str, samples: Mapping[str, float] | float) -> list[str]:
@@ -22,19 +19,10 @@ def _family(name: str, kind: str, help_text: str, samples: Mapping[str, float] |
     return lines
 
 
-def _counts(conn: Connection, column: Any) -> dict[str, int]:
-    return {str(key): int(n) for key, n in conn.execute(select(column, func.count()).group_by(column))}
-
-
 def render(store: Store, cache: FeedCache, served: Mapping[int, int], now: datetime) -> str:
     with store.reading() as conn:
-        by_status = _counts(conn, articles.c.status)
-        scheduled = conn.execute(
-            select(func.count()).where(articles.c.status == "published", articles.c.published_at > now)
-        ).scalar_one()
-        mails = _counts(conn, outbox.c.status)
-        people = _counts(conn, subscribers.c.status)
-    published = int(by_status.get("published", 0)) - int(scheduled)
+        counted = tallies(conn, now)
+    mails, people = counted.outbox, counted.subscribers
     lines: list[str] = []
     lines += _family(
         "syndicator_feed_responses_total",
@@ -47,11 +35,7 @@ def render(store: Store, cache: FeedCache, served: Mapping[int, int], now: datet
         "syndicator_articles",
         "gauge",
         "Articles in the store by state.",
-        {
-            'state="published"': published,
-            'state="scheduled"': int(scheduled),
-            'state="withdrawn"': int(by_status.get("withdrawn", 0)),
-        },
+        {f'state="{state}"': n for state, n in counted.articles.items()},
     )
     lines += _family(
         "syndicator_outbox_mails",
