@@ -174,6 +174,17 @@ class Subscriber:
 
 
 @dataclass(frozen=True, slots=True)
+class DropFile:
+    """A drop-folder file as last read: what decides whether it changed, and what it brought."""
+
+    path: str  # relative to the drop folder
+    mtime_ns: int
+    size: int
+    article_ids: tuple[str, ...]
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class OwnChoice:
     """What a resident chose themselves for an address the office lists (kept apart until unlisted)."""
 

@@ -19,15 +19,12 @@ regular file and is read: only a file its maker could already read and write can
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
-
-from sqlalchemy import delete, select
 
 from syndicator.files import Source
 from syndicator.ingest.importer import (
@@ -41,23 +38,14 @@ from syndicator.ingest.importer import (
     shortened,
     unlistable,
 )
-from syndicator.model import ArticleInput
+from syndicator.model import ArticleInput, DropFile
 from syndicator.printable import printable
-from syndicator.store import Store
-from syndicator.store.schema import drop_files
+from syndicator.store import Store, dropfiles
 
 log = logging.getLogger(__name__)
 MAX_PATH = 1000  # characters of drop_files.path
 STORED_REASONS = 5  # reasons of a failed file kept in drop_files.error, before a count of the rest
 STORED_REASON_CHARS = 300
-
-
-@dataclass(frozen=True, slots=True)
-class _Known:
-    mtime_ns: int
-    size: int
-    article_ids: tuple[str, ...]
-    error: str | None
 
 
 @dataclass(slots=True)
@@ -104,7 +92,7 @@ class DropFolder:
         self.max_bytes = max_bytes
         self.settle = settle
         self.wall_clock = wall_clock or time.time
-        self._cache: dict[str, _Known] | None = None  # the drop_files table, read once per leadership
+        self._cache: dict[str, DropFile] | None = None  # the drop_files table, read once per leadership
         self._unstorable: dict[str, tuple[int, int]] = {}  # names reported as such, and their stat
         self._unlistable: set[str] = set()  # folders reported as such
         self._unsettled: dict[str, _Unsettled] = {}  # files waiting, since when unchanged
@@ -139,7 +127,7 @@ class DropFolder:
             i for rel, k in known.items() if rel in present and rel not in changed for i in k.article_ids
         }
         importer = Importer(self.store, now, on_failure=report.add)
-        rows: list[dict[str, object]] = []
+        rows: list[DropFile] = []
         left_out: list[str] = []
         for rel in changed:
             ids, errors = self._read(rel, importer)
@@ -153,16 +141,7 @@ class DropFolder:
                 left_out += missing
             kept_ids.update(ids)
             mtime_ns, size = present[rel]
-            rows.append(
-                {
-                    "path": rel,
-                    "mtime_ns": mtime_ns,
-                    "size": size,
-                    "article_ids": json.dumps(ids),
-                    "error": errors,
-                    "seen_at": now,
-                }
-            )
+            rows.append(DropFile(rel, mtime_ns, size, tuple(ids), errors))
             report.imported.append(rel)
         importer.finish()
 
@@ -172,7 +151,7 @@ class DropFolder:
             # an id still brought by another file (a file moved, or two copies) stays published
             if article_id not in kept_ids and self.store.withdraw(article_id, now):
                 report.withdrawn.append(article_id)
-        self._remember(rows, removed)
+        self._remember(rows, removed, now)
         for reported in [*report.failed, *report.omitted]:
             log.error("drop folder: %s", printable(str(reported)))
         return report
@@ -274,31 +253,21 @@ class DropFolder:
                     folders.append((entry.path, f"{prefix}{entry.name}/"))
         return found, unstorable, unlisted
 
-    def _known(self) -> dict[str, _Known]:
+    def _known(self) -> dict[str, DropFile]:
         if self._cache is None:
             with self.store.reading() as conn:
-                rows = conn.execute(select(drop_files)).all()
-            self._cache = {
-                row.path: _Known(row.mtime_ns, row.size, tuple(json.loads(row.article_ids)), row.error)
-                for row in rows
-            }
+                self._cache = dropfiles.load(conn)
         return self._cache
 
-    def _remember(self, rows: list[dict[str, object]], removed: list[str]) -> None:
-        paths = [str(r["path"]) for r in rows] + removed
-        if not paths:
+    def _remember(self, files: list[DropFile], removed: list[str], now: datetime) -> None:
+        if not files and not removed:
             return
         with self.store.writing() as conn:
-            conn.execute(delete(drop_files).where(drop_files.c.path.in_(paths)))
-            if rows:
-                conn.execute(drop_files.insert(), rows)
+            dropfiles.replace(conn, files, removed, now)
         cache = self._known()
         for rel in removed:
             cache.pop(rel, None)
-        for row in rows:
-            ids = tuple(json.loads(str(row["article_ids"])))
-            error = row["error"] if isinstance(row["error"], str) else None
-            cache[str(row["path"])] = _Known(int(row["mtime_ns"]), int(row["size"]), ids, error)  # type: ignore[call-overload]
+        cache.update((f.path, f) for f in files)
 
 
 def _unstorable(rel: str) -> str | None:
