@@ -14,10 +14,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-
-from sqlalchemy import select
 
 from syndicator import feeds, links
 from syndicator.config import Settings
@@ -29,9 +27,8 @@ from syndicator.store import Store
 from syndicator.store import archives as store_archives
 from syndicator.store import articles as store_articles
 from syndicator.store import channels as store_channels
+from syndicator.store import rendered as store_rendered
 from syndicator.store.channels import ALL, LOOKBACK
-from syndicator.store.database import upsert
-from syndicator.store.schema import rendered_feeds
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +36,6 @@ KINDS = ("rss", "atom", "json")
 # Bump when the rendering code changes what it writes, so kept feeds are rendered anew.
 RENDER_VERSION = "2"  # 2: archive pages are stored assignments (the feed no longer repeats the newest)
 OPML_PATH = "/feeds.opml"
-GONE = "gone"  # media_type of a kept row standing for a 410
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # stands for "no entries" in the NOT NULL column
 
 
 def feed_path(key: str, kind: str) -> str:
@@ -362,44 +357,14 @@ class FeedBuilder:
     # -- persistence: a restart (or another instance) serves the same bytes and ETags --------------
     def _persist(self, report: BuildReport, now: datetime) -> None:
         docs = [doc for doc in (self.cache.get(path) for path in report.rendered) if doc is not None]
-        rows = [_row(doc, now) for doc in docs] + [_gone_row(path, now) for path in report.gone]
-        if not rows:
+        if not docs and not report.gone:
             return
         with self.store.writing() as conn:
-            upsert(conn, rendered_feeds, rows, "path")
+            store_rendered.keep(conn, docs, report.gone, now)
 
     def load_kept(self) -> int:
         """Fill the cache from the database (at start), so the first poll is served at once."""
         return load_rows(self.store, self.cache, since=None)
-
-
-def _row(doc: RenderedFeed, now: datetime) -> dict[str, Any]:
-    return {
-        "path": doc.path,
-        "fingerprint": doc.fingerprint,
-        "etag": doc.etag,
-        "last_modified": doc.last_modified or _EPOCH,
-        "media_type": doc.media_type,
-        "body": doc.body,
-        "body_gzip": doc.body_gzip,
-        "built_at": now,
-        "generation": 0,
-    }
-
-
-def _gone_row(path: str, now: datetime) -> dict[str, Any]:
-    # kept so that other instances (and this one after a restart) answer 410 too
-    return {
-        "path": path,
-        "fingerprint": "",
-        "etag": "",
-        "last_modified": _EPOCH,
-        "media_type": GONE,
-        "body": b"",
-        "body_gzip": b"",
-        "built_at": now,
-        "generation": 0,
-    }
 
 
 def load_rows(store: Store, cache: FeedCache, since: datetime | None) -> int:
@@ -408,35 +373,15 @@ def load_rows(store: Store, cache: FeedCache, since: datetime | None) -> int:
     Only the paths and ETags are read first, so a follower's idle look costs one small query.
     """
     with store.reading() as conn:
-        query = select(rendered_feeds.c.path, rendered_feeds.c.etag, rendered_feeds.c.media_type)
-        if since is not None:
-            query = query.where(rendered_feeds.c.built_at > since)
-        heads = conn.execute(query).all()
         wanted = []
         changed = 0
-        for head in heads:
-            if head.media_type == GONE:
+        for head in store_rendered.heads(conn, since):
+            if head.gone:
                 changed += int(cache.mark_gone(head.path))
                 continue
             kept = cache.get(head.path)
             if kept is None or kept.etag != head.etag:
                 wanted.append(head.path)
-        for start in range(0, len(wanted), 200):
-            rows = conn.execute(
-                select(rendered_feeds).where(rendered_feeds.c.path.in_(wanted[start : start + 200]))
-            ).all()
-            for row in rows:
-                changed += int(
-                    cache.put(
-                        RenderedFeed(
-                            path=row.path,
-                            media_type=row.media_type,
-                            body=row.body,
-                            body_gzip=row.body_gzip,
-                            etag=row.etag,
-                            last_modified=None if row.last_modified == _EPOCH else row.last_modified,
-                            fingerprint=row.fingerprint,
-                        )
-                    )
-                )
+        for doc in store_rendered.documents(conn, wanted):
+            changed += int(cache.put(doc))
     return changed
