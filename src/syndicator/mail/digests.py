@@ -16,16 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection
 
 from syndicator.config import Settings
 from syndicator.mail.mime import build_template, encode_part
 from syndicator.mail.render import MailRenderer, category_order
 from syndicator.model import Article, DigestRun, Frequency, Subscriber, with_display_names
-from syndicator.store import Store, mailqueue
-from syndicator.store.articles import article_select, to_article, visible
-from syndicator.store.schema import articles, digest_runs
+from syndicator.store import Store, digestruns, mailqueue
 from syndicator.store.subscribers import recipients
 
 log = logging.getLogger(__name__)
@@ -53,77 +50,16 @@ def window_end(frequency: Frequency, at: datetime, settings: Settings) -> dateti
 
 def window_start(conn: Connection, frequency: Frequency, end: datetime) -> datetime:
     """Where the previous run of this frequency ended; the first run looks one period back."""
-    previous = conn.execute(
-        select(digest_runs.c.window_end)
-        .where(digest_runs.c.frequency == frequency.value, digest_runs.c.window_end < end)
-        .order_by(digest_runs.c.window_end.desc())
-        .limit(1)
-    ).scalar()
-    return previous or end - PERIOD[frequency]
-
-
-def _run(row: object) -> DigestRun:
-    return DigestRun(
-        id=row.id,  # type: ignore[attr-defined]
-        frequency=Frequency(row.frequency),  # type: ignore[attr-defined]
-        window_start=row.window_start,  # type: ignore[attr-defined]
-        window_end=row.window_end,  # type: ignore[attr-defined]
-        status=row.status,  # type: ignore[attr-defined]
-        mails=row.mails,  # type: ignore[attr-defined]
-    )
+    return digestruns.previous_end(conn, frequency, end) or end - PERIOD[frequency]
 
 
 def plan_run(store: Store, frequency: Frequency, end: datetime, now: datetime) -> DigestRun:
     """The run of this window, created if it does not exist yet (unique per frequency and end)."""
     with store.writing() as conn:
-        existing = conn.execute(
-            select(digest_runs).where(
-                digest_runs.c.frequency == frequency.value, digest_runs.c.window_end == end
-            )
-        ).first()
+        existing = digestruns.find(conn, frequency, end)
         if existing is not None:
-            return _run(existing)
-        start = window_start(conn, frequency, end)
-        try:
-            with conn.begin_nested():
-                conn.execute(
-                    digest_runs.insert().values(
-                        frequency=frequency.value,
-                        window_start=start,
-                        window_end=end,
-                        status="queuing",
-                        created_at=now,
-                        mails=0,
-                    )
-                )
-        except IntegrityError:
-            pass  # another instance created it a moment ago: it is the same run
-        row = conn.execute(
-            select(digest_runs).where(
-                digest_runs.c.frequency == frequency.value, digest_runs.c.window_end == end
-            )
-        ).one()
-        return _run(row)
-
-
-def new_articles(conn: Connection, start: datetime, end: datetime) -> list[Article]:
-    """What is news in (start, end]: became visible in the window and was published recently.
-
-    An article imported late still counts (it became visible in the window), but an old article
-    imported today does not (a first import of the archive must not become one giant digest).
-    """
-    span = end - start
-    query = (
-        article_select()
-        .where(
-            visible(end),
-            articles.c.available_at > start,
-            articles.c.available_at <= end,
-            articles.c.published_at > start - span,
-        )
-        .order_by(articles.c.published_at.desc(), articles.c.id.desc())
-    )
-    return [to_article(row) for row in conn.execute(query)]
+            return existing
+        return digestruns.create(conn, frequency, window_start(conn, frequency, end), end, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +126,7 @@ def queue_run(
     if run.status == "queued":
         return QueueReport(run, 0, 0, 0)
     with store.reading() as conn:
-        news = new_articles(conn, run.window_start, run.window_end)
+        news = digestruns.news(conn, run.window_start, run.window_end)
     news = [_display(a, composer.settings) for a in news]
     by_category: dict[str, list[Article]] = defaultdict(list)
     for article in news:
@@ -240,11 +176,7 @@ def queue_run(
                     flush()
         flush()
     with store.writing() as conn:
-        conn.execute(
-            update(digest_runs)
-            .where(digest_runs.c.id == run.id)
-            .values(status="queued", queued_at=now, mails=digest_runs.c.mails + queued)
-        )
+        digestruns.mark_queued(conn, run.id, queued, now)
     log.info(
         "%s digest %s: %d new articles in %d categories, %d mails queued",
         run.frequency.value,
@@ -266,12 +198,8 @@ def due_runs(store: Store, settings: Settings, now: datetime) -> list[tuple[Freq
     with store.reading() as conn:
         for frequency in (Frequency.DAILY, Frequency.WEEKLY):
             end = window_end(frequency, now, settings)
-            status = conn.execute(
-                select(digest_runs.c.status).where(
-                    and_(digest_runs.c.frequency == frequency.value, digest_runs.c.window_end == end)
-                )
-            ).scalar()
-            if status != "queued":
+            run = digestruns.find(conn, frequency, end)
+            if run is None or run.status != "queued":
                 due.append((frequency, end))
     return due
 
@@ -289,7 +217,7 @@ def queue_immediate(store: Store, composer: MailComposer, now: datetime) -> int:
     with store.reading() as conn:
         news = [
             _display(a, composer.settings)
-            for a in new_articles(conn, since, now)
+            for a in digestruns.news(conn, since, now)
             if a.published_at > since - PERIOD[Frequency.DAILY]
         ]
         people = list(recipients(conn, Frequency.IMMEDIATE)) if news else []
@@ -333,7 +261,7 @@ def preview(
     """(subject, html, articles) of the digest that run would send, without queueing anything."""
     with store.reading() as conn:
         start = window_start(conn, frequency, end)
-        news = [_display(a, composer.settings) for a in new_articles(conn, start, end)]
+        news = [_display(a, composer.settings) for a in digestruns.news(conn, start, end)]
     if subscriber is not None:
         news = [a for a in news if subscriber.wants(a.category.slug)]
     if not news:

@@ -1,0 +1,94 @@
+"""Digest runs: one row per (frequency, window end), whichever instance or command gets there first;
+and the articles that are news in a run's window."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, select, update
+from sqlalchemy.exc import IntegrityError
+
+from syndicator.model import Article, DigestRun, Frequency
+from syndicator.store.articles import article_select, to_article, visible
+from syndicator.store.schema import articles, digest_runs
+
+
+def previous_end(conn: Connection, frequency: Frequency, end: datetime) -> datetime | None:
+    """Where the latest run of this frequency before `end` ended."""
+    found: datetime | None = conn.execute(
+        select(digest_runs.c.window_end)
+        .where(digest_runs.c.frequency == frequency.value, digest_runs.c.window_end < end)
+        .order_by(digest_runs.c.window_end.desc())
+        .limit(1)
+    ).scalar()
+    return found
+
+
+def find(conn: Connection, frequency: Frequency, end: datetime) -> DigestRun | None:
+    row = conn.execute(
+        select(digest_runs).where(digest_runs.c.frequency == frequency.value, digest_runs.c.window_end == end)
+    ).first()
+    return _run(row) if row is not None else None
+
+
+def create(
+    conn: Connection, frequency: Frequency, start: datetime, end: datetime, now: datetime
+) -> DigestRun:
+    """The run of this window, created unless another instance created it a moment ago (the same run)."""
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                digest_runs.insert().values(
+                    frequency=frequency.value,
+                    window_start=start,
+                    window_end=end,
+                    status="queuing",
+                    created_at=now,
+                    mails=0,
+                )
+            )
+    except IntegrityError:
+        pass
+    made = find(conn, frequency, end)
+    assert made is not None
+    return made
+
+
+def mark_queued(conn: Connection, run_id: int, mails: int, now: datetime) -> None:
+    conn.execute(
+        update(digest_runs)
+        .where(digest_runs.c.id == run_id)
+        .values(status="queued", queued_at=now, mails=digest_runs.c.mails + mails)
+    )
+
+
+def news(conn: Connection, start: datetime, end: datetime) -> list[Article]:
+    """What is news in (start, end]: became visible in the window and was published recently.
+
+    An article imported late still counts (it became visible in the window), but an old article
+    imported today does not (a first import of the archive must not become one giant digest).
+    """
+    span = end - start
+    query = (
+        article_select()
+        .where(
+            visible(end),
+            articles.c.available_at > start,
+            articles.c.available_at <= end,
+            articles.c.published_at > start - span,
+        )
+        .order_by(articles.c.published_at.desc(), articles.c.id.desc())
+    )
+    return [to_article(row) for row in conn.execute(query)]
+
+
+def _run(row: Row[Any]) -> DigestRun:
+    return DigestRun(
+        id=row.id,
+        frequency=Frequency(row.frequency),
+        window_start=row.window_start,
+        window_end=row.window_end,
+        status=row.status,
+        mails=row.mails,
+    )
