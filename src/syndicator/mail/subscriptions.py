@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import String, select
-
 from syndicator.files import Refused, read_whole
 from syndicator.files import Source as FileSource
 from syndicator.mail.addresses import InvalidAddress, normalise
@@ -23,7 +21,6 @@ from syndicator.mail.digests import MailComposer
 from syndicator.model import Frequency, OwnChoice, Source, Subscriber, SubscriberStatus
 from syndicator.store import Store
 from syndicator.store import subscribers as store_subscribers
-from syndicator.store.schema import outbox, subscribers
 from syndicator.text import category_slug, clean_line
 
 log = logging.getLogger(__name__)
@@ -436,8 +433,7 @@ def request_subscription(
         {"e": address, "c": store_subscribers.encode_categories(chosen), "f": cadence.value},
         expires=now + timedelta(days=settings.subscribe.confirm_days),
     )
-    column = outbox.c.token.type
-    if isinstance(column, String) and column.length and len(token) > column.length:
+    if len(token) > mailqueue.TOKEN_CHARS:
         # the token is kept in outbox.token (VARCHAR(512)): PostgreSQL would refuse it (a 500)
         raise InvalidSubscription(
             "Địa chỉ email quá dài để chọn nhiều chuyên mục như vậy: vui lòng chọn ít chuyên mục hơn "
@@ -564,15 +560,7 @@ def purge_unconfirmed(store: Store, now: datetime, days: int) -> int:
 
     cutoff = now - timedelta(days=days)
     with store.writing() as conn:
-        stale = list(
-            conn.execute(
-                select(subscribers.c.id).where(
-                    subscribers.c.status == SubscriberStatus.PENDING.value,
-                    subscribers.c.source == Source.WEB.value,
-                    subscribers.c.created_at < cutoff,
-                )
-            ).scalars()
-        )
+        stale = store_subscribers.unconfirmed_from_web(conn, cutoff)
         store_subscribers.forget(conn, stale)
     if stale:
         log.info("forgot %d addresses never confirmed within %d days", len(stale), days)

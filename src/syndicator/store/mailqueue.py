@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, Connection, and_, delete, exists, func, or
 
 from syndicator.model import SubscriberStatus
 from syndicator.store.database import insert_ignore, upsert
+from syndicator.store.schema import TOKEN_CHARS as TOKEN_CHARS  # what outbox.token holds
 from syndicator.store.schema import digest_parts, mail_bodies, outbox, subscribers
 
 

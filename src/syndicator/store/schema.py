@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+TOKEN_CHARS = 512  # outbox.token: a confirmation mail's signed token
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -201,7 +203,7 @@ outbox = Table(
     Column("kind", String(16), nullable=False),  # digest | immediate | confirm
     Column("run_id", Integer, ForeignKey("digest_runs.id")),
     Column("article_id", String(128)),
-    Column("token", String(512)),  # a confirmation mail: its signed token (one mail per request)
+    Column("token", String(TOKEN_CHARS)),  # a confirmation mail: its signed token (one mail per request)
     Column("body_id", Integer, ForeignKey("mail_bodies.id"), nullable=False),
     Column("parts", Text),  # a digest: the category slugs whose parts (digest_parts) it carries
     Column("status", String(16), nullable=False),  # pending | sending | sent | failed | cancelled

@@ -192,6 +192,19 @@ def unsubscribe(conn: Connection, subscriber_id: int, now: datetime) -> None:
     )
 
 
+def unconfirmed_from_web(conn: Connection, before: datetime) -> list[int]:
+    """Addresses typed on the web before `before` and never confirmed."""
+    return list(
+        conn.execute(
+            select(subscribers.c.id).where(
+                subscribers.c.status == SubscriberStatus.PENDING.value,
+                subscribers.c.source == Source.WEB.value,
+                subscribers.c.created_at < before,
+            )
+        ).scalars()
+    )
+
+
 def forget(conn: Connection, subscriber_ids: Sequence[int]) -> None:
     """Delete these subscribers with everything that points at them (their mail, the office's entry)."""
     ids = list(subscriber_ids)
