@@ -312,7 +312,8 @@ def test_kept_counts_follow_writes_withdrawals_and_articles_coming_due(store: St
     assert counts(later) == {"thong-bao": 1, "kinh-te": 1}
 
 
-def test_spelling_variants_are_one_category_keeping_the_first_name(store: Store, now: datetime) -> None:
+def test_spelling_variants_are_one_category_under_its_best_spelling(store: Store, now: datetime) -> None:
+    # not all capitals, then one article each: the first seen (tests/test_category_names.py: the rule)
     store.write([article("a", category_name="Văn hóa - Xã hội")], now)
     store.write(
         [article("b", category_name="VĂN HÓA-XÃ HỘI"), article("c", category_name="văn hóa – xã hội")], now

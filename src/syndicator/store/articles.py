@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Row, and_, bindparam, func, select, update
 
 from syndicator.model import Article, ArticleInput, Category, Status, WriteOutcome
-from syndicator.store.categories import ensure_categories, touch
+from syndicator.store.categories import count_spellings, ensure_categories, touch
 from syndicator.store.schema import articles, categories
 from syndicator.text import category_slug
 
@@ -72,15 +73,21 @@ def write_batch(conn: Connection, batch: Sequence[ArticleInput], now: datetime) 
         row.id: row
         for row in conn.execute(
             select(
-                articles.c.id, articles.c.content_hash, articles.c.category_slug, articles.c.created_at
+                articles.c.id,
+                articles.c.content_hash,
+                articles.c.category_slug,
+                articles.c.category_name,
+                articles.c.status,
+                articles.c.created_at,
             ).where(articles.c.id.in_(ids))
         )
     }
     slugs = [category_slug(item.category_name) for item in batch]  # item.category_slug, once each
     first_names: dict[str, str] = {}
     for item, slug in zip(batch, slugs, strict=True):
-        first_names.setdefault(slug, item.category_name)  # the first name seen is kept
+        first_names.setdefault(slug, item.category_name)  # a new category's name until counted
     ensure_categories(conn, first_names, now)
+    spellings: Counter[tuple[str, str]] = Counter()
 
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -95,6 +102,11 @@ def write_batch(conn: Connection, batch: Sequence[ArticleInput], now: datetime) 
         values = _row_values(item, slug, digest)
         values["changed_at"] = now
         touched.add(slug)
+        # an article counts for its category's spelling while it is not withdrawn
+        if old is not None and old.status != Status.WITHDRAWN.value:
+            spellings[(old.category_slug, old.category_name)] -= 1
+        if item.status is not Status.WITHDRAWN:
+            spellings[(slug, item.category_name)] += 1
         if old is not None:
             touched.add(old.category_slug)  # an article moved out of a category changes that one too
         if old is None:
@@ -117,6 +129,7 @@ def write_batch(conn: Connection, batch: Sequence[ArticleInput], now: datetime) 
             update(articles).where(articles.c.id == bindparam("b_id")),
             updates,
         )
+    touched |= count_spellings(conn, spellings)  # a renamed category's feeds show its new name
     touch(conn, touched, now)
     return outcomes
 
@@ -125,6 +138,7 @@ def _row_values(item: ArticleInput, slug: str, digest: str) -> dict[str, Any]:
     return {
         "id": item.id,
         "category_slug": slug,
+        "category_name": item.category_name,
         "title": item.title,
         "published_at": item.published_at,
         "author": item.author,
@@ -140,20 +154,22 @@ def _row_values(item: ArticleInput, slug: str, digest: str) -> dict[str, Any]:
 
 def withdraw(conn: Connection, article_id: str, now: datetime) -> bool:
     """Mark withdrawn (it stays in the store). False when there is no such published article."""
-    slug = conn.execute(
-        select(articles.c.category_slug).where(
+    found = conn.execute(
+        select(articles.c.category_slug, articles.c.category_name).where(
             articles.c.id == article_id, articles.c.status != Status.WITHDRAWN.value
         )
-    ).scalar()
-    if slug is None:
+    ).first()
+    if found is None:
         return False
+    slug = found.category_slug
     # The hash is reset so that the same content imported again publishes the article anew.
     conn.execute(
         update(articles)
         .where(articles.c.id == article_id)
         .values(status=Status.WITHDRAWN.value, changed_at=now, content_hash="withdrawn")
     )
-    touch(conn, {slug}, now)
+    renamed = count_spellings(conn, {(slug, found.category_name): -1})
+    touch(conn, {slug} | renamed, now)
     return True
 
 

@@ -1,14 +1,19 @@
-"""Categories: created on first sight under their slug; the first name seen is kept for display."""
+"""Categories: created on first sight under their slug, shown under the best spelling their articles
+carry (best_spelling), kept in categories.name as articles arrive, move or are withdrawn."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from syndicator.model import Category, CategoryCount
-from syndicator.store.schema import articles, categories
+from syndicator.store.database import _dialect_insert
+from syndicator.store.schema import articles, categories, category_spellings
+
+# (slug, spelling) -> change in the number of articles spelling the category so
+SpellingChanges = Mapping[tuple[str, str], int]
 
 
 def ensure_categories(conn: Connection, names: Mapping[str, str], now: datetime) -> None:
@@ -62,3 +67,73 @@ def touch(conn: Connection, slugs: set[str], now: datetime) -> None:
             .where(categories.c.slug.in_(sorted(slugs)))
             .values(changed_at=now, revision=categories.c.revision + 1)
         )
+
+
+def best_spelling(spellings: Mapping[str, tuple[int, int]]) -> str | None:
+    """The spelling to show, of spelling -> (articles, order first seen); None when no article carries
+    any. Not all capitals over all capitals ("TIN TỨC" is how an export shouts, not how the office
+    writes), then the most articles (an import's order must not decide), then the first seen.
+
+    Counting the articles that carry a spelling now, not every one ever seen, lets a corrected
+    re-import or a withdrawal undo a spelling's weight."""
+    current = [(name, count, order) for name, (count, order) in spellings.items() if count > 0]
+    if not current:
+        return None
+    return min(current, key=lambda s: (s[0].isupper(), -s[1], s[2]))[0]
+
+
+def count_spellings(conn: Connection, changes: SpellingChanges) -> set[str]:
+    """Apply a batch's changes to the spelling counts and rename the categories whose best spelling
+    changed; returns those slugs (their feeds show the name). A few statements per batch, whatever
+    its size."""
+    changes = {key: delta for key, delta in changes.items() if delta}
+    if not changes:
+        return set()
+    slugs = sorted({slug for slug, _ in changes})
+    # Locking the categories first makes concurrent writers of one category take turns (PostgreSQL),
+    # so each chooses from counts that include the other's; the feed stamp (touch) takes them anyway.
+    shown = {
+        slug: name
+        for slug, name in conn.execute(
+            select(categories.c.slug, categories.c.name)
+            .where(categories.c.slug.in_(slugs))
+            .order_by(categories.c.slug)
+            .with_for_update(key_share=True)
+        )
+    }
+    _add_counts(conn, changes)
+    spellings: dict[str, dict[str, tuple[int, int]]] = {slug: {} for slug in slugs}
+    for row in conn.execute(
+        select(
+            category_spellings.c.slug,
+            category_spellings.c.name,
+            category_spellings.c.articles,
+            category_spellings.c.id,
+        ).where(category_spellings.c.slug.in_(slugs))
+    ):
+        spellings[row.slug][row.name] = (int(row.articles), int(row.id))
+    renamed = [
+        {"b_slug": slug, "name": best}
+        for slug in slugs
+        if (best := best_spelling(spellings[slug])) is not None and best != shown.get(slug)
+    ]
+    if renamed:
+        conn.execute(
+            update(categories).where(categories.c.slug == bindparam("b_slug")).values(name=bindparam("name")),
+            renamed,
+        )
+    return {row["b_slug"] for row in renamed}
+
+
+def _add_counts(conn: Connection, changes: SpellingChanges) -> None:
+    """Increments in the database, not values computed here: a count is never overwritten."""
+    insert = _dialect_insert(conn)(category_spellings)
+    # in the order the batch brought them: a new spelling's id is when it was first seen
+    rows = [{"slug": slug, "name": name, "articles": delta} for (slug, name), delta in changes.items()]
+    conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=[category_spellings.c.slug, category_spellings.c.name],
+            set_={"articles": category_spellings.c.articles + insert.excluded.articles},
+        ),
+        rows,
+    )

@@ -68,11 +68,26 @@ categories = Table(
     Index(None, "changed_at"),
 )
 
+# Each spelling of a category's name with the number of articles (not withdrawn) spelling it so:
+# categories.name is the best of them (store/categories.py). Rows are kept at zero: `id` is the order
+# in which spellings were first seen, the last tie-break.
+category_spellings = Table(
+    "category_spellings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("slug", String(80), ForeignKey("categories.slug"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("articles", Integer, nullable=False),
+    UniqueConstraint("slug", "name"),
+)
+
 articles = Table(
     "articles",
     metadata,
     Column("id", String(128), primary_key=True),
     Column("category_slug", String(80), ForeignKey("categories.slug"), nullable=False),
+    # the category as this article spells it: what the category's shown name is chosen from
+    Column("category_name", String(200), nullable=False),
     Column("title", Text, nullable=False),
     Column("published_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
