@@ -63,7 +63,7 @@ def test_minimal_line() -> None:
     assert article.body_html == "<p>Đoạn một.</p><p>Đoạn hai.</p>"
     assert article.status is Status.PUBLISHED
     assert (article.author, article.office, article.url, article.updated_at) == (None, None, None, None)
-    assert article.summary == "Đoạn một. Đoạn hai."
+    assert article.summary == "Đoạn một.\nĐoạn hai."  # a line per paragraph
     assert article.source == "test"
 
 

@@ -12,6 +12,7 @@ from syndicator.text import (
     category_name,
     category_slug,
     clean_line,
+    clean_lines,
     clean_truncated,
     nfc,
     strip_forbidden,
@@ -181,3 +182,27 @@ def test_clean_truncated_is_truncate_of_clean_line(pieces: list[str], limit: int
     """The summary of a long text is read from its start only, and comes out the same."""
     text = "".join(pieces)
     assert clean_truncated(text, limit) == truncate(clean_line(text), limit)
+
+
+@PROPERTY_SETTINGS
+@given(
+    st.lists(
+        st.sampled_from(
+            ["Thọ", "Xuân", " ", "\n", "\n \n", "\u00a0", "\u200b", "o\u0323", "\u202e", "x" * 50]
+        ),
+        max_size=400,
+    ),
+    st.integers(min_value=2, max_value=60),
+)
+def test_clean_truncated_lines_is_truncate_of_clean_lines(pieces: list[str], limit: int) -> None:
+    """A derived summary keeps its lines, and is read from the start of a long text only too."""
+    text = "".join(pieces)
+    assert clean_truncated(text, limit, lines=True) == truncate(clean_lines(text), limit)
+
+
+def test_clean_lines_cleans_each_line_and_drops_empty_ones() -> None:
+    assert clean_lines(" Thọ  Xuân \n\u00a0\n\n\tThanh\u202e Hóa\r\n") == "Thọ Xuân\nThanh Hóa"
+
+
+def test_truncate_cuts_at_a_line_break_too() -> None:
+    assert truncate("Thông báo lịch cắt điện:\nThời_gian_từ_sáu_giờ", 34) == "Thông báo lịch cắt điện…"

@@ -15,9 +15,9 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from syndicator.ingest.errors import InvalidArticle
-from syndicator.ingest.sanitize import TooCostly, check_cost, html_to_text, sanitize_html, text_to_html
+from syndicator.ingest.sanitize import TooCostly, check_cost, sanitize_html, text_to_html
 from syndicator.model import ARTICLE_ID, ArticleInput, Status
-from syndicator.text import category_name, category_slug, clean_line, clean_truncated
+from syndicator.text import category_name, category_slug, clean_line, summary_of_html
 
 SUMMARY_CHARS = 300
 MIN_YEAR, MAX_YEAR = 1900, 2999  # beyond these a date is a typo, and the store cannot convert it to UTC
@@ -131,7 +131,7 @@ def article_from_mapping(obj: Any, tz: tzinfo, *, source: str = "") -> ArticleIn
         raise InvalidArticle("; ".join(f"{f or 'line'}: {p}" for f, p in problems), problems)
     assert isinstance(article_id, str) and title and category and published_at
     if not summary:
-        summary = clean_truncated(html_to_text(body), SUMMARY_CHARS)
+        summary = summary_of_html(body, SUMMARY_CHARS)  # a line per paragraph or list item
     return ArticleInput(
         id=article_id,
         title=title,

@@ -13,6 +13,7 @@ import re
 import nh3
 
 from syndicator.ingest.nesting import exceeds_depth
+from syndicator.text import html_to_text as html_to_text  # feeds/entries.py imports it from here
 from syndicator.text import nfc, strip_forbidden
 
 MAX_NESTING = 256  # open elements at once; web browsers stop nesting at 512, real articles stay under 30
@@ -82,10 +83,3 @@ def text_to_html(text: str) -> str:
     unified = nfc(strip_forbidden(text)).replace("\r\n", "\n").replace("\r", "\n")
     paragraphs = [" ".join(p.split()) for p in _BLANK_LINE.split(unified)]
     return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs if p)
-
-
-def html_to_text(fragment: str) -> str:
-    """Visible text of HTML that passed check_cost (sanitize_html's output, or text_to_html's once
-    checked): every caller has checked it already, and the depth scan is the costly part of a parse."""
-    stripped = nh3.clean(fragment.replace("</p>", "</p>\n\n").replace("<br>", "\n"), tags=set())
-    return html.unescape(stripped).strip()
