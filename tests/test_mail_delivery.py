@@ -150,7 +150,7 @@ def test_a_digest_as_received(database_url: str, home: Path, smtp: SmtpServer) -
         assert text.index("Thông báo lịch tiếp") < text.index("Gieo cấy") < text.index("Hội nghị tổng kết")
     assert "09:00, Thứ Tư 06/01/2021" in body.text  # babel, Vietnamese, the site's time zone
     assert "== THÔNG BÁO ==" in body.text
-    assert "từ 06:30 06/01 đến 06:30 07/01/2021" in body.text
+    assert "từ 06:30, Thứ Tư 06/01/2021 đến 06:30, Thứ Năm 07/01/2021" in body.text  # one style (dates.py)
     # HTML readable on a phone: viewport, a narrow column, CSS inlined (mail clients drop <style>)
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in body.html
     assert "<style" not in body.html

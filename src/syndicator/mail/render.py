@@ -1,4 +1,4 @@
-"""What a mail says: Jinja2 templates (templates/email/), Vietnamese dates (babel), CSS inlined.
+"""What a mail says: Jinja2 templates (templates/email/), Vietnamese dates (dates.py), CSS inlined.
 
 Rendering happens once per distinct content; the links that differ per recipient are slots
 (mail/mime.py) filled at send time.
@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import css_inline
-from babel.dates import format_datetime
 from jinja2 import Environment
 
-from syndicator import links
+from syndicator import dates, links
 from syndicator.config import Settings
 from syndicator.mail.mime import PARTS_HTML_SLOT, PARTS_TEXT_SLOT, TOTAL_SLOT, Content
 from syndicator.model import Article, Frequency
@@ -63,8 +62,8 @@ class MailRenderer:
         assert loader is not None
         self._css = loader.get_source(self.env, "email/mail.css")[0]
 
-    def _when(self, moment: datetime, pattern: str = "HH:mm, EEEE dd/MM/yyyy") -> str:
-        return format_datetime(moment, pattern, tzinfo=self.settings.tz, locale=self.settings.site.language)
+    def _when(self, moment: datetime) -> str:
+        return dates.when(moment, self.settings.tz, self.settings.site.language)
 
     def _item(self, article: Article) -> _Item:
         return _Item(
@@ -96,8 +95,7 @@ class MailRenderer:
         else:
             subject = f"Bản tin {site} ngày {last_day:%d/%m/%Y}: {count}"
             heading = f"Bản tin ngày {last_day:%d/%m/%Y}"
-            since = self._when(window_start, "HH:mm dd/MM")
-            period = f"từ {since} đến {self._when(window_end, 'HH:mm dd/MM/yyyy')}"
+            period = f"từ {self._when(window_start)} đến {self._when(window_end)}"
         return self._render("digest", subject, heading=heading, period=period)
 
     def digest_part(self, articles: Sequence[Article]) -> tuple[str, str]:

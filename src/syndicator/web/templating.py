@@ -7,8 +7,9 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from syndicator import dates
 
 # templates/ sits at the project root (src/syndicator/web -> parents[3]); a packaged install points
 # SYNDICATOR_TEMPLATES_DIR at its copy.
@@ -31,12 +32,13 @@ def environment(tz: ZoneInfo, locale: str = "vi") -> Environment:
         lstrip_blocks=True,
     )
 
-    def when(moment: datetime, pattern: str = "HH:mm, dd/MM/yyyy") -> str:
-        return format_datetime(moment, pattern, tzinfo=tz, locale=locale)
+    def when(moment: datetime) -> str:  # one style on every page and in every mail
+        return dates.when(moment, tz, locale)
 
     def iso(moment: datetime) -> str:
         return moment.astimezone(tz).isoformat(timespec="seconds")
 
+    dates.weekday_names(locale)  # a language Babel does not know fails the start, not every page
     env.filters["when"] = when
     env.filters["iso"] = iso
     return env
