@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from syndicator.model import Category, CategoryCount
-from syndicator.store.database import _dialect_insert
+from syndicator.store.database import _dialect_insert, insert_ignore
 from syndicator.store.schema import articles, categories, category_spellings
 
 # (slug, spelling) -> change in the number of articles spelling the category so
@@ -22,11 +22,12 @@ def ensure_categories(conn: Connection, names: Mapping[str, str], now: datetime)
     known = set(conn.execute(select(categories.c.slug).where(categories.c.slug.in_(list(names)))).scalars())
     missing = [
         {"slug": slug, "name": name, "created_at": now, "changed_at": now}
-        for slug, name in names.items()
+        for slug, name in sorted(names.items())
         if slug not in known
     ]
-    if missing:
-        conn.execute(categories.insert(), missing)
+    # Two writers may bring the same new categories at once (PostgreSQL): the second waits for the
+    # first and keeps its rows; taken in one order (by slug), two such waits never form a cycle.
+    insert_ignore(conn, categories, missing)
 
 
 def get(conn: Connection, slug: str) -> Category | None:
