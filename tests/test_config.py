@@ -113,6 +113,21 @@ def test_overrides_win_over_everything(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings(base_url="https://given.example").base_url == "https://given.example"
 
 
+# --- feeds.max_content_bytes -----------------------------------------------------------------------------
+
+
+def test_max_content_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert defaults().feeds.max_content_bytes == 100_000
+    monkeypatch.setenv("SYNDICATOR_FEEDS__MAX_CONTENT_BYTES", "0")
+    assert load_settings().feeds.max_content_bytes == 0  # every entry: its summary and a link
+    for bad in ("-1", "a lot"):
+        monkeypatch.setenv("SYNDICATOR_FEEDS__MAX_CONTENT_BYTES", bad)
+        with pytest.raises(
+            ConfigError, match=r"feeds\.max_content_bytes \(SYNDICATOR_FEEDS__MAX_CONTENT_BYTES\)"
+        ):
+            load_settings()
+
+
 @pytest.mark.parametrize(
     ("value", "tokens"),
     [

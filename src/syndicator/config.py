@@ -67,6 +67,9 @@ class FeedSettings(_Section):
     max_entries: int = Field(20, ge=1, le=500)
     archive_page_size: int = Field(50, ge=5, le=1000)
     cache_max_age: int = Field(300, ge=0, le=86400)
+    # An entry whose content HTML is longer (UTF-8 bytes) carries its summary and a link to the
+    # article page instead: one very long article would otherwise make every poll of the feed long.
+    max_content_bytes: int = Field(100_000, ge=0)
 
 
 class ImportSettings(_Section):

@@ -35,6 +35,10 @@ class Channel:
     hub: str | None = None  # WebSub hub -> <link rel="hub"> in Atom, <atom:link rel="hub"> in RSS
     generator: str = "syndicator"
     self_url: str | None = None  # overrides feed_urls[kind] as rel=self (Atom archive pages)
+    # Content HTML longer than this (UTF-8 bytes) is replaced by the summary and a link, worded
+    # `read_more`, to the article page. None: no limit.
+    max_content_bytes: int | None = None
+    read_more: str = ""
 
     def self_link(self, kind: str) -> str:
         return self.self_url or self.feed_urls[kind]

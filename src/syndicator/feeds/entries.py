@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
@@ -48,7 +48,21 @@ class Entry:
 
 
 def prepare(channel: Channel, article: Article) -> Entry:
-    return _prepare(channel.base_url, channel.tz, article)
+    entry = _prepare(channel.base_url, channel.tz, article)
+    limit = channel.max_content_bytes
+    if limit is not None and len(entry.content_html.encode()) > limit:
+        return replace(entry, content_html=_instead_of_content(entry, channel.read_more))
+    return entry
+
+
+def _instead_of_content(entry: Entry, read_more: str) -> str:
+    """What an entry too long for a feed carries as content: its summary and the way to the rest.
+
+    The article page (the entry's id) always holds the whole body; a source URL might not any more.
+    """
+    link = html.escape(entry.id)
+    text = html.escape(read_more or entry.id, quote=False)
+    return f'<p>{html.escape(entry.summary, quote=False)}</p>\n<p><a href="{link}">{text}</a></p>'
 
 
 # A build shows each article in three formats, one after the other, and in two channels ("all" and its

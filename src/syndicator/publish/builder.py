@@ -323,6 +323,8 @@ class FeedBuilder:
             tz=self.settings.tz,
             hub=self.settings.websub_hub,
             self_url=self._url(self_path) if self_path else None,
+            max_content_bytes=self.settings.feeds.max_content_bytes,
+            read_more=f"Đọc toàn bài trên {site.short_name}",
         )
 
     def _url(self, path: str) -> str:
@@ -343,6 +345,8 @@ class FeedBuilder:
             channel.hub,
             channel.self_url,
             str(channel.tz),
+            channel.max_content_bytes,
+            channel.read_more,
             paging.size,
             paging.last_page,
             extra,
