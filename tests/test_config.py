@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from syndicator.config import ConfigError, Settings, load_settings
+from syndicator.config import DEFAULT_BASE_URL, ConfigError, Settings, default_base_url_note, load_settings
 from tests.conftest import ROOT
 
 SHIPPED = ROOT / "config" / "syndicator.toml"
@@ -111,6 +112,62 @@ def test_nested_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_overrides_win_over_everything(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SYNDICATOR_BASE_URL", "https://from-env.example")
     assert load_settings(base_url="https://given.example").base_url == "https://given.example"
+
+
+# --- base_url: configured, or the address served -------------------------------------------------------
+
+
+def test_base_url_is_configured_only_when_a_source_gives_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert not defaults().base_url_configured
+    assert defaults().base_url == DEFAULT_BASE_URL
+    other = toml(tmp_path, "[feeds]\nmax_entries = 30\n", "other.toml")
+    monkeypatch.setenv("SYNDICATOR_CONFIG", str(other))
+    assert not load_settings().base_url_configured  # a file without it
+    given = toml(tmp_path, f'base_url = "{DEFAULT_BASE_URL}"\n', "given.toml")
+    monkeypatch.setenv("SYNDICATOR_CONFIG", str(given))
+    assert load_settings().base_url_configured  # even when it equals the default
+    monkeypatch.setenv("SYNDICATOR_CONFIG", str(other))
+    monkeypatch.setenv("SYNDICATOR_BASE_URL", "https://from-env.example")
+    assert load_settings().base_url_configured
+    monkeypatch.delenv("SYNDICATOR_BASE_URL")
+    assert load_settings(base_url="https://given.example").base_url_configured
+
+
+def test_the_shipped_file_leaves_base_url_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNDICATOR_CONFIG", str(SHIPPED))
+    assert not load_settings().base_url_configured
+    assert "# base_url = " in SHIPPED.read_text(encoding="utf-8")
+
+
+def test_served_at_replaces_only_a_default_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    unset = defaults()
+    served = unset.served_at("http://127.0.0.1:8080/")
+    assert served.base_url == "http://127.0.0.1:8080"
+    assert unset.base_url == DEFAULT_BASE_URL  # the settings stay frozen: a copy
+    assert served.feeds == unset.feeds and served.tz == unset.tz
+    with pytest.raises(ValidationError):
+        unset.base_url = "http://elsewhere.example"  # type: ignore[misc]
+    monkeypatch.setenv("SYNDICATOR_BASE_URL", "https://rss.portal.example")
+    configured = load_settings()
+    assert configured.served_at("http://127.0.0.1:8080") is configured  # a proxy in front decides
+
+
+def test_the_default_base_url_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    note = default_base_url_note(defaults())
+    assert note == (
+        f"syndicator: base_url is not set; links use {DEFAULT_BASE_URL} "
+        "(set base_url in config/syndicator.toml or SYNDICATOR_BASE_URL)"
+    )
+    assert default_base_url_note(load_settings(base_url="https://given.example")) is None
+    assert default_base_url_note(defaults().served_at("http://127.0.0.1:8080")) is None
+
+
+def test_an_empty_base_url_is_an_error_that_says_it_can_be_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNDICATOR_BASE_URL", "")
+    with pytest.raises(ConfigError, match=r"base_url \(SYNDICATOR_BASE_URL\): empty: .*leave base_url out"):
+        load_settings()
 
 
 # --- feeds.max_content_bytes -----------------------------------------------------------------------------

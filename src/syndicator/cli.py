@@ -17,8 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from syndicator import clock, presenters
-from syndicator.config import ConfigError, Settings, load_settings
+from syndicator import clock, links, presenters
+from syndicator.config import ConfigError, Settings, default_base_url_note, load_settings
 from syndicator.files import Refused, Source, read_whole
 from syndicator.ingest.importer import Format, Reported, count_files, display, import_paths
 from syndicator.printable import printable
@@ -64,6 +64,16 @@ def settings() -> Settings:
         return load_settings()
     except ConfigError as error:
         fail(str(error))
+
+
+def linking_settings() -> Settings:
+    """The settings of a command that writes links (feeds, mails, previews): when base_url is the
+    built-in default, it says so once on stderr (only `serve` knows a better address)."""
+    config = settings()
+    note = default_base_url_note(config)
+    if note is not None:
+        err.print(said(note))
+    return config
 
 
 @contextmanager
@@ -141,7 +151,7 @@ def articles_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON array instead of a table.")] = False,
 ) -> None:
     """All articles, newest first, with their state (published, scheduled, withdrawn)."""
-    config = settings()
+    config = linking_settings() if as_json else settings()  # the JSON holds links
     now = clock.utcnow()
     with opened_store(config) as store:
         if category is not None and store.category(category) is None:
@@ -201,7 +211,7 @@ def db_upgrade() -> None:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
     scheduler: Annotated[
         bool, typer.Option("--scheduler/--no-scheduler", help="Run the background jobs in this process.")
     ] = True,
@@ -216,12 +226,17 @@ def serve(
     from syndicator.service import assemble
     from syndicator.web.app import create_app
 
-    config = settings()
+    configured = settings()
+    # without a configured base_url, links point where this server listens (every consumer gets this
+    # copy through assemble: pages, feeds, OPML, API, mails)
+    config = configured.served_at(links.served_base(host, port))
     _logging(log_level)
     with opened_store(config) as store:
         # the leading instance's first store-watch tick renders what changed; until then the kept
-        # feeds are served, so a restart costs no rendering before the first request
-        service = assemble(config, store, render_now=False)
+        # feeds are served, so a restart costs no rendering before the first request. Without a
+        # configured base_url the kept feeds may link to the port of the last start: the leader
+        # brings them up to date first (the fingerprints hold the base: only what differs renders)
+        service = assemble(config, store, render_now=scheduler and not configured.base_url_configured)
         _check_officials(service)
         background = jobs.start(service) if scheduler else None
         try:
@@ -238,7 +253,7 @@ def serve(
                     timeout_graceful_shutdown=5,
                 )
             )
-            err.print(f"syndicator: serving {config.base_url} on http://{host}:{port}", highlight=False)
+            err.print(_serving_line(configured, config.base_url, host, port), highlight=False)
             # uvicorn shuts down on SIGTERM, then raises the signal again to its previous handler; a
             # handler that does nothing lets run() return, so the cleanup below runs (pings, leader)
             signal.signal(signal.SIGTERM, lambda *_: None)
@@ -247,6 +262,19 @@ def serve(
             if background is not None:
                 background.shutdown(wait=False)
             service.close()
+
+
+def _serving_line(configured: Settings, base_url: str, host: str, port: int) -> str:
+    listening = links.http_origin(host or "0.0.0.0", port)
+    line = f"syndicator: serving {base_url} on {listening}"
+    if configured.base_url_configured:
+        return line
+    if links.is_wildcard(host):
+        return (
+            f"{line} (base_url is not set and {host or 'every address'} is no address to link to: "
+            "links use this machine's loopback; set base_url to the address readers use)"
+        )
+    return f"{line} (base_url is not set: links use the address served)"
 
 
 @app.command()
@@ -261,7 +289,7 @@ def worker(
     from syndicator import jobs
     from syndicator.service import assemble
 
-    config = settings()
+    config = linking_settings()  # digests, confirmations and feeds rendered here all link
     _logging(log_level)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -290,7 +318,7 @@ def build(
     from syndicator.publish.static import write_tree
     from syndicator.store.channels import ALL
 
-    config = settings()
+    config = linking_settings()
     now = clock.utcnow()
     with opened_store(config) as store:
         cache = FeedCache()
@@ -467,7 +495,7 @@ def digest_preview(
     from syndicator.model import Frequency
     from syndicator.store.subscribers import by_email
 
-    config = settings()
+    config = linking_settings()
     try:
         chosen = parse_frequency(frequency)
     except InvalidSubscription as error:
@@ -505,7 +533,7 @@ def digest_send(
     from syndicator.mail.subscriptions import InvalidSubscription, parse_frequency
     from syndicator.model import Frequency
 
-    config = settings()
+    config = linking_settings()
     _logging("warning")
     try:
         chosen = parse_frequency(frequency)

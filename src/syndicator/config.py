@@ -36,6 +36,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 DEFAULT_CONFIG = Path("config/syndicator.toml")
+# Where links point when base_url is not configured and no server address stands in (`serve` uses
+# its own --host/--port instead, cli.py): right for one machine trying the service, wrong for others.
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
 
 class ConfigError(Exception):
@@ -201,7 +204,7 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite:///var/syndicator.db"
-    base_url: str = "http://127.0.0.1:8000"
+    base_url: str = DEFAULT_BASE_URL  # see base_url_configured and served_at
     var_dir: Path = Path("var")
     articles_dir: Path = Path("var/articles")
     secret_key: str | None = None
@@ -239,8 +242,11 @@ class Settings(BaseSettings):
     @classmethod
     def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or value == "":
-            if info.field_name == "base_url":  # feeds, pages and mails cannot link without it
-                raise ValueError("required: the public http(s) address of this service")
+            if info.field_name == "base_url":  # an empty value is more likely a mistake than "unset"
+                raise ValueError(
+                    "empty: give the public http(s) address of this service, or leave base_url out "
+                    "(links then use the address `serve` listens on)"
+                )
             return None
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -308,6 +314,18 @@ class Settings(BaseSettings):
         return ZoneInfo(self.site.timezone)
 
     @property
+    def base_url_configured(self) -> bool:
+        """Whether base_url came from the file, the environment or the caller (not the default)."""
+        return "base_url" in self.model_fields_set
+
+    def served_at(self, address: str) -> Settings:
+        """These settings as a server reached at `address` uses them: its links point there unless a
+        base_url was configured (a proxy in front decides the public address, not the listener)."""
+        if self.base_url_configured:
+            return self
+        return self.model_copy(update={"base_url": address.rstrip("/")})
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -353,6 +371,17 @@ def _config_path() -> Path | None:
             raise ConfigError(f"SYNDICATOR_CONFIG: no such file: {path}")
         return path
     return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+def default_base_url_note(settings: Settings) -> str | None:
+    """One line for a command that writes links with the built-in base_url (None when configured)."""
+    if settings.base_url_configured:
+        return None
+    where = _config_path() or DEFAULT_CONFIG
+    return (
+        f"syndicator: base_url is not set; links use {settings.base_url} "
+        f"(set base_url in {where} or SYNDICATOR_BASE_URL)"
+    )
 
 
 def _describe(error: ValidationError) -> str:

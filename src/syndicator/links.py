@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import quote
 
 from syndicator.model import Article
+
+# A server listening on every address has no address of its own to link to: links use the loopback of
+# the same family (asyncio binds "::" IPv6-only), which works on this machine and through a published
+# container port; anything else needs base_url (the startup line says so).
+_STAND_INS = {4: "127.0.0.1", 6: "::1"}
 
 
 def absolute(base_url: str, path: str) -> str:
@@ -26,3 +32,28 @@ def category_page(base_url: str, slug: str) -> str:
 
 def feed(base_url: str, slug: str, extension: str) -> str:
     return absolute(base_url, f"/feeds/{quote(slug)}.{extension}")
+
+
+def is_wildcard(host: str) -> bool:
+    """Whether a listening host means every address ("", 0.0.0.0, ::)."""
+    try:
+        return not host or ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False  # a name
+
+
+def http_origin(host: str, port: int) -> str:
+    """http://host:port as a URL writes it: IPv6 literals in brackets (a zone id %25-escaped, RFC 6874),
+    no port 80."""
+    bare = host.strip("[]")
+    if ":" in bare:
+        host = "[" + bare.replace("%", "%25") + "]"
+    return f"http://{host}" if port == 80 else f"http://{host}:{port}"
+
+
+def served_base(host: str, port: int) -> str:
+    """The base of links to a server listening on host:port (plain http: serve has no TLS of its own)."""
+    if is_wildcard(host):
+        family = 6 if ":" in host else 4
+        host = _STAND_INS[family]
+    return http_origin(host, port)
