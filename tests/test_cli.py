@@ -281,6 +281,10 @@ def test_articles_and_categories(tmp_path: Path, database_url: str) -> None:
     assert sum(row["articles"] for row in cats) == 13
 
 
+def header(table: str) -> list[str]:
+    return table.splitlines()[0].split()
+
+
 def test_tables_and_configured_category_names(tmp_path: Path) -> None:
     feed = tmp_path / "cms.jsonl"
     feed.write_text(jsonl(cms("j1", category="Thông báo")), encoding="utf-8")
@@ -292,6 +296,15 @@ def test_tables_and_configured_category_names(tmp_path: Path) -> None:
     assert (table.returncode, table.stderr) == (0, "")
     assert "[Tin nhanh] Bài j1" in table.stdout  # text, not console markup
     assert "2021-03-01 08:00" in table.stdout
+    # an operator's table speaks English; what it lists (titles, names) is content and stays as written
+    assert header(table.stdout) == ["id", "published", "status", "category", "title"]
+    table = cli("categories", "list", cwd=tmp_path, env=env)
+    assert header(table.stdout) == ["slug", "name", "articles"]
+    assert "Thông báo chung" in table.stdout
+    assert cli("subscribers", "add", "ai@xa.test", "--name", "Lê Hải", cwd=tmp_path, env=env).returncode == 0
+    table = cli("subscribers", "list", cwd=tmp_path, env=env)
+    assert header(table.stdout) == ["email", "name", "status", "source", "categories", "frequency"]
+    assert "Lê Hải" in table.stdout
 
     result = cli("categories", "list", "--json", cwd=tmp_path, env=env)
     assert json.loads(result.stdout) == [{"slug": "thong-bao", "name": "Thông báo chung", "articles": 1}]

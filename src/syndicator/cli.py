@@ -117,7 +117,7 @@ def import_command(
     config = settings()
     with opened_store(config) as store:
         total = count_files([p for p in paths if p.exists()])
-        progress = _progress("Đang nhập")
+        progress = _progress("Importing")
 
         def report_failure(failure: Reported) -> None:
             # printed at once (the operator sees problems while a long import runs), and counted; past
@@ -162,9 +162,9 @@ def articles_list(
         _print_json(rows)
         return
     table = Table(box=None)
-    for name in ("id", "đăng lúc", "trạng thái", "chuyên mục"):
+    for name in ("id", "published", "status", "category"):
         table.add_column(name, no_wrap=True)
-    table.add_column("tiêu đề", overflow="fold")
+    table.add_column("title", overflow="fold")
     for row in rows:
         when = row["published_at"][:16].replace("T", " ")
         cells = (row["id"], when, row["status"], row["category"], row["title"])
@@ -184,7 +184,7 @@ def categories_list(
     if as_json:
         _print_json(rows)
         return
-    table = Table("slug", "tên", "số bài", box=None)
+    table = Table("slug", "name", "articles", box=None)
     for row in rows:
         table.add_row(said(str(row["slug"])), said(str(row["name"])), str(row["articles"]))
     stdout.print(table)
@@ -449,7 +449,7 @@ def subscribers_list(
         )
         return
     table = Table(box=None)
-    for column in ("email", "tên", "trạng thái", "nguồn", "chuyên mục", "tần suất"):
+    for column in ("email", "name", "status", "source", "categories", "frequency"):
         table.add_column(column, overflow="fold")
     for p in people:
         cats = "all" if p.categories is None else ", ".join(sorted(p.categories))
@@ -554,7 +554,7 @@ def digest_send(
 
         with store.reading() as conn:
             pending = mailqueue.counts(conn, run_id=run.id).get("pending", 0)
-        progress = _progress("Đang gửi")
+        progress = _progress("Sending")
         with progress:
             task = progress.add_task("send", total=pending)
             delivered = sender.deliver(on_sent=lambda n: progress.advance(task, n))
