@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, event, inspect, text
 
-from syndicator.config import load_settings
+from syndicator.config import Settings, load_settings
 from syndicator.model import ArticleInput, Status
 from syndicator.service import assemble
 from syndicator.store import Store
@@ -120,7 +120,7 @@ def test_withdrawals_edits_and_moves_take_their_spelling_away(store: Store, now:
     assert shown(store, now) == TITLED
 
 
-def test_the_configured_name_wins(settings: Any, now: datetime) -> None:
+def test_the_configured_name_wins(settings: Settings, now: datetime) -> None:
     configured = Store.open(settings.database_url, {SLUG: "Tin tức và sự kiện"})
     try:
         configured.write([article("a", SENTENCE), article("b", SHOUTED)], now)
