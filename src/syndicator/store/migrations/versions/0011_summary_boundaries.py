@@ -3,7 +3,10 @@ line per paragraph or list item, as an import by this version derives it.
 
 Only summaries the old derivation made are touched: a stored summary equal to what the old code
 (frozen below) gives from the article's body was derived by it; one given with the article, or a
-portal export's first paragraph, differs from it and stays.
+portal export's first paragraph, differs from it (or, for a one-paragraph body, is the same text in
+either version) and stays. The new summary is the live derivation
+(syndicator.text.summary_of_html), not a frozen copy: what matters is that a stored summary equals what
+an import by the running version derives.
 
 A rewritten article gets `changed_at` = now and its category a new revision and `changed_at`, the
 feed builder's cue (store/channels.py `changes`): a running builder re-renders those feeds at its next
