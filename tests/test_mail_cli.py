@@ -5,18 +5,24 @@ PostgreSQL: idempotent sends, two instances at once, and a sender killed with SI
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from html import unescape
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from syndicator.mail.digests import window_end
+from syndicator.model import Frequency
 from syndicator.store import Store
 from syndicator.store.schema import digest_runs
+from tests.conftest import EXAMPLES
 from tests.smtp_server import smtp_server
 from tests.test_mail_helpers import (
     BASE_URL,
@@ -25,6 +31,7 @@ from tests.test_mail_helpers import (
     SECRET,
     THONG_BAO,
     TIN_TUC,
+    local,
     make_settings,
     outbox_rows,
     publish,
@@ -204,8 +211,9 @@ def test_digest_preview(tmp_path: Path) -> None:
         "digest", "preview", "--frequency", "daily", "--at", AT, "--out", str(out), env=env, cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == (
-        f"{out}: Bản tin Cổng TTĐT huyện Thọ Xuân ngày 07/01/2021: 2 tin mới (2 articles)"
+    assert result.stdout.strip() == (  # the operator's words in English, the mail's own in Vietnamese
+        f"{out}: 2 articles new in the daily window ending 07/01/2021 06:30; "
+        "subject: Bản tin Cổng TTĐT huyện Thọ Xuân ngày 07/01/2021: 2 tin mới"
     )
     html = out.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and "Thông báo lịch tiếp công dân" in html
@@ -226,7 +234,7 @@ def test_digest_preview(tmp_path: Path) -> None:
     )
     result = syndicator(*args, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "1 tin mới (1 articles)" in result.stdout
+    assert "1 article new in the daily window" in result.stdout and result.stdout.endswith(": 1 tin mới\n")
     assert "Thông báo lịch" not in mine.read_text(encoding="utf-8")
 
     quiet = syndicator(
@@ -243,7 +251,7 @@ def test_digest_preview(tmp_path: Path) -> None:
     )
     assert (quiet.returncode, quiet.stdout.strip()) == (
         0,
-        "nothing new in that window: no digest would be sent",
+        "nothing new in the weekly window ending 04/01/2021 06:30: no digest would be sent",
     )
     assert not (tmp_path / "w.html").exists()
     # nothing was queued by previewing
@@ -256,3 +264,138 @@ def test_digest_preview(tmp_path: Path) -> None:
             "digest", "preview", "--out", str(tmp_path / "x.html"), *bad, env=env, cwd=tmp_path
         )
         assert result.returncode == 1 and word in result.stderr and "Traceback" not in result.stderr
+
+
+def _database(database_url: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table: what a preview must leave as it found it."""
+    from syndicator.store.schema import metadata
+
+    store = Store.open(database_url)
+    try:
+        with store.reading() as conn:
+            return {
+                name: sorted((tuple(row) for row in conn.execute(select(table))), key=repr)
+                for name, table in metadata.tables.items()
+            }
+    finally:
+        store.close()
+
+
+def titles(page: str) -> list[str]:
+    return [unescape(title) for title in re.findall(r'class="title"[^>]*>(.*?)</a>', page)]
+
+
+def test_digest_preview_since_a_date(database_url: str, tmp_path: Path) -> None:
+    """The samples are no run's news (old articles, imported today): --since shows them as one digest,
+    by category, and sends and records nothing."""
+    env = environment(database_url, tmp_path)
+    imported = syndicator(
+        "import", str(EXAMPLES), str(EXAMPLES.parent / "articles.jsonl"), env=env, cwd=tmp_path
+    )
+    assert imported.returncode == 0, imported.stderr
+    settings = make_settings(database_url, tmp_path)
+    store = Store.open(settings.database_url, settings.categories)
+    try:
+        everything = store.articles(datetime.now(UTC), visible_only=False)
+        visible = [a for a in store.articles(datetime.now(UTC)) if a.published_at >= local(2021, 1, 1)]
+        subscribe(store, "tb@xa.test", categories="thong-bao")
+    finally:
+        store.close()
+    assert len(visible) == 10
+    left_out = {"000_7aa2cdb3d5133083", "tx-2030-0101-thong-bao-nghi-tet", "tx-2021-0301-da-go"}
+    assert left_out <= {a.id for a in everything} - {a.id for a in visible}  # too old, scheduled, withdrawn
+    before = _database(database_url)
+
+    out = tmp_path / "since.html"
+    args = ("digest", "preview", "--frequency", "daily", "--since", "2021-01-01", "--out", str(out))
+    result = syndicator(*args, env=env, cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    subject = result.stdout.strip().split("; subject: ")[1]
+    assert result.stdout.startswith(f"{out}: 10 articles published since 01/01/2021 00:00; subject: ")
+    assert subject.startswith("Bản tin Cổng TTĐT huyện Thọ Xuân ngày ") and subject.endswith(": 10 tin mới")
+    html = out.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>")
+    assert sorted(titles(html)) == sorted(a.title for a in visible)
+    # one section per category, announcements (Thông báo) first
+    headings = re.findall(r"<h2[^>]*>(.*?)</h2>", html)
+    assert headings[0] == "Thông báo" and len(headings) == len({a.category.slug for a in visible})
+
+    mine = tmp_path / "mine.html"
+    result = syndicator(*args[:-1], str(mine), "--email", "tb@xa.test", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{mine}: 3 articles published since 01/01/2021 00:00; subject: ")
+    assert re.findall(r"<h2[^>]*>(.*?)</h2>", mine.read_text(encoding="utf-8")) == ["Thông báo"]
+
+    # a whole day, read in the site's zone; a time given with its zone is taken as given
+    none = syndicator(*args[:5], "2099-01-02", "--out", str(tmp_path / "none.html"), env=env, cwd=tmp_path)
+    assert none.stdout.strip() == "nothing published since 02/01/2099 00:00: no digest to show"
+    zoned = syndicator(*args[:5], "2021-03-14T17:00:00Z", "--out", str(mine), env=env, cwd=tmp_path)
+    assert "published since 15/03/2021 00:00;" in zoned.stdout
+    assert not (tmp_path / "none.html").exists()
+    # no run, no mail, no change of any kind
+    assert _database(database_url) == before
+    assert not (tmp_path / "var" / "outbox").exists()
+
+
+def test_digest_preview_of_a_window_still_open(tmp_path: Path) -> None:
+    """A preview records nothing, so it may show a window not ended yet: what it holds so far, said so."""
+    database_url = f"sqlite:///{tmp_path / 'store.db'}"
+    settings = make_settings(database_url, tmp_path)
+    now = datetime.now(UTC)
+    end = window_end(Frequency.DAILY, now, settings) + timedelta(days=1)
+    store = Store.open(settings.database_url, settings.categories)
+    try:
+        publish(store, "so-far", THONG_BAO, now)
+    finally:
+        store.close()
+    at = end.astimezone(settings.tz).replace(tzinfo=None).isoformat(timespec="minutes")
+    out = tmp_path / "open.html"
+    env = environment(database_url, tmp_path)
+    args = ("digest", "preview", "--frequency", "daily", "--at", at)
+    result = syndicator(*args, "--out", str(out), env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    ending = f"{end.astimezone(settings.tz):%d/%m/%Y %H:%M}"
+    assert result.stdout.startswith(
+        f"{out}: 1 article new in the daily window ending {ending} so far "
+        "(the window is still open: what appears before its end will be in it too); subject: "
+    )
+    assert "/a/so-far" in out.read_text(encoding="utf-8")
+    assert counts(database_url, tmp_path) == {}
+    store = Store.open(settings.database_url, settings.categories)
+    try:
+        with store.reading() as conn:
+            assert conn.execute(select(digest_runs)).all() == []
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "line"),
+    [
+        (
+            ("--at", "2021-01-07T07:00", "--since", "2021-01-01"),
+            2,
+            "error: --at and --since exclude each other: --at picks a run's window, --since a start date",
+        ),
+        (
+            ("--since", "hôm qua"),
+            1,
+            "error: --since: 'hôm qua' is not an ISO 8601 date (YYYY-MM-DD) or date-time",
+        ),
+        (
+            ("--at", "31/12/2020"),
+            1,
+            "error: --at: '31/12/2020' is not an ISO 8601 date (YYYY-MM-DD) or date-time",
+        ),
+    ],
+)
+def test_digest_preview_refuses_bad_times(
+    tmp_path: Path, args: tuple[str, ...], code: int, line: str
+) -> None:
+    env = environment(f"sqlite:///{tmp_path / 'store.db'}", tmp_path)
+    out = tmp_path / "x.html"
+    result = syndicator(
+        "digest", "preview", "--frequency", "daily", "--out", str(out), *args, env=env, cwd=tmp_path
+    )
+    assert (result.returncode, result.stdout, result.stderr.splitlines()) == (code, "", [line])
+    assert not out.exists() and not (tmp_path / "store.db").exists()  # refused before the database

@@ -16,6 +16,7 @@ from syndicator.mail.digests import (
     MailComposer,
     due_runs,
     plan_run,
+    preview_since,
     queue_immediate,
     queue_run,
     run_due,
@@ -261,6 +262,34 @@ def test_an_edit_of_a_sent_article_is_not_sent_again(mail_store: Store, mail_set
     assert subject.endswith(": 1 tin mới")
     assert "sửa" not in text and "/a/tb-1" not in text
     assert len(outbox_rows(store)) == 2
+
+
+def test_a_preview_since_a_date(mail_store: Store, mail_settings: Settings) -> None:
+    """Every article visible now and published since the date (inclusive), whatever no run would call
+    news; scheduled and withdrawn ones never; nothing queued or recorded."""
+    store = mail_store
+    since = local(2020, 6, 1)
+    publish(store, "on-the-day", THONG_BAO, since, written_at=IN_WINDOW)  # an archive imported later
+    publish(store, "archive", TIN_TUC, local(2020, 8, 1, 9), written_at=IN_WINDOW)
+    publish(store, "too-old", THONG_BAO, since - timedelta(seconds=1), written_at=IN_WINDOW)
+    publish(store, "scheduled", NONG_NGHIEP, local(2021, 1, 8, 9), written_at=IN_WINDOW)
+    publish(store, "withdrawn", THONG_BAO, IN_WINDOW)
+    store.withdraw("withdrawn", utc(IN_WINDOW + timedelta(hours=1)))
+    person = subscribe(store, "tb@xa.test", categories="thong-bao")
+    composer = MailComposer(mail_settings)
+    found = preview_since(store, composer, Frequency.DAILY, utc(since), utc(RUN_AT), None)
+    assert found is not None
+    subject, html, count = found
+    assert count == 2 and subject.endswith(": 2 tin mới")
+    assert "/a/on-the-day" in html and "/a/archive" in html
+    assert "/a/too-old" not in html and "/a/scheduled" not in html and "/a/withdrawn" not in html
+    assert html.index("Thông báo") < html.index(TIN_TUC)  # grouped as a run groups them
+    mine = preview_since(store, composer, Frequency.WEEKLY, utc(since), utc(RUN_AT), person)
+    assert mine is not None and mine[2] == 1 and "/a/archive" not in mine[1]
+    assert preview_since(store, composer, Frequency.DAILY, utc(RUN_AT), utc(RUN_AT), None) is None
+    assert outbox_rows(store) == []
+    with store.reading() as conn:
+        assert conn.execute(select(digest_runs)).all() == []
 
 
 # --- exactly once ------------------------------------------------------------------------------------

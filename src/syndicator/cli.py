@@ -21,6 +21,7 @@ from syndicator import clock, links, presenters
 from syndicator.config import ConfigError, Settings, default_base_url_note, load_settings
 from syndicator.files import Refused, Source, read_whole
 from syndicator.ingest.importer import Format, Reported, count_files, display, import_paths
+from syndicator.model import Frequency, Subscriber
 from syndicator.printable import printable
 from syndicator.store import Store, StoreError
 from syndicator.store.database import create_store_engine, upgrade
@@ -470,14 +471,41 @@ def subscribers_remove(email: Annotated[str, typer.Argument(help="The address.")
     stdout.print(said(f"removed {email}"))
 
 
-def _at(value: str | None, config: Settings) -> datetime:
-    if value is None:
-        return clock.utcnow()
+def _moment(option: str, value: str, config: Settings) -> datetime:
+    """An ISO 8601 date or date-time given on the command line, read in the site's zone when naive."""
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        fail(f"--at: {value!r} is not an ISO 8601 date-time", 1)
+        fail(f"{option}: {value!r} is not an ISO 8601 date (YYYY-MM-DD) or date-time", 1)
     return moment if moment.tzinfo else moment.replace(tzinfo=config.tz)
+
+
+def _shown(moment: datetime, config: Settings) -> str:
+    return f"{moment.astimezone(config.tz):%d/%m/%Y %H:%M}"
+
+
+def _digest_frequency(value: str) -> Frequency:
+    from syndicator.mail.subscriptions import InvalidSubscription, parse_frequency
+
+    try:
+        chosen = parse_frequency(value)
+    except InvalidSubscription as error:
+        fail(str(error), 1)
+    if chosen is Frequency.IMMEDIATE:
+        fail("--frequency: immediate mails are not digests (daily or weekly)", 1)
+    return chosen
+
+
+def _subscriber(store: Store, email: str | None) -> Subscriber | None:
+    from syndicator.store.subscribers import by_email
+
+    if email is None:
+        return None
+    with store.reading() as conn:
+        person = by_email(conn, email)
+    if person is None:
+        fail(f"no subscriber {email}", 1)
+    return person
 
 
 @digest_app.command("preview")
@@ -487,71 +515,85 @@ def digest_preview(
     at: Annotated[
         str | None, typer.Option(help="ISO time: the run whose window ends at or before it.")
     ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="YYYY-MM-DD or ISO time: instead of a run's window, one digest of every visible article "
+            "published since then (no run would send old articles: this shows the ones at hand)."
+        ),
+    ] = None,
     email: Annotated[str | None, typer.Option(help="As this subscriber would get it.")] = None,
 ) -> None:
-    """Write the digest a run would send, as HTML, without sending or queueing anything."""
-    from syndicator.mail.digests import MailComposer, preview, window_end
-    from syndicator.mail.subscriptions import InvalidSubscription, parse_frequency
-    from syndicator.model import Frequency
-    from syndicator.store.subscribers import by_email
+    """Write the digest a run would send, as HTML, without sending, queueing or recording anything."""
+    from syndicator.mail.digests import MailComposer, preview, preview_since, window_end, window_ended
 
     config = linking_settings()
-    try:
-        chosen = parse_frequency(frequency)
-    except InvalidSubscription as error:
-        fail(str(error), 1)
-    if chosen is Frequency.IMMEDIATE:
-        fail("--frequency: immediate mails are not digests (daily or weekly)", 1)
+    chosen = _digest_frequency(frequency)
+    if at is not None and since is not None:
+        fail("--at and --since exclude each other: --at picks a run's window, --since a start date")
+    now = clock.utcnow()
+    start = None if since is None else _moment("--since", since, config)
+    moment = now if at is None else _moment("--at", at, config)
     with opened_store(config) as store:
-        person = None
-        if email is not None:
-            with store.reading() as conn:
-                person = by_email(conn, email)
-            if person is None:
-                fail(f"no subscriber {email}", 1)
-        end = window_end(chosen, _at(at, config), config)
-        result = preview(store, MailComposer(config), chosen, end, person)
+        person = _subscriber(store, email)
+        composer = MailComposer(config)
+        if start is not None:
+            result = preview_since(store, composer, chosen, start, now, person)
+            scope, empty = f"published since {_shown(start, config)}", "no digest to show"
+        else:
+            end = window_end(chosen, moment, config)
+            result = preview(store, composer, chosen, end, person)
+            scope, empty = (
+                f"new in the {chosen.value} window ending {_shown(end, config)}",
+                "no digest would be sent",
+            )
+            if not window_ended(end, now):  # a preview records nothing: an open window may be shown
+                scope += " so far (the window is still open: what appears before its end will be in it too)"
     if result is None:
-        stdout.print("nothing new in that window: no digest would be sent")
+        stdout.print(said(f"nothing {scope}: {empty}"))
         return
     subject, html, count = result
     out.write_text(html, encoding="utf-8")
-    stdout.print(said(f"{display(out)}: {subject} ({count} articles)"))
+    stdout.print(
+        said(f"{display(out)}: {count} article{'' if count == 1 else 's'} {scope}; subject: {subject}")
+    )
 
 
 @digest_app.command("send")
 def digest_send(
     frequency: Annotated[str, typer.Option(help="daily or weekly.")],
     at: Annotated[
-        str | None, typer.Option(help="ISO time: the run whose window ends at or before it.")
+        str | None,
+        typer.Option(help="ISO time, not in the future: the run whose window ends at or before it."),
     ] = None,
 ) -> None:
     """Queue the run whose window ends at --at (default now) and deliver it. Safe to repeat."""
     from syndicator.leader import Leadership
     from syndicator.mail.digests import MailComposer, plan_run, queue_run, window_end
     from syndicator.mail.sender import Sender
-    from syndicator.mail.subscriptions import InvalidSubscription, parse_frequency
-    from syndicator.model import Frequency
+    from syndicator.store import mailqueue
 
     config = linking_settings()
     _logging("warning")
-    try:
-        chosen = parse_frequency(frequency)
-    except InvalidSubscription as error:
-        fail(str(error), 1)
-    if chosen is Frequency.IMMEDIATE:
-        fail("--frequency: immediate mails are not digests (daily or weekly)", 1)
+    chosen = _digest_frequency(frequency)
     now = clock.utcnow()
+    moment = now if at is None else _moment("--at", at, config)
+    if moment > now:
+        # plan_run refuses a window still open; a time still ahead is refused as such, whatever window
+        # it falls in: the operator expects that moment's run, and it cannot be sent yet
+        latest = window_end(chosen, now, config)
+        fail(
+            f"--at: {at} is still ahead: a digest is sent only once its window has ended "
+            f"(the latest {chosen.value} window ended {_shown(latest, config)})"
+        )
     with opened_store(config) as store:
-        end = window_end(chosen, _at(at, config), config)
+        end = window_end(chosen, moment, config)
         run = plan_run(store, chosen, end, now)
         report = queue_run(store, MailComposer(config), run, now)
         sender = Sender(store, config, clock=clock.utcnow)
         leadership = Leadership(store.engine, config.var_dir)
         if leadership.acquire():
             sender.recover()  # no other sender runs: what a killed one left in flight goes again
-        from syndicator.store import mailqueue
-
         with store.reading() as conn:
             pending = mailqueue.counts(conn, run_id=run.id).get("pending", 0)
         progress = _progress("Sending")
@@ -562,7 +604,7 @@ def digest_send(
         with store.reading() as conn:
             state = mailqueue.counts(conn, run_id=run.id)
     stdout.print(
-        f"{chosen.value} digest for the window ending {end.astimezone(config.tz):%d/%m/%Y %H:%M}: "
+        f"{chosen.value} digest for the window ending {_shown(end, config)}: "
         f"{report.articles} new articles, {report.queued} mails queued now; "
         f"sent {delivered.sent}, retry later {delivered.retried}, failed {delivered.failed}; "
         f"run totals: " + ", ".join(f"{v} {k}" for k, v in sorted(state.items())),

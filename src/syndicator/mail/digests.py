@@ -5,6 +5,10 @@ A digest run is identified by (frequency, window end): daily at `digest.daily_at
 run of that frequency ended (the first run: a day or a week before). Creating the run row is the
 claim: whichever instance or command inserts it owns it; queueing is idempotent, so a run
 interrupted half-way is completed by the next attempt and nobody gets two.
+
+A run is made only for a window that has ended (`plan_run` refuses any other, for the scheduler and
+`digest send` alike): a run is made once, so one made early would read its window's news before the
+window was over, and what arrived in the rest of it would go out in no digest at all.
 """
 
 from __future__ import annotations
@@ -53,8 +57,27 @@ def window_start(conn: Connection, frequency: Frequency, end: datetime) -> datet
     return digestruns.previous_end(conn, frequency, end) or end - PERIOD[frequency]
 
 
+class WindowNotEnded(ValueError):
+    """A run was asked for a window still open at `now`."""
+
+    def __init__(self, frequency: Frequency, end: datetime, now: datetime) -> None:
+        super().__init__(
+            f"the {frequency.value} window ending {end.isoformat()} is still open at {now.isoformat()}"
+        )
+        self.frequency = frequency
+        self.end = end
+
+
+def window_ended(end: datetime, now: datetime) -> bool:
+    return end <= now
+
+
 def plan_run(store: Store, frequency: Frequency, end: datetime, now: datetime) -> DigestRun:
-    """The run of this window, created if it does not exist yet (unique per frequency and end)."""
+    """The run of this window, created if it does not exist yet (unique per frequency and end).
+
+    WindowNotEnded if the window is still open: its news is not known yet (see the module's text)."""
+    if not window_ended(end, now):
+        raise WindowNotEnded(frequency, end, now)
     with store.writing() as conn:
         existing = digestruns.find(conn, frequency, end)
         if existing is not None:
@@ -258,16 +281,50 @@ def _display(article: Article, settings: Settings) -> Article:
 def preview(
     store: Store, composer: MailComposer, frequency: Frequency, end: datetime, subscriber: Subscriber | None
 ) -> tuple[str, str, int] | None:
-    """(subject, html, articles) of the digest that run would send, without queueing anything."""
+    """(subject, html, articles) of the digest that run would send, without queueing anything.
+
+    A window still open shows its news so far (what has become visible up to now, and what is
+    scheduled to appear before its end)."""
     with store.reading() as conn:
         start = window_start(conn, frequency, end)
-        news = [_display(a, composer.settings) for a in digestruns.news(conn, start, end)]
-    if subscriber is not None:
-        news = [a for a in news if subscriber.wants(a.category.slug)]
-    if not news:
+        news = digestruns.news(conn, start, end)
+    return _preview(composer, frequency, start, end, news, subscriber)
+
+
+def preview_since(
+    store: Store,
+    composer: MailComposer,
+    frequency: Frequency,
+    since: datetime,
+    now: datetime,
+    subscriber: Subscriber | None,
+) -> tuple[str, str, int] | None:
+    """(subject, html, articles) of one digest of every visible article published since `since`.
+
+    No run would send it (an archive is no news, see digestruns.news): it shows what digests look
+    like with the articles at hand, rendered as a run renders them. It queues and records nothing."""
+    with store.reading() as conn:
+        found = digestruns.published_since(conn, since, now)
+    return _preview(composer, frequency, since, now, found, subscriber)
+
+
+def _preview(
+    composer: MailComposer,
+    frequency: Frequency,
+    start: datetime,
+    end: datetime,
+    articles: list[Article],
+    subscriber: Subscriber | None,
+) -> tuple[str, str, int] | None:
+    shown = [
+        _display(a, composer.settings)
+        for a in articles
+        if subscriber is None or subscriber.wants(a.category.slug)
+    ]
+    if not shown:
         return None
-    content = composer.renderer.digest(frequency, start, end, news)
-    return content.subject, content.html, len(news)
+    content = composer.renderer.digest(frequency, start, end, shown)
+    return content.subject, content.html, len(shown)
 
 
 def run_due(store: Store, composer: MailComposer, now: datetime) -> list[QueueReport]:

@@ -1,5 +1,5 @@
 """Digest runs: one row per (frequency, window end), whichever instance or command gets there first;
-and the articles that are news in a run's window."""
+the articles that are news in a run's window; and, for a preview, every article since a date."""
 
 from __future__ import annotations
 
@@ -78,6 +78,17 @@ def news(conn: Connection, start: datetime, end: datetime) -> list[Article]:
             articles.c.available_at <= end,
             articles.c.published_at > start - span,
         )
+        .order_by(articles.c.published_at.desc(), articles.c.id.desc())
+    )
+    return [to_article(row) for row in conn.execute(query)]
+
+
+def published_since(conn: Connection, since: datetime, now: datetime) -> list[Article]:
+    """Every article visible at `now` and published at or after `since`, newest first: what a
+    preview of the articles at hand shows (no run's news: see `news`)."""
+    query = (
+        article_select()
+        .where(visible(now), articles.c.published_at >= since)
         .order_by(articles.c.published_at.desc(), articles.c.id.desc())
     )
     return [to_article(row) for row in conn.execute(query)]
