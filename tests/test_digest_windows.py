@@ -8,12 +8,14 @@ window starts where it ends).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from syndicator.clock import utcnow
 from syndicator.config import Settings
@@ -22,6 +24,7 @@ from syndicator.mail.sender import Sender
 from syndicator.model import Frequency
 from syndicator.store import Store
 from syndicator.store.schema import digest_runs
+from tests.conftest import postgres_schema_url, require_postgres
 from tests.test_mail_cli import environment, syndicator
 from tests.test_mail_helpers import (
     RUN_AT,
@@ -146,3 +149,118 @@ def test_digest_send_of_a_window_still_ahead_is_refused(database_url: str, tmp_p
     finally:
         store.close()
     assert recipient == "a@xa.test" and "/a/before" in text and "/a/after" in text
+
+
+# --- writes that meet a run: a late commit, an article moved to an earlier time ----------------------------
+
+
+def test_an_article_written_with_a_clock_read_before_a_run_is_news_in_the_next_window(
+    mail_store: Store, mail_settings: Settings
+) -> None:
+    """An import reads its clock at 06:29:59 and commits after the 06:30 run read its news: dated
+    06:29:59, it would fall in the window already sent and in no later one. It is dated after that
+    run instead, so the next run carries it."""
+    store, composer = mail_store, MailComposer(mail_settings)
+    subscribe(store, "a@xa.test")
+    (daily, _weekly) = run_due(store, composer, utc(RUN_AT))
+    assert daily.articles == 0
+    publish(
+        store,
+        "late-commit",
+        THONG_BAO,
+        utc(RUN_AT) - timedelta(minutes=5),
+        written_at=utc(RUN_AT) - timedelta(seconds=1),
+    )
+    (following,) = run_due(store, composer, utc(local(2021, 1, 8, 6, 30)))
+    assert following.articles == 1
+    text = "".join(text for _, text in delivered(mail_settings, store, utc(local(2021, 1, 8, 7))))
+    assert text.count("/a/late-commit") == 1
+
+
+def test_an_article_moved_to_an_earlier_time_is_not_lost(mail_store: Store, mail_settings: Settings) -> None:
+    """Scheduled for Friday, then, after Thursday's run, moved to Wednesday morning: dated by its
+    publication time alone it would belong to the window Thursday's run sent. It is news in Friday's."""
+    store, composer = mail_store, MailComposer(mail_settings)
+    subscribe(store, "a@xa.test")
+    publish(store, "moved", TIN_TUC, local(2021, 1, 8, 9), written_at=local(2021, 1, 4, 9))  # Friday
+    (daily, _weekly) = run_due(store, composer, utc(RUN_AT))  # Thursday 07/01 06:30
+    assert daily.articles == 0  # still scheduled
+    publish(store, "moved", TIN_TUC, local(2021, 1, 6, 9), written_at=local(2021, 1, 7, 10))  # now Wednesday
+    (following,) = run_due(store, composer, utc(local(2021, 1, 8, 6, 30)))
+    assert following.articles == 1
+    # an edit of an article readers could already see is no news again
+    publish(
+        store, "moved", TIN_TUC, local(2021, 1, 5, 9), title="Sửa tiêu đề", written_at=local(2021, 1, 8, 10)
+    )
+    (third,) = run_due(store, composer, utc(local(2021, 1, 9, 6, 30)))
+    assert third.articles == 0
+
+
+def test_a_withdrawn_article_put_back_is_news_again(mail_store: Store, mail_settings: Settings) -> None:
+    """Withdrawn before the run that would have carried it, put back after: news in the next run."""
+    store, composer = mail_store, MailComposer(mail_settings)
+    subscribe(store, "a@xa.test")
+    publish(store, "back", THONG_BAO, local(2021, 1, 6, 9))
+    with store.writing() as conn:
+        from syndicator.store.articles import withdraw
+
+        assert withdraw(conn, "back", utc(local(2021, 1, 6, 11)))
+    (daily, _weekly) = run_due(store, composer, utc(RUN_AT))
+    assert daily.articles == 0
+    publish(store, "back", THONG_BAO, local(2021, 1, 6, 9), written_at=local(2021, 1, 7, 9))
+    (following,) = run_due(store, composer, utc(local(2021, 1, 8, 6, 30)))
+    assert following.articles == 1
+
+
+@pytest.fixture
+def pg_mail(tmp_path: Path) -> Iterator[tuple[Store, Settings]]:
+    """PostgreSQL only: SQLite runs one writer at a time, so a run cannot be made while a write is open."""
+    require_postgres()
+    for url in postgres_schema_url():
+        settings = make_settings(url, tmp_path)
+        store = Store.open(settings.database_url, settings.categories)
+        try:
+            yield store, settings
+        finally:
+            store.close()
+
+
+@pytest.mark.postgres
+def test_a_run_waits_for_the_article_writes_in_flight(pg_mail: tuple[Store, Settings]) -> None:
+    """PostgreSQL: a run asked for while an article write is open is made once that write commits,
+    so the write is in its news (without the lock the run would read its news first and the article,
+    dated inside the window, would be in no run)."""
+    from syndicator.model import ArticleInput
+    from syndicator.store.articles import write_batch
+
+    store, settings = pg_mail
+    composer = MailComposer(settings)
+    subscribe(store, "a@xa.test")
+    item = ArticleInput(
+        id="in-flight",
+        title="Bài đang ghi",
+        category_name=THONG_BAO,
+        published_at=utc(RUN_AT) - timedelta(minutes=1),
+        body_html="<p>Nội dung.</p>",
+        summary="Tóm tắt.",
+        source="test",
+    )
+    reports: list[object] = []
+    with store.engine.connect() as writer, writer.begin():
+        write_batch(writer, [item], utc(RUN_AT) - timedelta(seconds=1))
+        runner = threading.Thread(target=lambda: reports.extend(run_due(store, composer, utc(RUN_AT))))
+        runner.start()
+        with store.engine.connect() as watcher:  # until the run's transaction waits for the lock
+            for _ in range(1000):
+                waiting = watcher.execute(
+                    text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+                ).scalar()
+                if waiting:
+                    break
+                watcher.rollback()
+                runner.join(0.01)
+            assert waiting, "the run did not wait for the write in flight"
+    runner.join(30)
+    assert not runner.is_alive()
+    daily = reports[0]
+    assert getattr(daily, "articles", None) == 1

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Row, and_, bindparam, func, select, update
 
 from syndicator.model import Article, ArticleInput, Category, Status, WriteOutcome
+from syndicator.store import newsgate
 from syndicator.store.categories import count_spellings, ensure_categories, touch
 from syndicator.store.schema import articles, categories
 from syndicator.text import category_slug
@@ -68,6 +69,9 @@ def to_article(row: Row[Any]) -> Article:
 
 def write_batch(conn: Connection, batch: Sequence[ArticleInput], now: datetime) -> list[WriteOutcome]:
     """Create or update each article; ids must be unique within the batch. Caller owns the transaction."""
+    # first, before any row lock: a run waiting for this lock must never wait on a write that waits
+    # for it (store/newsgate.py)
+    earliest = newsgate.floor(conn)  # an article that arrives now is news after the latest run made
     ids = [item.id for item in batch]
     existing = {
         row.id: row
@@ -79,6 +83,7 @@ def write_batch(conn: Connection, batch: Sequence[ArticleInput], now: datetime) 
                 articles.c.category_name,
                 articles.c.status,
                 articles.c.created_at,
+                articles.c.available_at,
             ).where(articles.c.id.in_(ids))
         )
     }
@@ -112,13 +117,13 @@ def write_batch(conn: Connection, batch: Sequence[ArticleInput], now: datetime) 
         if old is None:
             values["updated_at"] = item.updated_at or item.published_at
             values["created_at"] = now
-            values["available_at"] = max(now, item.published_at)
+            values["available_at"] = _available(now, item.published_at, earliest)
             inserts.append(values)
             outcomes.append(WriteOutcome.CREATED)
         else:
             # Without an edit time from the source, the edit happened now (never before publication).
             values["updated_at"] = item.updated_at or max(now, item.published_at)
-            values["available_at"] = max(old.created_at, item.published_at)
+            values["available_at"] = _available_again(old, item, now, earliest)
             values["b_id"] = values.pop("id")
             updates.append(values)
             outcomes.append(WriteOutcome.UPDATED)
@@ -150,6 +155,23 @@ def _row_values(item: ArticleInput, slug: str, digest: str) -> dict[str, Any]:
         "content_hash": digest,
         "source": item.source,
     }
+
+
+def _available(now: datetime, published_at: datetime, earliest: datetime | None) -> datetime:
+    """When readers can first see an article written now: its publication time, never before now
+    nor before `earliest` (store/newsgate.py)."""
+    return max(now, published_at, earliest or now)
+
+
+def _available_again(old: Any, item: ArticleInput, now: datetime, earliest: datetime | None) -> datetime:
+    """An edited article's availability. One readers could already see stays news of the window it
+    appeared in (an edit is no news); one they could not (scheduled, withdrawn, or moved to a time
+    still ahead) is dated as if it arrived now: dated by its publication time alone, an article
+    moved to an earlier time would fall into a window already sent and miss every digest."""
+    seen: datetime = old.available_at
+    if item.published_at <= now and old.status == Status.PUBLISHED.value and seen <= now:
+        return seen
+    return _available(now, item.published_at, earliest)
 
 
 def withdraw(conn: Connection, article_id: str, now: datetime) -> bool:

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Row, select, update
 from sqlalchemy.exc import IntegrityError
 
 from syndicator.model import Article, DigestRun, Frequency
+from syndicator.store import newsgate
 from syndicator.store.articles import article_select, to_article, visible
 from syndicator.store.schema import articles, digest_runs
 
@@ -35,7 +36,10 @@ def find(conn: Connection, frequency: Frequency, end: datetime) -> DigestRun | N
 def create(
     conn: Connection, frequency: Frequency, start: datetime, end: datetime, now: datetime
 ) -> DigestRun:
-    """The run of this window, created unless another instance created it a moment ago (the same run)."""
+    """The run of this window, created unless another instance created it a moment ago (the same run).
+
+    Made only between article writes (store/newsgate.py): each one is in this run's news or after it."""
+    newsgate.exclusive(conn)
     try:
         with conn.begin_nested():
             conn.execute(
