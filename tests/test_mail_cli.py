@@ -218,6 +218,8 @@ def test_digest_preview(tmp_path: Path) -> None:
     html = out.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and "Thông báo lịch tiếp công dân" in html
     assert "Gieo cấy lúa vụ Xuân" in html and 'style="' in html
+    # the page title is the subject with its count (it showed a literal "{total}")
+    assert "<title>Bản tin Cổng TTĐT huyện Thọ Xuân ngày 07/01/2021: 2 tin mới</title>" in html
 
     mine = tmp_path / "mine.html"
     args = (

@@ -135,6 +135,7 @@ def test_a_digest_as_received(database_url: str, home: Path, smtp: SmtpServer) -
     body = parts(message)
     # plain first, HTML last: the last alternative is the preferred one (RFC 2046)
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+    assert f"<title>{message['Subject']}</title>" in body.html  # the count filled in the title too
     for text in (body.text, body.html):
         found = links(text)
         assert found["unsubscribe"] == {header_link[1]}

@@ -7,7 +7,7 @@ Rendering happens once per distinct content; the links that differ per recipient
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import css_inline
@@ -96,7 +96,9 @@ class MailRenderer:
             subject = f"Bản tin {site} ngày {last_day:%d/%m/%Y}: {count}"
             heading = f"Bản tin ngày {last_day:%d/%m/%Y}"
             period = f"từ {self._when(window_start)} đến {self._when(window_end)}"
-        return self._render("digest", subject, heading=heading, period=period)
+        # the page's <title> shows the subject: the count goes in by the same slot as the body's
+        frame = self._render("digest", subject.replace("{total}", TOTAL_SLOT), heading=heading, period=period)
+        return replace(frame, subject=subject)
 
     def digest_part(self, articles: Sequence[Article]) -> tuple[str, str]:
         """(text, html) of one category's section: rendered once per run, joined per recipient."""
