@@ -239,6 +239,7 @@ def test_postgresql_urls_use_the_shipped_driver(given: str, used: str) -> None:
         ("SYNDICATOR_SITE__TIMEZONE", "Mars/Base", "SYNDICATOR_SITE__TIMEZONE"),
         ("SYNDICATOR_SITE__TIMEZONE", "../../etc/passwd", "SYNDICATOR_SITE__TIMEZONE"),
         ("SYNDICATOR_SITE__LANGUAGE", "Vietnamese", "SYNDICATOR_SITE__LANGUAGE"),
+        ("SYNDICATOR_SITE__LANGUAGE", "zz", "SYNDICATOR_SITE__LANGUAGE"),  # well formed, unknown
         ("SYNDICATOR_SITE__NAME", "", "SYNDICATOR_SITE__NAME"),
         ("SYNDICATOR_SECRET_KEY", "short", "SYNDICATOR_SECRET_KEY"),
         ("SYNDICATOR_API_TOKENS", "short,token-number-two-0002", "SYNDICATOR_API_TOKENS"),
@@ -254,6 +255,11 @@ def test_a_bad_setting_is_one_line_naming_it(
     message = str(caught.value)
     assert named in message
     assert "\n" not in message
+
+
+def test_a_regional_language_tag_is_known(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNDICATOR_SITE__LANGUAGE", "vi-VN")
+    assert load_settings().site.language == "vi-VN"
 
 
 def test_several_bad_settings_are_named_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

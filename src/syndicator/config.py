@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import UnknownLocaleError
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -34,6 +35,8 @@ from pydantic_settings import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from syndicator import dates
 
 DEFAULT_CONFIG = Path("config/syndicator.toml")
 # Where links point when base_url is not configured and no server address stands in (`serve` uses
@@ -55,6 +58,17 @@ class SiteSettings(_Section):
     description: str = "Tin tức, thông báo của Cổng thông tin điện tử huyện Thọ Xuân, tỉnh Thanh Hóa"
     language: str = Field("vi", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
     timezone: str = "Asia/Ho_Chi_Minh"
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        try:
+            dates.locale_of(value)  # dates and weekdays are named from its locale data
+        except (ValueError, UnknownLocaleError):
+            raise ValueError(
+                f"unknown language {value!r} (a BCP 47 tag Babel knows, e.g. 'vi' or 'en')"
+            ) from None
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -21,7 +21,7 @@ def when(moment: datetime, tz: tzinfo, locale: str = "vi") -> str:
     """`moment` (aware) in `tz`: "15:50, Thứ Sáu 18/12/2020" for locale "vi"."""
     local = moment.astimezone(tz)
     weekday = weekday_names(locale)[local.weekday()].replace("'", "''")  # a quote ends an LDML literal
-    return format_datetime(local, _PATTERN.format(weekday=weekday), locale=_locale(locale))
+    return format_datetime(local, _PATTERN.format(weekday=weekday), locale=locale_of(locale))
 
 
 @lru_cache(maxsize=8)
@@ -32,7 +32,7 @@ def weekday_names(locale: str) -> tuple[str, ...]:
     readers write "Chủ nhật", as the other days keep "Thứ" capital and the rest small ("Thứ Hai"
     reads as a name: "Thứ" plus a numeral); both spellings on one site read as a mistake.
     """
-    parsed = _locale(locale)
+    parsed = locale_of(locale)
     names = [parsed.days["format"]["wide"][day] for day in range(7)]
     if parsed.language == "vi":
         names[6] = "Chủ nhật"
@@ -40,6 +40,6 @@ def weekday_names(locale: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=8)
-def _locale(tag: str) -> Locale:
+def locale_of(tag: str) -> Locale:
     """`site.language` is a BCP 47 tag ("vi", "vi-VN"); Babel's parser wants "vi_VN"."""
     return Locale.parse(tag.replace("-", "_"))
