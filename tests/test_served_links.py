@@ -203,6 +203,28 @@ def test_serve_without_base_url_links_to_its_own_port_and_a_restart_follows_the_
 
 
 @shows_logs
+def test_commands_beside_a_running_serve_link_where_it_serves(
+    processes: Processes, tmp_path: Path, database_url: str
+) -> None:
+    """`build`, `build --out` and a digest run beside `serve --port N` without base_url: they link to
+    N too (they rendered the kept feeds anew for :8000, and the running server served those)."""
+    env = base_environment(database_url, tmp_path)
+    imported(env, tmp_path)
+    server = processes.serve(env, name="serve")
+    assert server.url is not None
+    for command in (("build",), ("build", "--out", "site"), ("digest", "send", "--frequency", "daily")):
+        result = run(env, tmp_path, *command)
+        assert result.returncode == 0, result.stderr
+        assert [line for line in result.stderr.splitlines() if "base_url" in line] == [
+            f"syndicator: base_url is not set; links use {server.url}, where serve last ran "
+            "(set base_url in config/syndicator.toml or SYNDICATOR_BASE_URL)"
+        ], command
+    assert_links_to(server, server.url)
+    assert f"{server.url}/feeds/all.atom" in (tmp_path / "site" / "feeds" / "all.atom").read_text()
+    assert "127.0.0.1:8000" not in (tmp_path / "site" / "feeds.opml").read_text()
+
+
+@shows_logs
 def test_a_configured_base_url_wins_over_the_served_address(
     processes: Processes, tmp_path: Path, database_url: str
 ) -> None:

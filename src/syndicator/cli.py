@@ -68,13 +68,20 @@ def settings() -> Settings:
 
 
 def linking_settings() -> Settings:
-    """The settings of a command that writes links (feeds, mails, previews): when base_url is the
-    built-in default, it says so once on stderr (only `serve` knows a better address)."""
+    """The settings of a command that writes links (feeds, mails, previews). Without a configured
+    base_url they link where the last `serve` on this database linked, else to the built-in default,
+    and say so once on stderr."""
+    from syndicator.service import served_base
+
     config = settings()
-    note = default_base_url_note(config)
+    if config.base_url_configured:
+        return config
+    with opened_store(config) as store:
+        served = served_base(store)
+    note = default_base_url_note(config, served)
     if note is not None:
         err.print(said(note))
-    return config
+    return config.served_at(served) if served else config
 
 
 @contextmanager
@@ -224,7 +231,7 @@ def serve(
     import uvicorn
 
     from syndicator import jobs
-    from syndicator.service import assemble
+    from syndicator.service import assemble, record_served_base
     from syndicator.web.app import create_app
 
     configured = settings()
@@ -233,6 +240,8 @@ def serve(
     config = configured.served_at(links.served_base(host, port))
     _logging(log_level)
     with opened_store(config) as store:
+        if scheduler and not configured.base_url_configured:
+            record_served_base(store, config, clock.utcnow())  # where one-off commands link too
         # the leading instance's first store-watch tick renders what changed; until then the kept
         # feeds are served, so a restart costs no rendering before the first request. Without a
         # configured base_url the kept feeds may link to the port of the last start: the leader

@@ -387,14 +387,15 @@ def _config_path() -> Path | None:
     return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
 
 
-def default_base_url_note(settings: Settings) -> str | None:
-    """One line for a command that writes links with the built-in base_url (None when configured)."""
+def default_base_url_note(settings: Settings, served: str | None = None) -> str | None:
+    """One line for a command that writes links without a configured base_url (None when configured):
+    they use `served`, the address the last `serve` on this database linked to, else the built-in one."""
     if settings.base_url_configured:
         return None
     where = _config_path() or DEFAULT_CONFIG
+    used = f"{served}, where serve last ran" if served else settings.base_url
     return (
-        f"syndicator: base_url is not set; links use {settings.base_url} "
-        f"(set base_url in {where} or SYNDICATOR_BASE_URL)"
+        f"syndicator: base_url is not set; links use {used} (set base_url in {where} or SYNDICATOR_BASE_URL)"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from syndicator import clock as clocks
 from syndicator.clock import Clock
@@ -17,10 +18,28 @@ from syndicator.publish.builder import FeedBuilder
 from syndicator.publish.cache import FeedCache
 from syndicator.publish.follower import CacheFollower
 from syndicator.publish.websub import WebSubPinger
-from syndicator.store import Store
+from syndicator.store import Store, mailqueue
 from syndicator.web.app import Services
 
 log = logging.getLogger(__name__)
+
+# Where the last `serve` that ran the jobs linked to while no base_url was configured: the one-off
+# commands and workers on the same database link there too, so that a `build` or a digest sent
+# beside a running `serve --port 8080` neither renders its feeds anew for :8000 nor mails dead links.
+SERVED_BASE = "serve.base_url"
+
+
+def record_served_base(store: Store, settings: Settings, now: datetime) -> None:
+    """Said by a `serve` running the jobs: its links (base_url configured or not) are the ones to use."""
+    with store.writing() as conn:
+        if mailqueue.get_state(conn, SERVED_BASE) != settings.base_url:
+            mailqueue.set_state(conn, SERVED_BASE, settings.base_url, now)
+
+
+def served_base(store: Store) -> str | None:
+    """The base the last `serve` running the jobs linked to, if one ran on this database."""
+    with store.reading() as conn:
+        return mailqueue.get_state(conn, SERVED_BASE)
 
 
 @dataclass
