@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, event, inspect, text
 
 from syndicator.config import Settings, load_settings
-from syndicator.model import ArticleInput, Status
+from syndicator.model import ArticleInput, Status, WriteOutcome
 from syndicator.service import assemble
 from syndicator.store import Store
 from syndicator.store.categories import best_spelling
@@ -352,3 +352,79 @@ def test_writers_at_once_lose_no_count(store: Store, now: datetime) -> None:
     assert shown(store, now) == SENTENCE
     kinh_te = store.category("kinh-te")
     assert kinh_te is not None and kinh_te.name == "Kinh tế"
+
+
+def test_reimporting_the_same_files_corrects_a_backfilled_spelling(database_url: str) -> None:
+    """Upgraded through 0010, every old article counts under its category's name of that time (all
+    capitals, the first seen); the same files imported again report nothing changed, but each article
+    gets its own spelling back and the category the name its articles carry."""
+    files = [article("hoa", SHOUTED), article("b", SENTENCE), article("c", SENTENCE)]
+    old_time = "2021-01-01 00:00:00"
+    engine = create_store_engine(database_url)
+    try:
+        _migrate(engine, "upgrade", "0009")
+        with engine.begin() as conn:  # as the code before 0010 stored these files
+            conn.execute(
+                text(
+                    "INSERT INTO categories (slug, name, created_at, changed_at, revision) "
+                    "VALUES (:slug, :name, :t, :t, 1)"
+                ),
+                {"slug": SLUG, "name": SHOUTED, "t": old_time},
+            )
+            for item in files:
+                conn.execute(
+                    text(
+                        "INSERT INTO articles (id, category_slug, title, published_at, updated_at, summary, "
+                        "body_html, status, content_hash, source, created_at, changed_at, available_at) "
+                        "VALUES (:id, :slug, :title, :p, :p, :summary, :body, 'published', :hash, :source, "
+                        ":t, :t, :p)"
+                    ),
+                    {
+                        "id": item.id,
+                        "slug": SLUG,
+                        "title": item.title,
+                        "p": item.published_at.astimezone(UTC).replace(tzinfo=None),
+                        "summary": item.summary,
+                        "body": item.body_html,
+                        "hash": item.content_hash(),
+                        "source": item.source,
+                        "t": old_time,
+                    },
+                )
+        _migrate(engine, "upgrade", "head")
+    finally:
+        engine.dispose()
+
+    store = Store.open(database_url)
+    try:
+        now = datetime(2021, 3, 10, tzinfo=VIETNAM)
+        assert shown(store, now) == SHOUTED
+        assert _spellings(store) == {SHOUTED: 3}
+        revision = _revision(store)
+        before = {a.id: a.changed_at for a in store.articles(now)}
+
+        assert store.write(files, now) == [WriteOutcome.UNCHANGED] * 3
+        assert shown(store, now) == SENTENCE
+        assert _spellings(store) == {SHOUTED: 1, SENTENCE: 2}
+        assert _revision(store) == revision + 1  # its feeds re-render under the new name
+        assert {a.id: a.changed_at for a in store.articles(now)} == before  # no article changed
+
+        assert store.write(files, now + timedelta(minutes=1)) == [WriteOutcome.UNCHANGED] * 3
+        assert _spellings(store) == {SHOUTED: 1, SENTENCE: 2}
+        assert _revision(store) == revision + 1  # once corrected, the same files change nothing
+    finally:
+        store.close()
+
+
+def _spellings(store: Store) -> dict[str, int]:
+    with store.reading() as conn:
+        query = text("SELECT name, articles FROM category_spellings WHERE slug = :s")
+        rows = conn.execute(query, {"s": SLUG})
+        return {name: count for name, count in rows if count}
+
+
+def _revision(store: Store) -> int:
+    with store.reading() as conn:
+        found = conn.execute(text("SELECT revision FROM categories WHERE slug = :s"), {"s": SLUG}).scalar()
+    assert isinstance(found, int)
+    return found

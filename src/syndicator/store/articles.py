@@ -96,12 +96,15 @@ def write_batch(conn: Connection, batch: Sequence[ArticleInput], now: datetime) 
 
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
+    spelled: list[dict[str, Any]] = []  # unchanged articles whose own spelling was never stored
     outcomes: list[WriteOutcome] = []
     touched: set[str] = set()
     for item, slug in zip(batch, slugs, strict=True):
         digest = item.content_hash()
         old = existing.get(item.id)
         if old is not None and old.content_hash == digest:
+            if old.category_name != item.category_name:
+                spelled.append(_respelled(old, item, spellings))
             outcomes.append(WriteOutcome.UNCHANGED)
             continue
         values = _row_values(item, slug, digest)
@@ -134,9 +137,27 @@ def write_batch(conn: Connection, batch: Sequence[ArticleInput], now: datetime) 
             update(articles).where(articles.c.id == bindparam("b_id")),
             updates,
         )
+    if spelled:  # the article's content (and so its feeds' entries and changed_at) did not change
+        conn.execute(
+            update(articles)
+            .where(articles.c.id == bindparam("b_id"))
+            .values(category_name=bindparam("name")),
+            spelled,
+        )
     touched |= count_spellings(conn, spellings)  # a renamed category's feeds show its new name
     touch(conn, touched, now)
     return outcomes
+
+
+def _respelled(old: Any, item: ArticleInput, spellings: Counter[tuple[str, str]]) -> dict[str, Any]:
+    """An unchanged article stored under another spelling of its category: only a row backfilled by
+    migration 0010, which knew the category's name of that time and not the article's own (the content
+    hash includes the spelling, so an equal hash means the source spells it as `item` does). Its spelling
+    is corrected and counted, so re-importing the same files gives the category its best name."""
+    if old.status != Status.WITHDRAWN.value:  # imported as withdrawn: corrected, counted nowhere
+        spellings[(old.category_slug, old.category_name)] -= 1
+        spellings[(old.category_slug, item.category_name)] += 1
+    return {"b_id": item.id, "name": item.category_name}
 
 
 def _row_values(item: ArticleInput, slug: str, digest: str) -> dict[str, Any]:
