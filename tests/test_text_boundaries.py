@@ -23,6 +23,7 @@ from sqlalchemy import select
 from syndicator.feeds.entries import prepare
 from syndicator.ingest.importer import import_paths
 from syndicator.ingest.jsonl import article_from_mapping
+from syndicator.ingest.sanitize import sanitize_html
 from syndicator.mail.sender import Sender
 from syndicator.model import ArticleInput, WriteOutcome
 from syndicator.service import assemble
@@ -263,3 +264,13 @@ def test_migration_0011_re_derives_only_the_summaries_the_old_code_derived(datab
         upgrade(engine)
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "tag", ["section", "article", "aside", "address", "center", "main", "nav", "header", "footer", "details"]
+)
+def test_sectioning_elements_stay_and_end_a_line(tag: str) -> None:
+    """Stripped by the sanitiser, their texts ran together on the page and in the summary."""
+    body = sanitize_html(f"<{tag} class='x'>Phần một</{tag}><{tag}>Phần hai</{tag}>")
+    assert body == f"<{tag}>Phần một</{tag}><{tag}>Phần hai</{tag}>"
+    assert html_to_text(body) == "Phần một\nPhần hai"

@@ -25,9 +25,9 @@ _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 # items, line breaks): their tags are the boundaries of the text a person reads. Every other element
 # runs on inline: "<b>Thọ</b>Xuân" reads "ThọXuân".
 _BOUNDARIES = {
-    "address", "article", "aside", "blockquote", "br", "caption", "dd", "details", "dialog", "div", "dl",
-    "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
-    "header", "hgroup", "hr", "legend", "li", "main", "menu", "nav", "ol", "p", "pre", "section",
+    "address", "article", "aside", "blockquote", "br", "caption", "center", "dd", "details", "dialog",
+    "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5",
+    "h6", "header", "hgroup", "hr", "legend", "li", "main", "menu", "nav", "ol", "p", "pre", "section",
     "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
 }  # fmt: skip
 # nh3 writes what it keeps as `<name>` or `</name>`, lower case, when no attribute may stay, and escapes

@@ -19,11 +19,14 @@ from syndicator.text import nfc, strip_forbidden
 MAX_NESTING = 256  # open elements at once; web browsers stop nesting at 512, real articles stay under 30
 MAX_AMPERSANDS = 10_000  # in one run of text between tags: a paragraph of a real article has a few dozen
 
+# Sectioning and other block elements stay (without attributes): stripped, their texts would run
+# together on the page and in the summary ("<section>Phần một</section><section>Phần hai</section>").
 _TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "div", "dl", "dt", "em",
-    "figcaption", "figure", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "li", "ol", "p", "pre",
-    "q", "s", "small", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
-    "tr", "u", "ul",
+    "a", "abbr", "address", "article", "aside", "b", "blockquote", "br", "caption", "center", "cite",
+    "code", "dd", "del", "details", "div", "dl", "dt", "em", "figcaption", "figure", "footer", "h2", "h3",
+    "h4", "h5", "h6", "header", "hgroup", "hr", "i", "img", "ins", "li", "main", "nav", "ol", "p", "pre",
+    "q", "s", "section", "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td",
+    "tfoot", "th", "thead", "tr", "u", "ul",
 }  # fmt: skip
 _ATTRIBUTES = {
     "a": {"href", "title"},
