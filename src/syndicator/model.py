@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
 
 from syndicator.text import category_name, category_slug
 
@@ -118,6 +119,22 @@ def with_display_names(article: Article, names: Mapping[str, str]) -> Article:
 class CategoryCount:
     category: Category
     visible: int
+
+
+def reading_key(category: Category) -> tuple[str, str, str]:
+    """Where a category stands in a list a person reads: by the name shown, its letters first without
+    case or diacritics ("Đô thị" among the d's), then the name itself so that diacritics decide between
+    names otherwise equal; the slug last keeps two equal names in one order. Not the slug alone: a
+    `[categories]` entry may show a slug under a name that begins with another letter."""
+    return category_slug(category.name), category.name, category.slug
+
+
+_Listed = TypeVar("_Listed", Category, CategoryCount)
+
+
+def reading_order(items: Iterable[_Listed]) -> list[_Listed]:
+    """Categories, or their counts, in the order of reading_key: every list of them a person reads."""
+    return sorted(items, key=lambda item: reading_key(item if isinstance(item, Category) else item.category))
 
 
 class WriteOutcome(StrEnum):

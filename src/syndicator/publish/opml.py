@@ -9,7 +9,7 @@ from xml.etree import ElementTree as ET
 
 from syndicator import links
 from syndicator.config import Settings
-from syndicator.model import Category
+from syndicator.model import Category, reading_order
 
 
 def render_opml(settings: Settings, categories: Sequence[Category], now: datetime | None) -> bytes:
@@ -23,7 +23,7 @@ def render_opml(settings: Settings, categories: Sequence[Category], now: datetim
     body = ET.SubElement(root, "body")
     base = settings.base_url
     entries = [("all", settings.site.name, links.absolute(base, "/"))] + [
-        (c.slug, c.name, links.category_page(base, c.slug)) for c in categories
+        (c.slug, c.name, links.category_page(base, c.slug)) for c in reading_order(categories)
     ]
     for slug, name, page in entries:
         ET.SubElement(

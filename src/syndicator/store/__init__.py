@@ -15,6 +15,7 @@ from syndicator.model import (
     Category,
     CategoryCount,
     WriteOutcome,
+    reading_order,
     with_display_names,
 )
 from syndicator.store import articles as _articles
@@ -129,9 +130,10 @@ class Store:
             else:
                 counts = _categories.with_counts(conn, now)
                 self._counts = (key, counts)
-        return [
+        # in the order of the names shown, which a [categories] entry may change
+        return reading_order(
             CategoryCount(
                 Category(c.category.slug, self._names.get(c.category.slug, c.category.name)), c.visible
             )
             for c in counts
-        ]
+        )

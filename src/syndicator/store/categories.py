@@ -45,7 +45,8 @@ def counts_key(conn: Connection, now: datetime) -> tuple[object, ...]:
 
 
 def with_counts(conn: Connection, now: datetime) -> list[CategoryCount]:
-    """Every category with its number of visible articles, by slug (a stable, accent-free order)."""
+    """Every category with its number of visible articles, by slug (Store.categories orders them by
+    the name shown, which a [categories] entry may change)."""
     from syndicator.store.articles import visible
 
     counts = {

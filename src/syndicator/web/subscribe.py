@@ -35,7 +35,7 @@ from syndicator.mail.subscriptions import (
     unsubscribe,
     update_preferences,
 )
-from syndicator.model import Frequency, Subscriber, SubscriberStatus
+from syndicator.model import Category, Frequency, Subscriber, SubscriberStatus, reading_order
 from syndicator.store import Store
 from syndicator.web import csrf
 from syndicator.web.ratelimit import RateLimiter
@@ -183,7 +183,7 @@ def subscription_routes(
         if chosen is None:
             return []
         known = await run_in_threadpool(store.category_names)
-        return [known.get(slug, slug) for slug in sorted(chosen)]
+        return [c.name for c in reading_order(Category(slug, known.get(slug, slug)) for slug in chosen)]
 
     async def _person(request: Request, purpose: str) -> Subscriber | None:
         try:
