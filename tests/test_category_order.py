@@ -16,7 +16,9 @@ from xml.etree import ElementTree as ET
 import httpx
 import pytest
 
+from syndicator import tokens
 from syndicator.config import load_settings
+from syndicator.mail.subscriptions import CONFIRM_PURPOSE
 from syndicator.model import ArticleInput, Category, CategoryCount, reading_order
 from syndicator.service import assemble
 from syndicator.store import Store
@@ -26,6 +28,7 @@ from tests.live import live_server
 RENAMED = "Tài nguyên - Môi trường"  # shown for the slug moi-truong: by slug it sat before Quốc phòng
 STORED = ["Văn hóa", "Môi trường", "An ninh", "Quốc phòng", "Kinh tế"]
 BY_NAME = ["An ninh", "Kinh tế", "Quốc phòng", RENAMED, "Văn hóa"]
+SECRET = "test-secret-key-0123456789"
 BY_SLUG = ["an-ninh", "kinh-te", "quoc-phong", "moi-truong", "van-hoa"]  # the slugs of BY_NAME
 
 
@@ -84,7 +87,7 @@ def site(database_url: str, tmp_path: Path, now: datetime) -> Iterator[tuple[Any
     settings = load_settings(
         database_url=database_url,
         var_dir=tmp_path / "var",
-        secret_key="test-secret-key-0123456789",
+        secret_key=SECRET,
         base_url="http://portal.test",
         categories={"moi-truong": RENAMED},
     )
@@ -112,7 +115,7 @@ def site(database_url: str, tmp_path: Path, now: datetime) -> Iterator[tuple[Any
 
 
 def test_pages_opml_and_cli_list_by_the_name_shown(
-    site: tuple[Any, str], database_url: str, tmp_path: Path
+    site: tuple[Any, str], database_url: str, tmp_path: Path, now: datetime
 ) -> None:
     _, url = site
     home = httpx.get(f"{url}/").text
@@ -122,6 +125,12 @@ def test_pages_opml_and_cli_list_by_the_name_shown(
 
     form = httpx.get(f"{url}/subscribe").text
     assert re.findall(r'name="categories" value="([^"]+)"', form) == BY_SLUG
+
+    # the confirmation page names what the link subscribes to
+    chosen = {"e": "a@example.vn", "c": "van-hoa,moi-truong,quoc-phong,an-ninh", "f": "daily"}
+    token = tokens.sign(SECRET, CONFIRM_PURPOSE, chosen, expires=now + timedelta(days=1))
+    page = httpx.get(f"{url}/confirm/{token}").text
+    assert f"chuyên mục: An ninh, Quốc phòng, {RENAMED}, Văn hóa." in page
 
     opml = ET.fromstring(httpx.get(f"{url}/feeds.opml").content)
     outlines = [o.get("text") for o in opml.iter("outline")]
