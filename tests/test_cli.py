@@ -88,7 +88,7 @@ def test_import_of_many_bad_lines_prints_twenty_and_a_count(tmp_path: Path, data
     bad.write_text("x\n" * 200_000 + jsonl(cms("cuoi")), encoding="utf-8")
     result = cli("import", str(bad), cwd=tmp_path, database_url=database_url)
     assert result.returncode == 1
-    assert result.stdout.strip() == "1 files: 1 created, 0 updated, 0 unchanged, 200000 failed"
+    assert result.stdout.strip() == "1 file: 1 created, 0 updated, 0 unchanged, 200000 failed"  # "1 files"
     lines = result.stderr.splitlines()
     assert len(lines) == 21, result.stderr[-2000:]
     assert lines[0] == f"failed {bad}:1: not valid JSON: Expecting value: line 1 column 1 (char 0)"
@@ -420,3 +420,55 @@ def test_the_shipped_config_file_works(tmp_path: Path) -> None:
     env = {"SYNDICATOR_CONFIG": str(ROOT / "config" / "syndicator.toml")}
     result = cli("categories", "list", "--json", cwd=tmp_path, env=env)
     assert (result.returncode, result.stderr, json.loads(result.stdout)) == (0, "", [])
+
+
+# --- files the user names, and option values -----------------------------------------------------------
+
+
+def test_build_out_where_nothing_can_be_written(tmp_path: Path) -> None:
+    """A file in the way of the tree, or a place no one may write: one line naming it, exit 1 (it was a
+    traceback); the summary says "1 document", not "1 documents"."""
+    source = tmp_path / "one.jsonl"
+    source.write_text(jsonl(cms("mot")), encoding="utf-8")
+    assert cli("import", str(source), cwd=tmp_path).returncode == 0
+    in_the_way = tmp_path / "site"
+    in_the_way.write_text("not a folder", encoding="utf-8")
+    result = cli("build", "--out", str(in_the_way), cwd=tmp_path)
+    assert result.returncode == 1
+    assert one_error_line(result) == (
+        f"error: {in_the_way}: cannot write the static tree: {in_the_way}/feeds.opml: Not a directory"
+    )
+    assert in_the_way.read_text(encoding="utf-8") == "not a folder"
+    assert "channels checked" in result.stdout and " 1 documents " not in result.stdout
+    # sysfs refuses new files to everyone, root included (a chmod'ed folder would not stop root)
+    refused = cli("build", "--out", "/sys/syndicator-tree", cwd=tmp_path)
+    assert refused.returncode == 1
+    line = one_error_line(refused)
+    assert line.startswith("error: /sys/syndicator-tree: cannot write the static tree: ")
+    assert line.endswith(("Permission denied", "Operation not permitted", "Read-only file system"))
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ("subscribers", "add", "ai@xa.test", "--frequency", "monthly"),
+            "error: --frequency: 'monthly' is not immediate, daily or weekly",
+        ),
+        (
+            ("subscribers", "add", "ai@xa.test", "--categories", "%%, !!"),
+            "error: --categories: '%%, !!' names a category with no letters or digits",
+        ),
+        (
+            ("worker", "--log-level", "loud"),
+            "error: --log-level: 'loud' is not debug, info, warning or error",
+        ),
+        (("serve", "--log-level", "loud"), "error: --log-level: 'loud' is not debug, info, warning or error"),
+    ],
+)
+def test_a_bad_option_value_is_a_usage_error(tmp_path: Path, args: tuple[str, ...], line: str) -> None:
+    """Exit 2 and one line naming the option, as typer's own usage errors (it was exit 1, or a traceback
+    for --log-level), before the database is touched."""
+    result = cli(*args, cwd=tmp_path)
+    assert (result.returncode, one_error_line(result), result.stdout) == (2, line, "")
+    assert not (tmp_path / "var").exists()

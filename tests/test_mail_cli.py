@@ -192,6 +192,36 @@ def test_a_sender_killed_mid_run(database_url: str, tmp_path: Path) -> None:
     assert counts(database_url, tmp_path) == {"sent": 300}
 
 
+def test_digest_send_counts_in_words(database_url: str, tmp_path: Path) -> None:
+    """Nothing new: "run totals: no mails" (it ended in "run totals: " and nothing); one of each is
+    singular ("1 mails")."""
+    settings = make_settings(database_url, tmp_path)
+    store = Store.open(settings.database_url, settings.categories)
+    try:
+        subscribers_with_news(store, 1)
+    finally:
+        store.close()
+    with smtp_server() as smtp:
+        env = environment(database_url, tmp_path, smtp.url)
+        quiet = syndicator(*SEND, env=env, cwd=tmp_path)
+        assert quiet.returncode == 0, quiet.stderr
+        assert quiet.stdout.strip() == (
+            "daily digest for the window ending 07/01/2021 06:30: 0 new articles, 0 mails queued now; "
+            "sent 0, retry later 0, failed 0; run totals: no mails"
+        )
+        store = Store.open(settings.database_url, settings.categories)
+        try:
+            publish(store, "tb-1", THONG_BAO, IN_WINDOW + timedelta(days=1))
+        finally:
+            store.close()
+        one = syndicator(*SEND[:-1], "2021-01-08T07:00", env=env, cwd=tmp_path)
+        assert one.returncode == 0, one.stderr
+        assert one.stdout.strip() == (
+            "daily digest for the window ending 08/01/2021 06:30: 1 new article, 1 mail queued now; "
+            "sent 1, retry later 0, failed 0; run totals: 1 sent"
+        )
+
+
 # --- preview ---------------------------------------------------------------------------------------------
 
 
@@ -258,14 +288,14 @@ def test_digest_preview(tmp_path: Path) -> None:
     assert not (tmp_path / "w.html").exists()
     # nothing was queued by previewing
     assert counts(database_url, tmp_path) == {}
-    for bad, word in (
-        (("--frequency", "immediate"), "immediate"),
-        (("--frequency", "daily", "--email", "ai@xa.test"), "no subscriber"),
+    for bad, word, code in (
+        (("--frequency", "immediate"), "--frequency: immediate mails are not digests", 2),  # a usage error
+        (("--frequency", "daily", "--email", "ai@xa.test"), "no subscriber", 1),  # none in the database
     ):
         result = syndicator(
             "digest", "preview", "--out", str(tmp_path / "x.html"), *bad, env=env, cwd=tmp_path
         )
-        assert result.returncode == 1 and word in result.stderr and "Traceback" not in result.stderr
+        assert result.returncode == code and word in result.stderr and "Traceback" not in result.stderr
 
 
 def _database(database_url: str) -> dict[str, list[tuple[object, ...]]]:
@@ -312,11 +342,18 @@ def test_digest_preview_since_a_date(database_url: str, tmp_path: Path) -> None:
     args = ("digest", "preview", "--frequency", "daily", "--since", "2021-01-01", "--out", str(out))
     result = syndicator(*args, env=env, cwd=tmp_path)
     assert (result.returncode, result.stderr) == (0, "")
-    subject = result.stdout.strip().split("; subject: ")[1]
-    assert result.stdout.startswith(f"{out}: 10 articles published since 01/01/2021 00:00; subject: ")
-    assert subject.startswith("Bản tin Cổng TTĐT huyện Thọ Xuân ngày ") and subject.endswith(": 10 tin mới")
+    # no day's or week's digest: what it holds, from the date given, with its year (a weekly one said
+    # "Bản tin tuần … từ 01/01 đến <today>", years called a week)
+    assert result.stdout == (
+        f"{out}: 10 articles published since 01/01/2021 00:00; "
+        "subject: Bản tin Cổng TTĐT huyện Thọ Xuân: các tin từ 01/01/2021 (10 tin)\n"
+    )
+    weekly = syndicator(*args[:3], "weekly", *args[4:], env=env, cwd=tmp_path)
+    assert weekly.stdout == result.stdout
     html = out.read_text(encoding="utf-8")
-    assert html.startswith("<!DOCTYPE html>")
+    assert html.startswith("<!DOCTYPE html>") and "tuần" not in html
+    assert re.findall(r"<h1[^>]*>(.*?)</h1>", html) == ["Các tin đăng từ 01/01/2021"]
+    assert "<title>Bản tin Cổng TTĐT huyện Thọ Xuân: các tin từ 01/01/2021 (10 tin)</title>" in html
     assert sorted(titles(html)) == sorted(a.title for a in visible)
     # one section per category, announcements (Thông báo) first
     headings = re.findall(r"<h2[^>]*>(.*?)</h2>", html)
@@ -371,33 +408,69 @@ def test_digest_preview_of_a_window_still_open(tmp_path: Path) -> None:
         store.close()
 
 
-@pytest.mark.parametrize(
-    ("args", "code", "line"),
-    [
-        (
-            ("--at", "2021-01-07T07:00", "--since", "2021-01-01"),
-            2,
-            "error: --at and --since exclude each other: --at picks a run's window, --since a start date",
-        ),
-        (
-            ("--since", "hôm qua"),
-            1,
-            "error: --since: 'hôm qua' is not an ISO 8601 date (YYYY-MM-DD) or date-time",
-        ),
-        (
-            ("--at", "31/12/2020"),
-            1,
-            "error: --at: '31/12/2020' is not an ISO 8601 date (YYYY-MM-DD) or date-time",
-        ),
-    ],
-)
-def test_digest_preview_refuses_bad_times(
-    tmp_path: Path, args: tuple[str, ...], code: int, line: str
-) -> None:
+BAD_VALUES = [
+    (
+        ("--at", "2021-01-07T07:00", "--since", "2021-01-01"),
+        "error: --at and --since exclude each other: --at picks a run's window, --since a start date",
+    ),
+    (("--since", "hôm qua"), "error: --since: 'hôm qua' is not an ISO 8601 date (YYYY-MM-DD) or date-time"),
+    (("--at", "31/12/2020"), "error: --at: '31/12/2020' is not an ISO 8601 date (YYYY-MM-DD) or date-time"),
+    (("--at", "garbage"), "error: --at: 'garbage' is not an ISO 8601 date (YYYY-MM-DD) or date-time"),
+    (
+        ("--at", "2026-02-30"),
+        "error: --at: '2026-02-30' is not a valid date or time: day is out of range for month",
+    ),
+    (
+        ("--since", "2021-01-01T25:00"),
+        "error: --since: '2021-01-01T25:00' is not a valid date or time: hour must be in 0..23",
+    ),
+    (("--frequency", "monthly"), "error: --frequency: 'monthly' is not daily or weekly"),
+]
+
+
+@pytest.mark.parametrize(("args", "line"), BAD_VALUES)
+def test_digest_preview_refuses_bad_values(tmp_path: Path, args: tuple[str, ...], line: str) -> None:
+    """Every bad option value is a usage error: exit 2 (bad dates and frequencies were exit 1 while the
+    others were 2), one line naming the option, before the database."""
     env = environment(f"sqlite:///{tmp_path / 'store.db'}", tmp_path)
     out = tmp_path / "x.html"
     result = syndicator(
         "digest", "preview", "--frequency", "daily", "--out", str(out), *args, env=env, cwd=tmp_path
     )
-    assert (result.returncode, result.stdout, result.stderr.splitlines()) == (code, "", [line])
+    assert (result.returncode, result.stdout, result.stderr.splitlines()) == (2, "", [line])
     assert not out.exists() and not (tmp_path / "store.db").exists()  # refused before the database
+
+
+@pytest.mark.parametrize(("args", "line"), [v for v in BAD_VALUES if "--since" not in v[0]])
+def test_digest_send_refuses_bad_values(tmp_path: Path, args: tuple[str, ...], line: str) -> None:
+    env = environment(f"sqlite:///{tmp_path / 'store.db'}", tmp_path)
+    result = syndicator("digest", "send", "--frequency", "daily", *args, env=env, cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr.splitlines()) == (2, "", [line])
+    assert not (tmp_path / "store.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("out", "reason"),
+    [
+        ("missing/x.html", "No such file or directory"),
+        (".", "it is a folder (name a file)"),
+        ("/sys/syndicator-preview.html", "Permission denied"),  # refused to root too, unlike a chmod
+        ("/dev/full", "No space left on device"),  # opened, then the write fails
+    ],
+)
+def test_digest_preview_to_a_file_that_cannot_be_written(tmp_path: Path, out: str, reason: str) -> None:
+    """One line naming the path and why, exit 1, nothing written (it was a traceback)."""
+    database_url = f"sqlite:///{tmp_path / 'store.db'}"
+    settings = make_settings(database_url, tmp_path)
+    store = Store.open(settings.database_url, settings.categories)
+    try:
+        publish(store, "tb-1", THONG_BAO, IN_WINDOW)
+    finally:
+        store.close()
+    before = sorted(tmp_path.rglob("*"))
+    env = environment(database_url, tmp_path)
+    args = ("digest", "preview", "--frequency", "daily", "--at", AT, "--out", out)
+    result = syndicator(*args, env=env, cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    assert result.stderr.splitlines() == [f"error: {out}: cannot write: {reason}"]
+    assert sorted(tmp_path.rglob("*")) == before

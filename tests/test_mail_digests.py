@@ -173,7 +173,13 @@ def test_a_weekly_digest(mail_store: Store, mail_settings: Settings) -> None:
     assert (report.articles, report.queued) == (3, 1)
     assert list(rows_by_email(store)) == ["tuan@xa.test"]
     ((subject, _),) = _composed(store)
-    assert subject == "Bản tin tuần Cổng TTĐT huyện Thọ Xuân từ 28/12 đến 04/01/2021: 2 tin mới"
+    # a week across the new year gives both dates their year (it said "từ 28/12 đến 04/01/2021")
+    assert subject == "Bản tin tuần Cổng TTĐT huyện Thọ Xuân từ 28/12/2020 đến 04/01/2021: 2 tin mới"
+    # one within a year names it once
+    frame = MailComposer(settings).renderer.digest_frame(
+        Frequency.WEEKLY, utc(local(2021, 1, 4, 6, 30)), utc(local(2021, 1, 11, 6, 30))
+    )
+    assert frame.subject == "Bản tin tuần Cổng TTĐT huyện Thọ Xuân từ 04/01 đến 11/01/2021: {total} tin mới"
 
 
 # --- who gets what ---------------------------------------------------------------------------------------
@@ -277,16 +283,18 @@ def test_a_preview_since_a_date(mail_store: Store, mail_settings: Settings) -> N
     store.withdraw("withdrawn", utc(IN_WINDOW + timedelta(hours=1)))
     person = subscribe(store, "tb@xa.test", categories="thong-bao")
     composer = MailComposer(mail_settings)
-    found = preview_since(store, composer, Frequency.DAILY, utc(since), utc(RUN_AT), None)
+    found = preview_since(store, composer, utc(since), utc(RUN_AT), None)
     assert found is not None
     subject, html, count = found
-    assert count == 2 and subject.endswith(": 2 tin mới")
+    # what it is, not a day's or a week's digest: from a date, with its year
+    assert (count, subject) == (2, "Bản tin Cổng TTĐT huyện Thọ Xuân: các tin từ 01/06/2020 (2 tin)")
+    assert ">Các tin đăng từ 01/06/2020</h1>" in html and "tuần" not in html and "ngày" not in subject
     assert "/a/on-the-day" in html and "/a/archive" in html
     assert "/a/too-old" not in html and "/a/scheduled" not in html and "/a/withdrawn" not in html
     assert html.index("Thông báo") < html.index(TIN_TUC)  # grouped as a run groups them
-    mine = preview_since(store, composer, Frequency.WEEKLY, utc(since), utc(RUN_AT), person)
+    mine = preview_since(store, composer, utc(since), utc(RUN_AT), person)
     assert mine is not None and mine[2] == 1 and "/a/archive" not in mine[1]
-    assert preview_since(store, composer, Frequency.DAILY, utc(RUN_AT), utc(RUN_AT), None) is None
+    assert preview_since(store, composer, utc(RUN_AT), utc(RUN_AT), None) is None
     assert outbox_rows(store) == []
     with store.reading() as conn:
         assert conn.execute(select(digest_runs)).all() == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +52,22 @@ err = Console(stderr=True, soft_wrap=True)
 def fail(message: str, code: int = 2) -> NoReturn:
     err.print(Text.assemble(("error:", "bold red"), " ", printable(message)))
     raise typer.Exit(code)
+
+
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """A count as the operator reads it: "1 file", "2 files"."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
+def write_out(path: Path, text: str) -> None:
+    """The file a user named on the command line: a path that cannot be written (no such folder, a
+    folder, no permission, a full disk) is one line naming it and exit 1, not a traceback."""
+    if path.is_dir():
+        fail(f"{display(path)}: cannot write: it is a folder (name a file)", 1)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        fail(f"{display(path)}: cannot write: {error.strerror or error}", 1)
 
 
 def said(text: str, label: str = "", style: str = "red") -> Text:
@@ -146,7 +163,7 @@ def import_command(
                 on_file=lambda _path: progress.advance(task),
             )
     stdout.print(
-        f"{report.files} files: {report.created} created, {report.updated} updated, "
+        f"{counted(report.files, 'file')}: {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.failed} failed",
         highlight=False,
     )
@@ -336,8 +353,8 @@ def build(
         kept = builder.load_kept()
         report = builder.refresh(now)
         stdout.print(
-            f"{report.checked} channels checked, {len(report.rendered)} documents rendered "
-            f"({kept} were kept), {len(report.gone)} gone",
+            f"{counted(report.checked, 'channel')} checked, {counted(len(report.rendered), 'document')} "
+            f"rendered ({kept} {'was' if kept == 1 else 'were'} kept), {len(report.gone)} gone",
             highlight=False,
         )
         if out is None:
@@ -346,8 +363,13 @@ def build(
         kept_docs = [d for d in (cache.get(p) for p in cache.paths()) if d is not None]
         # a generator: each archive page is written as it is rendered, so memory stays flat
         docs = itertools.chain(kept_docs, *(builder.archive_pages(key, now) for key in keys))
-        tree = write_tree(out, docs)
-    written = f"{tree.written} files written, {tree.unchanged} unchanged, {tree.removed} removed"
+        try:
+            tree = write_tree(out, docs)
+        except OSError as error:  # a file in the way, no permission, a full disk: one line, exit 1
+            where = display(Path(error.filename)) if error.filename else display(out)
+            at = "" if where == display(out) else f"{where}: "
+            fail(f"{display(out)}: cannot write the static tree: {at}{error.strerror or error}", 1)
+    written = f"{counted(tree.written, 'file')} written, {tree.unchanged} unchanged, {tree.removed} removed"
     stdout.print(said(f"{display(out)}: {written}"))
 
 
@@ -364,9 +386,23 @@ def subscribers_add(
     ] = False,
 ) -> None:
     """Add a subscriber (or change an existing one's choices)."""
-    from syndicator.mail.subscriptions import InvalidSubscription, add, own_choice
+    from syndicator.mail.subscriptions import (
+        InvalidSubscription,
+        add,
+        own_choice,
+        parse_categories,
+        parse_frequency,
+    )
 
     config = settings()
+    try:  # bad option values are usage errors (exit 2), found before the database is opened
+        parse_frequency(frequency)
+    except InvalidSubscription:
+        fail(f"--frequency: {frequency!r} is not immediate, daily or weekly")
+    try:
+        parse_categories(categories)
+    except InvalidSubscription:
+        fail(f"--categories: {categories!r} names a category with no letters or digits")
     with opened_store(config) as store:
         try:
             person, created = add(
@@ -378,8 +414,8 @@ def subscribers_add(
                 frequency=frequency,
                 confirmed=confirmed,
             )
-        except InvalidSubscription as error:
-            fail(str(error), 1)
+        except InvalidSubscription as error:  # the address given is none: a usage error too
+            fail(str(error))
         own = own_choice(store, person)
     if own is not None:
         stdout.print(
@@ -484,8 +520,10 @@ def _moment(option: str, value: str, config: Settings) -> datetime:
     """An ISO 8601 date or date-time given on the command line, read in the site's zone when naive."""
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"{option}: {value!r} is not an ISO 8601 date (YYYY-MM-DD) or date-time", 1)
+    except ValueError as error:
+        if re.match(r"\d{4}-\d{2}-\d{2}", value):  # shaped like a date, but no such day or time
+            fail(f"{option}: {value!r} is not a valid date or time: {error}")
+        fail(f"{option}: {value!r} is not an ISO 8601 date (YYYY-MM-DD) or date-time")
     return moment if moment.tzinfo else moment.replace(tzinfo=config.tz)
 
 
@@ -494,15 +532,13 @@ def _shown(moment: datetime, config: Settings) -> str:
 
 
 def _digest_frequency(value: str) -> Frequency:
-    from syndicator.mail.subscriptions import InvalidSubscription, parse_frequency
-
-    try:
-        chosen = parse_frequency(value)
-    except InvalidSubscription as error:
-        fail(str(error), 1)
-    if chosen is Frequency.IMMEDIATE:
-        fail("--frequency: immediate mails are not digests (daily or weekly)", 1)
-    return chosen
+    """A bad value is a usage error (exit 2, like typer's own), before the database is opened."""
+    chosen = {f.value: f for f in (Frequency.DAILY, Frequency.WEEKLY)}.get(value.strip().lower())
+    if chosen is not None:
+        return chosen
+    if value.strip().lower() == Frequency.IMMEDIATE.value:
+        fail("--frequency: immediate mails are not digests (daily or weekly)")
+    fail(f"--frequency: {value!r} is not daily or weekly")
 
 
 def _subscriber(store: Store, email: str | None) -> Subscriber | None:
@@ -536,8 +572,8 @@ def digest_preview(
     """Write the digest a run would send, as HTML, without sending, queueing or recording anything."""
     from syndicator.mail.digests import MailComposer, preview, preview_since, window_end, window_ended
 
-    config = linking_settings()
     chosen = _digest_frequency(frequency)
+    config = linking_settings()
     if at is not None and since is not None:
         fail("--at and --since exclude each other: --at picks a run's window, --since a start date")
     now = clock.utcnow()
@@ -547,7 +583,7 @@ def digest_preview(
         person = _subscriber(store, email)
         composer = MailComposer(config)
         if start is not None:
-            result = preview_since(store, composer, chosen, start, now, person)
+            result = preview_since(store, composer, start, now, person)
             scope, empty = f"published since {_shown(start, config)}", "no digest to show"
         else:
             end = window_end(chosen, moment, config)
@@ -562,7 +598,7 @@ def digest_preview(
         stdout.print(said(f"nothing {scope}: {empty}"))
         return
     subject, html, count = result
-    out.write_text(html, encoding="utf-8")
+    write_out(out, html)
     stdout.print(
         said(f"{display(out)}: {count} article{'' if count == 1 else 's'} {scope}; subject: {subject}")
     )
@@ -582,9 +618,9 @@ def digest_send(
     from syndicator.mail.sender import Sender
     from syndicator.store import mailqueue
 
+    chosen = _digest_frequency(frequency)
     config = linking_settings()
     _logging("warning")
-    chosen = _digest_frequency(frequency)
     now = clock.utcnow()
     moment = now if at is None else _moment("--at", at, config)
     if moment > now:
@@ -612,11 +648,12 @@ def digest_send(
         leadership.release()
         with store.reading() as conn:
             state = mailqueue.counts(conn, run_id=run.id)
+    totals = ", ".join(f"{v} {k}" for k, v in sorted(state.items())) or "no mails"
     stdout.print(
         f"{chosen.value} digest for the window ending {_shown(end, config)}: "
-        f"{report.articles} new articles, {report.queued} mails queued now; "
+        f"{counted(report.articles, 'new article')}, {counted(report.queued, 'mail')} queued now; "
         f"sent {delivered.sent}, retry later {delivered.retried}, failed {delivered.failed}; "
-        f"run totals: " + ", ".join(f"{v} {k}" for k, v in sorted(state.items())),
+        f"run totals: {totals}",
         highlight=False,
     )
 
@@ -640,9 +677,14 @@ def _progress(label: str) -> Progress:
     )
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
 def _logging(level: str) -> None:
     import logging
 
+    if level.lower() not in LOG_LEVELS:  # a usage error in one line (logging's own is a traceback)
+        fail(f"--log-level: {level!r} is not {', '.join(LOG_LEVELS[:-1])} or {LOG_LEVELS[-1]}")
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from syndicator.config import Settings
-from syndicator.mail.mime import build_template, encode_part
+from syndicator.mail.mime import Content, build_template, encode_part
 from syndicator.mail.render import MailRenderer, category_order
 from syndicator.model import Article, DigestRun, Frequency, Subscriber, with_display_names
 from syndicator.store import Store, digestruns, mailqueue
@@ -119,8 +119,6 @@ class MailComposer:
         one_click: bool = True,
         subject_per_recipient: bool = False,
     ) -> bytes:
-        from syndicator.mail.mime import Content
-
         mail = self.settings.mail
         return build_template(
             Content(subject, text, html),
@@ -288,13 +286,12 @@ def preview(
     with store.reading() as conn:
         start = window_start(conn, frequency, end)
         news = digestruns.news(conn, start, end)
-    return _preview(composer, frequency, start, end, news, subscriber)
+    return _preview(composer, lambda: composer.renderer.digest_frame(frequency, start, end), news, subscriber)
 
 
 def preview_since(
     store: Store,
     composer: MailComposer,
-    frequency: Frequency,
     since: datetime,
     now: datetime,
     subscriber: Subscriber | None,
@@ -302,17 +299,16 @@ def preview_since(
     """(subject, html, articles) of one digest of every visible article published since `since`.
 
     No run would send it (an archive is no news, see digestruns.news): it shows what digests look
-    like with the articles at hand, rendered as a run renders them. It queues and records nothing."""
+    like with the articles at hand, rendered as a run renders them, under a heading that says what it
+    holds (no day or week: it is no run's window). It queues and records nothing."""
     with store.reading() as conn:
         found = digestruns.published_since(conn, since, now)
-    return _preview(composer, frequency, since, now, found, subscriber)
+    return _preview(composer, lambda: composer.renderer.since_frame(since), found, subscriber)
 
 
 def _preview(
     composer: MailComposer,
-    frequency: Frequency,
-    start: datetime,
-    end: datetime,
+    frame: Callable[[], Content],
     articles: list[Article],
     subscriber: Subscriber | None,
 ) -> tuple[str, str, int] | None:
@@ -323,7 +319,7 @@ def _preview(
     ]
     if not shown:
         return None
-    content = composer.renderer.digest(frequency, start, end, shown)
+    content = composer.renderer.filled(frame(), shown)
     return content.subject, content.html, len(shown)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 import css_inline
 from jinja2 import Environment
@@ -88,7 +88,9 @@ class MailRenderer:
         count = "{total} tin mới"
         if frequency is Frequency.WEEKLY:
             first_day = window_start.astimezone(self.settings.tz)
-            span = f"từ {first_day:%d/%m} đến {last_day:%d/%m/%Y}"
+            # a week across the new year says both years: "từ 29/12/2025 đến 04/01/2026"
+            first = f"{first_day:%d/%m}" if first_day.year == last_day.year else f"{first_day:%d/%m/%Y}"
+            span = f"từ {first} đến {last_day:%d/%m/%Y}"
             subject = f"Bản tin tuần {site} {span}: {count}"
             heading = f"Bản tin tuần {span}"
             period = f"trong tuần {span}"
@@ -96,6 +98,17 @@ class MailRenderer:
             subject = f"Bản tin {site} ngày {last_day:%d/%m/%Y}: {count}"
             heading = f"Bản tin ngày {last_day:%d/%m/%Y}"
             period = f"từ {self._when(window_start)} đến {self._when(window_end)}"
+        return self._frame(subject, heading, period)
+
+    def since_frame(self, since: datetime) -> Content:
+        """The frame of a preview of every article published since `since` (`digest preview --since`):
+        no run's window, so it names no day or week, only where it starts, with its year."""
+        local = since.astimezone(self.settings.tz)
+        start = f"{local:%d/%m/%Y}" if local.time() == time(0) else self._when(since)
+        subject = f"Bản tin {self.settings.site.short_name}: các tin từ {start} ({{total}} tin)"
+        return self._frame(subject, f"Các tin đăng từ {start}", f"từ {start}")
+
+    def _frame(self, subject: str, heading: str, period: str) -> Content:
         # the page's <title> shows the subject: the count goes in by the same slot as the body's
         frame = self._render("digest", subject.replace("{total}", TOTAL_SLOT), heading=heading, period=period)
         return replace(frame, subject=subject)
@@ -113,7 +126,10 @@ class MailRenderer:
         self, frequency: Frequency, window_start: datetime, window_end: datetime, articles: Sequence[Article]
     ) -> Content:
         """The whole digest for these articles (a preview; mails are joined from frame and parts)."""
-        frame = self.digest_frame(frequency, window_start, window_end)
+        return self.filled(self.digest_frame(frequency, window_start, window_end), articles)
+
+    def filled(self, frame: Content, articles: Sequence[Article]) -> Content:
+        """A frame with these articles in it, by category, as a recipient of all of them gets it."""
         by_slug: dict[str, list[Article]] = {}
         for article in articles:
             by_slug.setdefault(article.category.slug, []).append(article)
