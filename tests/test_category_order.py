@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -18,8 +18,9 @@ import pytest
 
 from syndicator import tokens
 from syndicator.config import load_settings
+from syndicator.mail.render import category_order
 from syndicator.mail.subscriptions import CONFIRM_PURPOSE
-from syndicator.model import ArticleInput, Category, CategoryCount, reading_order
+from syndicator.model import Article, ArticleInput, Category, CategoryCount, Status, reading_order
 from syndicator.service import assemble
 from syndicator.store import Store
 from syndicator.web.app import create_app
@@ -153,3 +154,36 @@ def test_pages_opml_and_cli_list_by_the_name_shown(
         check=True,
     )
     assert [row["name"] for row in json.loads(listed.stdout)] == BY_NAME
+
+
+def _article(slug: str, name: str) -> Article:
+    when = datetime(2021, 1, 2, 3, 0, tzinfo=UTC)
+    return Article(
+        id=slug,
+        title="T",
+        category=Category(slug, name),
+        published_at=when,
+        updated_at=when,
+        body_html="",
+        summary="",
+        author=None,
+        office=None,
+        url=None,
+        status=Status.PUBLISHED,
+        changed_at=when,
+    )
+
+
+def test_digest_sections_keep_announcements_first_then_the_reading_order() -> None:
+    groups = {
+        slug: [_article(slug, name)]
+        for slug, name in [
+            ("van-hoa", "Văn hóa"),
+            ("moi-truong", RENAMED),
+            ("thong-bao", "Thông báo"),
+            ("an-ninh", "An ninh"),
+            ("quoc-phong", "Quốc phòng"),
+        ]
+    }
+    # the articles carry the names shown (mail/digests.py applies [categories] before grouping)
+    assert category_order(groups) == ["thong-bao", "an-ninh", "quoc-phong", "moi-truong", "van-hoa"]

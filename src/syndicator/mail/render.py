@@ -6,7 +6,7 @@ Rendering happens once per distinct content; the links that differ per recipient
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 
@@ -16,7 +16,7 @@ from jinja2 import Environment
 from syndicator import dates, links
 from syndicator.config import Settings
 from syndicator.mail.mime import PARTS_HTML_SLOT, PARTS_TEXT_SLOT, TOTAL_SLOT, Content
-from syndicator.model import Article, Frequency
+from syndicator.model import Article, Frequency, reading_key
 from syndicator.web.templating import check_templates, environment
 
 ANNOUNCEMENTS = "thong-bao"  # Thông báo: what officials and residents look for first
@@ -33,9 +33,10 @@ TEMPLATES = [
 _INLINER = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
 
 
-def category_order(slugs: Iterable[str]) -> list[str]:
-    """Announcements (Thông báo) first, then the rest in a stable order."""
-    return sorted(slugs, key=lambda slug: (slug != ANNOUNCEMENTS, slug))
+def category_order(groups: Mapping[str, Sequence[Article]]) -> list[str]:
+    """The slugs of a digest's sections, each with its articles under the name shown: announcements
+    (Thông báo) first, then the rest as every list of categories is read (model.reading_key)."""
+    return sorted(groups, key=lambda slug: (slug != ANNOUNCEMENTS, reading_key(groups[slug][0].category)))
 
 
 @dataclass(frozen=True, slots=True)

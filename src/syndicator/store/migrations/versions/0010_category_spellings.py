@@ -3,9 +3,9 @@ keeps its own spelling (articles.category_name), and category_spellings counts t
 withdrawn) behind each spelling.
 
 Backfill: articles imported before this revision never had their own spelling stored, only their
-category's first name. They count under that name; nothing else can be recovered (their content hash
-includes the spelling, so importing them again unchanged writes nothing and cannot correct it). Names
-do not change here; the next articles with another spelling decide (store/categories.py).
+category's first name. They count under that name until imported again: an unchanged article whose
+stored spelling differs from the one it arrives with gets its own back (store/articles.py). Names do
+not change here; the next articles with another spelling decide (store/categories.py).
 
 Revision ID: 0010
 Revises: 0009
