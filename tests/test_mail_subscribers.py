@@ -722,7 +722,7 @@ def test_subscribers_commands(tmp_path: Path) -> None:
         "updated an@xa.test (confirmed, immediate)"  # the same person; the latest spelling is kept
     )
     code, _, error = run("add", "khong-hop-le")
-    assert code == 1 and error.startswith("error: email")
+    assert code == 2 and error.startswith("error: email")  # a usage error, as any bad option value
     store = Store.open(env["SYNDICATOR_DATABASE_URL"])
     try:
         official = subscriptions.Official("bchqs@xa.test", None, None, Frequency.DAILY)
