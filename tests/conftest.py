@@ -128,8 +128,8 @@ def now() -> datetime:
 
 @pytest.fixture
 def mail_settings(database_url: str, tmp_path: Path) -> Settings:
-    """Settings of the mail tests (tests/test_mail_helpers.make_settings) on each database."""
-    from tests.test_mail_helpers import make_settings
+    """Settings of the mail tests (tests/mailkit.make_settings) on each database."""
+    from tests.mailkit import make_settings
 
     return make_settings(database_url, tmp_path)
 

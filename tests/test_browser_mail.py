@@ -16,8 +16,8 @@ from syndicator.mail.digests import MailComposer, preview
 from syndicator.model import Frequency
 from syndicator.store import Store
 from tests.conftest import ROOT, chromium_path
+from tests.mailkit import IN_WINDOW, RUN_AT, THONG_BAO, make_settings, publish
 from tests.test_browser_phone import OVERFLOWING
-from tests.test_mail_helpers import IN_WINDOW, RUN_AT, THONG_BAO, make_settings, publish
 
 ARTIFACTS = ROOT / "test-artifacts"
 WIDTH = 390

@@ -15,7 +15,7 @@ import pytest
 from syndicator.ingest.importer import import_paths
 from tests.conftest import ROOT, chromium_path
 from tests.smtp_server import smtp_server
-from tests.test_subscribe_support import Site, link, running_site
+from tests.subscribekit import Site, link, running_site
 
 ARTIFACTS = ROOT / "test-artifacts"
 WIDTH = 390

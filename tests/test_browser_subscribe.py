@@ -11,7 +11,7 @@ import pytest
 from syndicator.model import Frequency, SubscriberStatus
 from tests.conftest import ROOT, chromium_path
 from tests.smtp_server import smtp_server
-from tests.test_subscribe_support import link, list_unsubscribe, running_site
+from tests.subscribekit import link, list_unsubscribe, running_site
 
 ARTIFACTS = ROOT / "test-artifacts"
 

@@ -19,9 +19,9 @@ from syndicator.model import ArticleInput, Frequency
 from syndicator.service import assemble
 from syndicator.store import Store
 from syndicator.web.app import create_app
+from tests.feedkit import article
 from tests.live import live_server
-from tests.test_feeds_support import article
-from tests.test_mail_helpers import make_settings
+from tests.mailkit import make_settings
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 FRIDAY = datetime(2020, 12, 18, 8, 50, 13, tzinfo=UTC)  # 15:50:13 in Thọ Xuân

@@ -25,8 +25,7 @@ from syndicator.model import Frequency
 from syndicator.store import Store
 from syndicator.store.schema import digest_runs
 from tests.conftest import postgres_schema_url, require_postgres
-from tests.test_mail_cli import environment, syndicator
-from tests.test_mail_helpers import (
+from tests.mailkit import (
     RUN_AT,
     THONG_BAO,
     TIN_TUC,
@@ -38,6 +37,7 @@ from tests.test_mail_helpers import (
     publish,
     subscribe,
 )
+from tests.test_mail_cli import environment, syndicator
 
 
 def utc(moment: datetime) -> datetime:

@@ -26,7 +26,7 @@ from syndicator.publish.builder import FeedBuilder
 from syndicator.publish.cache import FeedCache
 from syndicator.store import Store
 from tests.conftest import DATA
-from tests.test_feeds_support import article, channel
+from tests.feedkit import article, channel
 from tests.test_feeds_w3c_rules import atom_problems, rss_problems
 
 BASE = "https://thoxuan.example.gov.vn"

@@ -23,7 +23,7 @@ from syndicator.feeds import EMPTY_FEED_UPDATED, MEDIA_TYPES, ArchiveLinks, Chan
 from syndicator.feeds.xml import WORD_JOINER
 from syndicator.model import Article
 from tests.conftest import DATA
-from tests.test_feeds_support import (
+from tests.feedkit import (
     BASE,
     HUB,
     VIETNAM,

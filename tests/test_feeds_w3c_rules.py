@@ -66,7 +66,7 @@ from lxml import etree
 
 from syndicator.feeds import ArchiveLinks, Channel, render
 from syndicator.model import Article
-from tests.test_feeds_support import article, articles, channel, nasty_articles, sample_articles
+from tests.feedkit import article, articles, channel, nasty_articles, sample_articles
 
 ATOM = "http://www.w3.org/2005/Atom"
 CONTENT = "http://purl.org/rss/1.0/modules/content/"

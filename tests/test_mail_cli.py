@@ -23,8 +23,7 @@ from syndicator.model import Frequency
 from syndicator.store import Store
 from syndicator.store.schema import digest_runs
 from tests.conftest import EXAMPLES
-from tests.smtp_server import smtp_server
-from tests.test_mail_helpers import (
+from tests.mailkit import (
     BASE_URL,
     IN_WINDOW,
     NONG_NGHIEP,
@@ -39,6 +38,7 @@ from tests.test_mail_helpers import (
     subscribe,
     subscribers_with_news,
 )
+from tests.smtp_server import smtp_server
 
 pytestmark = pytest.mark.slow
 

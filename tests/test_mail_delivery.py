@@ -34,8 +34,7 @@ from syndicator.mail.transport import (
 )
 from syndicator.store import Store
 from syndicator.store.schema import subscribers
-from tests.smtp_server import DROP, STALL, Fault, SmtpServer, smtp_server
-from tests.test_mail_helpers import (
+from tests.mailkit import (
     BASE_URL,
     IN_WINDOW,
     NONG_NGHIEP,
@@ -57,6 +56,7 @@ from tests.test_mail_helpers import (
     subscribe,
     subscribers_with_news,
 )
+from tests.smtp_server import DROP, STALL, Fault, SmtpServer, smtp_server
 
 
 @pytest.fixture(params=["pipelining", "plain"])

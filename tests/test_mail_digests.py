@@ -26,7 +26,7 @@ from syndicator.mail.sender import Sender
 from syndicator.model import Frequency
 from syndicator.store import Store, mailqueue
 from syndicator.store.schema import digest_runs, mail_bodies, outbox
-from tests.test_mail_helpers import (
+from tests.mailkit import (
     IN_WINDOW,
     NONG_NGHIEP,
     RUN_AT,

@@ -35,10 +35,7 @@ from syndicator.store import Store
 from syndicator.store.database import Availability
 from syndicator.store.schema import outbox
 from tests.conftest import PG_URL, postgres_schema_url, require_postgres
-from tests.processes import eventually
-from tests.relay import Relay
-from tests.smtp_server import SmtpServer, smtp_server
-from tests.test_mail_helpers import (
+from tests.mailkit import (
     IN_WINDOW,
     RUN_AT,
     THONG_BAO,
@@ -50,6 +47,9 @@ from tests.test_mail_helpers import (
     statuses,
     subscribers_with_news,
 )
+from tests.processes import eventually
+from tests.relay import Relay
+from tests.smtp_server import SmtpServer, smtp_server
 
 
 def _queued(settings: Settings, count: int) -> tuple[Store, list[str]]:

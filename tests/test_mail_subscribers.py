@@ -24,10 +24,7 @@ from syndicator.service import assemble
 from syndicator.store import Store
 from syndicator.store import subscribers as store_subscribers
 from syndicator.store.schema import subscribers
-from tests.processes import Processes, shows_logs
-from tests.processes import environment as process_environment
-from tests.test_mail_cli import environment, syndicator
-from tests.test_mail_helpers import (
+from tests.mailkit import (
     IN_WINDOW,
     RUN_AT,
     THONG_BAO,
@@ -36,6 +33,9 @@ from tests.test_mail_helpers import (
     queue_daily,
     subscribe,
 )
+from tests.processes import Processes, shows_logs
+from tests.processes import environment as process_environment
+from tests.test_mail_cli import environment, syndicator
 
 NOW = RUN_AT.astimezone(UTC)
 LEADS = "this instance now runs the scheduled jobs"

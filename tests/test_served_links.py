@@ -30,7 +30,7 @@ from syndicator import links
 from tests.conftest import ROOT
 from tests.live import live_server
 from tests.processes import TOKEN, Process, Processes, environment, shows_logs
-from tests.test_subscribe_support import csrf_field, html_part, link
+from tests.subscribekit import csrf_field, html_part, link
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from markupsafe import escape
 
 from syndicator.model import SubscriberStatus
 from tests.smtp_server import smtp_server
-from tests.test_subscribe_support import (
+from tests.subscribekit import (
     SECURITY_HEADERS,
     Site,
     csrf_field,

@@ -16,7 +16,7 @@ from syndicator.mail import subscriptions
 from syndicator.mail.sender import email_check, subscriber_token
 from syndicator.model import Frequency, Subscriber, SubscriberStatus
 from tests.smtp_server import SmtpServer, smtp_server
-from tests.test_subscribe_support import (
+from tests.subscribekit import (
     SECRET,
     Site,
     csrf_field,

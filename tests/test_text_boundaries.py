@@ -33,10 +33,9 @@ from syndicator.store.database import MIGRATIONS, _alembic_config, create_store_
 from syndicator.store.schema import articles, categories
 from syndicator.text import clean_line, html_to_text, summary_of_html
 from syndicator.web.app import create_app
+from tests.feedkit import article, channel
 from tests.live import live_server
-from tests.smtp_server import smtp_server
-from tests.test_feeds_support import article, channel
-from tests.test_mail_helpers import (
+from tests.mailkit import (
     IN_WINDOW,
     RUN_AT,
     TZ,
@@ -47,6 +46,7 @@ from tests.test_mail_helpers import (
     queue_daily,
     subscribe,
 )
+from tests.smtp_server import smtp_server
 
 # the sample of examples/articles.jsonl that showed "(Chủ nhật).Khu vực" everywhere
 OUTAGE = (

@@ -210,9 +210,3 @@ def by_recipient(recorder: Recorder) -> dict[str, list[EmailMessage]]:
         for recipient in received.recipients:
             found.setdefault(recipient, []).append(received.message())
     return found
-
-
-def test_fake_clock_moves_only_when_told() -> None:
-    clock = FakeClock(RUN_AT)
-    assert clock() == clock() == RUN_AT
-    assert clock.advance(seconds=90) == RUN_AT + timedelta(seconds=90)
