@@ -30,12 +30,12 @@ from syndicator.publish.cache import FeedCache
 from syndicator.publish.follower import CacheFollower
 from syndicator.store import Store
 from syndicator.store.database import Availability, is_unavailable
+from syndicator.templating import TEMPLATES, check_templates, environment
 from syndicator.web import metrics as metrics_text
 from syndicator.web.api import api_limiter, api_routes
 from syndicator.web.bodies import BodyParser
 from syndicator.web.feedserve import RETRY_AFTER, FeedServer
 from syndicator.web.subscribe import subscription_routes
-from syndicator.web.templating import TEMPLATES, check_templates, environment
 
 log = logging.getLogger(__name__)
 

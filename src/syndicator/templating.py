@@ -1,0 +1,52 @@
+"""Jinja2 for pages and mails: one environment, Vietnamese formatting filters, autoescape.
+
+At the bottom of the layers (it imports only dates.py), so mail/ and web/ both build on it."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from syndicator import dates
+
+# templates/ sits at the project root (src/syndicator -> parents[2]); a packaged install points
+# SYNDICATOR_TEMPLATES_DIR at its copy.
+TEMPLATES = Path(
+    os.environ.get("SYNDICATOR_TEMPLATES_DIR") or Path(__file__).resolve().parents[2] / "templates"
+)
+
+
+def environment(tz: ZoneInfo, locale: str = "vi") -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(
+            enabled_extensions=("html", "xml"),
+            disabled_extensions=("txt",),
+            default_for_string=True,
+            default=True,
+        ),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+    def when(moment: datetime) -> str:  # one style on every page and in every mail
+        return dates.when(moment, tz, locale)
+
+    def iso(moment: datetime) -> str:
+        return moment.astimezone(tz).isoformat(timespec="seconds")
+
+    dates.weekday_names(locale)  # a language Babel does not know fails the start, not every page
+    env.filters["when"] = when
+    env.filters["iso"] = iso
+    return env
+
+
+def check_templates(env: Environment, names: list[str]) -> None:
+    """Load every template at start, so a typo fails the start and not a page view later."""
+    for name in names:
+        env.get_template(name)
