@@ -17,7 +17,7 @@ from syndicator import dates, links
 from syndicator.config import Settings
 from syndicator.mail.mime import PARTS_HTML_SLOT, PARTS_TEXT_SLOT, TOTAL_SLOT, Content
 from syndicator.model import Article, Frequency, reading_key
-from syndicator.web.templating import check_templates, environment
+from syndicator.templating import check_templates, environment
 
 ANNOUNCEMENTS = "thong-bao"  # Thông báo: what officials and residents look for first
 TEMPLATES = [
