@@ -20,7 +20,8 @@ from sqlalchemy import select, update
 
 from syndicator.config import Settings, load_settings
 from syndicator.mail import subscriptions
-from syndicator.mail.digests import MailComposer, plan_run, queue_run, window_end
+from syndicator.mail.composer import MailComposer
+from syndicator.mail.digests import plan_run, queue_run, window_end
 from syndicator.mail.sender import Sender
 from syndicator.model import ArticleInput, DigestRun, Frequency, Subscriber
 from syndicator.store import Store

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from syndicator.mail.digests import MailComposer, preview
+from syndicator.mail.composer import MailComposer
+from syndicator.mail.digests import preview
 from syndicator.model import Frequency
 from syndicator.store import Store
 from tests.conftest import ROOT, chromium_path

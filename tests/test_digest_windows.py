@@ -19,7 +19,8 @@ from sqlalchemy import select, text
 
 from syndicator.clock import utcnow
 from syndicator.config import Settings
-from syndicator.mail.digests import MailComposer, WindowNotEnded, plan_run, run_due, window_end
+from syndicator.mail.composer import MailComposer
+from syndicator.mail.digests import WindowNotEnded, plan_run, run_due, window_end
 from syndicator.mail.sender import Sender
 from syndicator.model import Frequency
 from syndicator.store import Store

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from syndicator.config import Settings
+from syndicator.mail.composer import MailComposer
 from syndicator.mail.digests import (
-    MailComposer,
     due_runs,
     plan_run,
     preview_since,

@@ -570,7 +570,8 @@ def digest_preview(
     email: Annotated[str | None, typer.Option(help="As this subscriber would get it.")] = None,
 ) -> None:
     """Write the digest a run would send, as HTML, without sending, queueing or recording anything."""
-    from syndicator.mail.digests import MailComposer, preview, preview_since, window_end, window_ended
+    from syndicator.mail.composer import MailComposer
+    from syndicator.mail.digests import preview, preview_since, window_end, window_ended
 
     chosen = _digest_frequency(frequency)
     config = linking_settings()
@@ -614,7 +615,8 @@ def digest_send(
 ) -> None:
     """Queue the run whose window ends at --at (default now) and deliver it. Safe to repeat."""
     from syndicator.leader import Leadership
-    from syndicator.mail.digests import MailComposer, plan_run, queue_run, window_end
+    from syndicator.mail.composer import MailComposer
+    from syndicator.mail.digests import plan_run, queue_run, window_end
     from syndicator.mail.sender import Sender
     from syndicator.store import mailqueue
 

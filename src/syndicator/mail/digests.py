@@ -23,8 +23,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from syndicator.config import Settings
-from syndicator.mail.mime import Content, build_template, encode_part
-from syndicator.mail.render import MailRenderer, category_order
+from syndicator.mail.composer import MailComposer
+from syndicator.mail.mime import Content, encode_part
+from syndicator.mail.render import category_order
 from syndicator.model import Article, DigestRun, Frequency, Subscriber, with_display_names
 from syndicator.store import Store, digestruns, mailqueue
 from syndicator.store.subscribers import recipients
@@ -91,44 +92,6 @@ class QueueReport:
     articles: int
     queued: int
     bodies: int
-
-
-class MailComposer:
-    """Turns content into stored bodies; shared by digests, announcements and confirmations."""
-
-    def __init__(self, settings: Settings, renderer: MailRenderer | None = None) -> None:
-        self.settings = settings
-        self.renderer = renderer or MailRenderer(settings)
-
-    def list_id(self, what: str) -> str:
-        """RFC 2919: a readable name and a stable ASCII identifier under our own host name."""
-        from urllib.parse import urlsplit
-
-        from slugify import slugify
-
-        host = urlsplit(self.settings.base_url).hostname or "localhost"
-        return f"{what} {self.settings.site.short_name} <{slugify(what)}.{host}>"
-
-    def template(
-        self,
-        subject: str,
-        text: str,
-        html: str,
-        *,
-        list_what: str,
-        one_click: bool = True,
-        subject_per_recipient: bool = False,
-    ) -> bytes:
-        mail = self.settings.mail
-        return build_template(
-            Content(subject, text, html),
-            from_name=mail.from_name,
-            from_address=mail.from_address,
-            reply_to=mail.reply_to,
-            list_id=self.list_id(list_what),
-            one_click=one_click,
-            subject_per_recipient=subject_per_recipient,
-        )
 
 
 def queue_run(

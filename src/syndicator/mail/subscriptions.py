@@ -17,7 +17,7 @@ from syndicator.files import Refused, read_whole
 from syndicator.files import Source as FileSource
 from syndicator.mail.addresses import InvalidAddress, normalise
 from syndicator.mail.addresses import key as address_key
-from syndicator.mail.digests import MailComposer
+from syndicator.mail.composer import MailComposer
 from syndicator.model import Frequency, OwnChoice, Source, Subscriber, SubscriberStatus
 from syndicator.store import Store
 from syndicator.store import subscribers as store_subscribers
