@@ -11,7 +11,7 @@ from syndicator.clock import Clock
 from syndicator.config import Settings
 from syndicator.ingest.dropfolder import DropFolder
 from syndicator.leader import Leadership
-from syndicator.mail.digests import MailComposer
+from syndicator.mail.composer import MailComposer
 from syndicator.mail.sender import Sender
 from syndicator.mail.subscriptions import OfficialsWatcher
 from syndicator.publish.builder import FeedBuilder
