@@ -23,7 +23,7 @@ from starlette.routing import Route
 from syndicator import tokens
 from syndicator.clock import Clock
 from syndicator.config import Settings
-from syndicator.mail.digests import MailComposer
+from syndicator.mail.composer import MailComposer
 from syndicator.mail.subscriptions import (
     InvalidSubscription,
     TooManyRequests,
