@@ -10,7 +10,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
 
 import feedparser
 import httpx
@@ -24,11 +23,12 @@ from starlette.routing import Route
 from syndicator import feeds
 from syndicator.config import Settings, load_settings
 from syndicator.ingest.importer import import_paths
-from syndicator.model import ArticleInput, Status
+from syndicator.model import Status
 from syndicator.service import Service, assemble
 from syndicator.store import Store
 from syndicator.web.app import create_app
 from tests.conftest import EXAMPLES
+from tests.factories import FakeClock, article_input
 from tests.live import live_server
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -45,17 +45,9 @@ def feed_settings(database_url: str, tmp_path: Path) -> Settings:
     )
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock(now: datetime) -> Clock:
-    return Clock(now)
+def clock(now: datetime) -> FakeClock:
+    return FakeClock(now)
 
 
 @pytest.fixture
@@ -68,7 +60,7 @@ def loaded(feed_settings: Settings, now: datetime) -> Iterator[Store]:
 
 
 @pytest.fixture
-def service(loaded: Store, feed_settings: Settings, clock: Clock) -> Iterator[Service]:
+def service(loaded: Store, feed_settings: Settings, clock: FakeClock) -> Iterator[Service]:
     built = assemble(feed_settings, loaded, clock)
     yield built
     if built.pinger:
@@ -79,18 +71,6 @@ def service(loaded: Store, feed_settings: Settings, clock: Clock) -> Iterator[Se
 def server(service: Service) -> Iterator[str]:
     with live_server(create_app(service.services)) as url:
         yield url
-
-
-def article(article_id: str, category: str, published: datetime, **extra: Any) -> ArticleInput:
-    return ArticleInput(
-        id=article_id,
-        title=f"Bài {article_id}",
-        category_name=category,
-        published_at=published,
-        body_html=f"<p>Nội dung {article_id}</p>",
-        summary=f"Tóm tắt {article_id}",
-        **extra,
-    )
 
 
 def test_feed_headers(server: str) -> None:
@@ -159,7 +139,7 @@ def test_gzip_and_head(server: str) -> None:
 
 
 def test_unknown_is_404_and_emptied_category_is_410(
-    server: str, service: Service, loaded: Store, clock: Clock
+    server: str, service: Service, loaded: Store, clock: FakeClock
 ) -> None:
     assert httpx.get(f"{server}/feeds/khong-co.rss").status_code == 404
     assert httpx.get(f"{server}/feeds/y-te.xml").status_code == 404
@@ -189,7 +169,11 @@ def test_poll_touches_neither_database_nor_feedgen(
 
 
 def test_restart_keeps_etags_without_rendering(
-    service: Service, loaded: Store, feed_settings: Settings, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    service: Service,
+    loaded: Store,
+    feed_settings: Settings,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     before = {p: service.services.cache.get(p) for p in service.services.cache.paths()}
 
@@ -203,7 +187,7 @@ def test_restart_keeps_etags_without_rendering(
 
 
 def test_rebuild_renders_only_what_changed_and_bytes_are_stable(
-    service: Service, loaded: Store, clock: Clock
+    service: Service, loaded: Store, clock: FakeClock
 ) -> None:
     builder = service.services.builder
     idle = builder.refresh(clock.now)
@@ -212,7 +196,7 @@ def test_rebuild_renders_only_what_changed_and_bytes_are_stable(
     assert first is not None
 
     clock.now += timedelta(minutes=5)
-    loaded.write([article("moi-1", "Thông báo", clock.now - timedelta(minutes=1))], clock.now)
+    loaded.write([article_input("moi-1", "Thông báo", clock.now - timedelta(minutes=1))], clock.now)
     report = builder.refresh(clock.now)
     assert set(report.rendered) == {
         *(f"/feeds/{key}.{kind}" for key in ("thong-bao", "all") for kind in ("rss", "atom", "json")),
@@ -227,10 +211,10 @@ def test_rebuild_renders_only_what_changed_and_bytes_are_stable(
 
 
 def test_scheduled_article_appears_when_due_and_never_before(
-    server: str, service: Service, loaded: Store, clock: Clock
+    server: str, service: Service, loaded: Store, clock: FakeClock
 ) -> None:
     due = clock.now + timedelta(hours=2)
-    loaded.write([article("hen-gio", "Thông báo", due)], clock.now)
+    loaded.write([article_input("hen-gio", "Thông báo", due)], clock.now)
     service.services.builder.refresh(clock.now)
     for path in ("/feeds/thong-bao.rss", "/feeds/all.atom", "/feeds/all.json", "/c/thong-bao", "/"):
         assert "hen-gio" not in httpx.get(server + path).text
@@ -245,11 +229,11 @@ def test_scheduled_article_appears_when_due_and_never_before(
 
 
 def test_archives_reach_every_visible_article(
-    server: str, service: Service, loaded: Store, clock: Clock
+    server: str, service: Service, loaded: Store, clock: FakeClock
 ) -> None:
     base = clock.now - timedelta(days=30)
     loaded.write(
-        [article(f"cu-{i:02d}", "Thông báo", base + timedelta(hours=i)) for i in range(14)], clock.now
+        [article_input(f"cu-{i:02d}", "Thông báo", base + timedelta(hours=i)) for i in range(14)], clock.now
     )
     loaded.withdraw("cu-05", clock.now)
     service.services.builder.refresh(clock.now)
@@ -293,7 +277,7 @@ def test_opml_and_health(server: str) -> None:
 
 
 def test_websub_hub_links_and_publish_pings(
-    loaded: Store, feed_settings: Settings, clock: Clock, tmp_path: Path
+    loaded: Store, feed_settings: Settings, clock: FakeClock, tmp_path: Path
 ) -> None:
     received: list[str] = []
     arrived = threading.Event()
@@ -324,7 +308,7 @@ def test_websub_hub_links_and_publish_pings(
                 assert {"hub", "self"} <= {link.rel for link in parsed.feed.links}
 
                 clock.now += timedelta(minutes=1)
-                loaded.write([article("ping-1", "Thông báo", clock.now)], clock.now)
+                loaded.write([article_input("ping-1", "Thông báo", clock.now)], clock.now)
                 service.services.builder.refresh(clock.now)
                 assert arrived.wait(10), f"no ping arrived; got {received}"
         finally:
@@ -333,7 +317,7 @@ def test_websub_hub_links_and_publish_pings(
 
 
 def test_a_category_turning_410_is_pinged_to_the_hub(
-    loaded: Store, feed_settings: Settings, clock: Clock
+    loaded: Store, feed_settings: Settings, clock: FakeClock
 ) -> None:
     received: list[str] = []
     gone = {f"http://portal.test/feeds/y-te.{kind}" for kind in ("rss", "atom", "json")}
@@ -368,7 +352,7 @@ def test_a_category_turning_410_is_pinged_to_the_hub(
     assert not any(url.endswith(".opml") for url in received)
 
 
-def test_pages(server: str, loaded: Store, service: Service, clock: Clock) -> None:
+def test_pages(server: str, loaded: Store, service: Service, clock: FakeClock) -> None:
     home = httpx.get(server + "/")
     assert home.status_code == 200
     assert 'type="application/rss+xml"' in home.text and "/feeds/all.rss" in home.text
@@ -383,15 +367,15 @@ def test_pages(server: str, loaded: Store, service: Service, clock: Clock) -> No
     assert httpx.get(server + "/c/thong-bao?trang=abc").status_code == 404
 
     nasty = replace(
-        article("xss", "Thông báo", clock.now - timedelta(minutes=1)), title="<script>x</script> & ]]>"
+        article_input("xss", "Thông báo", clock.now - timedelta(minutes=1)), title="<script>x</script> & ]]>"
     )
     loaded.write([nasty], clock.now)
     text = httpx.get(server + "/a/xss").text
     assert "<script>x</script>" not in text and "&lt;script&gt;x&lt;/script&gt; &amp; ]]&gt;" in text
 
 
-def test_withdrawn_appears_nowhere(server: str, loaded: Store, service: Service, clock: Clock) -> None:
-    gone = article("zz-da-rut", "Kinh tế", clock.now - timedelta(hours=1), status=Status.WITHDRAWN)
+def test_withdrawn_appears_nowhere(server: str, loaded: Store, service: Service, clock: FakeClock) -> None:
+    gone = article_input("zz-da-rut", "Kinh tế", clock.now - timedelta(hours=1), status=Status.WITHDRAWN)
     loaded.write([gone], clock.now)
     service.services.builder.refresh(clock.now)
     for path in ("/feeds/kinh-te.rss", "/feeds/all.rss", "/feeds/all.json", "/c/kinh-te", "/"):
