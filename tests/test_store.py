@@ -353,6 +353,41 @@ def test_an_article_can_move_between_categories(store: Store, now: datetime) -> 
     assert {c.category.slug: c.visible for c in store.categories(now)} == {"kinh-te": 1, "thong-bao": 0}
 
 
+def _metric_articles(store: Store, now: datetime) -> dict[str, int]:
+    from syndicator.publish.cache import FeedCache
+    from syndicator.web import metrics
+
+    lines = metrics.render(store, FeedCache(), {}, now).splitlines()
+    prefix = 'syndicator_articles{state="'
+    return {
+        line[len(prefix) :].split('"', 1)[0]: int(line.rsplit(" ", 1)[1])
+        for line in lines
+        if line.startswith(prefix)
+    }
+
+
+def test_metrics_count_articles_by_the_rule_every_list_uses(store: Store, now: datetime) -> None:
+    """/metrics's published count is the total of `categories list`, and its three states are how the
+    articles list tells each article's state (store/query.visible, Article.visibility)."""
+    store.write(
+        [
+            article("a1", published_at=now - timedelta(days=1)),
+            article("a2", category_name="Kinh tế", published_at=now - timedelta(hours=1)),
+            article("a3", category_name="Kinh tế", published_at=now + timedelta(hours=2)),  # scheduled
+            article("a4", published_at=now - timedelta(days=2)),
+            article("a5", status=Status.WITHDRAWN, published_at=now - timedelta(days=3)),
+        ],
+        now,
+    )
+    store.withdraw("a4", now)
+    for at in (now, now + timedelta(hours=3)):  # before and after the scheduled one comes due
+        counted = _metric_articles(store, at)
+        states = [a.visibility(at).value for a in store.articles(at, visible_only=False)]
+        assert counted == {state.value: states.count(state.value) for state in Visibility}
+        assert counted["published"] == sum(c.visible for c in store.categories(at))
+    assert _metric_articles(store, now) == {"published": 2, "scheduled": 1, "withdrawn": 2}
+
+
 # --- insert_ignore, the idempotent bulk insert under the outbox ---------------------------------------
 
 

@@ -17,9 +17,9 @@ from sqlalchemy import Connection, Select, and_, exists, func, select
 from sqlalchemy.dialects import sqlite
 
 from syndicator.model import Article
-from syndicator.store.articles import article_select, is_visible, to_article, visible
 from syndicator.store.channels import ALL
 from syndicator.store.database import insert_ignore
+from syndicator.store.query import article_select, is_visible, to_article, visible
 from syndicator.store.schema import archive_entries, articles
 
 CHUNK = 5000  # rows per INSERT: the first build after the upgrade archives a whole store

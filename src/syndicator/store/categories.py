@@ -10,6 +10,7 @@ from sqlalchemy import Connection, bindparam, func, select, update
 
 from syndicator.model import Category, CategoryCount
 from syndicator.store.database import _dialect_insert, insert_ignore
+from syndicator.store.query import visible
 from syndicator.store.schema import articles, categories, category_spellings
 
 # (slug, spelling) -> change in the number of articles spelling the category so
@@ -47,8 +48,6 @@ def counts_key(conn: Connection, now: datetime) -> tuple[object, ...]:
 def with_counts(conn: Connection, now: datetime) -> list[CategoryCount]:
     """Every category with its number of visible articles, by slug (Store.categories orders them by
     the name shown, which a [categories] entry may change)."""
-    from syndicator.store.articles import visible
-
     counts = {
         slug: int(number)
         for slug, number in conn.execute(

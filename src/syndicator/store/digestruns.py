@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from syndicator.model import Article, DigestRun, Frequency
 from syndicator.store import newsgate
-from syndicator.store.articles import article_select, to_article, visible
+from syndicator.store.query import article_select, to_article, visible
 from syndicator.store.schema import articles, digest_runs
 
 

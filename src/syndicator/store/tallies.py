@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from syndicator.model import Status
-from syndicator.store.articles import visible
+from syndicator.store.query import visible
 from syndicator.store.schema import articles, outbox, subscribers
 
 
