@@ -26,19 +26,12 @@ from syndicator.service import Service, assemble
 from syndicator.store import Store
 from syndicator.web.app import create_app
 from tests.conftest import ROOT
+from tests.factories import FakeClock
 from tests.live import live_server
 
 TOKENS = ("cms-token-aaaaaaaaaaaaaaaa", "cms-token-bbbbbbbbbbbbbbbb", "cms-token-cccccccccccccccc")
 LIMIT = 1000  # bytes: imports.max_file_bytes
 BASE = "http://portal.test"
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -55,12 +48,12 @@ def api_settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def clock(now: datetime) -> Clock:
-    return Clock(now)
+def clock(now: datetime) -> FakeClock:
+    return FakeClock(now)
 
 
 @pytest.fixture
-def service(api_settings: Settings, clock: Clock) -> Iterator[Service]:
+def service(api_settings: Settings, clock: FakeClock) -> Iterator[Service]:
     store = Store.open(api_settings.database_url)
     built = assemble(api_settings, store, clock)
     yield built
@@ -169,7 +162,7 @@ def test_api_without_configured_tokens_is_closed(database_url: str, tmp_path: Pa
 # -- create, read, update, withdraw ---------------------------------------------------------------
 
 
-def test_create_read_update_and_withdraw(server: str, service: Service, clock: Clock) -> None:
+def test_create_read_update_and_withdraw(server: str, service: Service, clock: FakeClock) -> None:
     now = clock.now
     url = f"{server}/api/articles"
     created = httpx.post(url, json=body("cms-1", now), headers=auth())
@@ -215,7 +208,7 @@ def test_unknown_article_is_404(server: str) -> None:
 
 
 def test_scheduled_article_is_reported_as_such_and_hidden(
-    server: str, service: Service, clock: Clock
+    server: str, service: Service, clock: FakeClock
 ) -> None:
     due = clock.now + timedelta(minutes=10)
     created = httpx.post(

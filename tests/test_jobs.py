@@ -28,31 +28,20 @@ from syndicator import jobs
 from syndicator.config import Settings
 from syndicator.ingest.dropfolder import DropReport
 from syndicator.jobs import Jobs
-from syndicator.model import ArticleInput
 from syndicator.publish.builder import BuildReport
 from syndicator.publish.cache import FeedCache
 from syndicator.publish.follower import CacheFollower
 from syndicator.service import Service, assemble
 from syndicator.store import Store
+from tests.factories import FakeClock, article_input, article_json
 from tests.processes import eventually
 
 BASE = "http://127.0.0.1:8000/a/"  # the settings' default base URL: the feeds' entry ids start so
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 @pytest.fixture
-def clock(now: datetime) -> Clock:
-    return Clock(now)
+def clock(now: datetime) -> FakeClock:
+    return FakeClock(now)
 
 
 @dataclass
@@ -60,7 +49,7 @@ class Cluster:
     """Instances of the service on one database, each with its own engine, as separate processes."""
 
     settings: Settings
-    clock: Clock
+    clock: FakeClock
     made: list[tuple[Store, Service]] = field(default_factory=list)
 
     def instance(self) -> Service:
@@ -76,7 +65,7 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(settings: Settings, clock: Clock) -> Iterator[Cluster]:
+def cluster(settings: Settings, clock: FakeClock) -> Iterator[Cluster]:
     made = Cluster(settings, clock)
     yield made
     made.close()
@@ -85,18 +74,6 @@ def cluster(settings: Settings, clock: Clock) -> Iterator[Cluster]:
 @pytest.fixture
 def service(cluster: Cluster) -> Service:
     return cluster.instance()
-
-
-def article(article_id: str, published: datetime, category: str = "Thông báo", **extra: Any) -> ArticleInput:
-    return ArticleInput(
-        id=article_id,
-        title=f"Bài {article_id}",
-        category_name=category,
-        published_at=published,
-        body_html=f"<p>Nội dung {article_id}</p>",
-        summary=f"Tóm tắt {article_id}",
-        **extra,
-    )
 
 
 def feed_ids(cache: FeedCache, key: str = "all") -> set[str]:
@@ -116,16 +93,6 @@ def drop(folder: Path, name: str, *articles: dict[str, Any], age: float = 10.0) 
     return path
 
 
-def line(article_id: str, published: datetime) -> dict[str, Any]:
-    return {
-        "id": article_id,
-        "title": f"Bài {article_id}",
-        "category": "Thông báo",
-        "published_at": published.isoformat(),
-        "body_text": f"Nội dung {article_id}.",
-    }
-
-
 def job_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage() for r in caplog.records if r.name == "syndicator.jobs" and r.levelno >= logging.ERROR
@@ -136,12 +103,12 @@ def job_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def test_store_watch_publishes_what_another_process_wrote_and_withdrew(
-    cluster: Cluster, service: Service, clock: Clock
+    cluster: Cluster, service: Service, clock: FakeClock
 ) -> None:
     other = Store.open(cluster.settings.database_url)  # `syndicator import`, or the API of another instance
     try:
         cache = service.services.cache
-        other.write([article("tu-noi-khac", clock.now - timedelta(hours=1))], clock.now)
+        other.write([article_input("tu-noi-khac", published=clock.now - timedelta(hours=1))], clock.now)
         Jobs(service).store_watch()
         assert "tu-noi-khac" in feed_ids(cache) and "tu-noi-khac" in feed_ids(cache, "thong-bao")
 
@@ -150,7 +117,7 @@ def test_store_watch_publishes_what_another_process_wrote_and_withdrew(
         CacheFollower(other, follower_cache).sync(clock.now)
         assert follower_cache.get("/feeds/all.json") == cache.get("/feeds/all.json")
 
-        clock.advance(5)
+        clock.advance(seconds=5)
         assert other.withdraw("tu-noi-khac", clock.now)
         Jobs(service).store_watch()
         assert "tu-noi-khac" not in feed_ids(cache)
@@ -159,39 +126,43 @@ def test_store_watch_publishes_what_another_process_wrote_and_withdrew(
         other.close()
 
 
-def test_due_article_is_published_when_its_time_comes_and_not_before(service: Service, clock: Clock) -> None:
+def test_due_article_is_published_when_its_time_comes_and_not_before(
+    service: Service, clock: FakeClock
+) -> None:
     store, cache = service.services.store, service.services.cache
-    store.write([article("da-dang", clock.now - timedelta(days=1))], clock.now)
+    store.write([article_input("da-dang", published=clock.now - timedelta(days=1))], clock.now)
     due = clock.now + timedelta(seconds=60)
-    store.write([article("hen-gio", due)], clock.now)
+    store.write([article_input("hen-gio", published=due)], clock.now)
     watch = Jobs(service)
     watch.store_watch()
     assert feed_ids(cache) == {"da-dang"}
 
-    clock.advance(59.999)
+    clock.advance(seconds=59.999)
     watch.store_watch()
     assert "hen-gio" not in feed_ids(cache) and "hen-gio" not in feed_ids(cache, "thong-bao")
 
-    clock.advance(0.001)  # no write at all: only the clock moved
+    clock.advance(seconds=0.001)  # no write at all: only the clock moved
     report = service.services.builder.refresh(clock.now)
     assert "/feeds/thong-bao.rss" in report.rendered
     assert feed_ids(cache) == {"da-dang", "hen-gio"} == feed_ids(cache, "thong-bao")
 
 
 def test_store_watch_pings_the_hub_for_the_feeds_it_changed(
-    service: Service, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    service: Service, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The builder's `on_changed` is the WebSub pinger's `publish` where a hub is configured."""
     pinged: list[list[str]] = []
     monkeypatch.setattr(service.services.builder, "on_changed", pinged.append)
     store, watch = service.services.store, Jobs(service)
-    store.write([article("ngay-mai", clock.now + timedelta(seconds=30), category="Y tế")], clock.now)
+    store.write(
+        [article_input("ngay-mai", published=clock.now + timedelta(seconds=30), category="Y tế")], clock.now
+    )
     watch.store_watch()
     pinged.clear()
 
     watch.store_watch()  # an idle tick: nothing rendered, nobody pinged
     assert pinged == []
-    clock.advance(30)  # the scheduled article comes due: its feeds change with no write
+    clock.advance(seconds=30)  # the scheduled article comes due: its feeds change with no write
     watch.store_watch()
     base = "http://127.0.0.1:8000/feeds/"
     (urls,) = pinged  # one batch: the documents of both channels (the OPML is no feed)
@@ -199,8 +170,8 @@ def test_store_watch_pings_the_hub_for_the_feeds_it_changed(
     assert sorted(urls) == sorted(wanted)
 
 
-def test_drop_folder_job_publishes_at_once(service: Service, settings: Settings, clock: Clock) -> None:
-    drop(settings.articles_dir, "moi.jsonl", line("tu-thu-muc", clock.now - timedelta(hours=1)))
+def test_drop_folder_job_publishes_at_once(service: Service, settings: Settings, clock: FakeClock) -> None:
+    drop(settings.articles_dir, "moi.jsonl", article_json("tu-thu-muc", clock.now - timedelta(hours=1)))
     Jobs(service).drop_folder()  # no store-watch tick needed
     assert "tu-thu-muc" in feed_ids(service.services.cache, "thong-bao")
 
@@ -221,10 +192,12 @@ def _query_error() -> DataError:
 
 
 def test_a_failing_job_logs_one_line_and_the_next_run_tries_again(
-    service: Service, clock: Clock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    service: Service, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     builder = service.services.builder
-    service.services.store.write([article("sau-loi", clock.now - timedelta(hours=1))], clock.now)
+    service.services.store.write(
+        [article_input("sau-loi", published=clock.now - timedelta(hours=1))], clock.now
+    )
     watch = Jobs(service)
     with monkeypatch.context() as patched, caplog.at_level(logging.INFO):
         patched.setattr(builder, "refresh", lambda now: (_ for _ in ()).throw(_query_error()))
@@ -249,7 +222,7 @@ def outage_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def test_an_outage_met_by_every_job_and_the_election_is_logged_once(
-    service: Service, clock: Clock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    service: Service, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     jobs = Jobs(service)
     with monkeypatch.context() as patched, caplog.at_level(logging.INFO):
@@ -310,14 +283,14 @@ def test_an_election_that_fails_otherwise_logs_one_line(
 def test_only_the_leading_instance_runs_jobs_and_a_new_leader_carries_on(
     cluster: Cluster,
     settings: Settings,
-    clock: Clock,
+    clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     first, second = cluster.instance(), cluster.instance()
     first_jobs, second_jobs = Jobs(first), Jobs(second)
     published = clock.now - timedelta(hours=1)
-    one = drop(settings.articles_dir, "mot.jsonl", line("bai-mot", published))
+    one = drop(settings.articles_dir, "mot.jsonl", article_json("bai-mot", published))
     caplog.set_level(logging.INFO)
 
     first_jobs.drop_folder()
@@ -345,7 +318,7 @@ def test_only_the_leading_instance_runs_jobs_and_a_new_leader_carries_on(
     second_jobs.drop_folder()  # takes over at its next tick
     assert len(scanned) == 1
     assert not any("files read" in r.getMessage() for r in caplog.records)  # mot.jsonl was read already
-    two = drop(settings.articles_dir, "hai.jsonl", line("bai-hai", published))
+    two = drop(settings.articles_dir, "hai.jsonl", article_json("bai-hai", published))
     second_jobs.drop_folder()
     assert "bai-hai" in feed_ids(second.services.cache)
 
@@ -393,13 +366,13 @@ def test_taking_over_is_done_once_before_any_job_runs(
 
 
 def test_leading_instance_never_serves_an_older_feed_than_it_rendered(
-    service: Service, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    service: Service, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Its follower (every web instance runs one) must not copy rows the builder is about to replace."""
     builder, cache, store = service.services.builder, service.services.cache, service.services.store
     follower = service.services.follower
     assert follower is not None
-    store.write([article("cu", clock.now - timedelta(hours=2))], clock.now)
+    store.write([article_input("cu", published=clock.now - timedelta(hours=2))], clock.now)
     builder.refresh(clock.now)
     follower.sync(clock.now)
 
@@ -420,8 +393,8 @@ def test_leading_instance_never_serves_an_older_feed_than_it_rendered(
 
     threads: list[threading.Thread] = []
     monkeypatch.setattr(builder, "_persist", persist_while_the_follower_looks)
-    clock.advance(5)
-    store.write([article("moi", clock.now - timedelta(hours=1))], clock.now)
+    clock.advance(seconds=5)
+    store.write([article_input("moi", published=clock.now - timedelta(hours=1))], clock.now)
     builder.refresh(clock.now)
     for look in threads:
         look.join(10)
