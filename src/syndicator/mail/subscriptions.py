@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from syndicator.addresses import InvalidAddress, normalise
+from syndicator.addresses import key as address_key
 from syndicator.files import Refused, read_whole
 from syndicator.files import Source as FileSource
-from syndicator.mail.addresses import InvalidAddress, normalise
-from syndicator.mail.addresses import key as address_key
 from syndicator.mail.composer import MailComposer
 from syndicator.model import Frequency, OwnChoice, Source, Subscriber, SubscriberStatus
 from syndicator.store import Store
