@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, select, update
 
-from syndicator.mail.addresses import key as address_key
+from syndicator.addresses import key as address_key
 from syndicator.model import ALL_CATEGORIES, Frequency, OwnChoice, Source, Subscriber, SubscriberStatus
 from syndicator.store.schema import officials, outbox, subscribers
 
