@@ -18,7 +18,7 @@ from syndicator.publish.builder import FeedBuilder
 from syndicator.publish.cache import FeedCache
 from syndicator.publish.follower import CacheFollower
 from syndicator.publish.websub import WebSubPinger
-from syndicator.store import Store, mailqueue
+from syndicator.store import Store, jobstate
 from syndicator.web.app import Services
 
 log = logging.getLogger(__name__)
@@ -32,14 +32,14 @@ SERVED_BASE = "serve.base_url"
 def record_served_base(store: Store, settings: Settings, now: datetime) -> None:
     """Said by a `serve` running the jobs: its links (base_url configured or not) are the ones to use."""
     with store.writing() as conn:
-        if mailqueue.get_state(conn, SERVED_BASE) != settings.base_url:
-            mailqueue.set_state(conn, SERVED_BASE, settings.base_url, now)
+        if jobstate.get_state(conn, SERVED_BASE) != settings.base_url:
+            jobstate.set_state(conn, SERVED_BASE, settings.base_url, now)
 
 
 def served_base(store: Store) -> str | None:
     """The base the last `serve` running the jobs linked to, if one ran on this database."""
     with store.reading() as conn:
-        return mailqueue.get_state(conn, SERVED_BASE)
+        return jobstate.get_state(conn, SERVED_BASE)
 
 
 @dataclass

@@ -27,7 +27,7 @@ from syndicator.mail.composer import MailComposer
 from syndicator.mail.mime import Content, encode_part
 from syndicator.mail.render import category_order
 from syndicator.model import Article, DigestRun, Frequency, Subscriber, with_display_names
-from syndicator.store import Store, digestruns, mailqueue
+from syndicator.store import Store, digestruns, jobstate, mailqueue
 from syndicator.store.subscribers import recipients
 
 log = logging.getLogger(__name__)
@@ -191,11 +191,11 @@ def due_runs(store: Store, settings: Settings, now: datetime) -> list[tuple[Freq
 def queue_immediate(store: Store, composer: MailComposer, now: datetime) -> int:
     """One mail per new article to each `immediate` subscriber of its category."""
     with store.reading() as conn:
-        cursor_text = mailqueue.get_state(conn, IMMEDIATE_CURSOR)
+        cursor_text = jobstate.get_state(conn, IMMEDIATE_CURSOR)
     if cursor_text is None:
         # the first look starts now: subscribing must not bring the whole archive
         with store.writing() as conn:
-            mailqueue.set_state(conn, IMMEDIATE_CURSOR, now.isoformat(), now)
+            jobstate.set_state(conn, IMMEDIATE_CURSOR, now.isoformat(), now)
         return 0
     since = datetime.fromisoformat(cursor_text) - IMMEDIATE_LOOKBACK
     with store.reading() as conn:
@@ -223,7 +223,7 @@ def queue_immediate(store: Store, composer: MailComposer, now: datetime) -> int:
                 now,
             )
     with store.writing() as conn:
-        mailqueue.set_state(conn, IMMEDIATE_CURSOR, now.isoformat(), now)
+        jobstate.set_state(conn, IMMEDIATE_CURSOR, now.isoformat(), now)
     if queued:
         log.info("immediate: %d mails queued for %d new articles", queued, len(news))
     return queued

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, delete, exists, func, or_, select, update
 
 from syndicator.model import SubscriberStatus
-from syndicator.store.database import insert_ignore, upsert
+from syndicator.store.database import insert_ignore
 from syndicator.store.schema import TOKEN_CHARS as TOKEN_CHARS  # what outbox.token holds
 from syndicator.store.schema import digest_parts, mail_bodies, outbox, subscribers
 
@@ -333,18 +333,6 @@ def counts(conn: Connection, **where: Any) -> dict[str, int]:
     if conditions:
         query = query.where(and_(*conditions))
     return {status: int(number) for status, number in conn.execute(query)}
-
-
-def set_state(conn: Connection, name: str, value: str, now: datetime) -> None:
-    from syndicator.store.schema import job_state
-
-    upsert(conn, job_state, [{"name": name, "value": value, "updated_at": now}], "name")
-
-
-def get_state(conn: Connection, name: str) -> str | None:
-    from syndicator.store.schema import job_state
-
-    return conn.execute(select(job_state.c.value).where(job_state.c.name == name)).scalar()
 
 
 def recent_confirmations(conn: Connection, subscriber_id: int, since: datetime) -> list[datetime]:
