@@ -37,6 +37,7 @@ from syndicator.store.database import Availability
 from syndicator.web import bodies
 from syndicator.web.app import create_app
 from tests.conftest import EXAMPLES
+from tests.factories import FakeClock
 from tests.live import live_server
 from tests.processes import Processes, environment, shows_logs
 from tests.relay import Relay
@@ -45,14 +46,6 @@ TOKEN = "cms-token-hostile-0123456789"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 FEED = "/feeds/thong-bao.rss"
 POLL_BOUND = 0.050  # seconds: feed polls answer within this while a heavy request is parsed
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def make_settings(database_url: str, tmp_path: Path) -> Settings:
@@ -81,7 +74,7 @@ def open_service(database_url: str, tmp_path: Path, now: datetime) -> Service:
     settings = make_settings(database_url, tmp_path)
     store = Store.open(settings.database_url, settings.categories)
     assert import_paths(store, [EXAMPLES], now - timedelta(days=1), settings.tz).failed == 0
-    return assemble(settings, store, Clock(now))
+    return assemble(settings, store, FakeClock(now))
 
 
 def close_service(service: Service) -> None:
