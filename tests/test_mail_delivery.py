@@ -27,11 +27,11 @@ from syndicator.mail import subscriptions
 from syndicator.mail.sender import Sender, SendReport, _RateLimit, email_check, subscriber_from_token
 from syndicator.mail.transport import (
     MaildirTransport,
-    SmtpAddress,
     SmtpTransport,
     TemporaryFailure,
     Transport,
 )
+from syndicator.smtpurl import SmtpAddress
 from syndicator.store import Store
 from syndicator.store.schema import subscribers
 from tests.mailkit import (

@@ -29,8 +29,9 @@ from syndicator.jobs import Jobs
 from syndicator.leader import LEADER_LOCK
 from syndicator.mail import lease
 from syndicator.mail.sender import CLAIM_SIZE, Sender
-from syndicator.mail.transport import DeliveryError, SmtpAddress, SmtpTransport, Transport
+from syndicator.mail.transport import DeliveryError, SmtpTransport, Transport
 from syndicator.service import Service, assemble
+from syndicator.smtpurl import SmtpAddress
 from syndicator.store import Store
 from syndicator.store.database import Availability
 from syndicator.store.schema import outbox

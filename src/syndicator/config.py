@@ -37,6 +37,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from syndicator import dates
+from syndicator.smtpurl import SmtpAddress
 
 DEFAULT_CONFIG = Path("config/syndicator.toml")
 # Where links point when base_url is not configured and no server address stands in (`serve` uses
@@ -272,8 +273,6 @@ class Settings(BaseSettings):
     def _smtp_url(cls, value: str | None) -> str | None:
         if not value:
             return None
-        from syndicator.mail.transport import SmtpAddress
-
         SmtpAddress.parse(value)  # raises ValueError naming what is wrong
         return value
 

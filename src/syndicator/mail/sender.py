@@ -46,11 +46,11 @@ from syndicator.mail.transport import (
     DeliveryError,
     MaildirTransport,
     PermanentFailure,
-    SmtpAddress,
     SmtpTransport,
     TemporaryFailure,
     Transport,
 )
+from syndicator.smtpurl import SmtpAddress
 from syndicator.store import Store, mailqueue
 from syndicator.store.database import WRITE_OPTION, Availability, is_unavailable
 from syndicator.store.mailqueue import Claimed
