@@ -25,7 +25,8 @@ from syndicator.config import Settings, load_settings
 from syndicator.ingest.importer import import_paths
 from syndicator.mail import subscriptions
 from syndicator.mail.digests import plan_run, queue_run, window_end
-from syndicator.mail.sender import SendReport, subscriber_token
+from syndicator.mail.linktokens import subscriber_token
+from syndicator.mail.sender import SendReport
 from syndicator.model import ArticleInput, Frequency, Source, Subscriber
 from syndicator.service import Service, assemble
 from syndicator.store import Store
@@ -33,6 +34,7 @@ from syndicator.store import subscribers as store_subscribers
 from syndicator.store.schema import outbox
 from syndicator.web import csrf
 from tests.conftest import EXAMPLES, NOW
+from tests.factories import FakeClock
 from tests.live import live_server
 from tests.smtp_server import Received, SmtpServer
 
@@ -40,20 +42,6 @@ SECRET = "test-secret-key-0123456789"
 SECURITY_HEADERS = ("content-security-policy", "x-content-type-options", "referrer-policy")
 _CSRF_INPUT = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
 _URL = re.compile(r"https?://[^\s<>\"']+")
-
-
-class Clock:
-    """The injected clock: it moves only when a test says so."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> datetime:
-        self.now += delta
-        return self.now
 
 
 class _Deferred:
@@ -73,7 +61,7 @@ class Site:
     settings: Settings
     store: Store
     service: Service
-    clock: Clock
+    clock: FakeClock
     smtp: SmtpServer | None
     clients: list[httpx.Client] = field(default_factory=list)
 
@@ -177,7 +165,7 @@ def running_site(
     **overrides: Any,
 ) -> Iterator[Site]:
     """The sample articles imported, the whole service assembled, uvicorn serving it on loopback."""
-    clock = Clock(now)
+    clock = FakeClock(now)
     deferred = _Deferred()
     with ExitStack() as stack:
         store = Store.open(database_url)
