@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any, Protocol
@@ -31,107 +31,26 @@ def article_from_mapping(obj: Any, tz: tzinfo, *, source: str = "") -> ArticleIn
     """Validate one JSON object. Raises InvalidArticle listing every bad field at once."""
     if not isinstance(obj, Mapping):
         raise InvalidArticle("expected a JSON object", [("", "expected a JSON object")])
-    problems: list[tuple[str, str]] = []
-    unknown = sorted(set(obj) - KNOWN_FIELDS)
-    for name in unknown:
-        problems.append((name, "unknown field"))
-
-    def text(name: str, *, required: bool, limit: int) -> str | None:
-        value = obj.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            if required:
-                problems.append((name, "required"))
-            return None
-        if not isinstance(value, str):
-            problems.append((name, "must be a string"))
-            return None
-        cleaned = clean_line(value)
-        if not cleaned:  # only spaces or control characters
-            if required:
-                problems.append((name, "required"))
-            return None
-        if len(cleaned) > limit:
-            problems.append((name, f"longer than {limit} characters"))
-        return cleaned
-
-    def when(name: str, *, required: bool) -> datetime | None:
-        value = obj.get(name)
-        if value is None:
-            if required:
-                problems.append((name, "required"))
-            return None
-        if not isinstance(value, str):
-            problems.append((name, "must be an ISO 8601 string"))
-            return None
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            problems.append((name, f"not an ISO 8601 date-time: {value[:40]!r}"))
-            return None
-        if not MIN_YEAR <= moment.year <= MAX_YEAR:
-            problems.append((name, f"year {moment.year} is out of range ({MIN_YEAR}-{MAX_YEAR})"))
-            return None
-        return moment if moment.tzinfo else moment.replace(tzinfo=tz)
-
-    article_id = obj.get("id")
-    if isinstance(article_id, int) and not isinstance(article_id, bool):
-        article_id = str(article_id)
-    if not isinstance(article_id, str) or not ARTICLE_ID.fullmatch(article_id):
-        problems.append(("id", "required: 1-128 letters, digits, '.', '_' or '-'"))
-    title = text("title", required=True, limit=500)
-    category = text("category", required=True, limit=200)
-    if category is not None and not category_slug(category):
-        problems.append(("category", "has no letters or digits"))
-    elif category is not None and len(category_name(category)) > 200:
-        problems.append(("category", "longer than 200 characters"))
-    published_at = when("published_at", required=True)
-    updated_at = when("updated_at", required=False)
-    summary = text("summary", required=False, limit=2000)
-    author = text("author", required=False, limit=200)
-    office = text("office", required=False, limit=300)
-    url = text("url", required=False, limit=2000)
-    if url is not None and not _is_http_url(url):
-        problems.append(("url", "must be an absolute http(s) URL"))
-
-    body_html = obj.get("body_html")
-    body_text = obj.get("body_text")
-    body = ""
-    if body_html is not None and body_text is not None:
-        problems.append(("body_html", "give body_html or body_text, not both"))
-    elif isinstance(body_html, str):
-        try:
-            body = sanitize_html(body_html)
-        except TooCostly as error:
-            problems.append(("body_html", str(error)))
-    elif isinstance(body_text, str):
-        body = text_to_html(body_text)
-        try:
-            check_cost(body)  # the feeds and mails parse it again
-        except TooCostly as error:
-            problems.append(("body_text", str(error)))
-            body = ""
-    elif body_html is not None or body_text is not None:
-        problems.append(("body_html" if body_html is not None else "body_text", "must be a string"))
-    else:
-        problems.append(("body_html", "required (or body_text)"))
-    if not body and not any(name == "body_html" or name == "body_text" for name, _ in problems):
-        problems.append(("body_html" if body_html is not None else "body_text", "no content"))
-
-    status_value = obj.get("status", "published")
-    try:
-        status = Status(status_value)
-    except ValueError:
-        problems.append(("status", "must be 'published' or 'withdrawn'"))
-        status = Status.PUBLISHED
-
+    fields = _Fields(obj, tz)
+    for name in sorted(set(obj) - KNOWN_FIELDS):
+        fields.problem(name, "unknown field")
+    article_id = fields.article_id()
+    title = fields.text("title", required=True, limit=500)
+    category = fields.category()
+    published_at = fields.when("published_at", required=True)
+    updated_at = fields.when("updated_at", required=False)
+    summary = fields.text("summary", required=False, limit=2000)
+    author = fields.text("author", required=False, limit=200)
+    office = fields.text("office", required=False, limit=300)
+    url = fields.url()
+    body = fields.body()
+    status = fields.status()
     if updated_at and published_at and updated_at < published_at:
-        problems.append(("updated_at", "earlier than published_at"))
-
-    if problems:
+        fields.problem("updated_at", "earlier than published_at")
+    if fields.problems:
+        problems = fields.problems
         raise InvalidArticle("; ".join(f"{f or 'line'}: {p}" for f, p in problems), problems)
-    assert isinstance(article_id, str) and title and category and published_at
-    if not summary:
-        summary = summary_of_html(body, SUMMARY_CHARS)  # a line per paragraph or list item
+    assert article_id and title and category and published_at
     return ArticleInput(
         id=article_id,
         title=title,
@@ -139,13 +58,122 @@ def article_from_mapping(obj: Any, tz: tzinfo, *, source: str = "") -> ArticleIn
         published_at=published_at,
         updated_at=updated_at,
         body_html=body,
-        summary=summary,
+        # a line per paragraph or list item
+        summary=summary or summary_of_html(body, SUMMARY_CHARS),
         author=author,
         office=office,
         url=url,
         status=status,
         source=source,
     )
+
+
+class _Fields:
+    """One JSON object's fields read one by one, every problem collected rather than the first raised."""
+
+    def __init__(self, obj: Mapping[str, Any], tz: tzinfo) -> None:
+        self.obj = obj
+        self.tz = tz
+        self.problems: list[tuple[str, str]] = []
+
+    def problem(self, name: str, message: str) -> None:
+        self.problems.append((name, message))
+
+    def text(self, name: str, *, required: bool, limit: int) -> str | None:
+        value = self.obj.get(name)
+        if isinstance(value, str):
+            value = clean_line(value) or None  # only spaces or control characters: as if absent
+        elif value is not None:
+            self.problem(name, "must be a string")
+            return None
+        if value is None:
+            if required:
+                self.problem(name, "required")
+            return None
+        if len(value) > limit:
+            self.problem(name, f"longer than {limit} characters")
+        return value
+
+    def when(self, name: str, *, required: bool) -> datetime | None:
+        value = self.obj.get(name)
+        if value is None:
+            if required:
+                self.problem(name, "required")
+            return None
+        if not isinstance(value, str):
+            self.problem(name, "must be an ISO 8601 string")
+            return None
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            self.problem(name, f"not an ISO 8601 date-time: {value[:40]!r}")
+            return None
+        if not MIN_YEAR <= moment.year <= MAX_YEAR:
+            self.problem(name, f"year {moment.year} is out of range ({MIN_YEAR}-{MAX_YEAR})")
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=self.tz)
+
+    def article_id(self) -> str | None:
+        value = self.obj.get("id")
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not ARTICLE_ID.fullmatch(value):
+            self.problem("id", "required: 1-128 letters, digits, '.', '_' or '-'")
+            return None
+        return value
+
+    def category(self) -> str | None:
+        category = self.text("category", required=True, limit=200)
+        if category is not None and not category_slug(category):
+            self.problem("category", "has no letters or digits")
+        elif category is not None and len(category_name(category)) > 200:
+            self.problem("category", "longer than 200 characters")
+        return category
+
+    def url(self) -> str | None:
+        url = self.text("url", required=False, limit=2000)
+        if url is not None and not _is_http_url(url):
+            self.problem("url", "must be an absolute http(s) URL")
+        return url
+
+    def body(self) -> str:
+        """The sanitised HTML of body_html, or body_text made into paragraphs: exactly one is given."""
+        body_html, body_text = self.obj.get("body_html"), self.obj.get("body_text")
+        before = len(self.problems)
+        body = ""
+        if body_html is not None and body_text is not None:
+            self.problem("body_html", "give body_html or body_text, not both")
+        elif isinstance(body_html, str):
+            body = self._guarded("body_html", lambda: sanitize_html(body_html))
+        elif isinstance(body_text, str):
+            body = self._guarded("body_text", lambda: _paragraphs(body_text))
+        elif body_html is not None or body_text is not None:
+            self.problem("body_html" if body_html is not None else "body_text", "must be a string")
+        else:
+            self.problem("body_html", "required (or body_text)")
+        if not body and len(self.problems) == before:
+            self.problem("body_html" if body_html is not None else "body_text", "no content")
+        return body
+
+    def _guarded(self, name: str, make: Callable[[], str]) -> str:
+        try:
+            return make()
+        except TooCostly as error:
+            self.problem(name, str(error))
+            return ""
+
+    def status(self) -> Status:
+        try:
+            return Status(self.obj.get("status", "published"))
+        except ValueError:
+            self.problem("status", "must be 'published' or 'withdrawn'")
+            return Status.PUBLISHED
+
+
+def _paragraphs(text: str) -> str:
+    html = text_to_html(text)
+    check_cost(html)  # the feeds and mails parse it again
+    return html
 
 
 def parse_line(line: bytes | str, tz: tzinfo, *, source: str = "") -> ArticleInput:
