@@ -22,6 +22,7 @@ from syndicator.store import Store
 from syndicator.store.categories import best_spelling
 from syndicator.store.database import _alembic_config, create_store_engine
 from syndicator.web.app import create_app
+from tests.factories import article_input
 from tests.live import live_server
 
 VIETNAM = timezone(timedelta(hours=7))
@@ -30,20 +31,6 @@ SENTENCE = "Tin tức - Sự kiện"
 TITLED = "Tin Tức - Sự Kiện"
 SLUG = "tin-tuc-su-kien"
 TOKEN = "cms-token-aaaaaaaaaaaaaaaa"
-
-
-def article(article_id: str, category: str, **changes: Any) -> ArticleInput:
-    values: dict[str, Any] = {
-        "id": article_id,
-        "title": f"Bài {article_id}",
-        "category_name": category,
-        "published_at": datetime(2021, 1, 2, 10, 0, tzinfo=VIETNAM),
-        "body_html": "<p>Nội dung</p>",
-        "summary": "Nội dung",
-        "source": f"test:{article_id}",
-    }
-    values.update(changes)
-    return ArticleInput(**values)
 
 
 def shown(store: Store, now: datetime) -> str:
@@ -75,8 +62,8 @@ def test_the_rule_alone() -> None:
 @pytest.mark.parametrize("first", [SHOUTED, SENTENCE])
 def test_not_all_capitals_wins_whichever_comes_first(store: Store, now: datetime, first: str) -> None:
     second = SENTENCE if first == SHOUTED else SHOUTED
-    store.write([article(f"a{i}", first) for i in range(3)], now)  # more of the first
-    store.write([article("b", second)], now + timedelta(minutes=1))
+    store.write([article_input(f"a{i}", first) for i in range(3)], now)  # more of the first
+    store.write([article_input("b", second)], now + timedelta(minutes=1))
     assert shown(store, now) == SENTENCE
     for got in store.articles(now):
         assert got.category.name == SENTENCE  # every article, whichever spelling it came with
@@ -84,46 +71,54 @@ def test_not_all_capitals_wins_whichever_comes_first(store: Store, now: datetime
 
 @pytest.mark.parametrize("order", ["fewer first", "more first"])
 def test_the_spelling_most_articles_carry_wins(store: Store, now: datetime, order: str) -> None:
-    fewer = [article("s1", SENTENCE)]
-    more = [article("t1", TITLED), article("t2", TITLED)]
+    fewer = [article_input("s1", SENTENCE)]
+    more = [article_input("t1", TITLED), article_input("t2", TITLED)]
     batches = [fewer, more] if order == "fewer first" else [more, fewer]
     for step, batch in enumerate(batches):
         store.write(batch, now + timedelta(minutes=step))
     assert shown(store, now) == TITLED
-    store.write([article("s2", SENTENCE), article("s3", SENTENCE)], now + timedelta(minutes=5))
+    store.write([article_input("s2", SENTENCE), article_input("s3", SENTENCE)], now + timedelta(minutes=5))
     assert shown(store, now) == SENTENCE  # updated as articles arrive
 
 
 def test_one_batch_with_every_spelling(store: Store, now: datetime) -> None:
     store.write(
-        [article("x", SHOUTED), article("y", TITLED), article("z", SENTENCE), article("w", TITLED)], now
+        [
+            article_input("x", SHOUTED),
+            article_input("y", TITLED),
+            article_input("z", SENTENCE),
+            article_input("w", TITLED),
+        ],
+        now,
     )
     assert shown(store, now) == TITLED
 
 
 def test_withdrawals_edits_and_moves_take_their_spelling_away(store: Store, now: datetime) -> None:
     later = now + timedelta(hours=1)
-    store.write([article("t1", TITLED), article("t2", TITLED), article("s1", SENTENCE)], now)
+    store.write(
+        [article_input("t1", TITLED), article_input("t2", TITLED), article_input("s1", SENTENCE)], now
+    )
     assert shown(store, now) == TITLED
     assert store.withdraw("t1", later)
     assert store.withdraw("t1", later) is False  # counted once
     assert shown(store, now) == TITLED  # one each: the first seen
     # the same article spelled otherwise (an edit), then moved to another category
-    store.write([article("t2", SENTENCE)], later)
+    store.write([article_input("t2", SENTENCE)], later)
     assert shown(store, now) == SENTENCE
-    store.write([article("t2", "Kinh tế"), article("s1", "Kinh tế")], later)
+    store.write([article_input("t2", "Kinh tế"), article_input("s1", "Kinh tế")], later)
     assert shown(store, now) == SENTENCE  # nothing carries any spelling now: the name stays
-    store.write([article("t1", SHOUTED)], later)  # the withdrawn one published anew, shouted
+    store.write([article_input("t1", SHOUTED)], later)  # the withdrawn one published anew, shouted
     assert shown(store, now) == SHOUTED
-    store.write([article("t1", SHOUTED, status=Status.WITHDRAWN)], later)  # withdrawn by an import
-    store.write([article("n1", TITLED)], later)
+    store.write([article_input("t1", SHOUTED, status=Status.WITHDRAWN)], later)  # withdrawn by an import
+    store.write([article_input("n1", TITLED)], later)
     assert shown(store, now) == TITLED
 
 
 def test_the_configured_name_wins(settings: Settings, now: datetime) -> None:
     configured = Store.open(settings.database_url, {SLUG: "Tin tức và sự kiện"})
     try:
-        configured.write([article("a", SENTENCE), article("b", SHOUTED)], now)
+        configured.write([article_input("a", SENTENCE), article_input("b", SHOUTED)], now)
         assert shown(configured, now) == "Tin tức và sự kiện"
         got = configured.article("b")
         assert got is not None and got.category.name == "Tin tức và sự kiện"
@@ -153,8 +148,8 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(store: Store, now: 
         return len(seen)
 
     # each a new category with two spellings, the second batch a hundred times the first
-    small = statements([article(f"s{i}", SHOUTED if i % 2 else SENTENCE) for i in range(4)])
-    large = statements([article(f"l{i}", "KINH TẾ" if i % 2 else "Kinh tế") for i in range(400)])
+    small = statements([article_input(f"s{i}", SHOUTED if i % 2 else SENTENCE) for i in range(4)])
+    large = statements([article_input(f"l{i}", "KINH TẾ" if i % 2 else "Kinh tế") for i in range(400)])
     assert large == small
 
 
@@ -305,7 +300,7 @@ def test_migration_0010_backfills_and_goes_back(database_url: str) -> None:
     try:
         now = datetime(2021, 3, 10, tzinfo=VIETNAM)
         assert shown(store, now) == SHOUTED
-        store.write([article("n", SENTENCE)], now)
+        store.write([article_input("n", SENTENCE)], now)
         assert shown(store, now) == SENTENCE
     finally:
         store.close()
@@ -323,7 +318,7 @@ def test_writers_at_once_lose_no_count(store: Store, now: datetime) -> None:
     def writer(name: str, spelling: str, other: str) -> None:
         for batch in range(8):
             store.write(
-                [article(f"{name}-{batch}-{i}", spelling if i % 2 else other) for i in range(20)],
+                [article_input(f"{name}-{batch}-{i}", spelling if i % 2 else other) for i in range(20)],
                 now + timedelta(seconds=batch),
             )
 
@@ -348,7 +343,7 @@ def test_writers_at_once_lose_no_count(store: Store, now: datetime) -> None:
         ("kinh-te", "KINH TẾ"): 80,
     }
     assert shown(store, now) in (TITLED, SENTENCE)  # a tie: the first seen, whichever writer that was
-    store.write([article("one-more", SENTENCE)], now)
+    store.write([article_input("one-more", SENTENCE)], now)
     assert shown(store, now) == SENTENCE
     kinh_te = store.category("kinh-te")
     assert kinh_te is not None and kinh_te.name == "Kinh tế"
@@ -358,7 +353,7 @@ def test_reimporting_the_same_files_corrects_a_backfilled_spelling(database_url:
     """Upgraded through 0010, every old article counts under its category's name of that time (all
     capitals, the first seen); the same files imported again report nothing changed, but each article
     gets its own spelling back and the category the name its articles carry."""
-    files = [article("hoa", SHOUTED), article("b", SENTENCE), article("c", SENTENCE)]
+    files = [article_input("hoa", SHOUTED), article_input("b", SENTENCE), article_input("c", SENTENCE)]
     old_time = "2021-01-01 00:00:00"
     engine = create_store_engine(database_url)
     try:

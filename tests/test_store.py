@@ -13,26 +13,13 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from syndicator.config import Settings
-from syndicator.model import ArticleInput, Status, Visibility, WriteOutcome
+from syndicator.model import Status, Visibility, WriteOutcome
 from syndicator.store import Store, StoreError
 from syndicator.store.database import create_store_engine, current_revision, head_revision, upgrade
+from tests.factories import article_input
 from tests.hostile import finishes
 
 VIETNAM = timezone(timedelta(hours=7))
-
-
-def article(article_id: str = "a1", **changes: object) -> ArticleInput:
-    values: dict[str, object] = {
-        "id": article_id,
-        "title": f"Bài {article_id}",
-        "category_name": "Thông báo",
-        "published_at": datetime(2021, 1, 2, 10, 0, tzinfo=VIETNAM),
-        "body_html": "<p>Nội dung</p>",
-        "summary": "Nội dung",
-        "source": f"test:{article_id}",
-    }
-    values.update(changes)
-    return ArticleInput(**values)  # type: ignore[arg-type]
 
 
 # --- schema -----------------------------------------------------------------------------------------
@@ -53,7 +40,7 @@ def test_schema_is_created_in_an_empty_database(database_url: str) -> None:
 
 def test_opening_again_keeps_the_data(database_url: str, now: datetime) -> None:
     first = Store.open(database_url)
-    first.write([article()], now)
+    first.write([article_input()], now)
     first.close()
     second = Store.open(database_url)
     try:
@@ -108,15 +95,18 @@ def test_an_unreachable_server_is_a_one_line_store_error() -> None:
 
 
 def test_write_outcomes(store: Store, now: datetime) -> None:
-    assert store.write([article("a1"), article("a2")], now) == [WriteOutcome.CREATED, WriteOutcome.CREATED]
-    assert store.write([article("a1"), article("a2", title="Đã sửa")], now) == [
+    assert store.write([article_input("a1"), article_input("a2")], now) == [
+        WriteOutcome.CREATED,
+        WriteOutcome.CREATED,
+    ]
+    assert store.write([article_input("a1"), article_input("a2", title="Đã sửa")], now) == [
         WriteOutcome.UNCHANGED,
         WriteOutcome.UPDATED,
     ]
 
 
 def test_round_trip(store: Store, now: datetime) -> None:
-    written = article(
+    written = article_input(
         author="Lê Hải",
         office="Trung tâm VHTT",
         url="https://thoxuan.thanhhoa.gov.vn/a1",
@@ -130,7 +120,7 @@ def test_round_trip(store: Store, now: datetime) -> None:
         "a1",
         written.title,
         written.body_html,
-        "Nội dung",
+        written.summary,
     )
     assert (got.author, got.office, got.url, got.status) == (
         "Lê Hải",
@@ -144,7 +134,7 @@ def test_round_trip(store: Store, now: datetime) -> None:
 
 
 def test_times_come_back_aware_utc(store: Store, now: datetime) -> None:
-    store.write([article()], now)
+    store.write([article_input()], now)
     got = store.article("a1")
     assert got is not None
     for moment in (got.published_at, got.updated_at, got.changed_at):
@@ -157,16 +147,16 @@ def test_times_come_back_aware_utc(store: Store, now: datetime) -> None:
 
 def test_microseconds_and_offsets_survive(store: Store, now: datetime) -> None:
     moment = datetime(2021, 1, 2, 23, 59, 59, 123456, tzinfo=timezone(timedelta(hours=-5)))
-    store.write([article(published_at=moment)], now)
+    store.write([article_input(published_at=moment)], now)
     got = store.article("a1")
     assert got is not None and got.published_at == moment
 
 
 def test_unchanged_content_rewrites_nothing(store: Store, now: datetime) -> None:
-    store.write([article()], now)
+    store.write([article_input()], now)
     before = store.article("a1")
     later = now + timedelta(days=1)
-    assert store.write([article()], later) == [WriteOutcome.UNCHANGED]
+    assert store.write([article_input()], later) == [WriteOutcome.UNCHANGED]
     after = store.article("a1")
     assert before is not None and after is not None
     assert after == before
@@ -174,9 +164,9 @@ def test_unchanged_content_rewrites_nothing(store: Store, now: datetime) -> None
 
 
 def test_a_change_updates_the_same_article_at_now(store: Store, now: datetime) -> None:
-    store.write([article()], now)
+    store.write([article_input()], now)
     later = now + timedelta(hours=5)
-    assert store.write([article(body_html="<p>Đã sửa</p>")], later) == [WriteOutcome.UPDATED]
+    assert store.write([article_input(body_html="<p>Đã sửa</p>")], later) == [WriteOutcome.UPDATED]
     got = store.article("a1")
     assert got is not None
     assert got.body_html == "<p>Đã sửa</p>"
@@ -186,7 +176,7 @@ def test_a_change_updates_the_same_article_at_now(store: Store, now: datetime) -
 
 def test_the_source_edit_time_wins(store: Store, now: datetime) -> None:
     edited = datetime(2021, 1, 5, 9, 0, tzinfo=VIETNAM)
-    store.write([article(updated_at=edited)], now)
+    store.write([article_input(updated_at=edited)], now)
     got = store.article("a1")
     assert got is not None and got.updated_at == edited
 
@@ -195,8 +185,8 @@ def test_an_edit_of_a_scheduled_article_is_not_dated_before_its_publication(
     store: Store, now: datetime
 ) -> None:
     future = now + timedelta(days=3)
-    store.write([article(published_at=future)], now)
-    store.write([article(published_at=future, title="Đã sửa")], now + timedelta(hours=1))
+    store.write([article_input(published_at=future)], now)
+    store.write([article_input(published_at=future, title="Đã sửa")], now + timedelta(hours=1))
     got = store.article("a1")
     assert got is not None and got.updated_at == future
 
@@ -204,7 +194,7 @@ def test_an_edit_of_a_scheduled_article_is_not_dated_before_its_publication(
 def test_a_batch_is_all_or_nothing(store: Store, now: datetime) -> None:
     # ids must be distinct within a batch; a repeated one makes the database refuse the whole batch
     with pytest.raises(IntegrityError):
-        store.write([article("ok"), article("twice"), article("twice")], now)
+        store.write([article_input("ok"), article_input("twice"), article_input("twice")], now)
     assert store.article("ok") is None
     assert store.articles(now, visible_only=False) == []
 
@@ -213,7 +203,7 @@ def test_a_batch_is_all_or_nothing(store: Store, now: datetime) -> None:
 
 
 def test_withdrawn_articles_stay_but_are_not_visible(store: Store, now: datetime) -> None:
-    store.write([article("a1"), article("a2", status=Status.WITHDRAWN)], now)
+    store.write([article_input("a1"), article_input("a2", status=Status.WITHDRAWN)], now)
     got = store.article("a2")
     assert got is not None and got.status is Status.WITHDRAWN
     assert got.visibility(now) is Visibility.WITHDRAWN
@@ -223,7 +213,7 @@ def test_withdrawn_articles_stay_but_are_not_visible(store: Store, now: datetime
 
 
 def test_withdraw(store: Store, now: datetime) -> None:
-    store.write([article()], now)
+    store.write([article_input()], now)
     later = now + timedelta(minutes=1)
     assert store.withdraw("a1", later) is True
     assert store.withdraw("a1", later) is False
@@ -232,13 +222,13 @@ def test_withdraw(store: Store, now: datetime) -> None:
     assert got is not None and got.visibility(later) is Visibility.WITHDRAWN and got.changed_at == later
     assert store.count_visible(later) == 0
     # the same content imported again publishes it anew
-    assert store.write([article()], later) == [WriteOutcome.UPDATED]
+    assert store.write([article_input()], later) == [WriteOutcome.UPDATED]
     assert store.count_visible(later) == 1
 
 
 def test_a_future_article_is_scheduled_until_its_time(store: Store, now: datetime) -> None:
     due = now + timedelta(hours=2)
-    store.write([article("soon", published_at=due), article("old")], now)
+    store.write([article_input("soon", published_at=due), article_input("old")], now)
     got = store.article("soon")
     assert got is not None
     assert got.visibility(now) is Visibility.SCHEDULED
@@ -256,10 +246,10 @@ def test_listing_is_newest_first_with_stable_ties(store: Store, now: datetime) -
     base = datetime(2021, 1, 1, tzinfo=UTC)
     store.write(
         [
-            article("b", published_at=base),
-            article("a", published_at=base),
-            article("c", published_at=base + timedelta(days=1)),
-            article("d", published_at=base - timedelta(days=1), category_name="Kinh tế"),
+            article_input("b", published_at=base),
+            article_input("a", published_at=base),
+            article_input("c", published_at=base + timedelta(days=1)),
+            article_input("d", published_at=base - timedelta(days=1), category_name="Kinh tế"),
         ],
         now,
     )
@@ -276,11 +266,11 @@ def test_listing_is_newest_first_with_stable_ties(store: Store, now: datetime) -
 def test_categories_count_only_visible_articles(store: Store, now: datetime) -> None:
     store.write(
         [
-            article("p1"),
-            article("p2"),
-            article("w", status=Status.WITHDRAWN),
-            article("s", published_at=now + timedelta(days=1)),
-            article("k", category_name="Kinh tế", status=Status.WITHDRAWN),
+            article_input("p1"),
+            article_input("p2"),
+            article_input("w", status=Status.WITHDRAWN),
+            article_input("s", published_at=now + timedelta(days=1)),
+            article_input("k", category_name="Kinh tế", status=Status.WITHDRAWN),
         ],
         now,
     )
@@ -293,30 +283,34 @@ def test_kept_counts_follow_writes_withdrawals_and_articles_coming_due(store: St
     def counts(at: datetime) -> dict[str, int]:
         return {c.category.slug: c.visible for c in store.categories(at)}
 
-    store.write([article("p1"), article("s", published_at=now + timedelta(hours=1))], now)
+    store.write([article_input("p1"), article_input("s", published_at=now + timedelta(hours=1))], now)
     assert counts(now) == {"thong-bao": 1}
     assert counts(now) == {"thong-bao": 1}  # kept
     assert counts(now + timedelta(hours=1)) == {"thong-bao": 2}  # "s" came due, nothing written
     assert counts(now) == {"thong-bao": 1}  # asked about an earlier time again
-    store.write([article("p2", category_name="Kinh tế")], now + timedelta(minutes=1))
+    store.write([article_input("p2", category_name="Kinh tế")], now + timedelta(minutes=1))
     assert counts(now + timedelta(minutes=1)) == {"thong-bao": 1, "kinh-te": 1}
     assert store.withdraw("p1", now + timedelta(minutes=2))
     assert counts(now + timedelta(minutes=2)) == {"thong-bao": 0, "kinh-te": 1}
     # writes at the same instant (an import's batches share their `now`), each changing the counts
     later = now + timedelta(minutes=3)
-    store.write([article("p3", category_name="Kinh tế")], later)
+    store.write([article_input("p3", category_name="Kinh tế")], later)
     assert counts(later) == {"thong-bao": 0, "kinh-te": 2}
     assert store.withdraw("p3", later)
     assert counts(later) == {"thong-bao": 0, "kinh-te": 1}
-    store.write([article("p1", title="Sửa lại")], later)  # published again (its hash was reset)
+    store.write([article_input("p1", title="Sửa lại")], later)  # published again (its hash was reset)
     assert counts(later) == {"thong-bao": 1, "kinh-te": 1}
 
 
 def test_spelling_variants_are_one_category_under_its_best_spelling(store: Store, now: datetime) -> None:
     # not all capitals, then one article each: the first seen (tests/test_category_names.py: the rule)
-    store.write([article("a", category_name="Văn hóa - Xã hội")], now)
+    store.write([article_input("a", category_name="Văn hóa - Xã hội")], now)
     store.write(
-        [article("b", category_name="VĂN HÓA-XÃ HỘI"), article("c", category_name="văn hóa – xã hội")], now
+        [
+            article_input("b", category_name="VĂN HÓA-XÃ HỘI"),
+            article_input("c", category_name="văn hóa – xã hội"),
+        ],
+        now,
     )
     assert [(c.category.slug, c.category.name, c.visible) for c in store.categories(now)] == [
         ("van-hoa-xa-hoi", "Văn hóa - Xã hội", 3)
@@ -327,7 +321,7 @@ def test_configured_display_names_override_exported_names(settings: Settings, no
     names = {"thong-bao": "Thông báo - Thông cáo"}
     with_names = Store.open(settings.database_url, names)
     try:
-        with_names.write([article()], now)
+        with_names.write([article_input()], now)
         got = with_names.article("a1")
         assert got is not None and got.category.name == "Thông báo - Thông cáo"
         assert [a.category.name for a in with_names.articles(now)] == ["Thông báo - Thông cáo"]
@@ -346,8 +340,8 @@ def test_configured_display_names_override_exported_names(settings: Settings, no
 
 
 def test_an_article_can_move_between_categories(store: Store, now: datetime) -> None:
-    store.write([article()], now)
-    store.write([replace(article(), category_name="Kinh tế")], now + timedelta(hours=1))
+    store.write([article_input()], now)
+    store.write([replace(article_input(), category_name="Kinh tế")], now + timedelta(hours=1))
     got = store.article("a1")
     assert got is not None and got.category.slug == "kinh-te"
     assert {c.category.slug: c.visible for c in store.categories(now)} == {"kinh-te": 1, "thong-bao": 0}
@@ -371,11 +365,11 @@ def test_metrics_count_articles_by_the_rule_every_list_uses(store: Store, now: d
     articles list tells each article's state (store/query.visible, Article.visibility)."""
     store.write(
         [
-            article("a1", published_at=now - timedelta(days=1)),
-            article("a2", category_name="Kinh tế", published_at=now - timedelta(hours=1)),
-            article("a3", category_name="Kinh tế", published_at=now + timedelta(hours=2)),  # scheduled
-            article("a4", published_at=now - timedelta(days=2)),
-            article("a5", status=Status.WITHDRAWN, published_at=now - timedelta(days=3)),
+            article_input("a1", published_at=now - timedelta(days=1)),
+            article_input("a2", category_name="Kinh tế", published_at=now - timedelta(hours=1)),
+            article_input("a3", category_name="Kinh tế", published_at=now + timedelta(hours=2)),  # scheduled
+            article_input("a4", published_at=now - timedelta(days=2)),
+            article_input("a5", status=Status.WITHDRAWN, published_at=now - timedelta(days=3)),
         ],
         now,
     )
