@@ -19,7 +19,7 @@ from syndicator.publish.cache import FeedCache
 from syndicator.publish.follower import CacheFollower
 from syndicator.publish.websub import WebSubPinger
 from syndicator.store import Store, jobstate
-from syndicator.web.app import Services
+from syndicator.web.state import Services
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from syndicator import presenters
-from syndicator.clock import Clock
 from syndicator.config import Settings
 from syndicator.ingest.errors import InvalidArticle
 from syndicator.ingest.sanitize import MAX_NESTING
 from syndicator.model import ARTICLE_ID, ArticleInput, WriteOutcome
-from syndicator.store import Store
-from syndicator.web.bodies import BodyParser
+from syndicator.web.state import WebState, web
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -79,76 +77,87 @@ def api_limiter() -> anyio.CapacityLimiter:
     return anyio.CapacityLimiter(PARSERS)
 
 
-def api_routes(settings: Settings, store: Store, clock: Clock, bodies: BodyParser) -> list[Route]:
-    limit = settings.imports.max_file_bytes
+def guarded(endpoint: Endpoint) -> Endpoint:
+    """Only with one of the configured bearer tokens; with none configured the API is off."""
 
-    def guarded(endpoint: Endpoint) -> Endpoint:
-        async def wrapper(request: Request) -> Response:
-            if not settings.api_tokens:
-                return _error(401, "the API is disabled: no tokens are configured (SYNDICATOR_API_TOKENS)")
-            if not _authorised(request, settings.api_tokens):
-                return _error(401, "missing or invalid bearer token")
-            return await endpoint(request)
+    async def wrapper(request: Request) -> Response:
+        tokens = web(request).settings.api_tokens
+        if not tokens:
+            return _error(401, "the API is disabled: no tokens are configured (SYNDICATOR_API_TOKENS)")
+        if not _authorised(request, tokens):
+            return _error(401, "missing or invalid bearer token")
+        return await endpoint(request)
 
-        return wrapper
+    return wrapper
 
-    def shown(article_id: str) -> dict[str, Any] | None:
-        found = store.article(article_id)
-        return presenters.article_json(found, settings, clock()) if found else None
 
-    def accept(article: ArticleInput) -> tuple[WriteOutcome, dict[str, Any] | None]:
-        (outcome,) = store.write([article], clock())
-        return outcome, shown(article.id)
+def _shown(state: WebState, article_id: str) -> dict[str, Any] | None:
+    found = state.store.article(article_id)
+    return presenters.article_json(found, state.settings, state.now()) if found else None
 
-    async def create_or_update(request: Request) -> Response:
-        try:
-            raw = await _body(request, limit)
-        except _TooLarge:
-            return _error(413, f"request body larger than {limit} bytes")
-        except ClientDisconnect:
-            return _error(400, "the client went away")
-        try:
-            # parsing and sanitising take CPU time: off the event loop, so feed polls are not held up
-            article = await bodies.parse(raw)
-        except InvalidArticle as error:
-            return _error(
-                422,
-                "invalid article" if error.fields else f"the body is {error.message}",
-                errors=[{"field": field, "message": message} for field, message in error.fields],
-            )
-        outcome, body = await anyio.to_thread.run_sync(accept, article, limiter=bodies.limiter)
-        return JSONResponse(
-            {"outcome": outcome.value, "article": body},
-            status_code=201 if outcome is WriteOutcome.CREATED else 200,
-            headers={"location": f"/api/articles/{article.id}", "cache-control": "no-store"},
+
+def _accept(state: WebState, article: ArticleInput) -> tuple[WriteOutcome, dict[str, Any] | None]:
+    (outcome,) = state.store.write([article], state.now())
+    return outcome, _shown(state, article.id)
+
+
+async def create_or_update(request: Request) -> Response:
+    state = web(request)
+    limit = state.settings.imports.max_file_bytes
+    try:
+        raw = await _body(request, limit)
+    except _TooLarge:
+        return _error(413, f"request body larger than {limit} bytes")
+    except ClientDisconnect:
+        return _error(400, "the client went away")
+    try:
+        # parsing and sanitising take CPU time: off the event loop, so feed polls are not held up
+        article = await state.bodies.parse(raw)
+    except InvalidArticle as error:
+        return _error(
+            422,
+            "invalid article" if error.fields else f"the body is {error.message}",
+            errors=[{"field": field, "message": message} for field, message in error.fields],
         )
+    outcome, body = await anyio.to_thread.run_sync(_accept, state, article, limiter=state.bodies.limiter)
+    return JSONResponse(
+        {"outcome": outcome.value, "article": body},
+        status_code=201 if outcome is WriteOutcome.CREATED else 200,
+        headers={"location": f"/api/articles/{article.id}", "cache-control": "no-store"},
+    )
 
-    async def read(request: Request) -> Response:
-        article_id = request.path_params["id"]
-        body = await run_in_threadpool(shown, article_id) if ARTICLE_ID.fullmatch(article_id) else None
-        if body is None:
-            return _error(404, "no such article")
-        return JSONResponse(body, headers={"cache-control": "no-store"})
 
-    async def withdraw(request: Request) -> Response:
-        article_id = request.path_params["id"]
-        found = (
-            await run_in_threadpool(store.article, article_id) if ARTICLE_ID.fullmatch(article_id) else None
-        )
-        if found is None:
-            return _error(404, "no such article")
-        await run_in_threadpool(store.withdraw, article_id, clock())
-        return Response(status_code=204, headers={"cache-control": "no-store"})
+async def read(request: Request) -> Response:
+    state = web(request)
+    article_id = request.path_params["id"]
+    body = await run_in_threadpool(_shown, state, article_id) if ARTICLE_ID.fullmatch(article_id) else None
+    if body is None:
+        return _error(404, "no such article")
+    return JSONResponse(body, headers={"cache-control": "no-store"})
 
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(openapi_document(settings))
 
-    return [
-        Route("/api/articles", guarded(create_or_update), methods=["POST"]),
-        Route("/api/articles/{id}", guarded(read), methods=["GET"]),
-        Route("/api/articles/{id}", guarded(withdraw), methods=["DELETE"]),
-        Route("/api/openapi.json", openapi, methods=["GET"]),
-    ]
+async def withdraw(request: Request) -> Response:
+    state = web(request)
+    article_id = request.path_params["id"]
+    found = (
+        await run_in_threadpool(state.store.article, article_id) if ARTICLE_ID.fullmatch(article_id) else None
+    )
+    if found is None:
+        return _error(404, "no such article")
+    await run_in_threadpool(state.store.withdraw, article_id, state.now())
+    return Response(status_code=204, headers={"cache-control": "no-store"})
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document(web(request).settings))
+
+
+ROUTES = [
+    Route("/api/articles", guarded(create_or_update), methods=["POST"]),
+    Route("/api/articles/{id}", guarded(read), methods=["GET"]),
+    Route("/api/articles/{id}", guarded(withdraw), methods=["DELETE"]),
+    Route("/api/openapi.json", openapi, methods=["GET"]),
+]
 
 
 def openapi_document(settings: Settings) -> dict[str, Any]:

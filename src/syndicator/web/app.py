@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -16,42 +15,33 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, ExceptionHandler, Receive, Scope, Send
 
 from syndicator import links
 from syndicator.clock import Clock
-from syndicator.config import Settings
+from syndicator.mail.composer import MailComposer
 from syndicator.model import ARTICLE_ID, Visibility
-from syndicator.publish.builder import FeedBuilder
-from syndicator.publish.cache import FeedCache
 from syndicator.publish.follower import CacheFollower
-from syndicator.store import Store
 from syndicator.store.database import Availability, is_unavailable
 from syndicator.templating import TEMPLATES, check_templates, environment
+from syndicator.web import api, subscribe
 from syndicator.web import metrics as metrics_text
-from syndicator.web.api import api_limiter, api_routes
 from syndicator.web.bodies import BodyParser
 from syndicator.web.feedserve import RETRY_AFTER, FeedServer
-from syndicator.web.subscribe import subscription_routes
+from syndicator.web.ratelimit import RateLimiter
+from syndicator.web.state import Services, WebState, render, web
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 20
-PAGE_TEMPLATES = [
-    "pages/home.html",
-    "pages/category.html",
-    "pages/article.html",
-    "pages/error.html",
-    "pages/subscribe.html",
-    "pages/subscribe_sent.html",
-    "pages/confirmed.html",
-    "pages/preferences.html",
-    "pages/unsubscribe.html",
-    "pages/unsubscribed.html",
-]
+# every page template (partials, named _*.html, are loaded by the pages that include them): checked at
+# start, so a typo fails the start and not a page view later
+PAGE_TEMPLATES = sorted(
+    f"pages/{path.name}" for path in (TEMPLATES / "pages").glob("*.html") if not path.name.startswith("_")
+)
 SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'none'; style-src 'self'; img-src 'self' https: data:; "
      b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
@@ -61,160 +51,162 @@ SECURITY_HEADERS = [
 ]  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Services:
-    """What the web layer is given; tests build it with their own store and clock."""
-
-    settings: Settings
-    store: Store
-    cache: FeedCache
-    builder: FeedBuilder
-    clock: Clock
-    follower: CacheFollower | None = None  # set where another process may render the feeds
-
-
 FOLLOW_SECONDS = 0.5
 MAX_PAGE = 100_000
 _PAGE = re.compile(r"[1-9][0-9]{0,5}")  # ASCII digits only: str.isdigit() takes "²", which int() refuses
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
+_HTTP_ERRORS = {
+    404: ("Không tìm thấy trang", "Trang bạn tìm không có hoặc đã được chuyển đi."),
+    410: ("Nội dung đã được gỡ bỏ", "Nội dung này không còn được đăng trên cổng thông tin."),
+    405: ("Phương thức không được hỗ trợ", "Yêu cầu này không được hỗ trợ."),
+}
+_NO_STORE = {"cache-control": "no-store"}
+
+
+async def home(request: Request) -> Response:
+    state = web(request)
+    now = state.now()
+    articles = await run_in_threadpool(state.store.articles, now, limit=PAGE_SIZE)
+    categories = await run_in_threadpool(state.store.categories, now)
+    return render(
+        request, "pages/home.html", articles=articles, categories=[c for c in categories if c.visible]
+    )
+
+
+async def category(request: Request) -> Response:
+    state = web(request)
+    slug = request.path_params["slug"]
+    page = _page_number(request)
+    if not _SLUG.fullmatch(slug):
+        raise HTTPException(404)
+    now = state.now()
+    found = await run_in_threadpool(state.store.category, slug)
+    if found is None:
+        raise HTTPException(404)
+    articles = await run_in_threadpool(
+        state.store.articles, now, category=slug, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
+    )
+    if not articles:
+        raise HTTPException(410 if page == 1 else 404)
+    return render(
+        request,
+        "pages/category.html",
+        category=found,
+        articles=articles[:PAGE_SIZE],
+        page=page,
+        has_next=len(articles) > PAGE_SIZE,
+    )
+
+
+async def article(request: Request) -> Response:
+    state = web(request)
+    article_id = request.path_params["id"]
+    if not ARTICLE_ID.fullmatch(article_id):
+        raise HTTPException(404)
+    found = await run_in_threadpool(state.store.article, article_id)
+    if found is None:
+        raise HTTPException(404)
+    visibility = found.visibility(state.now())
+    if visibility is Visibility.SCHEDULED:
+        raise HTTPException(404)  # not public yet: do not even admit it exists
+    if visibility is Visibility.WITHDRAWN:
+        raise HTTPException(410)
+    return render(
+        request,
+        "pages/article.html",
+        article=found,
+        permalink=links.permalink(state.settings.base_url, found),
+    )
+
+
+async def healthz(request: Request) -> Response:
+    state = web(request)
+    try:
+        await run_in_threadpool(state.store.ping)
+    except Exception as error:  # noqa: BLE001 - the check reports any database failure
+        state.availability.failed(error)
+        return JSONResponse(
+            {"status": "error", "database": "unavailable"},
+            status_code=503,
+            headers={"retry-after": RETRY_AFTER, **_NO_STORE},
+        )
+    return JSONResponse(
+        {"status": "ok", "database": "ok", "feeds": len(state.services.cache)}, headers=_NO_STORE
+    )
+
+
+async def metrics(request: Request) -> Response:
+    state = web(request)
+    text = await run_in_threadpool(
+        metrics_text.render, state.store, state.services.cache, state.served, state.now()
+    )
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8", headers=_NO_STORE)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    heading, message = _HTTP_ERRORS.get(exc.status_code, ("Có lỗi xảy ra", "Xin vui lòng thử lại sau."))
+    return render(request, "pages/error.html", status=exc.status_code, heading=heading, message=message)
+
+
+async def database_error(request: Request, exc: Exception) -> Response:
+    if not is_unavailable(exc):
+        raise exc  # a fault in a query: the 500 handler logs it with its traceback
+    web(request).availability.failed(exc)
+    headers = {"retry-after": RETRY_AFTER, **_NO_STORE}
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": "the database is unavailable: retry later"}, 503, headers)
+    if request.url.path == "/metrics":
+        return PlainTextResponse("database unavailable\n", 503, headers)
+    response = render(
+        request,
+        "pages/error.html",
+        status=503,
+        heading="Hệ thống tạm thời gián đoạn",
+        message="Xin vui lòng thử lại sau ít phút.",
+    )
+    response.headers.update(headers)
+    return response
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return render(
+        request,
+        "pages/error.html",
+        status=500,
+        heading="Có lỗi xảy ra",
+        message="Hệ thống đang gặp sự cố. Xin vui lòng thử lại sau ít phút.",
+    )
+
+
+ROUTES = [
+    Route("/", home),
+    Route("/c/{slug}", category),
+    Route("/a/{id}", article),
+    Route("/healthz", healthz),
+    Route("/metrics", metrics),
+    *api.ROUTES,
+    *subscribe.ROUTES,
+]
+EXCEPTION_HANDLERS: Mapping[Any, ExceptionHandler] = {
+    HTTPException: http_error,
+    DBAPIError: database_error,
+    PoolTimeout: database_error,
+    500: server_error,
+}
 
 
 def create_app(services: Services) -> ASGIApp:
-    settings, store, clock = services.settings, services.store, services.clock
-    availability = Availability.of(store.engine)
-    templates = environment(settings.tz, settings.site.language)
-    check_templates(templates, PAGE_TEMPLATES)
-    shared = {"site": settings.site, "base_url": settings.base_url, "subscribe_url": "/subscribe"}
-    bodies = BodyParser(settings.tz, api_limiter())
-
-    def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        html = templates.get_template(name).render(**shared, **context)
-        return HTMLResponse(html, status_code=status, headers={"cache-control": "public, max-age=60"})
-
-    async def home(request: Request) -> Response:
-        now = clock()
-        articles = await run_in_threadpool(store.articles, now, limit=PAGE_SIZE)
-        categories = await run_in_threadpool(store.categories, now)
-        return render("pages/home.html", articles=articles, categories=[c for c in categories if c.visible])
-
-    async def category(request: Request) -> Response:
-        slug = request.path_params["slug"]
-        page = _page_number(request)
-        if not _SLUG.fullmatch(slug):
-            raise HTTPException(404)
-        now = clock()
-        found = await run_in_threadpool(store.category, slug)
-        if found is None:
-            raise HTTPException(404)
-        articles = await run_in_threadpool(
-            store.articles, now, category=slug, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
-        )
-        if not articles:
-            if page == 1:
-                raise HTTPException(410)
-            raise HTTPException(404)
-        return render(
-            "pages/category.html",
-            category=found,
-            articles=articles[:PAGE_SIZE],
-            page=page,
-            has_next=len(articles) > PAGE_SIZE,
-        )
-
-    async def article(request: Request) -> Response:
-        article_id = request.path_params["id"]
-        if not ARTICLE_ID.fullmatch(article_id):
-            raise HTTPException(404)
-        found = await run_in_threadpool(store.article, article_id)
-        if found is None:
-            raise HTTPException(404)
-        visibility = found.visibility(clock())
-        if visibility is Visibility.SCHEDULED:
-            raise HTTPException(404)  # not public yet: do not even admit it exists
-        if visibility is Visibility.WITHDRAWN:
-            raise HTTPException(410)
-        return render(
-            "pages/article.html", article=found, permalink=links.permalink(settings.base_url, found)
-        )
-
-    async def healthz(request: Request) -> Response:
-        try:
-            await run_in_threadpool(store.ping)
-        except Exception as error:  # noqa: BLE001 - the check reports any database failure
-            availability.failed(error)
-            return JSONResponse(
-                {"status": "error", "database": "unavailable"},
-                status_code=503,
-                headers={"retry-after": RETRY_AFTER, "cache-control": "no-store"},
-            )
-        return JSONResponse(
-            {"status": "ok", "database": "ok", "feeds": len(services.cache)},
-            headers={"cache-control": "no-store"},
-        )
-
-    async def metrics(request: Request) -> Response:
-        text = await run_in_threadpool(metrics_text.render, store, services.cache, feeds.served, clock())
-        return PlainTextResponse(
-            text, media_type="text/plain; version=0.0.4; charset=utf-8", headers={"cache-control": "no-store"}
-        )
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        messages = {
-            404: ("Không tìm thấy trang", "Trang bạn tìm không có hoặc đã được chuyển đi."),
-            410: ("Nội dung đã được gỡ bỏ", "Nội dung này không còn được đăng trên cổng thông tin."),
-            405: ("Phương thức không được hỗ trợ", "Yêu cầu này không được hỗ trợ."),
-        }
-        heading, message = messages.get(exc.status_code, ("Có lỗi xảy ra", "Xin vui lòng thử lại sau."))
-        return render("pages/error.html", status=exc.status_code, heading=heading, message=message)
-
-    async def database_error(request: Request, exc: Exception) -> Response:
-        if not is_unavailable(exc):
-            raise exc  # a fault in a query: the 500 handler logs it with its traceback
-        availability.failed(exc)
-        headers = {"retry-after": RETRY_AFTER, "cache-control": "no-store"}
-        if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": "the database is unavailable: retry later"}, 503, headers)
-        if request.url.path == "/metrics":
-            return PlainTextResponse("database unavailable\n", 503, headers)
-        response = render(
-            "pages/error.html",
-            status=503,
-            heading="Hệ thống tạm thời gián đoạn",
-            message="Xin vui lòng thử lại sau ít phút.",
-        )
-        response.headers.update(headers)
-        return response
-
-    async def server_error(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s", request.url.path, exc_info=exc)
-        return render(
-            "pages/error.html",
-            status=500,
-            heading="Có lỗi xảy ra",
-            message="Hệ thống đang gặp sự cố. Xin vui lòng thử lại sau ít phút.",
-        )
-
+    """The pages behind the feed server; what the handlers share goes to `app.state.web`."""
+    settings = services.settings
+    availability = Availability.of(services.store.engine)
     app = Starlette(
-        routes=[
-            Route("/", home),
-            Route("/c/{slug}", category),
-            Route("/a/{id}", article),
-            Route("/healthz", healthz),
-            Route("/metrics", metrics),
-            *api_routes(settings, store, clock, bodies),
-            *subscription_routes(settings, store, clock, render),
-            Mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static"),
-        ],
-        exception_handlers={
-            HTTPException: http_error,
-            DBAPIError: database_error,
-            PoolTimeout: database_error,
-            500: server_error,
-        },
-        lifespan=_follow(services, availability, bodies),
+        routes=[*ROUTES, Mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static")],
+        exception_handlers=dict(EXCEPTION_HANDLERS),
+        lifespan=_lifespan,
     )
     feeds = FeedServer(
         SecurityHeaders(app),
@@ -222,53 +214,69 @@ def create_app(services: Services) -> ASGIApp:
         max_age=settings.feeds.cache_max_age,
         hub=settings.websub_hub,
         base_url=settings.base_url,
-        archive=lambda key, page: services.builder.archive_page(key, page, clock()),
+        archive=lambda key, page: services.builder.archive_page(key, page, services.clock()),
         availability=availability,
     )
+    app.state.web = web_state(services, availability, feeds.served)
     return feeds
 
 
-def _follow(services: Services, availability: Availability, bodies: BodyParser) -> Any:
-    """Lifespan: while serving, keep the feed cache in step with what the leader renders; at the end,
-    stop the API's parsing process."""
+def web_state(
+    services: Services, availability: Availability, served: Mapping[int, int] | None = None
+) -> WebState:
+    """What the handlers share, made once: an app of a few of the routes (a test) sets it alone."""
+    settings = services.settings
+    templates = environment(settings.tz, settings.site.language)
+    check_templates(templates, PAGE_TEMPLATES)
+    return WebState(
+        services=services,
+        templates=templates,
+        shared={"site": settings.site, "base_url": settings.base_url, "subscribe_url": "/subscribe"},
+        availability=availability,
+        bodies=BodyParser(settings.tz, api.api_limiter()),
+        secret=settings.resolved_secret_key(),
+        per_ip=RateLimiter(settings.subscribe.per_ip_per_minute, 60.0),
+        composer=MailComposer(settings),
+        served=served if served is not None else {},
+    )
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        try:
-            async with _following(services, availability):
-                yield
-        finally:
-            await run_in_threadpool(bodies.close)
 
-    return lifespan
-
-
-def _following(services: Services, availability: Availability) -> Any:
-    @asynccontextmanager
-    async def following() -> AsyncIterator[None]:
-        follower = services.follower
-        if follower is None:
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    """While serving, keep the feed cache in step with what the leader renders; at the end, stop the
+    API's parsing process."""
+    state = app.state.web
+    assert isinstance(state, WebState)
+    try:
+        async with _following(state.services, state.availability):
             yield
-            return
+    finally:
+        await run_in_threadpool(state.bodies.close)
 
-        async def loop() -> None:
-            while True:
-                try:
-                    await run_in_threadpool(follower.sync, services.clock())
-                except Exception as error:  # noqa: BLE001 - one line; the next look tries again
-                    if is_unavailable(error):
-                        availability.failed(error)  # one line for the outage, not two a second
-                    else:
-                        log.error("feed cache follow failed: %s: %s", type(error).__name__, error)
-                await asyncio.sleep(FOLLOW_SECONDS)
 
-        task = asyncio.create_task(loop())
+@asynccontextmanager
+async def _following(services: Services, availability: Availability) -> AsyncIterator[None]:
+    follower = services.follower
+    if follower is None:
+        yield
+        return
+    task = asyncio.create_task(_follow(follower, services.clock, availability))
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
+async def _follow(follower: CacheFollower, clock: Clock, availability: Availability) -> None:
+    while True:
         try:
-            yield
-        finally:
-            task.cancel()
-
-    return following()
+            await run_in_threadpool(follower.sync, clock())
+        except Exception as error:  # noqa: BLE001 - one line; the next look tries again
+            if is_unavailable(error):
+                availability.failed(error)  # one line for the outage, not two a second
+            else:
+                log.error("feed cache follow failed: %s: %s", type(error).__name__, error)
+        await asyncio.sleep(FOLLOW_SECONDS)
 
 
 def _page_number(request: Request) -> int:

@@ -1,0 +1,80 @@
+"""What every web handler reads from `request.app.state`: the services the app was given and what it
+derives from them once at start (templates, secret, limits). Handlers are module-level functions, so
+they can be imported and tested alone; this is the one thing they share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jinja2 import Environment
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from syndicator.clock import Clock
+from syndicator.config import Settings
+from syndicator.mail.composer import MailComposer
+from syndicator.publish.builder import FeedBuilder
+from syndicator.publish.cache import FeedCache
+from syndicator.publish.follower import CacheFollower
+from syndicator.store import Store
+from syndicator.store.database import Availability
+from syndicator.web.bodies import BodyParser
+from syndicator.web.ratelimit import RateLimiter
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the web layer is given; tests build it with their own store and clock."""
+
+    settings: Settings
+    store: Store
+    cache: FeedCache
+    builder: FeedBuilder
+    clock: Clock
+    follower: CacheFollower | None = None  # set where another process may render the feeds
+
+
+@dataclass(frozen=True)
+class WebState:
+    """`app.state.web`: built once by create_app, read by every handler."""
+
+    services: Services
+    templates: Environment
+    shared: Mapping[str, Any]  # what every page template is given
+    availability: Availability
+    bodies: BodyParser
+    secret: str
+    per_ip: RateLimiter
+    composer: MailComposer
+    served: Mapping[int, int]  # the feed server's answers so far, for /metrics
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+    def now(self) -> datetime:
+        return self.services.clock()
+
+    @property
+    def secure(self) -> bool:
+        return self.settings.base_url.startswith("https://")
+
+
+def web(request: Request) -> WebState:
+    state = request.app.state.web
+    assert isinstance(state, WebState)
+    return state
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A page from templates/pages/, with what every page shows (site, base URL, subscribe link)."""
+    state = web(request)
+    html = state.templates.get_template(name).render(**state.shared, **context)
+    return HTMLResponse(html, status_code=status, headers={"cache-control": "public, max-age=60"})
