@@ -26,7 +26,8 @@ from syndicator.model import Status
 from syndicator.publish.builder import FeedBuilder
 from syndicator.publish.cache import FeedCache
 from syndicator.store import Store
-from syndicator.web.app import Services, create_app
+from syndicator.web.app import create_app
+from syndicator.web.state import Services
 from tests.conftest import EXAMPLES
 from tests.hostile import (
     ESCAPE_NAME,
