@@ -24,7 +24,8 @@ from syndicator import tokens
 from syndicator.config import Settings
 from syndicator.mail import sender as sender_module
 from syndicator.mail import subscriptions
-from syndicator.mail.sender import Sender, SendReport, _RateLimit, email_check, subscriber_from_token
+from syndicator.mail.linktokens import email_check, subscriber_from_token, subscriber_token
+from syndicator.mail.sender import Sender, SendReport, _RateLimit
 from syndicator.mail.transport import (
     MaildirTransport,
     SmtpTransport,
@@ -935,7 +936,7 @@ def test_a_dkim_key_saved_with_crlf_signs(home: Path) -> None:
 
 
 def test_tokens_refuse_tampering() -> None:
-    token = sender_module.subscriber_token(SECRET, "unsubscribe", 42, "An@Example.VN")
+    token = subscriber_token(SECRET, "unsubscribe", 42, "An@Example.VN")
     assert subscriber_from_token(SECRET, "unsubscribe", token) == (42, email_check("an@example.vn"))
     payload, mac = token.split(".")
     for bad in (f"{payload}.{mac[:-1]}A", f"{payload}x.{mac}", payload, "", f"{payload}.{mac[:-1]}ạ"):

@@ -13,7 +13,7 @@ import pytest
 
 from syndicator import tokens
 from syndicator.mail import subscriptions
-from syndicator.mail.sender import email_check, subscriber_token
+from syndicator.mail.linktokens import email_check, subscriber_token
 from syndicator.model import Frequency, Subscriber, SubscriberStatus
 from tests.smtp_server import SmtpServer, smtp_server
 from tests.subscribekit import (

@@ -57,3 +57,16 @@ def served_base(host: str, port: int) -> str:
         family = 6 if ":" in host else 4
         host = _STAND_INS[family]
     return http_origin(host, port)
+
+
+def confirm(base_url: str, token: str) -> str:
+    return absolute(base_url, f"/confirm/{quote(token)}")
+
+
+def preferences(base_url: str, token: str) -> str:
+    return absolute(base_url, f"/preferences/{quote(token)}")
+
+
+def unsubscribe(base_url: str, token: str) -> str:
+    """A mail's unsubscribe link, in its body and in its List-Unsubscribe header alike."""
+    return absolute(base_url, f"/unsubscribe/{quote(token)}")

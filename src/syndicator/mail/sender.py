@@ -27,10 +27,11 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from syndicator import tokens
+from syndicator import links
 from syndicator.clock import Clock
 from syndicator.config import Settings
 from syndicator.mail import lease
+from syndicator.mail.linktokens import PREFERENCES, UNSUBSCRIBE, subscriber_token
 from syndicator.mail.mime import (
     CONFIRM_SLOT,
     PARTS_HTML_SLOT,
@@ -70,23 +71,6 @@ def transport_factory(settings: Settings) -> Callable[[], Transport]:
         return lambda: SmtpTransport(address, timeout=settings.mail.timeout)
     root = settings.var_dir / "outbox"
     return lambda: MaildirTransport(root)
-
-
-def subscriber_token(secret: str, purpose: str, subscriber_id: int, email: str) -> str:
-    """Unsubscribe/preferences links: no expiry (List-Unsubscribe must work for old mails too)."""
-    check = hashlib.sha256(email.casefold().encode()).hexdigest()[:10]
-    return tokens.sign(secret, purpose, {"s": subscriber_id, "h": check})
-
-
-def subscriber_from_token(secret: str, purpose: str, token: str) -> tuple[int, str]:
-    data = tokens.verify(secret, purpose, token)
-    if not isinstance(data.get("s"), int) or not isinstance(data.get("h"), str):
-        raise tokens.BadToken("invalid token")
-    return data["s"], data["h"]
-
-
-def email_check(email: str) -> str:
-    return hashlib.sha256(email.casefold().encode()).hexdigest()[:10]
 
 
 @dataclass
@@ -516,13 +500,13 @@ class Sender:
         slots: dict[str, str] = {}
         list_unsubscribe = None
         if row.kind == "confirm":
-            slots[CONFIRM_SLOT] = f"{base}/confirm/{row.token}"
+            slots[CONFIRM_SLOT] = links.confirm(base, row.token or "")
         else:
-            unsubscribe = subscriber_token(self.secret, "unsubscribe", row.subscriber_id, row.email)
-            preferences = subscriber_token(self.secret, "preferences", row.subscriber_id, row.email)
-            list_unsubscribe = f"{base}/unsubscribe/{unsubscribe}"
+            unsubscribe = subscriber_token(self.secret, UNSUBSCRIBE, row.subscriber_id, row.email)
+            preferences = subscriber_token(self.secret, PREFERENCES, row.subscriber_id, row.email)
+            list_unsubscribe = links.unsubscribe(base, unsubscribe)
             slots[UNSUBSCRIBE_SLOT] = list_unsubscribe
-            slots[PREFERENCES_SLOT] = f"{base}/preferences/{preferences}"
+            slots[PREFERENCES_SLOT] = links.preferences(base, preferences)
         shared = self._shared(row.body_id)
         subject = None
         encoded: dict[str, bytes] = {}

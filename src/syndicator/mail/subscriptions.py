@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 import os
@@ -10,16 +11,18 @@ import re
 import tomllib
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from syndicator import tokens
 from syndicator.addresses import InvalidAddress, normalise
 from syndicator.addresses import key as address_key
 from syndicator.files import Refused, read_whole
 from syndicator.files import Source as FileSource
 from syndicator.mail.composer import MailComposer
+from syndicator.mail.linktokens import email_check, subscriber_from_token
 from syndicator.model import Frequency, OwnChoice, Source, Subscriber, SubscriberStatus
-from syndicator.store import Store
+from syndicator.store import Store, mailqueue
 from syndicator.store import subscribers as store_subscribers
 from syndicator.text import category_slug, clean_line
 
@@ -415,11 +418,6 @@ def request_subscription(
     Raises InvalidSubscription (bad input) or TooManyRequests (too many mails to one address).
     Whether the address is known is never revealed: the same happens (and is shown) either way.
     """
-    from datetime import timedelta
-
-    from syndicator import tokens
-    from syndicator.store import mailqueue
-
     try:
         address = normalise(email)
     except InvalidAddress as error:
@@ -471,8 +469,6 @@ def request_subscription(
 
 
 def hash_text(text: str) -> str:
-    import hashlib
-
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -487,8 +483,6 @@ class Request:
 
 def requested(secret: str, token: str, now: datetime) -> Request:
     """Read a confirmation link without acting on it. Raises tokens.BadToken (expired: "expired")."""
-    from syndicator import tokens
-
     data = tokens.verify(secret, CONFIRM_PURPOSE, token, now=now)
     try:
         return Request(
@@ -520,9 +514,6 @@ def confirm(store: Store, secret: str, token: str, now: datetime, ip: str | None
 
 def from_link(store: Store, secret: str, purpose: str, token: str) -> Subscriber:
     """The subscriber a preferences/unsubscribe link stands for. Raises tokens.BadToken."""
-    from syndicator import tokens
-    from syndicator.mail.sender import email_check, subscriber_from_token
-
     subscriber_id, check = subscriber_from_token(secret, purpose, token)
     with store.reading() as conn:
         person = store_subscribers.by_id(conn, subscriber_id)
@@ -556,8 +547,6 @@ def update_preferences(
 def purge_unconfirmed(store: Store, now: datetime, days: int) -> int:
     """Addresses typed on the web but never confirmed are personal data with no purpose: forget
     them once their confirmation link has expired."""
-    from datetime import timedelta
-
     cutoff = now - timedelta(days=days)
     with store.writing() as conn:
         stale = store_subscribers.unconfirmed_from_web(conn, cutoff)
