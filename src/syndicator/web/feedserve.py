@@ -13,6 +13,7 @@ from email.utils import parsedate_to_datetime
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from syndicator import links
 from syndicator.publish.cache import FeedCache, RenderedFeed
 from syndicator.store.database import Availability, is_unavailable
 
@@ -128,7 +129,7 @@ class FeedServer:
                 (b"x-content-type-options", b"nosniff"),
             ]
             if self.hub:
-                link = f'<{self.hub}>; rel="hub", <{self.base_url}{doc.path}>; rel="self"'
+                link = f'<{self.hub}>; rel="hub", <{links.absolute(self.base_url, doc.path)}>; rel="self"'
                 common.append((b"link", link.encode()))
             prepared = _Prepared(doc, common)
             self._prepared[doc.path] = prepared
