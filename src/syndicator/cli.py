@@ -22,7 +22,7 @@ from syndicator import clock, links, presenters
 from syndicator.config import ConfigError, Settings, default_base_url_note, load_settings
 from syndicator.files import Refused, Source, read_whole
 from syndicator.ingest.importer import Format, Reported, count_files, display, import_paths
-from syndicator.model import Frequency, Subscriber
+from syndicator.model import Frequency, OutboxStatus, Subscriber
 from syndicator.printable import printable
 from syndicator.store import Store, StoreError
 from syndicator.store.database import create_store_engine, upgrade
@@ -642,7 +642,7 @@ def digest_send(
         if leadership.acquire():
             sender.recover()  # no other sender runs: what a killed one left in flight goes again
         with store.reading() as conn:
-            pending = mailqueue.counts(conn, run_id=run.id).get("pending", 0)
+            pending = mailqueue.counts(conn, run_id=run.id).get(OutboxStatus.PENDING, 0)
         progress = _progress("Sending")
         with progress:
             task = progress.add_task("send", total=pending)

@@ -35,20 +35,27 @@ class Category:
     name: str
 
 
-@dataclass(frozen=True, slots=True)
-class ArticleInput:
-    """An article as a source (export, JSON line, API call) states it; the store adds the rest."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Written:
+    """What the office wrote of an article, alike as a source states it (ArticleInput) and as the
+    store keeps it (Article)."""
 
-    id: str
-    title: str
-    category_name: str
-    published_at: datetime  # aware
     body_html: str
     summary: str = ""
     author: str | None = None
     office: str | None = None
     url: str | None = None
     status: Status = Status.PUBLISHED
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleInput(Written):
+    """An article as a source (export, JSON line, API call) states it; the store adds the rest."""
+
+    id: str
+    title: str
+    category_name: str
+    published_at: datetime  # aware
     updated_at: datetime | None = None  # only when the source knows its own edit time
     source: str = ""
 
@@ -81,18 +88,12 @@ class ArticleInput:
 
 
 @dataclass(frozen=True, slots=True)
-class Article:
+class Article(Written):
     id: str
     title: str
     category: Category
     published_at: datetime  # aware, UTC
     updated_at: datetime  # aware, UTC: the last real content change
-    body_html: str
-    summary: str
-    author: str | None
-    office: str | None
-    url: str | None
-    status: Status
     changed_at: datetime = field(compare=False)  # when the store row last changed, for watchers
     available_at: datetime | None = field(default=None, compare=False)  # when readers first could see it
 
@@ -184,11 +185,6 @@ class Subscriber:
     def wants(self, category_slug: str) -> bool:
         return self.categories is None or category_slug in self.categories
 
-    @property
-    def categories_key(self) -> str:
-        """One string per distinct choice: subscribers who share it share one rendered digest."""
-        return ALL_CATEGORIES if self.categories is None else ",".join(sorted(self.categories))
-
 
 @dataclass(frozen=True, slots=True)
 class DropFile:
@@ -210,11 +206,46 @@ class OwnChoice:
     subscribed: bool  # False: the address is the office's alone, or its own subscription had ended
 
 
+class DigestRunStatus(StrEnum):
+    QUEUING = "queuing"  # made: its mails are being queued (a run interrupted here is completed later)
+    QUEUED = "queued"  # every mail of the run is in the outbox
+
+
 @dataclass(frozen=True, slots=True)
 class DigestRun:
     id: int
     frequency: Frequency
     window_start: datetime
     window_end: datetime
-    status: str
+    status: DigestRunStatus
     mails: int
+
+
+class OutboxStatus(StrEnum):
+    """Where a mail stands in the outbox (store/mailqueue.py)."""
+
+    PENDING = "pending"  # due at its next attempt: queued, or back after a retry, release or recovery
+    SENDING = "sending"  # claimed by a sender under a lease
+    SENT = "sent"
+    FAILED = "failed"  # given up after the last attempt, or refused for good
+    CANCELLED = "cancelled"  # its subscriber left or bounced before it went
+
+
+class OutboxKind(StrEnum):
+    DIGEST = "digest"
+    IMMEDIATE = "immediate"  # one article, as soon as it appears
+    CONFIRM = "confirm"  # the request to confirm a subscription: goes whatever the subscriber's status
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A mail to queue: to whom, of which kind, on which shared body. One per subscriber and run,
+    article or token: an entry queued again is kept as it was."""
+
+    subscriber_id: int
+    kind: OutboxKind
+    body_id: int
+    run_id: int | None = None  # a digest's run
+    article_id: str | None = None  # an immediate mail's article
+    token: str | None = None  # a confirmation's token
+    parts: tuple[str, ...] | None = None  # a digest's categories (slugs of its parts), in order

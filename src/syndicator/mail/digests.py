@@ -26,7 +26,16 @@ from syndicator.config import Settings
 from syndicator.mail.composer import MailComposer
 from syndicator.mail.mime import Content, encode_part
 from syndicator.mail.render import category_order
-from syndicator.model import Article, DigestRun, Frequency, Subscriber, with_display_names
+from syndicator.model import (
+    Article,
+    DigestRun,
+    DigestRunStatus,
+    Frequency,
+    OutboxEntry,
+    OutboxKind,
+    Subscriber,
+    with_display_names,
+)
 from syndicator.store import Store, digestruns, jobstate, mailqueue
 from syndicator.store.subscribers import recipients
 
@@ -107,7 +116,7 @@ def queue_run(
     The run is rendered once: a frame and one part per category with news. Each outbox row names
     the parts its recipient chose; the sender joins them. Nothing is rendered per subscriber.
     """
-    if run.status == "queued":
+    if run.status is DigestRunStatus.QUEUED:
         return QueueReport(run, 0, 0, 0)
     with store.reading() as conn:
         news = digestruns.news(conn, run.window_start, run.window_end)
@@ -123,15 +132,15 @@ def queue_run(
         mime = composer.template(
             frame.subject, frame.text, frame.html, list_what="Bản tin", subject_per_recipient=True
         )
-        parts = []
+        parts: dict[str, mailqueue.Part] = {}
         for slug in order:
             text, html = composer.renderer.digest_part(by_category[slug])
-            parts.append((slug, len(by_category[slug]), encode_part(text), encode_part(html)))
+            parts[slug] = mailqueue.Part(len(by_category[slug]), encode_part(text), encode_part(html))
         with store.writing() as conn:
             frame_id = mailqueue.body_id(conn, f"digest:{run.id}", frame.subject, mime, now)
             mailqueue.store_parts(conn, frame_id, parts)
 
-        batch: list[dict[str, object]] = []
+        batch: list[OutboxEntry] = []
 
         def flush() -> None:
             nonlocal queued
@@ -147,15 +156,10 @@ def queue_run(
                 wanted = [slug for slug in order if subscriber.wants(slug)]
                 if not wanted:
                     continue  # nothing new in their categories: no mail at all
-                batch.append(
-                    {
-                        "subscriber_id": subscriber.id,
-                        "kind": "digest",
-                        "run_id": run.id,
-                        "body_id": frame_id,
-                        "parts": ",".join(wanted),
-                    }
+                entry = OutboxEntry(
+                    subscriber.id, OutboxKind.DIGEST, frame_id, run_id=run.id, parts=tuple(wanted)
                 )
+                batch.append(entry)
                 if len(batch) >= 2000:
                     flush()
         flush()
@@ -183,7 +187,7 @@ def due_runs(store: Store, settings: Settings, now: datetime) -> list[tuple[Freq
         for frequency in (Frequency.DAILY, Frequency.WEEKLY):
             end = window_end(frequency, now, settings)
             run = digestruns.find(conn, frequency, end)
-            if run is None or run.status != "queued":
+            if run is None or run.status is not DigestRunStatus.QUEUED:
                 due.append((frequency, end))
     return due
 
@@ -216,10 +220,7 @@ def queue_immediate(store: Store, composer: MailComposer, now: datetime) -> int:
             body = mailqueue.body_id(conn, f"article:{article.id}", content.subject, mime, now)
             queued += mailqueue.enqueue(
                 conn,
-                [
-                    {"subscriber_id": s.id, "kind": "immediate", "article_id": article.id, "body_id": body}
-                    for s in wanted
-                ],
+                [OutboxEntry(s.id, OutboxKind.IMMEDIATE, body, article_id=article.id) for s in wanted],
                 now,
             )
     with store.writing() as conn:

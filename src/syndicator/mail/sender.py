@@ -51,6 +51,7 @@ from syndicator.mail.transport import (
     TemporaryFailure,
     Transport,
 )
+from syndicator.model import OutboxKind
 from syndicator.smtpurl import SmtpAddress
 from syndicator.store import Store, mailqueue
 from syndicator.store.database import WRITE_OPTION, Availability, is_unavailable
@@ -499,7 +500,7 @@ class Sender:
         base = self.settings.base_url
         slots: dict[str, str] = {}
         list_unsubscribe = None
-        if row.kind == "confirm":
+        if row.kind is OutboxKind.CONFIRM:
             slots[CONFIRM_SLOT] = links.confirm(base, row.token or "")
         else:
             unsubscribe = subscriber_token(self.secret, UNSUBSCRIBE, row.subscriber_id, row.email)
@@ -512,7 +513,7 @@ class Sender:
         encoded: dict[str, bytes] = {}
         if row.parts is not None:
             # a digest: the frame joined with the parts this recipient chose, counted in the subject
-            chosen = [shared.parts[slug] for slug in row.parts.split(",") if slug in shared.parts]
+            chosen = [shared.parts[slug] for slug in row.parts if slug in shared.parts]
             total = str(sum(part.articles for part in chosen))
             subject = shared.subject.replace("{total}", total)
             slots[TOTAL_SLOT] = total

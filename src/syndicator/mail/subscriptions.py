@@ -21,7 +21,15 @@ from syndicator.files import Refused, read_whole
 from syndicator.files import Source as FileSource
 from syndicator.mail.composer import MailComposer
 from syndicator.mail.linktokens import email_check, subscriber_from_token
-from syndicator.model import Frequency, OwnChoice, Source, Subscriber, SubscriberStatus
+from syndicator.model import (
+    Frequency,
+    OutboxEntry,
+    OutboxKind,
+    OwnChoice,
+    Source,
+    Subscriber,
+    SubscriberStatus,
+)
 from syndicator.store import Store, mailqueue
 from syndicator.store import subscribers as store_subscribers
 from syndicator.text import category_slug, clean_line
@@ -463,9 +471,7 @@ def request_subscription(
         body = mailqueue.body_id(
             conn, f"confirm:{hash_text(content.html + content.text)}", content.subject, mime, now
         )
-        mailqueue.enqueue(
-            conn, [{"subscriber_id": person.id, "kind": "confirm", "token": token, "body_id": body}], now
-        )
+        mailqueue.enqueue(conn, [OutboxEntry(person.id, OutboxKind.CONFIRM, body, token=token)], now)
 
 
 def hash_text(text: str) -> str:

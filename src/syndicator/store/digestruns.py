@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select, update
 from sqlalchemy.exc import IntegrityError
 
-from syndicator.model import Article, DigestRun, Frequency
+from syndicator.model import Article, DigestRun, DigestRunStatus, Frequency
 from syndicator.store import newsgate
 from syndicator.store.query import article_select, to_article, visible
 from syndicator.store.schema import articles, digest_runs
@@ -47,7 +47,7 @@ def create(
                     frequency=frequency.value,
                     window_start=start,
                     window_end=end,
-                    status="queuing",
+                    status=DigestRunStatus.QUEUING.value,
                     created_at=now,
                     mails=0,
                 )
@@ -63,7 +63,7 @@ def mark_queued(conn: Connection, run_id: int, mails: int, now: datetime) -> Non
     conn.execute(
         update(digest_runs)
         .where(digest_runs.c.id == run_id)
-        .values(status="queued", queued_at=now, mails=digest_runs.c.mails + mails)
+        .values(status=DigestRunStatus.QUEUED.value, queued_at=now, mails=digest_runs.c.mails + mails)
     )
 
 
@@ -104,6 +104,6 @@ def _run(row: Row[Any]) -> DigestRun:
         frequency=Frequency(row.frequency),
         window_start=row.window_start,
         window_end=row.window_end,
-        status=row.status,
+        status=DigestRunStatus(row.status),
         mails=row.mails,
     )

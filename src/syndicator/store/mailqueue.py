@@ -12,14 +12,14 @@ another sender has re-claimed or sent since. Those writes return whether the cla
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, delete, exists, func, or_, select, update
 
-from syndicator.model import SubscriberStatus
+from syndicator.model import OutboxEntry, OutboxKind, OutboxStatus, SubscriberStatus
 from syndicator.store.database import insert_ignore
 from syndicator.store.schema import TOKEN_CHARS as TOKEN_CHARS  # what outbox.token holds
 from syndicator.store.schema import digest_parts, mail_bodies, outbox, subscribers
@@ -28,14 +28,14 @@ from syndicator.store.schema import digest_parts, mail_bodies, outbox, subscribe
 @dataclass(frozen=True, slots=True)
 class Claimed:
     id: int
-    kind: str
+    kind: OutboxKind
     subscriber_id: int
     email: str
     name: str | None
     body_id: int
     token: str | None
     attempts: int
-    parts: str | None = None
+    parts: tuple[str, ...] | None = None  # a digest's categories (slugs of its parts), in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +45,13 @@ class Part:
     html_qp: bytes
 
 
-def store_parts(conn: Connection, body_id: int, parts: Sequence[tuple[str, int, bytes, bytes]]) -> None:
-    """A digest's per-category parts (kept from the first rendering, like the frame)."""
-    insert_ignore(
-        conn,
-        digest_parts,
-        [{"body_id": body_id, "slug": s, "articles": n, "text_qp": t, "html_qp": h} for s, n, t, h in parts],
-    )
+def store_parts(conn: Connection, body_id: int, parts: Mapping[str, Part]) -> None:
+    """A digest's per-category parts by slug (kept from the first rendering, like the frame)."""
+    rows = [
+        {"body_id": body_id, "slug": slug, "articles": p.articles, "text_qp": p.text_qp, "html_qp": p.html_qp}
+        for slug, p in parts.items()
+    ]
+    insert_ignore(conn, digest_parts, rows)
 
 
 def load_parts(conn: Connection, body_id: int) -> dict[str, Part]:
@@ -76,38 +76,46 @@ def body(conn: Connection, body_id: int) -> bytes:
     return bytes(conn.execute(select(mail_bodies.c.mime).where(mail_bodies.c.id == body_id)).scalar_one())
 
 
-def enqueue(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> int:
-    """Queue mails; a row that exists already (same subscriber and run, article or token) is kept."""
-    if not rows:
+def enqueue(conn: Connection, entries: Sequence[OutboxEntry], now: datetime) -> int:
+    """Queue mails; one that exists already (same subscriber and run, article or token) is kept.
+    Returns how many went in."""
+    if not entries:
         return 0
-    full = [
-        {
-            "run_id": None,
-            "article_id": None,
-            "token": None,
-            "parts": None,
-            "claimed_at": None,
-            "claimed_by": None,
-            "lease_until": None,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "last_error": None,
-            "created_at": now,
-            "sent_at": None,
-            **row,
-        }
-        for row in rows
-    ]
-    return insert_ignore(conn, outbox, full)
+    return insert_ignore(conn, outbox, [_queued(entry, now) for entry in entries])
+
+
+def _queued(entry: OutboxEntry, now: datetime) -> dict[str, Any]:
+    return {
+        "subscriber_id": entry.subscriber_id,
+        "kind": entry.kind.value,
+        "body_id": entry.body_id,
+        "run_id": entry.run_id,
+        "article_id": entry.article_id,
+        "token": entry.token,
+        "parts": None if entry.parts is None else ",".join(entry.parts),
+        "claimed_at": None,
+        "claimed_by": None,
+        "lease_until": None,
+        "status": OutboxStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": None,
+        "created_at": now,
+        "sent_at": None,
+    }
 
 
 def claim(conn: Connection, now: datetime, limit: int, claimant: str, lease_until: datetime) -> list[Claimed]:
     """Take up to `limit` due rows for sending. The caller's transaction holds the locks until commit."""
-    held = {"status": "sending", "claimed_at": now, "claimed_by": claimant, "lease_until": lease_until}
+    held = {
+        "status": OutboxStatus.SENDING.value,
+        "claimed_at": now,
+        "claimed_by": claimant,
+        "lease_until": lease_until,
+    }
     due = (
         select(outbox.c.id)
-        .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+        .where(outbox.c.status == OutboxStatus.PENDING.value, outbox.c.next_attempt_at <= now)
         .order_by(outbox.c.next_attempt_at, outbox.c.id)
         .limit(limit)
     )
@@ -151,20 +159,20 @@ def claim(conn: Connection, now: datetime, limit: int, claimant: str, lease_unti
     for row in rows:
         # unsubscribed or bounced since it was queued: it must not go out (a confirmation request
         # goes whatever the status: the person has just asked for it)
-        if row.kind != "confirm" and row.status != SubscriberStatus.CONFIRMED.value:
+        if row.kind != OutboxKind.CONFIRM.value and row.status != SubscriberStatus.CONFIRMED.value:
             stale.append(row.id)
             continue
         claimed.append(
             Claimed(
                 row.id,
-                row.kind,
+                OutboxKind(row.kind),
                 row.subscriber_id,
                 row.email,
                 row.name,
                 row.body_id,
                 row.token,
                 row.attempts,
-                row.parts,
+                None if row.parts is None else tuple(row.parts.split(",")),
             )
         )
     if stale:
@@ -175,7 +183,7 @@ def claim(conn: Connection, now: datetime, limit: int, claimant: str, lease_unti
 def _held(claimant: str, *outbox_ids: int) -> ColumnElement[bool]:
     """These rows, only while `claimant` still holds them."""
     row = outbox.c.id == outbox_ids[0] if len(outbox_ids) == 1 else outbox.c.id.in_(outbox_ids)
-    return and_(row, outbox.c.status == "sending", outbox.c.claimed_by == claimant)
+    return and_(row, outbox.c.status == OutboxStatus.SENDING.value, outbox.c.claimed_by == claimant)
 
 
 def _changed(conn: Connection, claimant: str, outbox_ids: Sequence[int], **values: Any) -> int:
@@ -187,7 +195,7 @@ def _changed(conn: Connection, claimant: str, outbox_ids: Sequence[int], **value
 
 def cancel(conn: Connection, outbox_ids: Sequence[int], why: str, claimant: str) -> int:
     """These mails `claimant` holds will not go (their subscriber left or bounced)."""
-    return _changed(conn, claimant, outbox_ids, status="cancelled", last_error=why)
+    return _changed(conn, claimant, outbox_ids, status=OutboxStatus.CANCELLED.value, last_error=why)
 
 
 def mark_sent(conn: Connection, outbox_id: int, now: datetime, claimant: str) -> bool:
@@ -196,7 +204,7 @@ def mark_sent(conn: Connection, outbox_id: int, now: datetime, claimant: str) ->
             conn,
             claimant,
             [outbox_id],
-            status="sent",
+            status=OutboxStatus.SENT.value,
             sent_at=now,
             attempts=outbox.c.attempts + 1,
             last_error=None,
@@ -245,7 +253,7 @@ def mark_retry(conn: Connection, outbox_id: int, error: str, at: datetime, claim
             conn,
             claimant,
             [outbox_id],
-            status="pending",
+            status=OutboxStatus.PENDING.value,
             next_attempt_at=at,
             attempts=outbox.c.attempts + 1,
             last_error=error[:2000],
@@ -254,14 +262,20 @@ def mark_retry(conn: Connection, outbox_id: int, error: str, at: datetime, claim
 
 
 def mark_failed(conn: Connection, outbox_id: int, error: str, claimant: str) -> bool:
-    values = {"status": "failed", "attempts": outbox.c.attempts + 1, "last_error": error[:2000]}
+    values = {
+        "status": OutboxStatus.FAILED.value,
+        "attempts": outbox.c.attempts + 1,
+        "last_error": error[:2000],
+    }
     return bool(_changed(conn, claimant, [outbox_id], **values))
 
 
 def renew(conn: Connection, claimant: str, lease_until: datetime) -> set[int]:
     """Extend the lease of every row `claimant` still holds; returns the ids it still holds (a row
     missing that the sender thinks it holds was taken: the sender's lease had lapsed)."""
-    held = select(outbox.c.id).where(outbox.c.status == "sending", outbox.c.claimed_by == claimant)
+    held = select(outbox.c.id).where(
+        outbox.c.status == OutboxStatus.SENDING.value, outbox.c.claimed_by == claimant
+    )
     locked = held
     if conn.dialect.name == "postgresql":
         # a row locked now is being settled or handed back (or was claimed this instant): it needs no
@@ -278,7 +292,11 @@ def claimants(conn: Connection, now: datetime) -> list[str]:
     """Who holds `sending` rows under a lease still running (the caller judges which are gone)."""
     query = (
         select(outbox.c.claimed_by)
-        .where(outbox.c.status == "sending", outbox.c.lease_until >= now, outbox.c.claimed_by.is_not(None))
+        .where(
+            outbox.c.status == OutboxStatus.SENDING.value,
+            outbox.c.lease_until >= now,
+            outbox.c.claimed_by.is_not(None),
+        )
         .distinct()
     )
     return [str(claimant) for claimant in conn.execute(query).scalars()]
@@ -290,20 +308,22 @@ def recover(conn: Connection, now: datetime, gone: Sequence[str] = ()) -> int:
     lapsed = or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
     if gone:
         lapsed = or_(lapsed, outbox.c.claimed_by.in_(list(gone)))
-    result = conn.execute(update(outbox).where(outbox.c.status == "sending", lapsed).values(status="pending"))
+    sending = outbox.c.status == OutboxStatus.SENDING.value
+    result = conn.execute(update(outbox).where(sending, lapsed).values(status=OutboxStatus.PENDING.value))
     return int(result.rowcount or 0)
 
 
 def release(conn: Connection, outbox_ids: Sequence[int], claimant: str) -> int:
     """Claimed but not sent (the sender was asked to stop): due again at once. Returns how many
     `claimant` still held."""
-    return _changed(conn, claimant, outbox_ids, status="pending")
+    return _changed(conn, claimant, outbox_ids, status=OutboxStatus.PENDING.value)
 
 
 def postpone(conn: Connection, outbox_ids: Sequence[int], at: datetime, error: str, claimant: str) -> int:
     """Claimed but not sent because the server could not be used: due again at `at`, no attempt charged.
     Returns how many `claimant` still held."""
-    return _changed(conn, claimant, outbox_ids, status="pending", next_attempt_at=at, last_error=error[:2000])
+    values = {"status": OutboxStatus.PENDING.value, "next_attempt_at": at, "last_error": error[:2000]}
+    return _changed(conn, claimant, outbox_ids, **values)
 
 
 def purge(conn: Connection, before: datetime) -> int:
@@ -312,7 +332,7 @@ def purge(conn: Connection, before: datetime) -> int:
 
     Nothing relies on old rows to avoid sending twice: digest runs are queued once, and immediate
     mails are only ever queued for articles of the last day."""
-    done = ("sent", "failed", "cancelled")
+    done = (OutboxStatus.SENT.value, OutboxStatus.FAILED.value, OutboxStatus.CANCELLED.value)
     result = conn.execute(delete(outbox).where(outbox.c.created_at < before, outbox.c.status.in_(done)))
     unused = (
         select(mail_bodies.c.id)
@@ -327,12 +347,12 @@ def purge(conn: Connection, before: datetime) -> int:
     return int(result.rowcount or 0)
 
 
-def counts(conn: Connection, **where: Any) -> dict[str, int]:
+def counts(conn: Connection, *, run_id: int | None = None) -> dict[OutboxStatus, int]:
+    """Mails by status: all of them, or those of one digest run."""
     query = select(outbox.c.status, func.count()).group_by(outbox.c.status)
-    conditions = [getattr(outbox.c, name) == value for name, value in where.items()]
-    if conditions:
-        query = query.where(and_(*conditions))
-    return {status: int(number) for status, number in conn.execute(query)}
+    if run_id is not None:
+        query = query.where(outbox.c.run_id == run_id)
+    return {OutboxStatus(status): int(number) for status, number in conn.execute(query)}
 
 
 def recent_confirmations(conn: Connection, subscriber_id: int, since: datetime) -> list[datetime]:
@@ -342,7 +362,7 @@ def recent_confirmations(conn: Connection, subscriber_id: int, since: datetime) 
             select(outbox.c.created_at)
             .where(
                 outbox.c.subscriber_id == subscriber_id,
-                outbox.c.kind == "confirm",
+                outbox.c.kind == OutboxKind.CONFIRM.value,
                 outbox.c.created_at > since,
             )
             .order_by(outbox.c.created_at)

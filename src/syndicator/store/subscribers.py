@@ -9,7 +9,15 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, select, update
 
 from syndicator.addresses import key as address_key
-from syndicator.model import ALL_CATEGORIES, Frequency, OwnChoice, Source, Subscriber, SubscriberStatus
+from syndicator.model import (
+    ALL_CATEGORIES,
+    Frequency,
+    OutboxStatus,
+    OwnChoice,
+    Source,
+    Subscriber,
+    SubscriberStatus,
+)
 from syndicator.store.schema import officials, outbox, subscribers
 
 
@@ -175,8 +183,10 @@ def cancel_queued(conn: Connection, subscriber_ids: Sequence[int]) -> int:
         return 0
     result = conn.execute(
         update(outbox)
-        .where(outbox.c.subscriber_id.in_(list(subscriber_ids)), outbox.c.status == "pending")
-        .values(status="cancelled", last_error="unsubscribed")
+        .where(
+            outbox.c.subscriber_id.in_(list(subscriber_ids)), outbox.c.status == OutboxStatus.PENDING.value
+        )
+        .values(status=OutboxStatus.CANCELLED.value, last_error="unsubscribed")
     )
     return int(result.rowcount or 0)
 

@@ -8,16 +8,16 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from syndicator.model import Status
+from syndicator.model import OutboxStatus, Status, SubscriberStatus, Visibility
 from syndicator.store.query import visible
 from syndicator.store.schema import articles, outbox, subscribers
 
 
 @dataclass(frozen=True, slots=True)
 class Tallies:
-    articles: dict[str, int]  # published (visible now), scheduled, withdrawn
-    outbox: dict[str, int]  # by outbox status
-    subscribers: dict[str, int]  # by subscriber status
+    articles: dict[Visibility, int]  # published (visible now), scheduled, withdrawn
+    outbox: dict[OutboxStatus, int]
+    subscribers: dict[SubscriberStatus, int]
 
 
 def _by(conn: Connection, column: Any) -> dict[str, int]:
@@ -29,8 +29,10 @@ def tallies(conn: Connection, now: datetime) -> Tallies:
     shown = int(conn.execute(select(func.count()).where(visible(now))).scalar_one())
     published = by_status.get(Status.PUBLISHED.value, 0)
     states = {
-        "published": shown,
-        "scheduled": published - shown,
-        "withdrawn": by_status.get(Status.WITHDRAWN.value, 0),
+        Visibility.PUBLISHED: shown,
+        Visibility.SCHEDULED: published - shown,
+        Visibility.WITHDRAWN: by_status.get(Status.WITHDRAWN.value, 0),
     }
-    return Tallies(states, _by(conn, outbox.c.status), _by(conn, subscribers.c.status))
+    mails = {OutboxStatus(s): n for s, n in _by(conn, outbox.c.status).items()}
+    people = {SubscriberStatus(s): n for s, n in _by(conn, subscribers.c.status).items()}
+    return Tallies(states, mails, people)

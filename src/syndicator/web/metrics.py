@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from syndicator.model import OutboxStatus, SubscriberStatus
 from syndicator.publish.cache import FeedCache
 from syndicator.store import Store
 from syndicator.store.tallies import tallies
@@ -35,21 +36,18 @@ def render(store: Store, cache: FeedCache, served: Mapping[int, int], now: datet
         "syndicator_articles",
         "gauge",
         "Articles in the store by state.",
-        {f'state="{state}"': n for state, n in counted.articles.items()},
+        {f'state="{state.value}"': n for state, n in counted.articles.items()},
     )
     lines += _family(
         "syndicator_outbox_mails",
         "gauge",
         "Mails in the outbox by status.",
-        {
-            f'status="{s}"': int(mails.get(s, 0))
-            for s in ("pending", "sending", "sent", "failed", "cancelled")
-        },
+        {f'status="{s.value}"': mails.get(s, 0) for s in OutboxStatus},
     )
     lines += _family(
         "syndicator_subscribers",
         "gauge",
         "Subscribers by status.",
-        {f'status="{s}"': int(people.get(s, 0)) for s in ("pending", "confirmed", "unsubscribed", "bounced")},
+        {f'status="{s.value}"': people.get(s, 0) for s in SubscriberStatus},
     )
     return "\n".join(lines) + "\n"
