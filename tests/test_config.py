@@ -347,6 +347,17 @@ def test_a_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
     assert load_settings(var_dir=tmp_path / "elsewhere").resolved_secret_key() != first
 
 
+def test_the_secret_key_is_read_once_per_settings(tmp_path: Path) -> None:
+    """Links are checked per request: the key file is read when first needed, not at every call."""
+    var = tmp_path / "var"
+    config = load_settings(var_dir=var)
+    first = config.resolved_secret_key()
+    (var / "secret_key").unlink()  # read again, a missing file would make a new key
+    assert config.resolved_secret_key() == first
+    assert not (var / "secret_key").exists()
+    assert config.served_at("http://127.0.0.1:8001").resolved_secret_key() == first
+
+
 # --- DKIM: all three settings or none, and a key that loads -------------------------------------------
 
 

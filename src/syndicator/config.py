@@ -347,33 +347,41 @@ class Settings(BaseSettings):
 
     def resolved_secret_key(self) -> str:
         """The configured key, or one generated once and kept under var/ so tokens survive restarts."""
-        if self.secret_key:
-            return self.secret_key
-        path = self.var_dir / "secret_key"
-        try:
-            existing = path.read_text().strip()
-            if existing:
-                return existing
-        except FileNotFoundError:
-            pass
-        self.var_dir.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(32)
-        # written under a temporary name, then linked into place: two processes starting at once
-        # both end up with whichever key got there first, and nobody reads a half-written file
-        temporary = path.with_name(f".{path.name}.{os.getpid()}")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key + "\n")
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            if not path.read_text().strip():
-                os.replace(temporary, path)  # an empty file left by an older version
-                return key
-            return path.read_text().strip()
-        finally:
-            temporary.unlink(missing_ok=True)
-        return key
+        return self._resolved_secret
+
+    @cached_property
+    def _resolved_secret(self) -> str:
+        # read (or made) once per settings object: links are signed and checked per request and mail
+        return self.secret_key or _kept_secret(self.var_dir)
+
+
+def _kept_secret(var_dir: Path) -> str:
+    """The key kept under var/, generated when there is none."""
+    path = var_dir / "secret_key"
+    try:
+        existing = path.read_text().strip()
+        if existing:
+            return existing
+    except FileNotFoundError:
+        pass
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    # written under a temporary name, then linked into place: two processes starting at once
+    # both end up with whichever key got there first, and nobody reads a half-written file
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        if not path.read_text().strip():
+            os.replace(temporary, path)  # an empty file left by an older version
+            return key
+        return path.read_text().strip()
+    finally:
+        temporary.unlink(missing_ok=True)
+    return key
 
 
 def _config_path() -> Path | None:
