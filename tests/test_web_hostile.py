@@ -209,10 +209,11 @@ def test_feed_polls_answer_while_request_bodies_are_parsed(
         f"slowest {latencies[-1] * 1000:.0f} ms"
     )
     assert latencies[len(latencies) * 99 // 100] < POLL_BOUND, shown
-    # parsed on the event loop, the large body would hold every poll for the whole parse (~1 s); a
-    # loaded machine delays the odd poll by 50-140 ms even so (2 cores, the parsing process on one;
-    # measured: p99 1-5 ms, slowest 54-135 ms; parsed in a thread: p99 12 ms and 2.6 times fewer polls)
-    assert latencies[-1] < 0.5, shown
+    # parsed on the event loop, the bodies of seconds of work would each hold a poll for seconds; a
+    # loaded machine delays the odd poll even so (2 cores, the parsing process on one; measured: p99
+    # 1-5 ms, slowest 54-135 ms; 711 ms once with four test runs beside it; parsed in a thread: p99
+    # 12 ms and 2.6 times fewer polls)
+    assert latencies[-1] < 1.5, shown
 
 
 def test_health_answers_while_many_bodies_are_parsed(server: str, now: datetime) -> None:
@@ -244,11 +245,12 @@ def test_health_answers_while_many_bodies_are_parsed(server: str, now: datetime)
     latencies.sort()
     median = latencies[len(latencies) // 2]
     shown = f"{len(latencies)} checks, median {median:.3f} s, slowest {latencies[-1]:.2f} s"
-    # with the shared threads taken, a check waits for the 80 bodies ahead of it (2.5 s and more here,
-    # 127 s with larger ones); a loaded machine still delays the odd one (0.7 s seen in CI)
+    # with the shared threads taken, every check waits for the 80 bodies ahead of it (a median of 2.5 s
+    # and more here, 127 s with larger ones): the median tells. A loaded machine still delays the odd
+    # one (0.7 s seen in CI, 1.7 s with four test runs beside it): the slowest only bounds a stall
     assert len(latencies) >= 10, shown
     assert median < 0.1, shown
-    assert latencies[-1] < 1.5, shown
+    assert latencies[-1] < 5, shown
 
 
 def test_bidi_controls_leave_titles_names_and_categories(server: str, now: datetime) -> None:
