@@ -7,10 +7,8 @@ UTC+7). Articles are written with `now` = their publication time, as a live impo
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -19,13 +17,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 
 from syndicator.config import Settings, load_settings
-from syndicator.mail import subscriptions
 from syndicator.mail.composer import MailComposer
 from syndicator.mail.digests import plan_run, queue_run, window_end
 from syndicator.mail.sender import Sender
-from syndicator.model import ArticleInput, DigestRun, Frequency, Subscriber
+from syndicator.model import DigestRun, Frequency
 from syndicator.store import Store
 from syndicator.store.schema import outbox
+from tests.factories import FakeClock
 from tests.smtp_server import Recorder
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -58,76 +56,6 @@ def make_settings(database_url: str, home: Path, **overrides: Any) -> Settings:
         else:
             values[key] = value
     return load_settings(**values)
-
-
-class FakeClock:
-    """The only clock the delivery code sees: moves when the test says so."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start.astimezone(UTC)
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        with self._lock:
-            return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        with self._lock:
-            self.now += timedelta(**delta)
-            return self.now
-
-    def set(self, moment: datetime) -> None:
-        with self._lock:
-            self.now = moment.astimezone(UTC)
-
-
-def publish(
-    store: Store,
-    article_id: str,
-    category: str,
-    at: datetime,
-    *,
-    title: str | None = None,
-    summary: str = "Tóm tắt nội dung bài viết.",
-    written_at: datetime | None = None,
-) -> None:
-    """An article published at `at`, written to the store at `written_at` (default: the same time)."""
-    store.write(
-        [
-            ArticleInput(
-                id=article_id,
-                title=title or f"Bài viết {article_id}",
-                category_name=category,
-                published_at=at,
-                body_html=f"<p>Nội dung {article_id}.</p>",
-                summary=summary,
-                source="test",
-            )
-        ],
-        (written_at or at).astimezone(UTC),
-    )
-
-
-def subscribe(
-    store: Store,
-    email: str,
-    *,
-    categories: str | Iterable[str] | None = None,
-    frequency: str = "daily",
-    name: str | None = None,
-    confirmed: bool = True,
-    at: datetime = local(2021, 1, 1),
-) -> Subscriber:
-    person, _ = subscriptions.add(
-        store,
-        email,
-        at.astimezone(UTC),
-        name=name,
-        categories=categories,
-        frequency=frequency,
-        confirmed=confirmed,
-    )
-    return person
 
 
 def subscribers_with_news(store: Store, count: int, *, domain: str = "xa.test") -> list[str]:

@@ -17,7 +17,8 @@ from syndicator.mail.digests import preview
 from syndicator.model import Frequency
 from syndicator.store import Store
 from tests.conftest import ROOT, chromium_path
-from tests.mailkit import IN_WINDOW, RUN_AT, THONG_BAO, make_settings, publish
+from tests.factories import publish
+from tests.mailkit import IN_WINDOW, RUN_AT, THONG_BAO, make_settings
 from tests.test_browser_phone import OVERFLOWING
 
 ARTIFACTS = ROOT / "test-artifacts"

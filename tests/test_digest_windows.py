@@ -26,18 +26,8 @@ from syndicator.model import Frequency
 from syndicator.store import Store
 from syndicator.store.schema import digest_runs
 from tests.conftest import postgres_schema_url, require_postgres
-from tests.mailkit import (
-    RUN_AT,
-    THONG_BAO,
-    TIN_TUC,
-    FakeClock,
-    local,
-    make_settings,
-    outbox_rows,
-    parts,
-    publish,
-    subscribe,
-)
+from tests.factories import FakeClock, publish, subscribe
+from tests.mailkit import RUN_AT, THONG_BAO, TIN_TUC, local, make_settings, outbox_rows, parts
 from tests.test_mail_cli import environment, syndicator
 
 

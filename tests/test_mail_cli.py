@@ -23,6 +23,7 @@ from syndicator.model import Frequency
 from syndicator.store import Store
 from syndicator.store.schema import digest_runs
 from tests.conftest import EXAMPLES
+from tests.factories import publish, subscribe
 from tests.mailkit import (
     BASE_URL,
     IN_WINDOW,
@@ -33,9 +34,7 @@ from tests.mailkit import (
     local,
     make_settings,
     outbox_rows,
-    publish,
     statuses,
-    subscribe,
     subscribers_with_news,
 )
 from tests.smtp_server import smtp_server

@@ -26,20 +26,18 @@ from syndicator.mail.sender import Sender
 from syndicator.model import Frequency
 from syndicator.store import Store, mailqueue
 from syndicator.store.schema import digest_runs, mail_bodies, outbox
+from tests.factories import FakeClock, publish, subscribe
 from tests.mailkit import (
     IN_WINDOW,
     NONG_NGHIEP,
     RUN_AT,
     THONG_BAO,
     TIN_TUC,
-    FakeClock,
     local,
     make_settings,
     outbox_rows,
     parts,
-    publish,
     queue_daily,
-    subscribe,
     subscribers_with_news,
 )
 
@@ -214,11 +212,11 @@ def test_only_news_in_their_categories(mail_store: Store, mail_settings: Setting
     for path in (tmp_path / "var" / "outbox" / "new").iterdir():
         message = message_from_bytes(path.read_bytes(), policy=policy.default)
         found[message["Delivered-To"]] = parts(message).text  # type: ignore[arg-type]
-    assert "Bài viết tb-1" not in found["tt@xa.test"] and "Bài viết tt-2" in found["tt@xa.test"]
-    assert "Bài viết tt-1" not in found["tb@xa.test"] and "== THÔNG BÁO ==" in found["tb@xa.test"]
+    assert "Bài tb-1" not in found["tt@xa.test"] and "Bài tt-2" in found["tt@xa.test"]
+    assert "Bài tt-1" not in found["tb@xa.test"] and "== THÔNG BÁO ==" in found["tb@xa.test"]
     everything = found["all-1@xa.test"]
     assert everything.index("== THÔNG BÁO ==") < everything.index("== TIN TỨC - SỰ KIỆN ==")
-    assert everything.index("Bài viết tt-2") < everything.index("Bài viết tt-1")  # newest first
+    assert everything.index("Bài tt-2") < everything.index("Bài tt-1")  # newest first
 
 
 def test_nothing_new_means_no_mail(mail_store: Store, mail_settings: Settings) -> None:
@@ -395,7 +393,7 @@ def test_immediate_mails(mail_store: Store, mail_settings: Settings, tmp_path: P
         subjects.add(message["Subject"])
         assert message["List-Id"] == "Tin mới Cổng TTĐT huyện Thọ Xuân <tin-moi.rss.thoxuan.example>"
         assert message["List-Unsubscribe"].startswith("<https://rss.thoxuan.example/unsubscribe/")
-    assert subjects == {"[Thông báo] Thông báo khẩn: lịch cắt điện", f"[{TIN_TUC}] Bài viết tt-1"}
+    assert subjects == {"[Thông báo] Thông báo khẩn: lịch cắt điện", f"[{TIN_TUC}] Bài tt-1"}
 
 
 # --- retention ------------------------------------------------------------------------------------------

@@ -36,14 +36,13 @@ from syndicator.store import Store
 from syndicator.store.database import Availability
 from syndicator.store.schema import outbox
 from tests.conftest import PG_URL, postgres_schema_url, require_postgres
+from tests.factories import FakeClock, publish
 from tests.mailkit import (
     IN_WINDOW,
     RUN_AT,
     THONG_BAO,
-    FakeClock,
     make_settings,
     outbox_rows,
-    publish,
     queue_daily,
     statuses,
     subscribers_with_news,

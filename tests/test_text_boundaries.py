@@ -33,19 +33,10 @@ from syndicator.store.database import MIGRATIONS, _alembic_config, create_store_
 from syndicator.store.schema import articles, categories
 from syndicator.text import clean_line, html_to_text, summary_of_html
 from syndicator.web.app import create_app
+from tests.factories import FakeClock, subscribe
 from tests.feedkit import article, channel
 from tests.live import live_server
-from tests.mailkit import (
-    IN_WINDOW,
-    RUN_AT,
-    TZ,
-    FakeClock,
-    by_recipient,
-    make_settings,
-    parts,
-    queue_daily,
-    subscribe,
-)
+from tests.mailkit import IN_WINDOW, RUN_AT, TZ, by_recipient, make_settings, parts, queue_daily
 from tests.smtp_server import smtp_server
 
 # the sample of examples/articles.jsonl that showed "(Chủ nhật).Khu vực" everywhere
