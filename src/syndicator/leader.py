@@ -14,10 +14,12 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
+
+from syndicator.store import locks
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,7 @@ class Leadership:
     def __init__(self, engine: Engine, var_dir: Path) -> None:
         self.engine = engine
         self.var_dir = var_dir
-        self._conn: Any = None
+        self._conn: Connection | None = None
         self._file: IO[bytes] | None = None
         self._lock = threading.Lock()  # jobs on several scheduler threads ask at once
         self.term = 0  # bumped at each election won: another instance may have led in between
@@ -50,9 +52,8 @@ class Leadership:
 
     def _release(self) -> None:
         if self._conn is not None:
-            with contextlib.suppress(Exception):  # let go now: the server sees a closed socket only later
-                self._conn.execute(text("SELECT pg_advisory_unlock_all()"))
-                self._conn.commit()
+            with contextlib.suppress(Exception):
+                locks.unlock_all(self._conn)
             with contextlib.suppress(Exception):
                 # invalidate, not only close: close() would hand the session back to the pool, still
                 # holding the lock if the unlock failed, and nobody else could lead
@@ -66,8 +67,7 @@ class Leadership:
     def _acquire_postgres(self) -> bool:
         if self._conn is not None:
             try:
-                self._conn.execute(text("SELECT 1"))
-                self._conn.commit()
+                locks.check_alive(self._conn)
                 return True
             except Exception as error:  # noqa: BLE001 - a dead connection means the lock is gone too
                 # its own line even in an outage: the lock may be gone while the database is not
@@ -77,11 +77,7 @@ class Leadership:
                 self._release()
         conn = self.engine.connect()
         try:
-            # keyed by schema too: deployments sharing a database in separate schemas each have a leader
-            got = conn.execute(
-                text("SELECT pg_try_advisory_lock(:k, hashtext(current_schema()))"), {"k": LEADER_LOCK}
-            ).scalar()
-            conn.commit()
+            got = locks.try_lock(conn, LEADER_LOCK)
         except Exception:
             conn.close()
             raise

@@ -176,9 +176,8 @@ class Sender:
             raise
 
     def _mark_sent(self, outbox_id: int, claimant: str) -> bool:
-        """Right after the server accepted it, in its own transaction: the hot path of delivery, so
-        it goes straight to the driver (SQLAlchemy's per-statement work capped the mails per second).
-        False when the pass no longer held the row."""
+        """Right after the server accepted it, in its own transaction, straight through the driver
+        (mailqueue.mark_sent_now: the hot path of delivery). False when the pass no longer held the row."""
         try:
             return self._mark_sent_once(outbox_id, claimant)
         except DBAPIError as error:
@@ -195,19 +194,11 @@ class Sender:
             self._close_writer(failed=True)
 
     def _mark_sent_once(self, outbox_id: int, claimant: str) -> bool:
-        dialect = self.store.engine.dialect
-        raw = None
         try:
             with self.store.write_lock:
-                raw = self._connection().connection.dbapi_connection
-                return mailqueue.mark_sent_raw(raw, dialect.name, outbox_id, self.clock(), claimant)
-        except BaseException as error:
+                return mailqueue.mark_sent_now(self._connection(), outbox_id, self.clock(), claimant)
+        except BaseException:
             self._close_writer(failed=True)
-            if isinstance(error, dialect.loaded_dbapi.Error):  # the driver's own: told apart as SQLAlchemy's
-                dead = dialect.is_disconnect(error, raw, None)
-                raise DBAPIError.instance(
-                    None, None, error, dialect.loaded_dbapi.Error, connection_invalidated=dead
-                ) from error
             raise
 
     def _close_writer(self, *, failed: bool = False) -> None:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, delete, exists, func, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from syndicator.model import OutboxEntry, OutboxKind, OutboxStatus, SubscriberStatus
 from syndicator.store.database import insert_ignore
@@ -213,14 +214,30 @@ def mark_sent(conn: Connection, outbox_id: int, now: datetime, claimant: str) ->
 
 
 _MARK_SENT = (
-    "UPDATE outbox SET status = 'sent', sent_at = {p}, attempts = attempts + 1, last_error = NULL "
-    "WHERE id = {p} AND status = 'sending' AND claimed_by = {p}"
+    f"UPDATE outbox SET status = '{OutboxStatus.SENT.value}', sent_at = {{p}}, attempts = attempts + 1, "
+    f"last_error = NULL WHERE id = {{p}} AND status = '{OutboxStatus.SENDING.value}' AND claimed_by = {{p}}"
 )
 
 
-def mark_sent_raw(raw: Any, dialect: str, outbox_id: int, now: datetime, claimant: str) -> bool:
-    """mark_sent through the DB-API connection itself, committed at once (same row, same values,
-    same condition); False when `claimant` no longer held the row."""
+def mark_sent_now(conn: Connection, outbox_id: int, now: datetime, claimant: str) -> bool:
+    """mark_sent in a transaction of its own, committed at once, on `conn` outside any transaction:
+    the hot path of delivery, so it goes straight to the driver (SQLAlchemy's per-statement work
+    capped the mails per second). False when `claimant` no longer held the row. A driver error comes
+    as SQLAlchemy's DBAPIError, with connection_invalidated when the connection died."""
+    dialect = conn.dialect
+    raw = None
+    try:
+        raw = conn.connection.dbapi_connection
+        return _mark_sent_raw(raw, dialect.name, outbox_id, now, claimant)
+    except dialect.loaded_dbapi.Error as error:  # the driver's own: told apart as SQLAlchemy's are
+        dead = dialect.is_disconnect(error, raw, None)
+        raise DBAPIError.instance(
+            None, None, error, dialect.loaded_dbapi.Error, connection_invalidated=dead
+        ) from error
+
+
+def _mark_sent_raw(raw: Any, dialect: str, outbox_id: int, now: datetime, claimant: str) -> bool:
+    """mark_sent through the DB-API connection itself (same row, same values, same condition)."""
     if dialect == "sqlite":
         # the text form SQLAlchemy's SQLite DateTime stores (naive UTC), so reads see the same value
         at: Any = now.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
