@@ -20,7 +20,7 @@ from syndicator.model import ArticleInput, Status, WriteOutcome
 from syndicator.service import assemble
 from syndicator.store import Store
 from syndicator.store.categories import best_spelling
-from syndicator.store.database import _alembic_config, create_store_engine
+from syndicator.store.database import alembic_config, create_store_engine
 from syndicator.web.app import create_app
 from tests.factories import article_input
 from tests.live import live_server
@@ -237,7 +237,7 @@ def test_feeds_opml_pages_api_and_cli_show_the_chosen_name(
 def _migrate(engine: Engine, direction: str, revision: str) -> None:
     from alembic import command
 
-    getattr(command, direction)(_alembic_config(engine), revision)
+    getattr(command, direction)(alembic_config(engine), revision)
 
 
 def test_migration_0010_backfills_and_goes_back(database_url: str) -> None:

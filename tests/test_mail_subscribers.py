@@ -561,12 +561,12 @@ def test_migration_0008_keeps_the_listed_officials(database_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from syndicator.store.database import _alembic_config, create_store_engine, upgrade
+    from syndicator.store.database import alembic_config, create_store_engine, upgrade
     from syndicator.store.schema import metadata, officials
 
     engine = create_store_engine(database_url)
     try:
-        command.upgrade(_alembic_config(engine), "0007")
+        command.upgrade(alembic_config(engine), "0007")
         with engine.begin() as conn:
             for number, (source, status) in enumerate(
                 [
@@ -596,7 +596,7 @@ def test_migration_0008_keeps_the_listed_officials(database_url: str) -> None:
             assert sorted(tuple(row) for row in listed) == [(1, None), (2, None)]
             differences = compare_metadata(MigrationContext.configure(conn), metadata)
         assert [d for d in differences if "officials" in repr(d)] == []
-        command.downgrade(_alembic_config(engine), "0007")
+        command.downgrade(alembic_config(engine), "0007")
         upgrade(engine)
     finally:
         engine.dispose()

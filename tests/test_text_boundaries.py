@@ -29,7 +29,7 @@ from syndicator.model import ArticleInput, WriteOutcome
 from syndicator.service import assemble
 from syndicator.store import Store
 from syndicator.store import articles as store_articles
-from syndicator.store.database import MIGRATIONS, _alembic_config, create_store_engine, upgrade
+from syndicator.store.database import MIGRATIONS, alembic_config, create_store_engine, upgrade
 from syndicator.store.schema import articles, categories
 from syndicator.text import clean_line, html_to_text, summary_of_html
 from syndicator.web.app import create_app
@@ -222,7 +222,7 @@ def test_migration_0011_re_derives_only_the_summaries_the_old_code_derived(datab
     assert "(Chủ nhật).Khu vực" in glued  # the defect the migration repairs
     engine = create_store_engine(database_url)
     try:
-        command.upgrade(_alembic_config(engine), "0010")
+        command.upgrade(alembic_config(engine), "0010")
         with engine.begin() as conn:
             old = [_as_imported_before(a) for a in (derived, edited, respelled, withdrawn, one_paragraph)]
             store_articles.write_batch(conn, [*old, given], WRITTEN)
@@ -251,7 +251,7 @@ def test_migration_0011_re_derives_only_the_summaries_the_old_code_derived(datab
                 conn, [derived, edited, respelled, given, one_paragraph], later
             )
         assert again == [WriteOutcome.UNCHANGED] * 5
-        command.downgrade(_alembic_config(engine), "0010")  # nothing to undo; the chain stays whole
+        command.downgrade(alembic_config(engine), "0010")  # nothing to undo; the chain stays whole
         upgrade(engine)
     finally:
         engine.dispose()

@@ -196,7 +196,9 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
-def _alembic_config(engine: Engine) -> AlembicConfig:
+def alembic_config(engine: Engine) -> AlembicConfig:
+    """Alembic's configuration for this engine: `upgrade` runs to head with it, and the migration
+    tests step to a given revision (upgrade or downgrade) with it."""
     from alembic.config import Config as AlembicConfig
 
     config = AlembicConfig()
@@ -237,7 +239,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 
     with _upgrade_lock(engine):
         before = current_revision(engine)
-        command.upgrade(_alembic_config(engine), "head")
+        command.upgrade(alembic_config(engine), "head")
     return before, head_revision()
 
 
