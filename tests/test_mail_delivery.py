@@ -25,7 +25,7 @@ from syndicator.config import Settings
 from syndicator.mail import sender as sender_module
 from syndicator.mail import subscriptions
 from syndicator.mail.linktokens import email_check, subscriber_from_token, subscriber_token
-from syndicator.mail.sender import Sender, SendReport, _RateLimit
+from syndicator.mail.sender import RateLimit, Sender, SendReport
 from syndicator.mail.transport import (
     MaildirTransport,
     SmtpTransport,
@@ -797,7 +797,7 @@ def test_smtp_url_defaults() -> None:
 
 
 class _FakeTime:
-    """time.monotonic/time.sleep for _RateLimit: sleeping advances the clock, nothing waits."""
+    """time.monotonic/time.sleep for RateLimit: sleeping advances the clock, nothing waits."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -820,7 +820,7 @@ class _FakeTime:
 def test_rate_limit_spaces_sends(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = _FakeTime()
     monkeypatch.setattr(sender_module, "time", fake)
-    limit = _RateLimit(4)  # 4 per second: one slot every 0.25 s
+    limit = RateLimit(4)  # 4 per second: one slot every 0.25 s
     for _ in range(9):
         limit.wait()
     # nobody waits for the first; then each waits for its slot, all measured from the same start
@@ -831,7 +831,7 @@ def test_rate_limit_spaces_sends(monkeypatch: pytest.MonkeyPatch) -> None:
     limit.wait()
     limit.wait()
     assert fake.slept == pytest.approx([0.25])
-    unlimited = _RateLimit(0)
+    unlimited = RateLimit(0)
     fake.slept.clear()
     for _ in range(100):
         unlimited.wait()
@@ -842,7 +842,7 @@ def test_rate_limit_is_shared_by_threads(monkeypatch: pytest.MonkeyPatch) -> Non
     """N sends at rate R are spread over (N-1)/R seconds whichever threads make them."""
     fake = _FakeTime()
     monkeypatch.setattr(sender_module, "time", fake)
-    limit = _RateLimit(10)
+    limit = RateLimit(10)
     threads = [threading.Thread(target=lambda: [limit.wait() for _ in range(10)]) for _ in range(4)]
     for thread in threads:
         thread.start()

@@ -95,7 +95,7 @@ class _Shared:
     parts: dict[str, mailqueue.Part]
 
 
-class _RateLimit:
+class RateLimit:
     """A token bucket shared by the sender threads (0 = no limit)."""
 
     def __init__(self, per_second: float) -> None:
@@ -147,7 +147,7 @@ class Sender:
         self.host = urlsplit(settings.base_url).hostname or "localhost"
         self._bodies: OrderedDict[int, _Shared] = OrderedDict()
         self._bodies_lock = threading.Lock()
-        self._rate = _RateLimit(settings.mail.rate_per_second)
+        self._rate = RateLimit(settings.mail.rate_per_second)
         self._dkim = _dkim_signer(settings)
         # marked bounced by this sender: rows of theirs it had already claimed are not sent either
         self._bounced: set[int] = set()
