@@ -70,13 +70,14 @@ def _hold(store: Store, ids: list[int], claimed_by: str | None, lease_until: obj
 
 
 def _ended_process() -> str:
-    """The claimant of a process of this machine that has exited."""
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
-    started = lease._started(child.pid)
-    assert child.stdin is not None
-    child.stdin.close()
-    child.wait(10)
-    return str(lease.Claimant(lease._machine(), child.pid, started or "?", "0a0b0c0d"))
+    """The claimant of a process of this machine that has exited: the child names its own pass
+    (lease.new_pass) and ends."""
+    script = "from syndicator.mail.lease import new_pass; print(new_pass())"
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    claimant = child.stdout.strip()
+    parsed = lease.Claimant.parse(claimant)
+    assert parsed is not None and parsed.started, claimant  # a claimant gone() can judge
+    return claimant
 
 
 def test_recovery_takes_only_mails_whose_sender_is_gone(database_url: str, tmp_path: Path) -> None:
