@@ -352,10 +352,10 @@ def test_taking_over_is_done_once_before_any_job_runs(
     monkeypatch.setattr(service.sender, "recover", slow_recover)
     watch = Jobs(service)
     answers: list[bool] = []
-    first = threading.Thread(target=lambda: answers.append(watch._lead()))
+    first = threading.Thread(target=lambda: answers.append(watch.lead()))
     first.start()
     assert recovering.wait(10)
-    second = threading.Thread(target=lambda: answers.append(watch._lead()))
+    second = threading.Thread(target=lambda: answers.append(watch.lead()))
     second.start()
     second.join(0.3)
     assert second.is_alive()  # it waits: its job must not run before the recovery is done

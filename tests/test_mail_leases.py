@@ -429,7 +429,7 @@ def test_a_new_term_of_the_same_leader_does_not_resend_what_it_is_sending(
             assert some.wait(30)
             terminate_leader_lock(service.services.store)
             # the next tick finds the lock connection dead, wins the lock again: a new term, recovery
-            eventually(lambda: jobs._lead() and service.leadership.term == 2, "a new leadership term")
+            eventually(lambda: jobs.lead() and service.leadership.term == 2, "a new leadership term")
             assert sending.is_alive() and len(smtp.recorder.messages()) < 400, (
                 "recovered too late to prove it"
             )
@@ -459,12 +459,12 @@ def test_another_instance_taking_the_lead_does_not_resend_what_the_old_leader_se
             some = smtp.recorder.reached(40)
             old = _deliver_in_background(first_jobs)
             assert some.wait(30)
-            assert not second_jobs._lead()
+            assert not second_jobs.lead()
             terminate_leader_lock(first.services.store)
-            eventually(second_jobs._lead, "the second instance to take the lead")
+            eventually(second_jobs.lead, "the second instance to take the lead")
             assert old.is_alive() and len(smtp.recorder.messages()) < 400, "took over too late to prove it"
             new = _deliver_in_background(second_jobs)
-            assert not first_jobs._lead()  # the old leader learns it: it claims no more
+            assert not first_jobs.lead()  # the old leader learns it: it claims no more
             old.join(60)
             new.join(60)
             second_jobs.deliver()

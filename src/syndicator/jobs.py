@@ -41,7 +41,9 @@ class Jobs:
         self._term = 0  # the leadership term this instance last acted in
         self._takeover = threading.Lock()  # jobs on several scheduler threads may win it at once
 
-    def _lead(self) -> bool:
+    def lead(self) -> bool:
+        """Whether this instance leads now; on winning a new term it first takes over (the drop
+        folder read again, lapsed claims recovered, the officials file re-applied). Every job asks."""
         try:
             leading = self.service.leadership.acquire()
         except Exception as error:  # noqa: BLE001 - the database may be down: try at the next tick
@@ -67,7 +69,7 @@ class Jobs:
         return leading
 
     def _run(self, name: str, job: Callable[[], object]) -> None:
-        if not self._lead():
+        if not self.lead():
             return
         try:
             job()
