@@ -15,14 +15,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
 import pytest
-from sqlalchemy import text
 
 from syndicator.leader import Leadership
 from syndicator.store import Store
 from syndicator.store.database import create_store_engine
-from tests.conftest import PG_URL, postgres_schema_url, require_postgres
+from tests.conftest import postgres_schema_url, require_postgres
+from tests.leaderkit import terminate_leader_lock
 from tests.processes import eventually
 
 
@@ -134,10 +133,7 @@ def test_postgres_leader_whose_connection_dies_steps_down(
     try:
         first, second = instances.new(), instances.new()
         assert first.acquire() and not second.acquire()
-        backend = first._conn.execute(text("SELECT pg_backend_pid()")).scalar()
-        first._conn.commit()
-        with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        terminate_leader_lock(first.engine)
         # the server let the lock go with the session: another instance leads, and the old one says so
         eventually(second.acquire, "the second instance to take the lead")
         with caplog.at_level(logging.WARNING, logger="syndicator.leader"):

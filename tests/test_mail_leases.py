@@ -20,13 +20,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from syndicator.config import Settings
 from syndicator.jobs import Jobs
-from syndicator.leader import LEADER_LOCK
 from syndicator.mail import lease
 from syndicator.mail.sender import CLAIM_SIZE, Sender
 from syndicator.mail.transport import DeliveryError, SmtpTransport, Transport
@@ -37,6 +36,7 @@ from syndicator.store.database import Availability
 from syndicator.store.schema import outbox
 from tests.conftest import PG_URL, postgres_schema_url, require_postgres
 from tests.factories import FakeClock, publish
+from tests.leaderkit import terminate_leader_lock
 from tests.mailkit import (
     IN_WINDOW,
     RUN_AT,
@@ -375,22 +375,6 @@ def pg_url() -> Iterator[str]:
     yield from postgres_schema_url()
 
 
-def terminate_leader_lock(store: Store) -> int:
-    """pg_terminate_backend on the session holding this schema's leader lock; returns its pid."""
-    with store.reading() as conn:
-        schema_key = int(conn.execute(text("SELECT hashtext(current_schema())")).scalar_one())
-    with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as admin:
-        row = admin.execute(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2"
-            " AND classid = %s::bigint::oid AND objid = (%s::bigint & 4294967295)::oid"
-            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            (LEADER_LOCK, schema_key),
-        ).fetchone()
-        assert row is not None, "nobody holds the leader lock"
-        admin.execute("SELECT pg_terminate_backend(%s)", (row[0],))
-    return int(row[0])
-
-
 def _service(settings: Settings, clock: FakeClock, made: list[tuple[Store, Service]]) -> Service:
     store = Store.open(settings.database_url, settings.categories)
     service = assemble(settings, store, clock)
@@ -427,7 +411,7 @@ def test_a_new_term_of_the_same_leader_does_not_resend_what_it_is_sending(
             some = smtp.recorder.reached(40)
             sending = _deliver_in_background(jobs)
             assert some.wait(30)
-            terminate_leader_lock(service.services.store)
+            terminate_leader_lock(service.services.store.engine)
             # the next tick finds the lock connection dead, wins the lock again: a new term, recovery
             eventually(lambda: jobs.lead() and service.leadership.term == 2, "a new leadership term")
             assert sending.is_alive() and len(smtp.recorder.messages()) < 400, (
@@ -460,7 +444,7 @@ def test_another_instance_taking_the_lead_does_not_resend_what_the_old_leader_se
             old = _deliver_in_background(first_jobs)
             assert some.wait(30)
             assert not second_jobs.lead()
-            terminate_leader_lock(first.services.store)
+            terminate_leader_lock(first.services.store.engine)
             eventually(second_jobs.lead, "the second instance to take the lead")
             assert old.is_alive() and len(smtp.recorder.messages()) < 400, "took over too late to prove it"
             new = _deliver_in_background(second_jobs)
