@@ -25,7 +25,7 @@ from syndicator.ingest.importer import Omitted
 from syndicator.model import Status
 from syndicator.publish.builder import FeedBuilder
 from syndicator.publish.cache import FeedCache
-from syndicator.store import Store
+from syndicator.store import Store, dropfiles
 from syndicator.web.app import create_app
 from syndicator.web.state import Services
 from tests.conftest import EXAMPLES
@@ -505,8 +505,8 @@ def test_a_file_of_bad_lines_logs_twenty_and_a_count_and_stores_a_short_error(
     logged = errors_logged(caplog)
     assert len(logged) == 21
     assert logged[-1] == f"drop folder: …and 199,980 more failures in {path}"
-    drop_folder.reset()  # what the database kept
-    error = drop_folder._known()["sai.jsonl"].error
+    with drop_folder.store.reading() as conn:  # what the database kept
+        error = dropfiles.load(conn)["sai.jsonl"].error
     assert error is not None and len(error) < 1000
     assert error.startswith(f"{path}:1: not valid JSON") and error.endswith("; …and 199,995 more")
 
