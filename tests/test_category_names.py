@@ -272,7 +272,9 @@ def test_migration_0010_backfills_and_goes_back(database_url: str) -> None:
             )
         _migrate(engine, "upgrade", "0010")
         with engine.connect() as conn:
-            own = dict(conn.execute(text("SELECT id, category_name FROM articles ORDER BY id")).all())
+            own: dict[str, str] = dict(
+                conn.execute(text("SELECT id, category_name FROM articles ORDER BY id")).all()
+            )
             spellings = conn.execute(
                 text("SELECT slug, name, articles FROM category_spellings ORDER BY id")
             ).all()
