@@ -7,6 +7,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, select, update
@@ -46,10 +47,10 @@ def utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def rows_by_email(store: Store) -> dict[str, list[object]]:
+def rows_by_email(store: Store) -> dict[str, list[Any]]:
     from syndicator.store.schema import subscribers
 
-    found: dict[str, list[object]] = {}
+    found: dict[str, list[Any]] = {}
     with store.reading() as conn:
         query = select(subscribers.c.email, outbox).join(outbox, outbox.c.subscriber_id == subscribers.c.id)
         for row in conn.execute(query.order_by(outbox.c.id)):
@@ -211,7 +212,7 @@ def test_only_news_in_their_categories(mail_store: Store, mail_settings: Setting
     found = {}
     for path in (tmp_path / "var" / "outbox" / "new").iterdir():
         message = message_from_bytes(path.read_bytes(), policy=policy.default)
-        found[message["Delivered-To"]] = parts(message).text  # type: ignore[arg-type]
+        found[message["Delivered-To"]] = parts(message).text
     assert "Bài tb-1" not in found["tt@xa.test"] and "Bài tt-2" in found["tt@xa.test"]
     assert "Bài tt-1" not in found["tb@xa.test"] and "== THÔNG BÁO ==" in found["tb@xa.test"]
     everything = found["all-1@xa.test"]
