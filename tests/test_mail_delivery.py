@@ -314,7 +314,7 @@ def test_temporary_failures_are_retried_with_backoff(home: Path, smtp: SmtpServe
         queue_daily(store, settings)
         sender = Sender(store, settings, clock=clock)
 
-        def row_of_x() -> object:
+        def row_of_x() -> Any:
             return next(r for r in outbox_rows(store) if r.subscriber_id == 2)
 
         report = sender.deliver()
@@ -406,7 +406,7 @@ def test_permanent_failures_are_not_retried_and_bounce(home: Path, smtp: SmtpSer
         x = subscribe(store, "x@xa.test")
         subscribe(store, "ok@xa.test")
 
-        def person() -> object:
+        def person() -> Any:
             with store.reading() as conn:
                 return conn.execute(select(subscribers).where(subscribers.c.id == x.id)).one()
 
@@ -843,7 +843,12 @@ def test_rate_limit_is_shared_by_threads(monkeypatch: pytest.MonkeyPatch) -> Non
     fake = _FakeTime()
     monkeypatch.setattr(sender_module, "time", fake)
     limit = RateLimit(10)
-    threads = [threading.Thread(target=lambda: [limit.wait() for _ in range(10)]) for _ in range(4)]
+
+    def send_ten() -> None:
+        for _ in range(10):
+            limit.wait()
+
+    threads = [threading.Thread(target=send_ten) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
