@@ -22,7 +22,7 @@ from syndicator import clock, links, presenters
 from syndicator.config import ConfigError, Settings, default_base_url_note, load_settings
 from syndicator.files import Refused, Source, read_whole
 from syndicator.ingest.importer import Format, Reported, count_files, display, import_paths
-from syndicator.model import Frequency, OutboxStatus, Subscriber
+from syndicator.model import Frequency, Subscriber
 from syndicator.printable import printable
 from syndicator.store import Store, StoreError
 from syndicator.store.database import create_store_engine, upgrade
@@ -614,11 +614,8 @@ def digest_send(
     ] = None,
 ) -> None:
     """Queue the run whose window ends at --at (default now) and deliver it. Safe to repeat."""
-    from syndicator.leader import Leadership
-    from syndicator.mail.composer import MailComposer
-    from syndicator.mail.digests import plan_run, queue_run, window_end
-    from syndicator.mail.sender import Sender
-    from syndicator.store import mailqueue
+    from syndicator.mail.digests import window_end
+    from syndicator.mail.sendrun import send_run
 
     chosen = _digest_frequency(frequency)
     config = linking_settings()
@@ -626,34 +623,30 @@ def digest_send(
     now = clock.utcnow()
     moment = now if at is None else _moment("--at", at, config)
     if moment > now:
-        # plan_run refuses a window still open; a time still ahead is refused as such, whatever window
-        # it falls in: the operator expects that moment's run, and it cannot be sent yet
+        # a run is made only once its window has ended; a time still ahead is refused as such,
+        # whatever window it falls in: the operator expects that moment's run, and it cannot be sent yet
         latest = window_end(chosen, now, config)
         fail(
             f"--at: {at} is still ahead: a digest is sent only once its window has ended "
             f"(the latest {chosen.value} window ended {_shown(latest, config)})"
         )
-    with opened_store(config) as store:
-        end = window_end(chosen, moment, config)
-        run = plan_run(store, chosen, end, now)
-        report = queue_run(store, MailComposer(config), run, now)
-        sender = Sender(store, config, clock=clock.utcnow)
-        leadership = Leadership(store.engine, config.var_dir)
-        if leadership.acquire():
-            sender.recover()  # no other sender runs: what a killed one left in flight goes again
-        with store.reading() as conn:
-            pending = mailqueue.counts(conn, run_id=run.id).get(OutboxStatus.PENDING, 0)
-        progress = _progress("Sending")
-        with progress:
-            task = progress.add_task("send", total=pending)
-            delivered = sender.deliver(on_sent=lambda n: progress.advance(task, n))
-        leadership.release()
-        with store.reading() as conn:
-            state = mailqueue.counts(conn, run_id=run.id)
-    totals = ", ".join(f"{v} {k}" for k, v in sorted(state.items())) or "no mails"
+    progress = _progress("Sending")
+    with opened_store(config) as store, progress:
+        task = progress.add_task("send", total=None)
+        sent = send_run(
+            store,
+            config,
+            chosen,
+            moment,
+            clock=clock.utcnow,
+            on_pending=lambda pending: progress.update(task, total=pending),
+            on_sent=lambda n: progress.advance(task, n),
+        )
+    totals = ", ".join(f"{v} {k}" for k, v in sorted(sent.totals.items())) or "no mails"
+    delivered = sent.delivered
     stdout.print(
-        f"{chosen.value} digest for the window ending {_shown(end, config)}: "
-        f"{counted(report.articles, 'new article')}, {counted(report.queued, 'mail')} queued now; "
+        f"{chosen.value} digest for the window ending {_shown(sent.end, config)}: "
+        f"{counted(sent.queued.articles, 'new article')}, {counted(sent.queued.queued, 'mail')} queued now; "
         f"sent {delivered.sent}, retry later {delivered.retried}, failed {delivered.failed}; "
         f"run totals: {totals}",
         highlight=False,

@@ -97,7 +97,7 @@ def plan_run(store: Store, frequency: Frequency, end: datetime, now: datetime) -
 
 @dataclass(frozen=True, slots=True)
 class QueueReport:
-    run: DigestRun | None
+    run: DigestRun
     articles: int
     queued: int
     bodies: int
@@ -287,10 +287,20 @@ def _preview(
     return content.subject, content.html, len(shown)
 
 
+def queue_window(
+    store: Store,
+    composer: MailComposer,
+    frequency: Frequency,
+    end: datetime,
+    now: datetime,
+    *,
+    progress: Callable[[int], None] = lambda n: None,
+) -> QueueReport:
+    """Plan and queue the run of the window ending at `end`: the one path of the scheduler's tick
+    (`run_due`) and `digest send` (mail/sendrun.py). A run already queued queues nothing more."""
+    return queue_run(store, composer, plan_run(store, frequency, end, now), now, progress=progress)
+
+
 def run_due(store: Store, composer: MailComposer, now: datetime) -> list[QueueReport]:
-    """Plan and queue every digest run that is due: the scheduler's tick and `digest send` alike."""
-    reports = []
-    for frequency, end in due_runs(store, composer.settings, now):
-        run = plan_run(store, frequency, end, now)
-        reports.append(queue_run(store, composer, run, now))
-    return reports
+    """Plan and queue every digest run that is due (the scheduler's tick)."""
+    return [queue_window(store, composer, f, end, now) for f, end in due_runs(store, composer.settings, now)]
