@@ -47,7 +47,7 @@ def delivered(settings: Settings, store: Store, now: datetime) -> list[tuple[str
     found = []
     for path in (settings.var_dir / "outbox" / "new").iterdir():
         message = message_from_bytes(path.read_bytes(), policy=policy.default)
-        found.append((str(message["Delivered-To"]), parts(message).text))  # type: ignore[arg-type]
+        found.append((str(message["Delivered-To"]), parts(message).text))
     return found
 
 
