@@ -395,7 +395,7 @@ def atom_problems(raw: bytes, location: str) -> list[str]:
             check_html(value, where, report)
 
     def links(parent: etree._Element, where: str) -> list[etree._Element]:
-        found = parent.findall(f"{a}link")
+        found: list[etree._Element] = parent.findall(f"{a}link")
         alternates: set[tuple[str | None, str | None]] = set()
         for link in found:
             rel = link.get("rel", "alternate")
