@@ -255,7 +255,9 @@ def wait_for_mail(processes: Processes, home: Path, server: Process, email: str)
                 return message
         return None
 
-    return processes.eventually(delivered, f"the confirmation mail to {email} in the outbox")
+    message = processes.eventually(delivered, f"the confirmation mail to {email} in the outbox")
+    assert message is not None  # eventually waits for a true answer
+    return message
 
 
 # -- the commands that write links without a server's address ---------------------------------------
