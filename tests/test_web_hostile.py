@@ -346,8 +346,8 @@ def test_routes_never_answer_500_to_any_parameter(server: str) -> None:
 @dataclass
 class Outage:
     service: Service
-    cut: Callable[[], None]
-    restore: Callable[[], None]
+    cut: Callable[[], object]
+    restore: Callable[[], object]
     relay: Relay | None = None
 
 
