@@ -264,8 +264,8 @@ def test_officials_are_synced_at_start_and_on_change(
     path.unlink()
     for second in range(3):
         watcher.check(later + timedelta(minutes=2, seconds=second))
-    reports = [r.getMessage() for r in caplog.records if "officials file not applied" in r.getMessage()]
-    assert len(reports) == 2 and f"{path}: no such file (2 listed; " in reports[1]
+    messages = [r.getMessage() for r in caplog.records if "officials file not applied" in r.getMessage()]
+    assert len(messages) == 2 and f"{path}: no such file (2 listed; " in messages[1]
     assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "confirmed"  # type: ignore[attr-defined]
     # a file that lists no official, saying so: every official's subscription ends
     path.write_text("# không còn cán bộ nào nhận bản tin\n", encoding="utf-8")
