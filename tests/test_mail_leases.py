@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 import pytest
@@ -262,6 +263,9 @@ def test_a_lease_that_lapsed_is_not_revived_by_a_late_renewal(monkeypatch: pytes
         assert not held.valid()
 
 
+K = TypeVar("K")
+
+
 class _Freezable:
     """A real SMTP transport whose thread can be frozen, as SIGSTOP would: it stops between mails
     until thawed. Records which rows were handed to the server, so that those in flight at the freeze
@@ -278,15 +282,15 @@ class _Freezable:
             self.frozen.release()
             self.thawed.wait()
 
-    def _gated(self, mails: Iterable[tuple[object, str, bytes]]) -> Iterator[tuple[object, str, bytes]]:
+    def _gated(self, mails: Iterable[tuple[K, str, bytes]]) -> Iterator[tuple[K, str, bytes]]:
         for mail in mails:
             self.handed.append(mail[1])
             yield mail
             self._wait()
 
     def send_many(
-        self, sender: str, mails: Iterable[tuple[object, str, bytes]], *, dot_safe: bool = False
-    ) -> Iterator[tuple[object, DeliveryError | None]]:
+        self, sender: str, mails: Iterable[tuple[K, str, bytes]], *, dot_safe: bool = False
+    ) -> Iterator[tuple[K, DeliveryError | None]]:
         for outcome in self.inner.send_many(sender, self._gated(mails), dot_safe=dot_safe):
             self._wait()
             yield outcome
