@@ -299,6 +299,38 @@ class _Freezable:
         self.inner.close()
 
 
+def _freezable_sender(
+    store: Store,
+    settings: Settings,
+    clock: FakeClock,
+    smtp_url: str,
+    thawed: threading.Event,
+    frozen: threading.Semaphore,
+) -> tuple[Sender, list[_Freezable], list[str]]:
+    """A sender whose threads and lease renewer stop where they are while `thawed` is clear (each
+    releases `frozen` once as it stops); with its transports made so far and its claimants."""
+    transports: list[_Freezable] = []
+
+    def freezable() -> Transport:
+        made = _Freezable(SmtpTransport(SmtpAddress.parse(smtp_url)), thawed, frozen)
+        transports.append(made)
+        return made
+
+    stalled = Sender(store, settings, clock=clock, transports=freezable)
+    claimants: list[str] = []
+    real_renew = stalled._renew
+
+    def frozen_renew(claimant: str, until: datetime) -> set[int]:
+        claimants.append(claimant)
+        if not thawed.is_set():
+            frozen.release()
+            thawed.wait()
+        return real_renew(claimant, until)
+
+    stalled._renew = frozen_renew  # type: ignore[method-assign]
+    return stalled, transports, claimants
+
+
 def test_a_sender_frozen_past_its_lease_touches_no_row_another_sender_took(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -313,25 +345,7 @@ def test_a_sender_frozen_past_its_lease_touches_no_row_another_sender_took(
         clock = FakeClock(RUN_AT)
         thawed, frozen = threading.Event(), threading.Semaphore(0)
         thawed.set()
-        transports: list[_Freezable] = []
-
-        def freezable() -> Transport:
-            made = _Freezable(SmtpTransport(SmtpAddress.parse(first.url)), thawed, frozen)
-            transports.append(made)
-            return made
-
-        stalled = Sender(store, settings, clock=clock, transports=freezable)
-        claimants: list[str] = []
-        real_renew = stalled._renew
-
-        def frozen_renew(claimant: str, until: datetime) -> set[int]:
-            claimants.append(claimant)
-            if not thawed.is_set():
-                frozen.release()
-                thawed.wait()
-            return real_renew(claimant, until)
-
-        stalled._renew = frozen_renew  # type: ignore[method-assign]
+        stalled, transports, claimants = _freezable_sender(store, settings, clock, first.url, thawed, frozen)
         reports = []
         sending = threading.Thread(target=lambda: reports.append(stalled.deliver()))
         try:
