@@ -32,6 +32,7 @@ from syndicator.mail.transport import (
     TemporaryFailure,
     Transport,
 )
+from syndicator.model import Subscriber
 from syndicator.smtpurl import SmtpAddress
 from syndicator.store import Store
 from syndicator.store.schema import subscribers
@@ -113,6 +114,22 @@ def test_a_digest_as_received(database_url: str, home: Path, smtp: SmtpServer) -
 
     message = received["An@example.vn"][0]
     (raw,) = [r.data for r in smtp.recorder.messages() if r.recipients == ("An@example.vn",)]
+    unsubscribe_token = _check_digest_headers(message, raw, an)
+    _check_digest_body(message, an, unsubscribe_token)
+
+    other = received["binh@xa.test"][0]
+    assert other["Subject"] == "Bản tin Cổng TTĐT huyện Thọ Xuân ngày 07/01/2021: 2 tin mới"
+    other_body = parts(other)
+    assert "Gieo cấy" not in other_body.text and "Gieo cấy" not in other_body.html
+    assert (
+        subscriber_from_token(SECRET, "unsubscribe", links(other_body.text)["unsubscribe"].pop())[0]
+        == binh.id
+    )
+    assert other["Message-ID"] != message["Message-ID"]
+
+
+def _check_digest_headers(message: EmailMessage, raw: bytes, an: Subscriber) -> str:
+    """An's digest on the wire and its headers; the token of its List-Unsubscribe link."""
     _check_wire_format(raw)
     assert message.defects == []
     assert message["Subject"] == "Bản tin Cổng TTĐT huyện Thọ Xuân ngày 07/01/2021: 3 tin mới"
@@ -130,14 +147,18 @@ def test_a_digest_as_received(database_url: str, home: Path, smtp: SmtpServer) -
     )
     assert header_link is not None
     assert subscriber_from_token(SECRET, "unsubscribe", header_link[1]) == (an.id, email_check(an.email))
+    return header_link[1]
 
+
+def _check_digest_body(message: EmailMessage, an: Subscriber, unsubscribe_token: str) -> None:
+    """An's digest body: both parts, the links with their tokens, grouping, dates, phone-ready HTML."""
     body = parts(message)
     # plain first, HTML last: the last alternative is the preferred one (RFC 2046)
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
     assert f"<title>{message['Subject']}</title>" in body.html  # the count filled in the title too
     for text in (body.text, body.html):
         found = links(text)
-        assert found["unsubscribe"] == {header_link[1]}
+        assert found["unsubscribe"] == {unsubscribe_token}
         (preferences,) = found["preferences"]
         assert subscriber_from_token(SECRET, "preferences", preferences) == (an.id, email_check(an.email))
         with pytest.raises(tokens.BadToken):  # one purpose each
@@ -157,16 +178,6 @@ def test_a_digest_as_received(database_url: str, home: Path, smtp: SmtpServer) -
     assert re.search(r'<div class="wrap" style="[^"]*max-width: 600px', body.html)
     assert re.search(r'<h2 style="[^"]*color: #a4161a', body.html)
     assert '<html lang="vi">' in body.html
-
-    other = received["binh@xa.test"][0]
-    assert other["Subject"] == "Bản tin Cổng TTĐT huyện Thọ Xuân ngày 07/01/2021: 2 tin mới"
-    other_body = parts(other)
-    assert "Gieo cấy" not in other_body.text and "Gieo cấy" not in other_body.html
-    assert (
-        subscriber_from_token(SECRET, "unsubscribe", links(other_body.text)["unsubscribe"].pop())[0]
-        == binh.id
-    )
-    assert other["Message-ID"] != message["Message-ID"]
 
 
 def _check_wire_format(raw: bytes) -> None:
