@@ -27,7 +27,7 @@ from syndicator.publish.cache import FeedCache
 from syndicator.store import Store
 from tests.conftest import DATA
 from tests.feedkit import article, channel
-from tests.test_feeds_w3c_rules import atom_problems, rss_problems
+from tests.w3crules import atom_problems, rss_problems
 
 BASE = "https://thoxuan.example.gov.vn"
 LONG_ID = "bai-rat-dai"

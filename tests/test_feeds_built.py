@@ -2,7 +2,7 @@
 
 Feeds are built the way the service builds them (import -> store -> FeedBuilder), then each one is
 checked by the RFC 4287 RELAX NG schema (Atom), by feedparser (bozo == 0), and by the W3C feed
-validator's rules as restated in tests/test_feeds_w3c_rules.py; archive pages included.
+validator's rules as restated in tests/w3crules.py; archive pages included.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from syndicator.store import Store
 from syndicator.store import archives as store_archives
 from syndicator.store.channels import ALL
 from tests.conftest import DATA, EXAMPLES, ROOT
-from tests.test_feeds_w3c_rules import atom_problems, rss_problems
+from tests.w3crules import atom_problems, rss_problems
 
 SAMPLE = (EXAMPLES / "001_9685aab5f3c71f64.txt").read_text(encoding="utf-8")
 
