@@ -455,6 +455,10 @@ def test_build_out_where_nothing_can_be_written(tmp_path: Path) -> None:
             ("subscribers", "add", "ai@xa.test", "--frequency", "monthly"),
             "error: --frequency: 'monthly' is not immediate, daily or weekly",
         ),
+        (  # one reading of --frequency for every command: an empty one is no frequency either
+            ("subscribers", "add", "ai@xa.test", "--frequency", ""),
+            "error: --frequency: '' is not immediate, daily or weekly",
+        ),
         (
             ("subscribers", "add", "ai@xa.test", "--categories", "%%, !!"),
             "error: --categories: '%%, !!' names a category with no letters or digits",

@@ -34,7 +34,6 @@ def test_defaults() -> None:
     assert config.site.timezone == "Asia/Ho_Chi_Minh" and str(config.tz) == "Asia/Ho_Chi_Minh"
     assert (config.feeds.max_entries, config.imports.max_file_bytes) == (20, 5_000_000)
     assert config.api_tokens == () and config.categories == {}
-    assert config.is_sqlite
 
 
 def test_the_shipped_file_loads_and_equals_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,7 +70,6 @@ max_entries = 30
     monkeypatch.setenv("SYNDICATOR_CONFIG", str(path))
     config = load_settings()
     assert config.database_url == "postgresql+psycopg://syndicator@db/syndicator"
-    assert not config.is_sqlite
     assert config.base_url == "https://rss.thoxuan.example"  # no trailing slash
     assert config.api_tokens == ("token-number-one-0001", "token-number-two-0002")
     assert config.site.name == "Cổng TTĐT xã Xuân Hồng"

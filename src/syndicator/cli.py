@@ -44,6 +44,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(digest_app, name="digest")
 
+# --frequency of the digest commands (checked by _frequency: immediate mails are no digest)
+DigestFrequency = Annotated[str, typer.Option(help="daily or weekly.")]
+
 # piped into a file or another program, a table keeps whole lines rather than rich's 80 columns
 stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 400)
 err = Console(stderr=True, soft_wrap=True)
@@ -386,20 +389,11 @@ def subscribers_add(
     ] = False,
 ) -> None:
     """Add a subscriber (or change an existing one's choices)."""
-    from syndicator.mail.subscriptions import (
-        InvalidSubscription,
-        add,
-        own_choice,
-        parse_categories,
-        parse_frequency,
-    )
+    from syndicator.mail.subscriptions import InvalidSubscription, add, own_choice, parse_categories
 
     config = settings()
+    chosen = _frequency(frequency)
     try:  # bad option values are usage errors (exit 2), found before the database is opened
-        parse_frequency(frequency)
-    except InvalidSubscription:
-        fail(f"--frequency: {frequency!r} is not immediate, daily or weekly")
-    try:
         parse_categories(categories)
     except InvalidSubscription:
         fail(f"--categories: {categories!r} names a category with no letters or digits")
@@ -411,7 +405,7 @@ def subscribers_add(
                 clock.utcnow(),
                 name=name,
                 categories=categories,
-                frequency=frequency,
+                frequency=chosen.value,
                 confirmed=confirmed,
             )
         except InvalidSubscription as error:  # the address given is none: a usage error too
@@ -531,14 +525,24 @@ def _shown(moment: datetime, config: Settings) -> str:
     return f"{moment.astimezone(config.tz):%d/%m/%Y %H:%M}"
 
 
-def _digest_frequency(value: str) -> Frequency:
-    """A bad value is a usage error (exit 2, like typer's own), before the database is opened."""
-    chosen = {f.value: f for f in (Frequency.DAILY, Frequency.WEEKLY)}.get(value.strip().lower())
-    if chosen is not None:
-        return chosen
-    if value.strip().lower() == Frequency.IMMEDIATE.value:
-        fail("--frequency: immediate mails are not digests (daily or weekly)")
-    fail(f"--frequency: {value!r} is not daily or weekly")
+DIGESTS = (Frequency.DAILY, Frequency.WEEKLY)
+
+
+def _frequency(value: str, allowed: tuple[Frequency, ...] = tuple(Frequency)) -> Frequency:
+    """--frequency, one of `allowed`. A bad value is a usage error (exit 2, like typer's own), found
+    before the database is opened; a frequency the command does not take is named as such."""
+    named = next((f for f in Frequency if f.value == value.strip().lower()), None)
+    if named is not None and named in allowed:
+        return named
+    choices = ", ".join(f.value for f in allowed[:-1]) + f" or {allowed[-1].value}"
+    if named is not None:  # only digests take fewer than all: immediate mails are the one left out
+        fail(f"--frequency: {named.value} mails are not digests ({choices})")
+    fail(f"--frequency: {value!r} is not {choices}")
+
+
+def _at(value: str | None, config: Settings, now: datetime) -> datetime:
+    """The moment --at names (a run's window ends at or before it); now when not given."""
+    return now if value is None else _moment("--at", value, config)
 
 
 def _subscriber(store: Store, email: str | None) -> Subscriber | None:
@@ -555,7 +559,7 @@ def _subscriber(store: Store, email: str | None) -> Subscriber | None:
 
 @digest_app.command("preview")
 def digest_preview(
-    frequency: Annotated[str, typer.Option(help="daily or weekly.")],
+    frequency: DigestFrequency,
     out: Annotated[Path, typer.Option(help="Write the HTML here.")],
     at: Annotated[
         str | None, typer.Option(help="ISO time: the run whose window ends at or before it.")
@@ -573,13 +577,13 @@ def digest_preview(
     from syndicator.mail.composer import MailComposer
     from syndicator.mail.digests import preview, preview_since, window_end, window_ended
 
-    chosen = _digest_frequency(frequency)
+    chosen = _frequency(frequency, DIGESTS)
     config = linking_settings()
     if at is not None and since is not None:
         fail("--at and --since exclude each other: --at picks a run's window, --since a start date")
     now = clock.utcnow()
     start = None if since is None else _moment("--since", since, config)
-    moment = now if at is None else _moment("--at", at, config)
+    moment = _at(at, config, now)
     with opened_store(config) as store:
         person = _subscriber(store, email)
         composer = MailComposer(config)
@@ -607,7 +611,7 @@ def digest_preview(
 
 @digest_app.command("send")
 def digest_send(
-    frequency: Annotated[str, typer.Option(help="daily or weekly.")],
+    frequency: DigestFrequency,
     at: Annotated[
         str | None,
         typer.Option(help="ISO time, not in the future: the run whose window ends at or before it."),
@@ -617,11 +621,11 @@ def digest_send(
     from syndicator.mail.digests import window_end
     from syndicator.mail.sendrun import send_run
 
-    chosen = _digest_frequency(frequency)
+    chosen = _frequency(frequency, DIGESTS)
     config = linking_settings()
     _logging("warning")
     now = clock.utcnow()
-    moment = now if at is None else _moment("--at", at, config)
+    moment = _at(at, config, now)
     if moment > now:
         # a run is made only once its window has ended; a time still ahead is refused as such,
         # whatever window it falls in: the operator expects that moment's run, and it cannot be sent yet

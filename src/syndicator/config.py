@@ -338,10 +338,6 @@ class Settings(BaseSettings):
             return self
         return self.model_copy(update={"base_url": address.rstrip("/")})
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
     def category_display_name(self, slug: str, stored_name: str) -> str:
         return self.categories.get(slug, stored_name)
 
