@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from syndicator.ingest.errors import InvalidArticle
 from syndicator.ingest.jsonl import article_from_mapping, parse_line
-from syndicator.ingest.nesting import exceeds_depth
-from syndicator.ingest.sanitize import MAX_NESTING, TooDeep, sanitize_html
+from syndicator.nesting import exceeds_depth
+from syndicator.sanitize import MAX_NESTING, TooDeep, sanitize_html
 
 LIMIT = 5
 

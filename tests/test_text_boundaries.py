@@ -23,9 +23,9 @@ from sqlalchemy import select
 from syndicator.feeds.entries import prepare
 from syndicator.ingest.importer import import_paths
 from syndicator.ingest.jsonl import article_from_mapping
-from syndicator.ingest.sanitize import sanitize_html
 from syndicator.mail.sender import Sender
 from syndicator.model import ArticleInput, WriteOutcome
+from syndicator.sanitize import sanitize_html
 from syndicator.service import assemble
 from syndicator.store import Store
 from syndicator.store import articles as store_articles

@@ -29,8 +29,8 @@ from sqlalchemy.engine import make_url
 
 from syndicator.config import Settings, load_settings
 from syndicator.ingest.importer import import_paths
-from syndicator.ingest.sanitize import MAX_NESTING
 from syndicator.jobs import Jobs
+from syndicator.sanitize import MAX_NESTING
 from syndicator.service import Service, assemble
 from syndicator.store import Store
 from syndicator.store.database import Availability

@@ -106,7 +106,7 @@ def html_to_text(fragment: str) -> str:
     table cell, `<br>`...), white space inside a block collapsed as a browser does (kept line by line
     in `<pre>`), entities decoded; no empty line. Inline elements add nothing: "<a>x</a>, y" is "x, y".
 
-    The fragment must have passed ingest/sanitize.check_cost (the parser inside nh3 is quadratic in
+    The fragment must have passed sanitize.check_cost (the parser inside nh3 is quadratic in
     nesting): sanitize_html's output, or text_to_html's once checked. Not cleaned: see clean_lines."""
     skeleton = _SKELETON.clean(fragment)
     pieces = _TAG.split(skeleton)  # text, "/" or "", name, text, ..., text

@@ -15,9 +15,9 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from syndicator import links
 from syndicator.feeds.channel import Channel
-from syndicator.ingest.sanitize import TooCostly, html_to_text, sanitize_html
 from syndicator.model import Article
-from syndicator.text import clean_line, nfc, strip_forbidden, truncate
+from syndicator.sanitize import TooCostly, sanitize_html
+from syndicator.text import clean_line, html_to_text, nfc, strip_forbidden, truncate
 
 # A feed must carry *some* <updated>/lastBuildDate even with no entries, and it must not be the build
 # time (the bytes would change on every build). Validators flag dates before 1990 as implausible.
@@ -98,7 +98,7 @@ def _prepare(base_url: str, tz: tzinfo, article: Article) -> Entry:
 def _content(body_html: str, link: str) -> str:
     """The body as readers get it: sanitised again, whatever path it took into the store.
 
-    A body stored before these limits (ingest/sanitize.py check_cost) may be too costly to parse in time:
+    A body stored before these limits (sanitize.py check_cost) may be too costly to parse in time:
     the entry then carries its summary alone rather than stall the build or break the feed.
     """
     if not body_html:

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from syndicator.ingest.errors import InvalidArticle
-from syndicator.ingest.sanitize import TooCostly, check_cost, sanitize_html, text_to_html
 from syndicator.model import ARTICLE_ID, ArticleInput, Status
+from syndicator.sanitize import TooCostly, check_cost, sanitize_html, text_to_html
 from syndicator.text import category_name, category_slug, clean_line, summary_of_html
 
 SUMMARY_CHARS = 300

@@ -11,8 +11,8 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from syndicator.ingest.errors import InvalidArticle
-from syndicator.ingest.sanitize import TooCostly, check_cost
 from syndicator.model import ARTICLE_ID, ArticleInput, Status
+from syndicator.sanitize import TooCostly, check_cost
 from syndicator.text import category_name, category_slug, clean_line, nfc, strip_forbidden, truncate
 
 SUMMARY_CHARS = 300

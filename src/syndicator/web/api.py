@@ -21,8 +21,8 @@ from starlette.routing import Route
 from syndicator import presenters
 from syndicator.config import Settings
 from syndicator.ingest.errors import InvalidArticle
-from syndicator.ingest.sanitize import MAX_NESTING
 from syndicator.model import ARTICLE_ID, ArticleInput, WriteOutcome
+from syndicator.sanitize import MAX_NESTING
 from syndicator.web.state import WebState, web
 
 Endpoint = Callable[[Request], Awaitable[Response]]

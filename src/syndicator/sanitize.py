@@ -12,8 +12,7 @@ import re
 
 import nh3
 
-from syndicator.ingest.nesting import exceeds_depth
-from syndicator.text import html_to_text as html_to_text  # feeds/entries.py imports it from here
+from syndicator.nesting import exceeds_depth
 from syndicator.text import nfc, strip_forbidden
 
 MAX_NESTING = 256  # open elements at once; web browsers stop nesting at 512, real articles stay under 30
