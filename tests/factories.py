@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from syndicator.mail import subscriptions
+from syndicator.mail import choices
 from syndicator.model import ArticleInput, Subscriber
 from syndicator.store import Store
 
@@ -117,7 +117,7 @@ def subscribe(
     at: datetime = SUBSCRIBED,
 ) -> Subscriber:
     """A subscriber added as the CLI adds one (confirmed unless a test says otherwise)."""
-    person, _ = subscriptions.add(
+    person, _ = choices.add(
         store,
         email,
         at.astimezone(UTC),

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from syndicator.config import Settings, load_settings
 from syndicator.ingest.importer import import_paths
-from syndicator.mail import subscriptions
+from syndicator.mail.choices import add as add_subscriber
 from syndicator.mail.digests import plan_run, queue_run, window_end
 from syndicator.mail.linktokens import subscriber_token
 from syndicator.mail.sender import SendReport
@@ -142,7 +142,7 @@ class Site:
             return store_subscribers.by_email(conn, email)
 
     def add_confirmed(self, email: str, **choices: Any) -> Subscriber:
-        person, _ = subscriptions.add(
+        person, _ = add_subscriber(
             self.store, email, self.clock(), confirmed=True, source=Source.WEB, **choices
         )
         return person

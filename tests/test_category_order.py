@@ -18,8 +18,8 @@ import pytest
 
 from syndicator import tokens
 from syndicator.config import load_settings
+from syndicator.mail.optin import CONFIRM_PURPOSE
 from syndicator.mail.render import category_order
-from syndicator.mail.subscriptions import CONFIRM_PURPOSE
 from syndicator.model import Article, ArticleInput, Category, CategoryCount, Status, reading_order
 from syndicator.service import assemble
 from syndicator.store import Store

@@ -188,6 +188,29 @@ def test_subscribers_import_reads_a_regular_file_only(tmp_path: Path) -> None:
     assert one_error_line(result) == f"error: {fifo}: not a regular file (a FIFO)"
 
 
+def test_subscribers_refuse_a_category_the_database_does_not_know(tmp_path: Path) -> None:
+    """As the officials file does: once the database knows categories, `add` refuses another (exit 1,
+    one line listing the known slugs) and `import` reports its row; a fresh database takes any."""
+    assert cli("subscribers", "add", "ai@xa.test", "--categories", "nope", cwd=tmp_path).returncode == 0
+    feed = tmp_path / "cms.jsonl"
+    feed.write_text(jsonl(cms("j1", category="Thông báo")), encoding="utf-8")
+    assert cli("import", str(feed), cwd=tmp_path).returncode == 0
+
+    refused = cli("subscribers", "add", "binh@xa.test", "--categories", "thong-bao,nope", cwd=tmp_path)
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert one_error_line(refused) == ("error: categories: 'nope': no such category (there are: thong-bao)")
+    accepted = cli("subscribers", "add", "binh@xa.test", "--categories", "Thông báo", cwd=tmp_path)
+    assert accepted.returncode == 0, accepted.stderr
+    rows = tmp_path / "ds.csv"
+    rows.write_text("email,name,categories\nchi@xa.test,,nope\ndung@xa.test,,thong-bao\n", encoding="utf-8")
+    imported = cli("subscribers", "import", str(rows), cwd=tmp_path)
+    assert imported.returncode == 1
+    assert imported.stderr.splitlines() == [
+        f"failed {rows}:2: categories: 'nope': no such category (there are: thong-bao)"
+    ]
+    assert imported.stdout.strip() == "1 added, 0 updated, 1 failed"
+
+
 def test_import_of_nothing_succeeds(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     result = cli("import", str(tmp_path / "empty"), cwd=tmp_path)

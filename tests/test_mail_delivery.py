@@ -22,8 +22,8 @@ from sqlalchemy import select, update
 
 from syndicator import tokens
 from syndicator.config import Settings
+from syndicator.mail import choices
 from syndicator.mail import sender as sender_module
-from syndicator.mail import subscriptions
 from syndicator.mail.linktokens import email_check, subscriber_from_token, subscriber_token
 from syndicator.mail.sender import RateLimit, Sender, SendReport
 from syndicator.mail.transport import (
@@ -99,7 +99,7 @@ def test_a_digest_as_received(database_url: str, home: Path, smtp: SmtpServer) -
         subscribe(store, "dung@xa.test", confirmed=False)  # never confirmed
         subscribe(store, "em@xa.test", frequency="weekly")  # not a daily subscriber
         gia = subscribe(store, "gia@xa.test")
-        subscriptions.unsubscribe(store, gia.id, local(2021, 1, 2).astimezone(UTC))
+        choices.unsubscribe(store, gia.id, local(2021, 1, 2).astimezone(UTC))
         queue_daily(store, settings)
         report = Sender(store, settings, clock=FakeClock(RUN_AT)).deliver()
         assert (report.sent, report.failed, report.retried) == (2, 0, 0)
@@ -505,7 +505,7 @@ def test_unsubscribing_stops_queued_mail(database_url: str, home: Path, smtp: Sm
         queue_daily(store, settings)
         assert statuses(store) == {"pending": 3}
         # the one-click link (what the web handler calls)
-        assert subscriptions.unsubscribe(store, leaving.id, RUN_AT.astimezone(UTC))
+        assert choices.unsubscribe(store, leaving.id, RUN_AT.astimezone(UTC))
         assert [r.status for r in outbox_rows(store) if r.subscriber_id == leaving.id] == ["cancelled"]
         # a status changed behind the store's back: the claim itself checks it
         with store.writing() as conn:

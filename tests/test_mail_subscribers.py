@@ -17,8 +17,9 @@ from sqlalchemy import select
 
 from syndicator.config import Settings
 from syndicator.jobs import Jobs
-from syndicator.mail import subscriptions
-from syndicator.mail.subscriptions import InvalidSubscription, OfficialsWatcher, read_officials
+from syndicator.mail import choices, csvio, officials, optin
+from syndicator.mail.choices import InvalidSubscription
+from syndicator.mail.officials import OfficialsWatcher, read_officials
 from syndicator.model import Frequency, Source, SubscriberStatus
 from syndicator.service import assemble
 from syndicator.store import Store
@@ -43,7 +44,7 @@ def everyone(store: Store) -> dict[str, object]:
 
 
 def test_one_row_per_address_whatever_its_case(mail_store: Store) -> None:
-    person, created = subscriptions.add(mail_store, " An.Nguyen@ThoXuan.VN ", NOW)
+    person, created = choices.add(mail_store, " An.Nguyen@ThoXuan.VN ", NOW)
     assert created
     assert (person.email, person.name, person.status, person.source) == (
         "An.Nguyen@thoxuan.vn",
@@ -54,7 +55,7 @@ def test_one_row_per_address_whatever_its_case(mail_store: Store) -> None:
     assert (person.categories, person.frequency) == (None, Frequency.DAILY)
     assert person.created_at == NOW and person.confirmed_at is None
     later = NOW + timedelta(hours=1)
-    again, created = subscriptions.add(
+    again, created = choices.add(
         mail_store,
         "an.nguyen@thoxuan.vn",
         later,
@@ -89,8 +90,36 @@ def test_bad_choices_name_the_field(mail_store: Store, field: str, kwargs: dict[
     values = {"email": "a@xa.test", **kwargs}
     email = values.pop("email")
     with pytest.raises(InvalidSubscription, match=f"^{field}"):
-        subscriptions.add(mail_store, email, NOW, **values)  # type: ignore[arg-type]
+        choices.add(mail_store, email, NOW, **values)  # type: ignore[arg-type]
     assert everyone(mail_store) == {}
+
+
+def test_a_category_none_knows_is_refused_once_some_are_known(mail_store: Store) -> None:
+    """As the officials file refuses one: `add` and the CSV import take only categories there are
+    (stored, or named in the settings); a fresh database knows none and takes any."""
+    assert choices.known_categories(mail_store) == frozenset()
+    fresh, _ = choices.add(mail_store, "an@xa.test", NOW, categories="nope", known=frozenset())
+    assert fresh.categories == frozenset({"nope"})
+
+    publish(mail_store, "tb-1", THONG_BAO, IN_WINDOW)
+    known = choices.known_categories(mail_store, {"nong-nghiep": "Nông nghiệp"})
+    assert known == frozenset({"thong-bao", "nong-nghiep"})
+    with pytest.raises(choices.UnknownCategory) as refused:
+        choices.add(mail_store, "binh@xa.test", NOW, categories="Thông báo, nope, Nope!", known=known)
+    assert str(refused.value) == (
+        "categories: 'nope', 'Nope!': no such category (there are: nong-nghiep, thong-bao)"
+    )
+    person, _ = choices.add(mail_store, "binh@xa.test", NOW, categories="Thông báo,nong-nghiep", known=known)
+    assert person.categories == frozenset({"thong-bao", "nong-nghiep"})
+    assert choices.add(mail_store, "chi@xa.test", NOW, categories="all", known=known)[0].categories is None
+
+    data = "dung@xa.test,,nope\nem@xa.test,,thong-bao\n"
+    created, updated, problems = csvio.import_csv(mail_store, data, NOW, known=known)
+    assert (created, updated) == (1, 0)
+    assert problems == [
+        csvio.RowProblem(1, "categories: 'nope': no such category (there are: nong-nghiep, thong-bao)")
+    ]
+    assert "dung@xa.test" not in everyone(mail_store)
 
 
 def test_statuses_and_what_they_stop(mail_store: Store, mail_settings: Settings) -> None:
@@ -101,9 +130,9 @@ def test_statuses_and_what_they_stop(mail_store: Store, mail_settings: Settings)
     queue_daily(mail_store, mail_settings)
     with mail_store.writing() as conn:
         store_subscribers.set_status(conn, bouncing.id, SubscriberStatus.BOUNCED, NOW)
-    assert subscriptions.unsubscribe(mail_store, leaving.id, NOW)
-    assert subscriptions.unsubscribe(mail_store, leaving.id, NOW)  # twice is harmless
-    assert not subscriptions.unsubscribe(mail_store, 9999, NOW)
+    assert choices.unsubscribe(mail_store, leaving.id, NOW)
+    assert choices.unsubscribe(mail_store, leaving.id, NOW)  # twice is harmless
+    assert not choices.unsubscribe(mail_store, 9999, NOW)
     rows = {r.subscriber_id: r.status for r in outbox_rows(mail_store)}
     assert sorted(rows.values()) == ["cancelled", "cancelled", "pending"]
     people = everyone(mail_store)
@@ -111,8 +140,8 @@ def test_statuses_and_what_they_stop(mail_store: Store, mail_settings: Settings)
     assert people["leaving@xa.test"].unsubscribed_at == NOW  # type: ignore[attr-defined]
     assert people["bouncing@xa.test"].status == "bounced"  # type: ignore[attr-defined]
     # forgetting an address removes its mails too
-    assert subscriptions.remove(mail_store, "STAYING@xa.test")
-    assert not subscriptions.remove(mail_store, "staying@xa.test")
+    assert choices.remove(mail_store, "STAYING@xa.test")
+    assert not choices.remove(mail_store, "staying@xa.test")
     assert len(outbox_rows(mail_store)) == 2
 
 
@@ -132,7 +161,7 @@ CSV = (
 
 
 def test_csv_import_reports_bad_rows_and_keeps_the_rest(mail_store: Store) -> None:
-    created, updated, problems = subscriptions.import_csv(mail_store, CSV, NOW)
+    created, updated, problems = csvio.import_csv(mail_store, CSV, NOW)
     assert (created, updated) == (3, 1)
     assert [(p.line, p.reason.split(":")[0]) for p in problems] == [(4, "email"), (5, "frequency")]
     people = everyone(mail_store)
@@ -143,7 +172,7 @@ def test_csv_import_reports_bad_rows_and_keeps_the_rest(mail_store: Store) -> No
     assert people["binh@xa.test"].frequency == "weekly"  # type: ignore[attr-defined]
     assert people["dung@xa.test"].categories == "*"  # type: ignore[attr-defined]
 
-    exported = "".join(subscriptions.export_csv(mail_store)).splitlines()
+    exported = "".join(csvio.export_csv(mail_store)).splitlines()
     assert exported[0] == "email,name,categories,frequency,status,source"
     assert exported[1] == "AN@xa.test,An (sửa),thong-bao,daily,confirmed,import"  # the latest spelling
     assert exported[2] == 'binh@xa.test,,"nong-nghiep,thong-bao",weekly,confirmed,import'
@@ -158,8 +187,8 @@ def test_csv_export_never_hands_a_spreadsheet_a_formula(mail_store: Store) -> No
         "an@xa.test": "Nguyễn Văn An - 'Thọ Xuân'",
     }
     for email, name in values.items():
-        subscriptions.add(mail_store, email, NOW, name=name, confirmed=True)
-    exported = "".join(subscriptions.export_csv(mail_store))
+        choices.add(mail_store, email, NOW, name=name, confirmed=True)
+    exported = "".join(csvio.export_csv(mail_store))
     rows = list(csv.reader(io.StringIO(exported)))[1:]
     cells = [cell for row in rows for cell in row]
     assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
@@ -171,18 +200,18 @@ def test_csv_export_never_hands_a_spreadsheet_a_formula(mail_store: Store) -> No
         "an@xa.test": "Nguyễn Văn An - 'Thọ Xuân'",
     }
     # names lose control characters when stored; a tab or CR first is guarded all the same
-    assert [subscriptions.guarded(v) for v in ("\t=1", "\r=1", "a-b")] == ["'\t=1", "'\r=1", "a-b"]
+    assert [csvio.guarded(v) for v in ("\t=1", "\r=1", "a-b")] == ["'\t=1", "'\r=1", "a-b"]
     # what export wrote, import reads back as it was
     for email in values:
-        assert subscriptions.remove(mail_store, email)
-    assert subscriptions.import_csv(mail_store, exported, NOW) == (5, 0, [])
+        assert choices.remove(mail_store, email)
+    assert csvio.import_csv(mail_store, exported, NOW) == (5, 0, [])
     assert {p.email: p.name for p in everyone(mail_store).values()} == values  # type: ignore[attr-defined]
-    again = list(csv.reader(io.StringIO("".join(subscriptions.export_csv(mail_store)))))[1:]
+    again = list(csv.reader(io.StringIO("".join(csvio.export_csv(mail_store)))))[1:]
     assert [row[:5] for row in again] == [row[:5] for row in rows]  # the source is now "import"
 
 
 def test_csv_import_pending(mail_store: Store) -> None:
-    subscriptions.import_csv(mail_store, "an@xa.test\n", NOW, confirmed=False)
+    csvio.import_csv(mail_store, "an@xa.test\n", NOW, confirmed=False)
     assert everyone(mail_store)["an@xa.test"].status == "pending"  # type: ignore[attr-defined]
 
 
@@ -250,7 +279,7 @@ def test_officials_are_synced_at_start_and_on_change(
     assert (back.status, back.source, back.frequency, back.categories) == ("pending", "cli", "daily", "*")  # type: ignore[attr-defined]
 
     # a broken file at runtime: reported once, not applied; fixed, applied again
-    caplog.set_level(logging.ERROR, logger="syndicator.mail.subscriptions")
+    caplog.set_level(logging.ERROR, logger="syndicator.mail.officials")
     path.write_text(OFFICIALS + "\n[[official]]\nemail = 'not an address'\n", encoding="utf-8")
     for second in range(3):
         watcher.check(later + timedelta(seconds=second))
@@ -293,12 +322,10 @@ def test_a_resident_listed_then_unlisted_keeps_their_own_subscription(
     assert {r.subscriber_id for r in outbox_rows(mail_store)} == {resident.id, resident.id + 1}
 
     # while listed, what the person chooses themselves is kept for later, not put over the office's
-    subscriptions.update_preferences(mail_store, resident, "Thông báo, Nông nghiệp", "weekly", NOW)
+    optin.update_preferences(mail_store, resident, "Thông báo, Nông nghiệp", "weekly", NOW)
     listed = everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"]
     assert (listed.source, listed.frequency) == ("config", "daily")  # type: ignore[attr-defined]
-    subscriptions.add(
-        mail_store, "vanphong@thoxuan.thanhhoa.gov.vn", NOW, frequency="immediate", confirmed=True
-    )
+    choices.add(mail_store, "vanphong@thoxuan.thanhhoa.gov.vn", NOW, frequency="immediate", confirmed=True)
     assert everyone(mail_store)["vanphong@thoxuan.thanhhoa.gov.vn"].frequency == "daily"  # type: ignore[attr-defined]
 
     path.write_text("# nobody for now\n", encoding="utf-8")  # the office lists nobody now
@@ -326,14 +353,14 @@ def test_a_resident_listed_then_unlisted_keeps_their_own_subscription(
     # listed again then unsubscribing from the office's mail: their own subscription ends too
     path.write_text(OFFICIALS, encoding="utf-8")
     watcher.check(later + timedelta(minutes=1))
-    assert subscriptions.unsubscribe(mail_store, resident.id, later + timedelta(minutes=2))
+    assert choices.unsubscribe(mail_store, resident.id, later + timedelta(minutes=2))
     path.write_text("", encoding="utf-8")
     watcher.check(later + timedelta(minutes=3))
     assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "unsubscribed"  # type: ignore[attr-defined]
     # an address forgotten altogether takes the office's entry with it
     path.write_text(OFFICIALS, encoding="utf-8")
     watcher.check(later + timedelta(minutes=4))
-    assert subscriptions.remove(mail_store, "vanphong@thoxuan.thanhhoa.gov.vn")
+    assert choices.remove(mail_store, "vanphong@thoxuan.thanhhoa.gov.vn")
 
 
 def test_an_official_who_unsubscribes_stays_unsubscribed_while_listed(
@@ -350,7 +377,7 @@ def test_an_official_who_unsubscribes_stays_unsubscribed_while_listed(
         leaving = store_subscribers.by_email(conn, "bchqs@thoxuan.thanhhoa.gov.vn")
         bouncing = store_subscribers.by_email(conn, "vanphong@thoxuan.thanhhoa.gov.vn")
     assert leaving is not None and bouncing is not None
-    assert subscriptions.unsubscribe(mail_store, leaving.id, NOW + timedelta(minutes=1))
+    assert choices.unsubscribe(mail_store, leaving.id, NOW + timedelta(minutes=1))
     with mail_store.writing() as conn:
         store_subscribers.set_status(conn, bouncing.id, SubscriberStatus.BOUNCED, NOW)
 
@@ -377,14 +404,14 @@ def test_a_new_term_applies_the_file_again_and_a_broken_one_keeps_the_officials(
     watcher = OfficialsWatcher(mail_store, path)
     watcher.check(NOW)
     # meanwhile another instance (or an older version serving the web) ended them
-    subscriptions.sync_officials(mail_store, [], NOW + timedelta(minutes=1))
+    officials.sync_officials(mail_store, [], NOW + timedelta(minutes=1))
     watcher.check(NOW + timedelta(minutes=2))  # the file did not change: nothing to do
     assert {p.status for p in everyone(mail_store).values()} == {"unsubscribed"}  # type: ignore[attr-defined]
     watcher.reapply(NOW + timedelta(minutes=3))  # this instance leads again
     assert {p.status for p in everyone(mail_store).values()} == {"confirmed"}  # type: ignore[attr-defined]
 
     # a typo that would empty the list, then a broken file: the officials stay, one line each
-    caplog.set_level(logging.ERROR, logger="syndicator.mail.subscriptions")
+    caplog.set_level(logging.ERROR, logger="syndicator.mail.officials")
     path.write_text(OFFICIALS.replace("[[official]]", "[[officials]]"), encoding="utf-8")
     assert not watcher.validate()
     watcher.check(NOW + timedelta(minutes=4))
@@ -416,7 +443,7 @@ def _officials_path(tmp_path: Path, kind: str) -> Path:
     elif kind == "dangling link":
         path.symlink_to(tmp_path / "gone.toml")
     elif kind == "too large":
-        path.write_text(OFFICIALS + "#" * subscriptions.OFFICIALS_MAX_BYTES, encoding="utf-8")
+        path.write_text(OFFICIALS + "#" * officials.OFFICIALS_MAX_BYTES, encoding="utf-8")
     elif kind == "not UTF-8":
         path.write_bytes(OFFICIALS.encode("utf-16"))
     return path
@@ -442,10 +469,10 @@ def test_a_missing_empty_or_strange_officials_file_keeps_the_officials(
     """`rm officials.toml`, a wrong path, a write cut to zero bytes used to end every official; a folder
     or FIFO there was skipped without a word. Now each is one line naming the file and the reason, at
     each check and each new term alike, and the officials stay as stored."""
-    subscriptions.sync_officials(mail_store, read_officials_text(tmp_path / "applied.toml", OFFICIALS), NOW)
+    officials.sync_officials(mail_store, read_officials_text(tmp_path / "applied.toml", OFFICIALS), NOW)
     path = _officials_path(tmp_path, kind)
     watcher = OfficialsWatcher(mail_store, path)
-    caplog.set_level(logging.INFO, logger="syndicator.mail.subscriptions")
+    caplog.set_level(logging.INFO, logger="syndicator.mail.officials")
     for minute in range(3):
         watcher.check(NOW + timedelta(minutes=minute))
     watcher.reapply(NOW + timedelta(minutes=3))  # a new leadership term
@@ -463,7 +490,7 @@ def test_a_missing_officials_file_is_reported_again_after_it_came_back(
     path = tmp_path / "officials.toml"
     path.write_text(OFFICIALS, encoding="utf-8")
     watcher = OfficialsWatcher(mail_store, path)
-    caplog.set_level(logging.ERROR, logger="syndicator.mail.subscriptions")
+    caplog.set_level(logging.ERROR, logger="syndicator.mail.officials")
     for minute in range(3):  # there, removed, back, removed again
         watcher.check(NOW + timedelta(minutes=minute))
         path.unlink()
@@ -479,7 +506,7 @@ def test_without_officials_no_file_is_needed(
     """A first start, or an office with no officials: no file at the default path is no fault (one info
     line from the instance running the jobs, none from the check at start)."""
     watcher = OfficialsWatcher(mail_store, tmp_path / "config" / "officials.toml")
-    caplog.set_level(logging.INFO, logger="syndicator.mail.subscriptions")
+    caplog.set_level(logging.INFO, logger="syndicator.mail.officials")
     assert watcher.validate()
     assert caplog.records == []
     for minute in range(3):
@@ -546,7 +573,7 @@ def test_the_leader_applies_the_file_at_each_term(mail_settings: Settings, tmp_p
         leading.store_watch()  # its first term: the file is applied before any job runs
         assert {p.status for p in everyone(store).values()} == {"confirmed"}  # type: ignore[attr-defined]
         service.leadership.release()
-        subscriptions.sync_officials(store, [], NOW)  # another instance ended them meanwhile
+        officials.sync_officials(store, [], NOW)  # another instance ended them meanwhile
         leading.store_watch()  # leads again: a new term
         assert {p.status for p in everyone(store).values()} == {"confirmed"}  # type: ignore[attr-defined]
     finally:
@@ -610,7 +637,7 @@ def with_officials(tmp_path: Path, content: str | None) -> tuple[dict[str, str],
     given to the process holding `content` (None: no file)."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     store = Store.open(url)
-    subscriptions.sync_officials(store, read_officials_text(tmp_path / "applied.toml", OFFICIALS), NOW)
+    officials.sync_officials(store, read_officials_text(tmp_path / "applied.toml", OFFICIALS), NOW)
     path = tmp_path / "officials.toml"
     if content is not None:
         path.write_text(content, encoding="utf-8")
@@ -620,7 +647,7 @@ def with_officials(tmp_path: Path, content: str | None) -> tuple[dict[str, str],
     return env, store
 
 
-def read_officials_text(path: Path, content: str) -> list[subscriptions.Official]:
+def read_officials_text(path: Path, content: str) -> list[officials.Official]:
     path.write_text(content, encoding="utf-8")
     return read_officials(path)
 
@@ -718,8 +745,8 @@ def test_subscribers_commands(tmp_path: Path) -> None:
     assert code == 2 and error.startswith("error: email")  # a usage error, as any bad option value
     store = Store.open(env["SYNDICATOR_DATABASE_URL"])
     try:
-        official = subscriptions.Official("bchqs@xa.test", None, None, Frequency.DAILY)
-        subscriptions.sync_officials(store, [official], NOW)
+        official = officials.Official("bchqs@xa.test", None, None, Frequency.DAILY)
+        officials.sync_officials(store, [official], NOW)
     finally:
         store.close()
     assert run("add", "bchqs@xa.test", "--confirmed", "--frequency", "weekly")[1] == (

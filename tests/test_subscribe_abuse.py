@@ -291,11 +291,11 @@ def test_the_answer_is_the_same_whether_or_not_the_address_is_known(site: Site) 
     with site.client() as client:
         assert site.subscribe(client, "cho.xac.nhan@example.vn").status_code == 200
     site.add_confirmed("da.huy@example.vn")
-    from syndicator.mail import subscriptions
+    from syndicator.mail import choices
 
     gone = site.person("da.huy@example.vn")
     assert gone is not None
-    subscriptions.unsubscribe(site.store, gone.id, site.clock())
+    choices.unsubscribe(site.store, gone.id, site.clock())
 
     answers = {}
     for address in ("da.co@example.vn", "cho.xac.nhan@example.vn", "da.huy@example.vn", "chua.co@example.vn"):

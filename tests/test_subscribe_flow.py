@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from syndicator import tokens
-from syndicator.mail import subscriptions
+from syndicator.mail import choices, officials
 from syndicator.mail.linktokens import email_check, subscriber_token
 from syndicator.model import Frequency, Subscriber, SubscriberStatus
 from tests.smtp_server import SmtpServer, smtp_server
@@ -352,8 +352,8 @@ def test_preferences_change_choices_or_end_everything(sqlite_site: Site) -> None
 def test_a_listed_official_edits_their_own_choice_on_the_preferences_page(site: Site) -> None:
     """The office's entry is not the page's to change: the form shows and saves the person's own
     choice, says so, and that choice is what they get once the office unlists the address."""
-    listed = subscriptions.Official("bchqs@example.vn", "Ban Chỉ huy Quân sự", None, Frequency.DAILY)
-    subscriptions.sync_officials(site.store, [listed], site.clock())
+    listed = officials.Official("bchqs@example.vn", "Ban Chỉ huy Quân sự", None, Frequency.DAILY)
+    officials.sync_officials(site.store, [listed], site.clock())
     person = site.person("bchqs@example.vn")
     assert person is not None
     url = f"{site.url}/preferences/{site.link_token('preferences', person)}"
@@ -377,7 +377,7 @@ def test_a_listed_official_edits_their_own_choice_on_the_preferences_page(site: 
     office = site.person("bchqs@example.vn")
     assert office is not None and (office.frequency, office.categories) == (Frequency.DAILY, None)
 
-    subscriptions.sync_officials(site.store, [], site.clock())  # unlisted: their own choice takes over
+    officials.sync_officials(site.store, [], site.clock())  # unlisted: their own choice takes over
     own = site.person("bchqs@example.vn")
     assert own is not None
     assert (own.status, own.frequency, own.categories) == (
@@ -461,7 +461,7 @@ def test_a_link_of_a_forgotten_address_is_refused(sqlite_site: Site) -> None:
     site = sqlite_site
     person = site.add_confirmed("da.xoa@example.vn")
     url = f"{site.url}/unsubscribe/{site.link_token('unsubscribe', person)}"
-    assert subscriptions.remove(site.store, "da.xoa@example.vn")
+    assert choices.remove(site.store, "da.xoa@example.vn")
     response = httpx.post(
         url,
         content=b"List-Unsubscribe=One-Click",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from syndicator.mail.subscriptions import add, purge_unconfirmed
+from syndicator.mail.choices import add
+from syndicator.mail.optin import purge_unconfirmed
 from syndicator.model import Source, SubscriberStatus
 from syndicator.store import Store
 from syndicator.store.subscribers import listing

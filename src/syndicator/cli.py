@@ -389,7 +389,14 @@ def subscribers_add(
     ] = False,
 ) -> None:
     """Add a subscriber (or change an existing one's choices)."""
-    from syndicator.mail.subscriptions import InvalidSubscription, add, own_choice, parse_categories
+    from syndicator.mail.choices import (
+        InvalidSubscription,
+        UnknownCategory,
+        add,
+        known_categories,
+        own_choice,
+        parse_categories,
+    )
 
     config = settings()
     chosen = _frequency(frequency)
@@ -407,7 +414,10 @@ def subscribers_add(
                 categories=categories,
                 frequency=chosen.value,
                 confirmed=confirmed,
+                known=known_categories(store, config.categories),
             )
+        except UnknownCategory as error:  # known only once the database is read: as `no subscriber`
+            fail(str(error), 1)
         except InvalidSubscription as error:  # the address given is none: a usage error too
             fail(str(error))
         own = own_choice(store, person)
@@ -435,7 +445,8 @@ def subscribers_import(
     ] = False,
 ) -> None:
     """Import subscribers from CSV; bad rows are reported and skipped."""
-    from syndicator.mail.subscriptions import import_csv
+    from syndicator.mail.choices import known_categories
+    from syndicator.mail.csvio import import_csv
 
     config = settings()
     try:  # like any import: a regular file only (no FIFO to hang on, no /dev/zero), bounded
@@ -445,7 +456,10 @@ def subscribers_import(
     except (OSError, UnicodeDecodeError) as error:
         fail(f"{display(file)}: cannot read: {error}", 1)
     with opened_store(config) as store:
-        created, updated, problems = import_csv(store, data, clock.utcnow(), confirmed=not pending)
+        known = known_categories(store, config.categories)
+        created, updated, problems = import_csv(
+            store, data, clock.utcnow(), confirmed=not pending, known=known
+        )
     for problem in problems:
         err.print(said(f"{display(file)}:{problem.line}: {problem.reason}", "failed"))
     stdout.print(f"{created} added, {updated} updated, {len(problems)} failed", highlight=False)
@@ -455,7 +469,7 @@ def subscribers_import(
 @subscribers_app.command("export")
 def subscribers_export() -> None:
     """All subscribers as CSV on standard output."""
-    from syndicator.mail.subscriptions import export_csv
+    from syndicator.mail.csvio import export_csv
 
     config = settings()
     with opened_store(config) as store:
@@ -501,7 +515,7 @@ def subscribers_list(
 @subscribers_app.command("remove")
 def subscribers_remove(email: Annotated[str, typer.Argument(help="The address.")]) -> None:
     """Forget a subscriber entirely (their queued mail is dropped)."""
-    from syndicator.mail.subscriptions import remove
+    from syndicator.mail.choices import remove
 
     config = settings()
     with opened_store(config) as store:

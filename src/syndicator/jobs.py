@@ -14,8 +14,8 @@ from datetime import datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from syndicator.mail.digests import queue_immediate, run_due
+from syndicator.mail.optin import purge_unconfirmed
 from syndicator.mail.sender import purge_outbox
-from syndicator.mail.subscriptions import purge_unconfirmed
 from syndicator.service import Service
 from syndicator.store.database import Availability, is_unavailable
 

@@ -12,8 +12,8 @@ from syndicator.config import Settings
 from syndicator.ingest.dropfolder import DropFolder
 from syndicator.leader import Leadership
 from syndicator.mail.composer import MailComposer
+from syndicator.mail.officials import OfficialsWatcher
 from syndicator.mail.sender import Sender
-from syndicator.mail.subscriptions import OfficialsWatcher
 from syndicator.publish.builder import FeedBuilder
 from syndicator.publish.cache import FeedCache
 from syndicator.publish.follower import CacheFollower

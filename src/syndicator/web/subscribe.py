@@ -21,15 +21,13 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from syndicator import tokens
-from syndicator.mail.subscriptions import (
-    InvalidSubscription,
+from syndicator.mail.choices import InvalidSubscription, own_choice, unsubscribe
+from syndicator.mail.optin import (
     TooManyRequests,
     confirm,
     from_link,
-    own_choice,
     request_subscription,
     requested,
-    unsubscribe,
     update_preferences,
 )
 from syndicator.model import Category, CategoryCount, Frequency, Subscriber, SubscriberStatus, reading_order

@@ -1,0 +1,138 @@
+"""A subscriber's choices and their rules, one copy for the CLI, the CSV import, the officials file
+and the web: categories, frequency, name; adding, removing and unsubscribing an address."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from datetime import datetime
+
+from syndicator.addresses import InvalidAddress, normalise
+from syndicator.model import Frequency, OwnChoice, Source, Subscriber, SubscriberStatus
+from syndicator.store import Store
+from syndicator.store import subscribers as store_subscribers
+from syndicator.text import category_slug, clean_line
+
+
+class InvalidSubscription(ValueError):
+    """What is wrong, naming the field."""
+
+
+def parse_categories(value: str | Iterable[str] | None) -> frozenset[str] | None:
+    """'all' (or nothing) -> None (every category); names or slugs -> slugs."""
+    if value is None:
+        return None
+    items = [v for v in (value.split(",") if isinstance(value, str) else value)]
+    cleaned = [v.strip() for v in items if v and v.strip()]
+    if not cleaned or any(v.lower() in ("all", "*", "tất cả") for v in cleaned):
+        return None
+    slugs = frozenset(category_slug(v) for v in cleaned)
+    if "" in slugs:
+        raise InvalidSubscription("categories: a category has no letters or digits")
+    return slugs
+
+
+class UnknownCategory(InvalidSubscription):
+    """A category that is none of the known ones; the message lists those."""
+
+
+def known_categories(store: Store, configured: Collection[str] = ()) -> frozenset[str]:
+    """The category slugs a subscriber may choose: those with articles stored and those the settings
+    name (`categories`). Empty in a fresh database: then no choice is checked, as on a first start."""
+    return frozenset(store.category_names()) | frozenset(configured)
+
+
+def strangers(names: Iterable[str], known: Collection[str]) -> list[str]:
+    """The names (or slugs) among `names` that are no known category (none known: none)."""
+    return [n for n in names if known and category_slug(n) not in known]
+
+
+def known_only(
+    given: str | Iterable[str] | None, slugs: frozenset[str] | None, known: Collection[str]
+) -> frozenset[str] | None:
+    """`slugs` (parsed from `given`) when each is a known category; UnknownCategory otherwise."""
+    if slugs is None or given is None:
+        return slugs  # every category, whichever there are
+    names = [n.strip() for n in (given.split(",") if isinstance(given, str) else given) if n.strip()]
+    unknown = strangers(names, known)
+    if unknown:
+        raise UnknownCategory(
+            f"categories: {', '.join(map(repr, unknown))}: no such category "
+            f"(there are: {', '.join(sorted(known))})"
+        )
+    return slugs
+
+
+def parse_frequency(value: str | None) -> Frequency:
+    try:
+        return Frequency((value or "daily").strip().lower())
+    except ValueError:
+        raise InvalidSubscription(f"frequency: {value!r} is not immediate, daily or weekly") from None
+
+
+def clean_name(value: str | None) -> str | None:
+    # names reach mail headers: no control characters, one line, bounded
+    name = clean_line(value or "")[:200]
+    return name or None
+
+
+def add(
+    store: Store,
+    email: str,
+    now: datetime,
+    *,
+    name: str | None = None,
+    categories: str | Iterable[str] | None = None,
+    frequency: str | None = None,
+    confirmed: bool = False,
+    source: Source = Source.CLI,
+    ip: str | None = None,
+    known: Collection[str] = (),
+) -> tuple[Subscriber, bool]:
+    """Add a subscriber or change an existing one's choices (keyed by address).
+
+    `known`: the category slugs there are (`known_categories`); a category outside them is refused
+    (UnknownCategory), as the officials file refuses one. None known (a fresh database): not checked."""
+    try:
+        address = normalise(email)
+    except InvalidAddress as error:
+        raise InvalidSubscription(f"email: {email!r}: {error}") from None
+    chosen = known_only(categories, parse_categories(categories), known)
+    status = SubscriberStatus.CONFIRMED if confirmed else SubscriberStatus.PENDING
+    with store.writing() as conn:
+        return store_subscribers.save(
+            conn,
+            address,
+            name=clean_name(name),
+            categories=chosen,
+            frequency=parse_frequency(frequency),
+            status=status,
+            source=source,
+            now=now,
+            confirmed_ip=ip,
+        )
+
+
+def remove(store: Store, email: str) -> bool:
+    """Forget an address entirely: the subscriber and the mails queued or sent to it."""
+    with store.writing() as conn:
+        found = store_subscribers.by_email(conn, email)
+        if found is None:
+            return False
+        store_subscribers.forget(conn, [found.id])
+        return True
+
+
+def unsubscribe(store: Store, subscriber_id: int, now: datetime) -> bool:
+    with store.writing() as conn:
+        found = store_subscribers.by_id(conn, subscriber_id)
+        if found is None:
+            return False
+        if found.status is not SubscriberStatus.UNSUBSCRIBED:
+            store_subscribers.unsubscribe(conn, subscriber_id, now)
+        return True
+
+
+def own_choice(store: Store, person: Subscriber) -> OwnChoice | None:
+    """What the preferences page edits for an address the office lists (None: not listed)."""
+    with store.reading() as conn:
+        return store_subscribers.own_choice(conn, person.id)
