@@ -539,6 +539,8 @@ def _dkim_signer(settings: Settings) -> Callable[[bytes], bytes] | None:
     # the settings check made sure the three come together and the key loads
     if not (mail.dkim_domain and mail.dkim_selector and mail.dkim_key_file):
         return None
+    # imported here, not at the top: no cycle hides behind it, but dkimpy (and its crypto) is loaded
+    # only when a key is configured
     from syndicator.mail import dkim
 
     return dkim.signer(mail.dkim_domain, mail.dkim_selector, mail.dkim_key_file)
