@@ -376,7 +376,7 @@ def test_leading_instance_never_serves_an_older_feed_than_it_rendered(
     builder.refresh(clock.now)
     follower.sync(clock.now)
 
-    real_persist = builder._persist
+    real_persist = builder.persist
     finished = threading.Event()
 
     def persist_while_the_follower_looks(report: BuildReport, now: datetime) -> None:
@@ -392,7 +392,7 @@ def test_leading_instance_never_serves_an_older_feed_than_it_rendered(
         threads.append(look)
 
     threads: list[threading.Thread] = []
-    monkeypatch.setattr(builder, "_persist", persist_while_the_follower_looks)
+    monkeypatch.setattr(builder, "persist", persist_while_the_follower_looks)
     clock.advance(seconds=5)
     store.write([article_input("moi", published=clock.now - timedelta(hours=1))], clock.now)
     builder.refresh(clock.now)

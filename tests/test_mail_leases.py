@@ -181,7 +181,7 @@ def test_a_sender_that_cannot_renew_its_lease_stops_sending(
     def unreachable(self: Sender, claimant: str, until: object) -> None:
         raise OSError("the database is away")
 
-    monkeypatch.setattr(Sender, "_renew", unreachable)
+    monkeypatch.setattr(Sender, "renew", unreachable)
     with smtp_server(data_delay=0.01) as smtp:
         settings = make_settings(database_url, tmp_path, smtp_url=smtp.url, mail={"connections": 2})
         store, _ = _queued(settings, 200)
@@ -318,7 +318,7 @@ def _freezable_sender(
 
     stalled = Sender(store, settings, clock=clock, transports=freezable)
     claimants: list[str] = []
-    real_renew = stalled._renew
+    real_renew = stalled.renew
 
     def frozen_renew(claimant: str, until: datetime) -> set[int]:
         claimants.append(claimant)
@@ -327,7 +327,7 @@ def _freezable_sender(
             thawed.wait()
         return real_renew(claimant, until)
 
-    stalled._renew = frozen_renew  # type: ignore[method-assign]
+    stalled.renew = frozen_renew  # type: ignore[method-assign]
     return stalled, transports, claimants
 
 

@@ -258,7 +258,7 @@ class Sender:
         report = SendReport()
         stop = stop or threading.Event()
         count = threads or self.settings.mail.connections
-        with lease.Lease(self.clock, self._renew).kept() as held:
+        with lease.Lease(self.clock, self.renew).kept() as held:
             # each thread stops sending once the lease may lapse: others could take its mails by then
             halt = _Halt(stop, held)
             workers = [
@@ -276,7 +276,8 @@ class Sender:
                 worker.join()
         return report
 
-    def _renew(self, claimant: str, until: datetime) -> set[int]:
+    def renew(self, claimant: str, until: datetime) -> set[int]:
+        """Extend this claimant's claims to `until` (its Lease calls it); the ids it still holds."""
         try:
             with self.store.writing() as conn:
                 return mailqueue.renew(conn, claimant, until)

@@ -135,7 +135,7 @@ class FeedBuilder:
             report.checked += 1
             self._rebuild_channel(key, categories.get(key), now, report, categories)
         self._rebuild_opml(categories, report)
-        self._persist(report, now)
+        self.persist(report, now)
         # a feed that turned 410 is pinged too: the hub's fetch is how its subscribers learn it is gone
         changed = [path for path in (*report.rendered, *report.gone) if path != OPML_PATH]
         if changed:
@@ -361,7 +361,8 @@ class FeedBuilder:
             del self._archive_memo[memo_key]
 
     # -- persistence: a restart (or another instance) serves the same bytes and ETags --------------
-    def _persist(self, report: BuildReport, now: datetime) -> None:
+    def persist(self, report: BuildReport, now: datetime) -> None:
+        """Keep what a build rendered (and marked gone) in the database; called under `lock`."""
         docs = [doc for doc in (self.cache.get(path) for path in report.rendered) if doc is not None]
         if not docs and not report.gone:
             return
