@@ -273,7 +273,7 @@ def instrumented(store: Store) -> Iterator[Phases]:
     phases.wrap(cache_module, "deterministic_gzip", "gzip -9 of each document")
     phases.wrap(cache_module, "etag_of", "sha256 ETag")
     phases.wrap(FeedBuilder, "_fingerprint", "fingerprints (_fingerprint)")
-    phases.wrap(FeedBuilder, "_persist", "write rendered_feeds (_persist)")
+    phases.wrap(FeedBuilder, "persist", "write rendered_feeds (persist)")
     try:
         yield phases
     finally:
