@@ -17,6 +17,7 @@ import pytest
 
 from syndicator.config import Settings, load_settings
 from syndicator.store import Store
+from tests.factories import FakeClock
 from tests.processes import Processes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,6 +125,12 @@ def processes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Proces
 @pytest.fixture
 def now() -> datetime:
     return NOW
+
+
+@pytest.fixture
+def clock(now: datetime) -> FakeClock:
+    """A clock at `now` that moves only when the test moves it."""
+    return FakeClock(now)
 
 
 @pytest.fixture

@@ -39,11 +39,6 @@ from tests.processes import eventually
 BASE = "http://127.0.0.1:8000/a/"  # the settings' default base URL: the feeds' entry ids start so
 
 
-@pytest.fixture
-def clock(now: datetime) -> FakeClock:
-    return FakeClock(now)
-
-
 @dataclass
 class Cluster:
     """Instances of the service on one database, each with its own engine, as separate processes."""
