@@ -15,12 +15,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from syndicator.addresses import key as address_key
 from syndicator.config import Settings
 from syndicator.jobs import Jobs
 from syndicator.mail import choices, csvio, officials, optin
 from syndicator.mail.choices import InvalidSubscription
 from syndicator.mail.officials import OfficialsWatcher, read_officials
-from syndicator.model import Frequency, Source, SubscriberStatus
+from syndicator.model import Frequency, Source, Subscriber, SubscriberStatus
 from syndicator.service import assemble
 from syndicator.store import Store
 from syndicator.store import subscribers as store_subscribers
@@ -35,9 +36,10 @@ NOW = RUN_AT.astimezone(UTC)
 LEADS = "this instance now runs the scheduled jobs"
 
 
-def everyone(store: Store) -> dict[str, object]:
+def everyone(store: Store) -> dict[str, Subscriber]:
+    """Every subscriber, by the case-folded key that makes an address one row."""
     with store.reading() as conn:
-        return {p.email_key: p for p in conn.execute(select(subscribers))}
+        return {address_key(p.email): p for p in store_subscribers.listing(conn)}
 
 
 # --- the store's rules ----------------------------------------------------------------------------------
@@ -136,9 +138,9 @@ def test_statuses_and_what_they_stop(mail_store: Store, mail_settings: Settings)
     rows = {r.subscriber_id: r.status for r in outbox_rows(mail_store)}
     assert sorted(rows.values()) == ["cancelled", "cancelled", "pending"]
     people = everyone(mail_store)
-    assert people["leaving@xa.test"].status == "unsubscribed"  # type: ignore[attr-defined]
-    assert people["leaving@xa.test"].unsubscribed_at == NOW  # type: ignore[attr-defined]
-    assert people["bouncing@xa.test"].status == "bounced"  # type: ignore[attr-defined]
+    assert people["leaving@xa.test"].status == "unsubscribed"
+    assert people["leaving@xa.test"].unsubscribed_at == NOW
+    assert people["bouncing@xa.test"].status == "bounced"
     # forgetting an address removes its mails too
     assert choices.remove(mail_store, "STAYING@xa.test")
     assert not choices.remove(mail_store, "staying@xa.test")
@@ -167,10 +169,15 @@ def test_csv_import_reports_bad_rows_and_keeps_the_rest(mail_store: Store) -> No
     people = everyone(mail_store)
     assert sorted(people) == ["an@xa.test", "binh@xa.test", "dung@xa.test"]
     an = people["an@xa.test"]
-    assert (an.name, an.categories, an.status, an.source) == ("An (sửa)", "thong-bao", "confirmed", "import")  # type: ignore[attr-defined]
-    assert people["binh@xa.test"].categories == "nong-nghiep,thong-bao"  # type: ignore[attr-defined]
-    assert people["binh@xa.test"].frequency == "weekly"  # type: ignore[attr-defined]
-    assert people["dung@xa.test"].categories == "*"  # type: ignore[attr-defined]
+    assert (an.name, an.categories, an.status, an.source) == (
+        "An (sửa)",
+        frozenset({"thong-bao"}),
+        "confirmed",
+        "import",
+    )
+    assert people["binh@xa.test"].categories == frozenset({"nong-nghiep", "thong-bao"})
+    assert people["binh@xa.test"].frequency == "weekly"
+    assert people["dung@xa.test"].categories is None
 
     exported = "".join(csvio.export_csv(mail_store)).splitlines()
     assert exported[0] == "email,name,categories,frequency,status,source"
@@ -205,14 +212,14 @@ def test_csv_export_never_hands_a_spreadsheet_a_formula(mail_store: Store) -> No
     for email in values:
         assert choices.remove(mail_store, email)
     assert csvio.import_csv(mail_store, exported, NOW) == (5, 0, [])
-    assert {p.email: p.name for p in everyone(mail_store).values()} == values  # type: ignore[attr-defined]
+    assert {p.email: p.name for p in everyone(mail_store).values()} == values
     again = list(csv.reader(io.StringIO("".join(csvio.export_csv(mail_store)))))[1:]
     assert [row[:5] for row in again] == [row[:5] for row in rows]  # the source is now "import"
 
 
 def test_csv_import_pending(mail_store: Store) -> None:
     csvio.import_csv(mail_store, "an@xa.test\n", NOW, confirmed=False)
-    assert everyone(mail_store)["an@xa.test"].status == "pending"  # type: ignore[attr-defined]
+    assert everyone(mail_store)["an@xa.test"].status == "pending"
 
 
 # --- the officials file ----------------------------------------------------------------------------------
@@ -251,15 +258,15 @@ def test_officials_are_synced_at_start_and_on_change(
     subscribe(mail_store, "bchqs@thoxuan.thanhhoa.gov.vn", confirmed=False)  # had signed up, not confirmed
     watcher = OfficialsWatcher(mail_store, path)
     assert watcher.validate()
-    assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "pending"  # type: ignore[attr-defined]
+    assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "pending"
     watcher.check(NOW)
     people = everyone(mail_store)
     vp = people["vanphong@thoxuan.thanhhoa.gov.vn"]
     qs = people["bchqs@thoxuan.thanhhoa.gov.vn"]
-    assert (vp.status, vp.source, vp.categories, vp.frequency) == ("confirmed", "config", "*", "daily")  # type: ignore[attr-defined]
-    assert vp.email == "VanPhong@thoxuan.thanhhoa.gov.vn"  # type: ignore[attr-defined]
-    assert (qs.status, qs.source, qs.frequency) == ("confirmed", "config", "weekly")  # type: ignore[attr-defined]
-    assert qs.categories == "quoc-phong-an-ninh,thong-bao"  # type: ignore[attr-defined]
+    assert (vp.status, vp.source, vp.categories, vp.frequency) == ("confirmed", "config", None, "daily")
+    assert vp.email == "VanPhong@thoxuan.thanhhoa.gov.vn"
+    assert (qs.status, qs.source, qs.frequency) == ("confirmed", "config", "weekly")
+    assert qs.categories == frozenset({"quoc-phong-an-ninh", "thong-bao"})
     assert outbox_rows(mail_store) == []  # no confirmation mail for officials
 
     # an unchanged file is not read again; an edited one is applied; leaving the file ends what the
@@ -274,9 +281,9 @@ def test_officials_are_synced_at_start_and_on_change(
     later = NOW + timedelta(minutes=1)
     watcher.check(later)
     people = everyone(mail_store)
-    assert people["vanphong@thoxuan.thanhhoa.gov.vn"].categories == "thong-bao"  # type: ignore[attr-defined]
+    assert people["vanphong@thoxuan.thanhhoa.gov.vn"].categories == frozenset({"thong-bao"})
     back = people["bchqs@thoxuan.thanhhoa.gov.vn"]
-    assert (back.status, back.source, back.frequency, back.categories) == ("pending", "cli", "daily", "*")  # type: ignore[attr-defined]
+    assert (back.status, back.source, back.frequency, back.categories) == ("pending", "cli", "daily", None)
 
     # a broken file at runtime: reported once, not applied; fixed, applied again
     caplog.set_level(logging.ERROR, logger="syndicator.mail.officials")
@@ -285,25 +292,25 @@ def test_officials_are_synced_at_start_and_on_change(
         watcher.check(later + timedelta(seconds=second))
     reports = [r for r in caplog.records if "officials file not applied" in r.getMessage()]
     assert len(reports) == 1 and "official #3" in reports[0].getMessage()
-    assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "pending"  # type: ignore[attr-defined]
+    assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "pending"
     path.write_text(OFFICIALS, encoding="utf-8")
     watcher.check(later + timedelta(minutes=1))
-    assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "confirmed"  # type: ignore[attr-defined]
+    assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "confirmed"
     # the file removed (or a wrong path): not an empty list, the officials stay, one line
     path.unlink()
     for second in range(3):
         watcher.check(later + timedelta(minutes=2, seconds=second))
     messages = [r.getMessage() for r in caplog.records if "officials file not applied" in r.getMessage()]
     assert len(messages) == 2 and f"{path}: no such file (2 listed; " in messages[1]
-    assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "confirmed"  # type: ignore[attr-defined]
+    assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "confirmed"
     # a file that lists no official, saying so: every official's subscription ends
     path.write_text("# không còn cán bộ nào nhận bản tin\n", encoding="utf-8")
     gone = later + timedelta(minutes=3)
     watcher.check(gone)
     people = everyone(mail_store)
     vp = people["vanphong@thoxuan.thanhhoa.gov.vn"]
-    assert (vp.status, vp.unsubscribed_at) == ("unsubscribed", gone)  # type: ignore[attr-defined]
-    assert people["bchqs@thoxuan.thanhhoa.gov.vn"].status == "pending"  # type: ignore[attr-defined]
+    assert (vp.status, vp.unsubscribed_at) == ("unsubscribed", gone)
+    assert people["bchqs@thoxuan.thanhhoa.gov.vn"].status == "pending"
 
 
 def test_a_resident_listed_then_unlisted_keeps_their_own_subscription(
@@ -324,9 +331,9 @@ def test_a_resident_listed_then_unlisted_keeps_their_own_subscription(
     # while listed, what the person chooses themselves is kept for later, not put over the office's
     optin.update_preferences(mail_store, resident, "Thông báo, Nông nghiệp", "weekly", NOW)
     listed = everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"]
-    assert (listed.source, listed.frequency) == ("config", "daily")  # type: ignore[attr-defined]
+    assert (listed.source, listed.frequency) == ("config", "daily")
     choices.add(mail_store, "vanphong@thoxuan.thanhhoa.gov.vn", NOW, frequency="immediate", confirmed=True)
-    assert everyone(mail_store)["vanphong@thoxuan.thanhhoa.gov.vn"].frequency == "daily"  # type: ignore[attr-defined]
+    assert everyone(mail_store)["vanphong@thoxuan.thanhhoa.gov.vn"].frequency == "daily"
 
     path.write_text("# nobody for now\n", encoding="utf-8")  # the office lists nobody now
     later = NOW + timedelta(days=1)
@@ -356,7 +363,7 @@ def test_a_resident_listed_then_unlisted_keeps_their_own_subscription(
     assert choices.unsubscribe(mail_store, resident.id, later + timedelta(minutes=2))
     path.write_text("", encoding="utf-8")
     watcher.check(later + timedelta(minutes=3))
-    assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "unsubscribed"  # type: ignore[attr-defined]
+    assert everyone(mail_store)["bchqs@thoxuan.thanhhoa.gov.vn"].status == "unsubscribed"
     # an address forgotten altogether takes the office's entry with it
     path.write_text(OFFICIALS, encoding="utf-8")
     watcher.check(later + timedelta(minutes=4))
@@ -385,15 +392,15 @@ def test_an_official_who_unsubscribes_stays_unsubscribed_while_listed(
     path.write_text(OFFICIALS.replace('frequency = "weekly"', 'frequency = "daily"'), encoding="utf-8")
     watcher.check(NOW + timedelta(minutes=3))  # the office edits the entry
     people = everyone(mail_store)
-    assert people["bchqs@thoxuan.thanhhoa.gov.vn"].status == "unsubscribed"  # type: ignore[attr-defined]
-    assert people["bchqs@thoxuan.thanhhoa.gov.vn"].frequency == "daily"  # type: ignore[attr-defined]
-    assert people["vanphong@thoxuan.thanhhoa.gov.vn"].status == "bounced"  # type: ignore[attr-defined]
+    assert people["bchqs@thoxuan.thanhhoa.gov.vn"].status == "unsubscribed"
+    assert people["bchqs@thoxuan.thanhhoa.gov.vn"].frequency == "daily"
+    assert people["vanphong@thoxuan.thanhhoa.gov.vn"].status == "bounced"
 
     path.write_text("# none\n", encoding="utf-8")  # out of the list, then back in: the office's decision
     watcher.check(NOW + timedelta(minutes=4))
     path.write_text(OFFICIALS, encoding="utf-8")
     watcher.check(NOW + timedelta(minutes=5))
-    assert {p.status for p in everyone(mail_store).values()} == {"confirmed"}  # type: ignore[attr-defined]
+    assert {p.status for p in everyone(mail_store).values()} == {"confirmed"}
 
 
 def test_a_new_term_applies_the_file_again_and_a_broken_one_keeps_the_officials(
@@ -406,9 +413,9 @@ def test_a_new_term_applies_the_file_again_and_a_broken_one_keeps_the_officials(
     # meanwhile another instance (or an older version serving the web) ended them
     officials.sync_officials(mail_store, [], NOW + timedelta(minutes=1))
     watcher.check(NOW + timedelta(minutes=2))  # the file did not change: nothing to do
-    assert {p.status for p in everyone(mail_store).values()} == {"unsubscribed"}  # type: ignore[attr-defined]
+    assert {p.status for p in everyone(mail_store).values()} == {"unsubscribed"}
     watcher.reapply(NOW + timedelta(minutes=3))  # this instance leads again
-    assert {p.status for p in everyone(mail_store).values()} == {"confirmed"}  # type: ignore[attr-defined]
+    assert {p.status for p in everyone(mail_store).values()} == {"confirmed"}
 
     # a typo that would empty the list, then a broken file: the officials stay, one line each
     caplog.set_level(logging.ERROR, logger="syndicator.mail.officials")
@@ -422,7 +429,7 @@ def test_a_new_term_applies_the_file_again_and_a_broken_one_keeps_the_officials(
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2, lines
     assert "unknown key(s) or table(s) officials" in lines[0] and "officials.toml" in lines[1]
-    assert {p.status for p in everyone(mail_store).values()} == {"confirmed"}  # type: ignore[attr-defined]
+    assert {p.status for p in everyone(mail_store).values()} == {"confirmed"}
 
 
 def _officials_path(tmp_path: Path, kind: str) -> Path:
@@ -571,11 +578,11 @@ def test_the_leader_applies_the_file_at_each_term(mail_settings: Settings, tmp_p
     try:
         leading = Jobs(service)
         leading.store_watch()  # its first term: the file is applied before any job runs
-        assert {p.status for p in everyone(store).values()} == {"confirmed"}  # type: ignore[attr-defined]
+        assert {p.status for p in everyone(store).values()} == {"confirmed"}
         service.leadership.release()
         officials.sync_officials(store, [], NOW)  # another instance ended them meanwhile
         leading.store_watch()  # leads again: a new term
-        assert {p.status for p in everyone(store).values()} == {"confirmed"}  # type: ignore[attr-defined]
+        assert {p.status for p in everyone(store).values()} == {"confirmed"}
     finally:
         service.close()
         store.close()
@@ -653,7 +660,7 @@ def read_officials_text(path: Path, content: str) -> list[officials.Official]:
 
 
 def officials_status(store: Store) -> dict[str, str]:
-    return {k: p.status for k, p in everyone(store).items()}  # type: ignore[attr-defined]
+    return {k: p.status for k, p in everyone(store).items()}
 
 
 SUBSCRIBED = {"vanphong@thoxuan.thanhhoa.gov.vn": "confirmed", "bchqs@thoxuan.thanhhoa.gov.vn": "confirmed"}
