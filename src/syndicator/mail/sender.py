@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
 
 from syndicator import links
 from syndicator.clock import Clock
@@ -53,8 +52,8 @@ from syndicator.mail.transport import (
 )
 from syndicator.model import OutboxKind
 from syndicator.smtpurl import SmtpAddress
-from syndicator.store import Store, mailqueue
-from syndicator.store.database import WRITE_OPTION, Availability, is_unavailable
+from syndicator.store import KeptWriter, Store, mailqueue
+from syndicator.store.database import Availability, connection_lost, is_unavailable
 from syndicator.store.mailqueue import Claimed
 from syndicator.store.subscribers import record_hard_bounce
 
@@ -83,9 +82,16 @@ class SendReport:
     paused: int = 0  # sender threads that stopped because the server could not be used
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, what: str) -> None:
+    def add(
+        self, *, sent: int = 0, retried: int = 0, failed: int = 0, bounced: int = 0, paused: int = 0
+    ) -> None:
+        """Count outcomes; the sender threads share one report."""
         with self._lock:
-            setattr(self, what, getattr(self, what) + 1)
+            self.sent += sent
+            self.retried += retried
+            self.failed += failed
+            self.bounced += bounced
+            self.paused += paused
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,35 +159,28 @@ class Sender:
         self._bounced: set[int] = set()
         self._local = threading.local()
 
-    def _connection(self) -> Connection:
-        """The write connection this sender thread keeps: opening a SQLite connection per mail
-        (NullPool, then the pragmas) took a fifth of the senders' time."""
-        conn: Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self.store.engine.connect().execution_options(**{WRITE_OPTION: True})
-            self._local.conn = conn
-        return conn
+    def _writer(self) -> KeptWriter:
+        """The write connection this sender thread keeps (Store.kept_writer)."""
+        writer: KeptWriter | None = getattr(self._local, "writer", None)
+        if writer is None:
+            writer = self._local.writer = self.store.kept_writer()
+        return writer
 
     @contextmanager
     def _writing(self, held: lease.Lease | None = None) -> Iterator[Connection]:
         """Like store.writing() (one transaction each), on the thread's kept connection."""
         if held is not None:
             self._fresh_if_lost(held)
-        conn = self._connection()
-        try:
-            with self.store.write_lock, conn.begin():
-                yield conn
-        except BaseException:
-            self._close_writer(failed=True)  # not reused after an error: the next transaction gets a new one
-            raise
+        with self._writer().writing() as conn:
+            yield conn
 
     def _mark_sent(self, outbox_id: int, claimant: str) -> bool:
         """Right after the server accepted it, in its own transaction, straight through the driver
         (mailqueue.mark_sent_now: the hot path of delivery). False when the pass no longer held the row."""
         try:
             return self._mark_sent_once(outbox_id, claimant)
-        except DBAPIError as error:
-            if not error.connection_invalidated:
+        except Exception as error:
+            if not connection_lost(error):
                 raise
             # the kept connection had died (a server restart, a cut network path) while the database may
             # well answer again: once more, on a new connection, rather than leave the row to its lease
@@ -191,25 +190,17 @@ class Sender:
         """A pass found lost was most likely frozen or cut off: its kept connection is probably dead, and
         its last writes go on a new one (checked out with a ping) rather than fail on it."""
         if not held.valid():
-            self._close_writer(failed=True)
+            self._writer().close(failed=True)
 
     def _mark_sent_once(self, outbox_id: int, claimant: str) -> bool:
-        try:
-            with self.store.write_lock:
-                return mailqueue.mark_sent_now(self._connection(), outbox_id, self.clock(), claimant)
-        except BaseException:
-            self._close_writer(failed=True)
-            raise
+        return self._writer().run(
+            lambda conn: mailqueue.mark_sent_now(conn, outbox_id, self.clock(), claimant)
+        )
 
-    def _close_writer(self, *, failed: bool = False) -> None:
-        conn, self._local.conn = getattr(self._local, "conn", None), None
-        if conn is None:
-            return
-        if failed:
-            # after an error the connection may be dead: handing it back to the pool would have the pool
-            # roll it back and log "Exception during reset" with a traceback; dropped, it is just closed
-            conn.invalidate()
-        conn.close()
+    def _close_writer(self) -> None:
+        writer: KeptWriter | None = getattr(self._local, "writer", None)
+        if writer is not None:
+            writer.close()
 
     def _outage(self, error: BaseException) -> str | None:
         """ "down" when the database cannot be reached: one line per outage for the whole process;
@@ -217,7 +208,7 @@ class Sender:
         outage); None for any other error."""
         if not is_unavailable(error):
             return None
-        if isinstance(error, DBAPIError) and error.connection_invalidated and self._answers():
+        if connection_lost(error) and self._answers():
             log.warning("outbox: a database connection was lost: %s", lease.one_line(error))
             return "dropped"
         Availability.of(self.store.engine).failed(error)
@@ -225,8 +216,7 @@ class Sender:
 
     def _answers(self) -> bool:
         try:
-            with self.store.engine.connect() as conn:
-                conn.exec_driver_sql("SELECT 1")
+            self.store.ping()
         except Exception:  # noqa: BLE001 - any failure means it does not answer
             return False
         return True
@@ -407,7 +397,7 @@ class Sender:
         held.let_go(ids)
         with self._writing(held) as conn:
             self._still_held(held, mailqueue.postpone(conn, ids, later, error, held.claimant), len(ids))
-        report.add("paused")
+        report.add(paused=1)
         log.error("outbox: delivery paused, the SMTP server cannot be used: %s", error)
 
     def _release(self, rows: list[Claimed], held: lease.Lease) -> None:
@@ -424,7 +414,7 @@ class Sender:
         if error is None:
             self._fresh_if_lost(held)
             if self._still_held(held, self._mark_sent(row.id, held.claimant), 1):
-                report.add("sent")
+                report.add(sent=1)
             return
         if not isinstance(error, PermanentFailure):
             self._retry_or_fail(row, str(error), report, held)
@@ -436,10 +426,10 @@ class Sender:
             bounced = error.recipient_refused and record_hard_bounce(
                 conn, row.subscriber_id, self.settings.bounce.hard_limit, now
             )
-        report.add("failed")
+        report.add(failed=1)
         if bounced:
             self._bounced.add(row.subscriber_id)
-            report.add("bounced")
+            report.add(bounced=1)
             log.warning(
                 "outbox: %s refused %d times: marked bounced", row.email, self.settings.bounce.hard_limit
             )
@@ -453,7 +443,7 @@ class Sender:
             if attempts >= mail.max_attempts:
                 why = f"gave up after {attempts} attempts: {error}"
                 if self._still_held(held, mailqueue.mark_failed(conn, row.id, why, held.claimant), 1):
-                    report.add("failed")
+                    report.add(failed=1)
                     log.warning(
                         "outbox: mail %d to %s failed %d times: %s", row.id, row.email, attempts, error
                     )
@@ -462,7 +452,7 @@ class Sender:
             at = self.clock() + timedelta(seconds=delay)
             if not self._still_held(held, mailqueue.mark_retry(conn, row.id, error, at, held.claimant), 1):
                 return
-        report.add("retried")
+        report.add(retried=1)
         log.info("outbox: mail %d to %s will be retried in %.0fs: %s", row.id, row.email, delay, error)
 
     def _shared(self, body_id: int) -> _Shared:
