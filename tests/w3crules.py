@@ -527,3 +527,121 @@ def check_atom_entry_content(entry: etree._Element, report: Report) -> None:
         if kind not in ("text", "html", "xhtml") and not MIME.match(kind):
             report.add("InvalidMIMEType", f"content {kind}")
         check_text_construct(content, "entry content", False, report)
+
+
+def rule_names(problems: list[str]) -> set[str]:
+    """The validator message names among `problems` ("MissingSelf: ..." -> "MissingSelf")."""
+    return {p.split(":")[0] for p in problems}
+
+
+# -- the checks bite --------------------------------------------------------------------------------
+# A feed test passing means something only if these checks find what they stand for. They prove it
+# here, on documents with known faults, each time a feed test imports this module: a check that stops
+# catching its fault stops every feed test at collection, not silently.
+
+BAD_RSS = b"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcx="http://purl.org/dc/elements/1.1/"
+ xmlns:content="http://purl.org/rss/1.0/modules/content/">
+<channel>
+<title>x &lt;y</title><link>https://x.example/</link><description>d</description>
+<lastBuildDate>2020-12-18 15:50:13</lastBuildDate>
+<item><title>Avoid &lt;b&gt;html&lt;/b&gt;</title><link>https://x.example/a/1</link>
+<content:encoded>&lt;a href="/rel"&gt;x&lt;/a&gt;</content:encoded>
+<description>&lt;script&gt;x()&lt;/script&gt;</description>
+<author>Nguyen Van A</author><dc:creator>Nguyen Van A</dc:creator>
+<pubDate>Sat, 18 Dec 2020 15:50:13 +0700</pubDate></item>
+<item><title>t</title><guid>tag:x.example,2020:1</guid></item>
+<ttl>5</ttl>
+</channel></rss>"""
+BAD_RSS_FINDS = {
+    "MissingAtomSelfLink",
+    "CharacterData",  # the channel title's "<" with no hex reference on its line
+    "ProblematicalRFC822Date",
+    "ContainsHTML",
+    "ContainsRelRef",
+    "SecurityRisk",
+    "NeedDescriptionBeforeContent",
+    "DuplicateItemSemantics",
+    "EmailFormat",
+    "IncorrectDOW",
+    "MissingGuid",
+    "InvalidPermalink",
+    "MisplacedItem",
+    "NonstdPrefix",
+}
+
+BAD_ATOM = b"""<?xml version='1.0' encoding='UTF-8'?>
+<feed xmlns="http://www.w3.org/2005/Atom" xmlns:fh="http://purl.org/syndication/history/1.0">
+<id>HTTP://X.example:80/feed</id><title>t</title><updated>2020-12-18 15:50:13</updated>
+<fh:archive/>
+<entry><id>https://x.example/a/1</id><title>a &lt;/b&gt;</title><updated>2020-12-18T08:50:13Z</updated>
+<link href="https://x.example/a/1"/><content type="CDATA">x</content></entry>
+<entry><id>https://x.example/a/1</id><title>b</title><updated>2020-12-18T08:50:13Z</updated>
+<link rel="alternate" type="text/html" href="https://x.example/a/2"/>
+<link rel="prev-archive" type="text/html" href="https://x.example/a/3"/></entry>
+<subtitle>late</subtitle>
+</feed>"""
+BAD_ATOM_FINDS = {
+    "MissingSelf",
+    "NonCanonicalURI",
+    "InvalidRFC3339Date",
+    "MissingElement",  # no author anywhere
+    "ContainsUndeclaredHTML",
+    "DuplicateEntries",
+    "DuplicateUpdated",
+    "InvalidMIMEType",
+    "EntryLinkWithoutRelOrType",
+    "FeedHistoryRelInEntry",
+    "MisplacedMetadata",
+    "MissingCurrentInArchive",
+}
+
+CANONICAL_FORMS = {
+    "https://thoxuan.example.vn/a/tb-001": "https://thoxuan.example.vn/a/tb-001",
+    "HTTP://Example.ORG:80/a/./b/../c": "http://example.org/a/c",
+    "https://example.org": "https://example.org/",
+    "https://example.org/%7euser/%c3%a1": "https://example.org/~user/%C3%A1",
+    "tag:example.org,2000:/a/1": "tag:example.org,2000:/a/1",
+}
+
+# "&copy;"-like text passes when a "&#x" reference is on the line it starts on, and only then
+HEX_ON_ITS_LINE = b"<rss version='2.0'><channel><title>a &#x26;copy; b</title></channel></rss>"
+HEX_ON_ANOTHER_LINE = (
+    b"<rss version='2.0'><channel>\n<title>a &amp;copy; b</title>\n<x>&#x26;</x></channel></rss>"
+)
+
+
+def _title_problems(raw: bytes) -> list[str]:
+    report = Report(raw)
+    title = etree.fromstring(raw).find("channel/title")
+    assert title is not None
+    report.plain_text(title, title.text or "", "ContainsHTML", rss=True)
+    return report.problems
+
+
+def _faults_missed() -> list[str]:
+    """What the checks fail to find in the documents above (empty when they all bite)."""
+    missed = [
+        f"RSS: {name}"
+        for name in sorted(BAD_RSS_FINDS - rule_names(rss_problems(BAD_RSS, "https://x.example/feed.rss")))
+    ]
+    missed += [
+        f"Atom: {name}"
+        for name in sorted(
+            BAD_ATOM_FINDS - rule_names(atom_problems(BAD_ATOM, "https://x.example/feed.atom"))
+        )
+    ]
+    missed += [
+        f"canonical({uri!r}) is not {want!r}"
+        for uri, want in CANONICAL_FORMS.items()
+        if canonical(uri) != want
+    ]
+    if _title_problems(HEX_ON_ITS_LINE):
+        missed.append("a hex reference on the line does not let the title pass")
+    if not any(p.startswith("ContainsHTML") for p in _title_problems(HEX_ON_ANOTHER_LINE)):
+        missed.append("a hex reference on another line lets the title pass")
+    return missed
+
+
+if _missed := _faults_missed():
+    raise AssertionError(f"tests/w3crules.py: its checks no longer catch known faults: {_missed}")
