@@ -201,7 +201,7 @@ def _migration() -> ModuleType:
 
 def _as_imported_before(item: ArticleInput) -> ArticleInput:
     """The article as an import before 0011 stored it: with the summary the old code derived."""
-    return replace(item, summary=_migration()._old_summary(item.body_html))
+    return replace(item, summary=_migration().old_summary(item.body_html))
 
 
 def _jsonl(article_id: str, body: str, **fields: Any) -> ArticleInput:

@@ -120,7 +120,7 @@ def _batches(conn: sa.Connection) -> Iterator[list[Any]]:
 
 def _change(row: Any) -> dict[str, str] | None:
     """The new summary and content hash of an article whose summary the old code derived, else None."""
-    if row.summary != _old_summary(row.body_html):
+    if row.summary != old_summary(row.body_html):
         return None
     summary = summary_of_html(row.body_html, SUMMARY_CHARS)
     if summary == row.summary:
@@ -163,9 +163,9 @@ _SPACES = re.compile(r"[\s\u00a0\u200b\ufeff]+")
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
-def _old_summary(body_html: str) -> str:
+def old_summary(body_html: str) -> str:
     """ingest/jsonl.py's summary of a body before 0011: its text with only </p> and <br> as breaks,
-    on one line, cut to SUMMARY_CHARS."""
+    on one line, cut to SUMMARY_CHARS. Public: tests store with it what an import before 0011 stored."""
     stripped = nh3.clean(body_html.replace("</p>", "</p>\n\n").replace("<br>", "\n"), tags=set())
     text = html.unescape(stripped).strip()
     line = _SPACES.sub(" ", _BIDI.sub("", _FORBIDDEN.sub("", unicodedata.normalize("NFC", text)))).strip()
