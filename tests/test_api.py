@@ -48,11 +48,6 @@ def api_settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def clock(now: datetime) -> FakeClock:
-    return FakeClock(now)
-
-
-@pytest.fixture
 def service(api_settings: Settings, clock: FakeClock) -> Iterator[Service]:
     store = Store.open(api_settings.database_url)
     built = assemble(api_settings, store, clock)

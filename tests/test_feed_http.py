@@ -46,11 +46,6 @@ def feed_settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def clock(now: datetime) -> FakeClock:
-    return FakeClock(now)
-
-
-@pytest.fixture
 def loaded(feed_settings: Settings, now: datetime) -> Iterator[Store]:
     store = Store.open(feed_settings.database_url, feed_settings.categories)
     report = import_paths(store, [EXAMPLES], now - timedelta(days=1), feed_settings.tz)
