@@ -164,7 +164,7 @@ class _Fields:
 
     def status(self) -> Status:
         try:
-            return Status(self.obj.get("status", "published"))
+            return Status(self.obj.get("status", Status.PUBLISHED))
         except ValueError:
             self.problem("status", "must be 'published' or 'withdrawn'")
             return Status.PUBLISHED

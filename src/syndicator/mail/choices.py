@@ -63,8 +63,10 @@ def known_only(
 
 
 def parse_frequency(value: str | None) -> Frequency:
+    if not value:
+        return Frequency.DAILY
     try:
-        return Frequency((value or "daily").strip().lower())
+        return Frequency(value.strip().lower())
     except ValueError:
         raise InvalidSubscription(f"frequency: {value!r} is not immediate, daily or weekly") from None
 

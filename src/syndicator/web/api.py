@@ -21,7 +21,7 @@ from starlette.routing import Route
 from syndicator import presenters
 from syndicator.config import Settings
 from syndicator.ingest.errors import InvalidArticle
-from syndicator.model import ARTICLE_ID, ArticleInput, WriteOutcome
+from syndicator.model import ARTICLE_ID, ArticleInput, Status, Visibility, WriteOutcome
 from syndicator.sanitize import MAX_NESTING
 from syndicator.web.state import WebState, web
 
@@ -183,7 +183,11 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "author": {"type": "string"},
             "office": {"type": "string"},
             "url": {"type": "string", "format": "uri"},
-            "status": {"type": "string", "enum": ["published", "withdrawn"], "default": "published"},
+            "status": {
+                "type": "string",
+                "enum": [s.value for s in Status],
+                "default": Status.PUBLISHED.value,
+            },
         },
         "oneOf": [{"required": ["body_html"]}, {"required": ["body_text"]}],
     }
@@ -196,7 +200,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "category_name": {"type": "string"},
             "published_at": timestamp,
             "updated_at": timestamp,
-            "status": {"type": "string", "enum": ["published", "scheduled", "withdrawn"]},
+            "status": {"type": "string", "enum": [v.value for v in Visibility]},
             "author": {"type": ["string", "null"]},
             "office": {"type": ["string", "null"]},
             "summary": {"type": "string"},
