@@ -12,13 +12,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from syndicator.mail import choices
-from syndicator.model import ArticleInput, Subscriber
+from syndicator.model import Article, ArticleInput, Category, Status, Subscriber
 from syndicator.store import Store
 
 VIETNAM = timezone(timedelta(hours=7))
 PUBLISHED = datetime(2021, 1, 2, 10, 0, tzinfo=VIETNAM)  # an article's publication unless a test says
 SUBSCRIBED = datetime(2021, 1, 1, 0, 0, tzinfo=VIETNAM)  # a subscriber's sign-up unless a test says
 ANNOUNCEMENTS = "Thông báo"
+NEWEST = datetime(2021, 3, 1, 8, 50, 13, tzinfo=UTC)  # article(0), the newest: 15:50:13 in Thọ Xuân
 
 
 class FakeClock:
@@ -74,6 +75,28 @@ def article_input(
     return ArticleInput(**values)
 
 
+def article(n: int = 0, **changes: Any) -> Article:
+    """The n-th article of a tidy newest-first list, as the store hands it back: article(0) is the
+    newest, each next one an hour older; `changes` set any other field."""
+    published = NEWEST - timedelta(hours=n)
+    values: dict[str, Any] = {
+        "id": f"tb-{n:03d}",
+        "title": f"Thông báo số {n} về việc tổ chức hội nghị",
+        "category": Category("thong-bao", ANNOUNCEMENTS),
+        "published_at": published,
+        "updated_at": published,
+        "body_html": f"<p>Nội dung thông báo số {n}.</p><p>Đoạn thứ hai.</p>",
+        "summary": f"Tóm tắt thông báo số {n}.",
+        "author": "Nguyễn Văn An",
+        "office": "Văn phòng HĐND - UBND huyện",
+        "url": None,
+        "status": Status.PUBLISHED,
+        "changed_at": published,
+    }
+    values.update(changes)
+    return Article(**values)
+
+
 def article_json(
     article_id: str,
     published: datetime | str,
@@ -81,14 +104,16 @@ def article_json(
     category: str = ANNOUNCEMENTS,
     **changes: Any,
 ) -> dict[str, Any]:
-    """An article as the CMS API, a JSONL file or the drop folder receives it."""
+    """An article as the CMS API, a JSONL file or the drop folder receives it: with a body_text
+    unless `changes` give a body_html (one body, as the parser wants)."""
     values: dict[str, Any] = {
         "id": article_id,
         "title": f"Bài {article_id}",
         "category": category,
         "published_at": published if isinstance(published, str) else published.isoformat(),
-        "body_text": f"Nội dung {article_id}.",
     }
+    if "body_html" not in changes:
+        values["body_text"] = f"Nội dung {article_id}."
     values.update(changes)
     return values
 

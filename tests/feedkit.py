@@ -1,4 +1,5 @@
-"""Builders shared by the feed tests: channels, articles, and the sample portal exports as articles.
+"""Builders shared by the feed tests: channels, lists of articles (of tests/factories.article), and the
+sample portal exports as articles.
 
 No tests here; pytest collects the module and finds none.
 """
@@ -6,20 +7,19 @@ No tests here; pytest collects the module and finds none.
 from __future__ import annotations
 
 import unicodedata
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from syndicator.feeds import Channel
 from syndicator.ingest.portal import parse_export
-from syndicator.model import Article, ArticleInput, Category, Status
+from syndicator.model import Article, ArticleInput, Category
 from tests.conftest import EXAMPLES
+from tests.factories import article
 
 BASE = "https://thoxuan.example.vn"
 HUB = "https://hub.example.net/"
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
-T0 = datetime(2021, 3, 1, 8, 50, 13, tzinfo=UTC)  # 15:50:13 in Thọ Xuân
-THONG_BAO = Category("thong-bao", "Thông báo")
 
 
 def channel(key: str = "thong-bao", **overrides: Any) -> Channel:
@@ -36,27 +36,6 @@ def channel(key: str = "thong-bao", **overrides: Any) -> Channel:
     }
     values.update(overrides)
     return Channel(**values)
-
-
-def article(n: int = 0, **overrides: Any) -> Article:
-    """The n-th article of a tidy newest-first list: article(0) is the newest."""
-    published = T0 - timedelta(hours=n)
-    values: dict[str, Any] = {
-        "id": f"tb-{n:03d}",
-        "title": f"Thông báo số {n} về việc tổ chức hội nghị",
-        "category": THONG_BAO,
-        "published_at": published,
-        "updated_at": published,
-        "body_html": f"<p>Nội dung thông báo số {n}.</p><p>Đoạn thứ hai.</p>",
-        "summary": f"Tóm tắt thông báo số {n}.",
-        "author": "Nguyễn Văn An",
-        "office": "Văn phòng HĐND - UBND huyện",
-        "url": None,
-        "status": Status.PUBLISHED,
-        "changed_at": published,
-    }
-    values.update(overrides)
-    return Article(**values)
 
 
 def articles(count: int = 3) -> list[Article]:

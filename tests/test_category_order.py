@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -20,10 +20,11 @@ from syndicator import tokens
 from syndicator.config import load_settings
 from syndicator.mail.optin import CONFIRM_PURPOSE
 from syndicator.mail.render import category_order
-from syndicator.model import Article, ArticleInput, Category, CategoryCount, Status, reading_order
+from syndicator.model import Category, CategoryCount, reading_order
 from syndicator.service import assemble
 from syndicator.store import Store
 from syndicator.web.app import create_app
+from tests.factories import article, article_input
 from tests.live import live_server
 
 RENAMED = "Tài nguyên - Môi trường"  # shown for the slug moi-truong: by slug it sat before Quốc phòng
@@ -94,17 +95,7 @@ def site(database_url: str, tmp_path: Path, now: datetime) -> Iterator[tuple[Any
     )
     store = Store.open(settings.database_url, settings.categories)
     store.write(
-        [
-            ArticleInput(
-                id=f"a{i}",
-                title=f"Bài {i}",
-                category_name=name,
-                published_at=now - timedelta(hours=i + 1),
-                body_html="<p>Nội dung</p>",
-                source="test",
-            )
-            for i, name in enumerate(STORED)
-        ],
+        [article_input(f"a{i}", name, now - timedelta(hours=i + 1)) for i, name in enumerate(STORED)],
         now,
     )
     service = assemble(settings, store, lambda: now)
@@ -156,27 +147,9 @@ def test_pages_opml_and_cli_list_by_the_name_shown(
     assert [row["name"] for row in json.loads(listed.stdout)] == BY_NAME
 
 
-def _article(slug: str, name: str) -> Article:
-    when = datetime(2021, 1, 2, 3, 0, tzinfo=UTC)
-    return Article(
-        id=slug,
-        title="T",
-        category=Category(slug, name),
-        published_at=when,
-        updated_at=when,
-        body_html="",
-        summary="",
-        author=None,
-        office=None,
-        url=None,
-        status=Status.PUBLISHED,
-        changed_at=when,
-    )
-
-
 def test_digest_sections_keep_announcements_first_then_the_reading_order() -> None:
     groups = {
-        slug: [_article(slug, name)]
+        slug: [article(id=slug, category=Category(slug, name))]
         for slug, name in [
             ("van-hoa", "Văn hóa"),
             ("moi-truong", RENAMED),

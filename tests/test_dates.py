@@ -15,11 +15,11 @@ import pytest
 from syndicator.config import Settings
 from syndicator.dates import weekday_names, when
 from syndicator.mail.render import MailRenderer
-from syndicator.model import ArticleInput, Frequency
+from syndicator.model import Frequency
 from syndicator.service import assemble
 from syndicator.store import Store
 from syndicator.web.app import create_app
-from tests.feedkit import article
+from tests.factories import article, article_input
 from tests.live import live_server
 from tests.mailkit import make_settings
 
@@ -77,14 +77,8 @@ def site(date_settings: Settings) -> Iterator[str]:
     try:
         store.write(
             [
-                ArticleInput(
-                    id="hoi-nghi",
-                    title="Hội nghị tổng kết",
-                    category_name="Tin tức - Sự kiện",
-                    published_at=FRIDAY,
-                    updated_at=edited,
-                    body_html="<p>Nội dung.</p>",
-                    summary="Tóm tắt.",
+                article_input(
+                    "hoi-nghi", "Tin tức - Sự kiện", FRIDAY, title="Hội nghị tổng kết", updated_at=edited
                 )
             ],
             FRIDAY,

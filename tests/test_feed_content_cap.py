@@ -26,7 +26,8 @@ from syndicator.publish.builder import FeedBuilder
 from syndicator.publish.cache import FeedCache
 from syndicator.store import Store
 from tests.conftest import DATA
-from tests.feedkit import article, channel
+from tests.factories import article
+from tests.feedkit import channel
 from tests.w3crules import atom_problems, rss_problems
 
 BASE = "https://thoxuan.example.gov.vn"

@@ -27,6 +27,7 @@ from syndicator.store import Store
 from syndicator.store import archives as store_archives
 from syndicator.store.channels import ALL
 from tests.conftest import DATA, EXAMPLES, ROOT
+from tests.factories import article_input
 from tests.w3crules import atom_problems, rss_problems
 
 SAMPLE = (EXAMPLES / "001_9685aab5f3c71f64.txt").read_text(encoding="utf-8")
@@ -161,15 +162,9 @@ BASE = "https://thoxuan.example.gov.vn"
 START = datetime(2020, 1, 1, 1, 0, tzinfo=UTC)
 
 
-def _article(number: int, published: datetime, category: str = "Thông báo") -> ArticleInput:
-    return ArticleInput(
-        id=f"bai-{number:04d}",
-        title=f"Bài số {number}",
-        category_name=category,
-        published_at=published,
-        body_html=f"<p>Nội dung bài {number}.</p>",
-        summary=f"Tóm tắt bài {number}",
-    )
+def _article(number: int, published: datetime) -> ArticleInput:
+    """Article `number` of the archive tests (ids sort as the numbers do)."""
+    return article_input(f"bai-{number:04d}", published=published)
 
 
 class Channel:

@@ -23,11 +23,11 @@ from syndicator.feeds import EMPTY_FEED_UPDATED, MEDIA_TYPES, ArchiveLinks, Chan
 from syndicator.feeds.xml import WORD_JOINER
 from syndicator.model import Article
 from tests.conftest import DATA
+from tests.factories import article
 from tests.feedkit import (
     BASE,
     HUB,
     VIETNAM,
-    article,
     articles,
     channel,
     nasty_articles,

@@ -10,7 +10,8 @@ import pytest
 
 from syndicator.feeds import ArchiveLinks, Channel, render
 from syndicator.model import Article
-from tests.feedkit import article, articles, channel, nasty_articles, sample_articles
+from tests.factories import article
+from tests.feedkit import articles, channel, nasty_articles, sample_articles
 from tests.w3crules import atom_problems, rss_problems, rule_names
 
 # -- our feeds pass ------------------------------------------------------------------------------

@@ -33,8 +33,8 @@ from syndicator.store.database import MIGRATIONS, alembic_config, create_store_e
 from syndicator.store.schema import articles, categories
 from syndicator.text import clean_line, html_to_text, summary_of_html
 from syndicator.web.app import create_app
-from tests.factories import FakeClock, subscribe
-from tests.feedkit import article, channel
+from tests.factories import FakeClock, article, subscribe
+from tests.feedkit import channel
 from tests.live import live_server
 from tests.mailkit import IN_WINDOW, RUN_AT, TZ, by_recipient, make_settings, parts, queue_daily
 from tests.smtp_server import smtp_server
