@@ -19,6 +19,7 @@ from syndicator.files import read_at_most
 from syndicator.ingest.importer import (
     Failure,
     Format,
+    Importer,
     ImportReport,
     Omitted,
     Reported,
@@ -29,6 +30,7 @@ from syndicator.ingest.importer import (
 from syndicator.model import Status, Visibility
 from syndicator.store import Store
 from tests.conftest import EXAMPLES
+from tests.factories import article_input
 from tests.hostile import finishes, make_fifo, make_nested, memory_cap, release_fifo
 
 VIETNAM = timezone(timedelta(hours=7))
@@ -318,6 +320,23 @@ def test_bad_files_are_reported_and_the_rest_imports(
     assert "no body" in named["no-body.txt"]
     assert store.article(good.stem) is not None
     assert store.count_visible(now) == 13
+
+
+def test_an_article_the_database_refuses_fails_alone_and_its_batch_imports(
+    store: Store, now: datetime
+) -> None:
+    failures: list[Reported] = []
+    importer = Importer(store, now, on_failure=failures.append)
+    importer.begin_file("cms.jsonl")
+    naive = datetime(2021, 1, 2, 10, 0)  # no parser makes one; the store refuses it
+    for article in [article_input("tot-1"), article_input("hong", updated_at=naive), article_input("tot-2")]:
+        importer.add(article)
+    importer.end_file()
+    importer.finish()
+    assert counts(importer.report) == (2, 0, 0, 1)
+    assert failures == [Failure("test:hong", "database refused it: naive datetime given to the store")]
+    assert store.article("hong") is None
+    assert {a.id for a in store.articles(now, visible_only=False)} == {"tot-1", "tot-2"}
 
 
 def test_a_bad_line_in_the_middle_of_a_jsonl_file(run: Run, store: Store, tmp_path: Path) -> None:

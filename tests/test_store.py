@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
-from sqlalchemy.exc import IntegrityError
 
 from syndicator.config import Settings
 from syndicator.model import Status, Visibility, WriteOutcome
-from syndicator.store import Store, StoreError
+from syndicator.store import Store, StoreError, WriteRefused
 from syndicator.store.database import create_store_engine, current_revision, head_revision, upgrade
 from tests.factories import article_input
 from tests.hostile import finishes
@@ -193,10 +192,64 @@ def test_an_edit_of_a_scheduled_article_is_not_dated_before_its_publication(
 
 def test_a_batch_is_all_or_nothing(store: Store, now: datetime) -> None:
     # ids must be distinct within a batch; a repeated one makes the database refuse the whole batch
-    with pytest.raises(IntegrityError):
+    with pytest.raises(WriteRefused) as refused:
         store.write([article_input("ok"), article_input("twice"), article_input("twice")], now)
+    assert refused.value.article_ids == ("ok", "twice", "twice")
     assert store.article("ok") is None
     assert store.articles(now, visible_only=False) == []
+
+
+def test_a_value_the_database_refuses_is_written_refused_in_one_line(store: Store, now: datetime) -> None:
+    naive = datetime(2021, 1, 2, 10, 0)  # the store keeps aware times only
+    with pytest.raises(WriteRefused) as refused:
+        store.write([article_input("ok"), article_input("naive", updated_at=naive)], now)
+    assert refused.value.reason == "naive datetime given to the store"
+    assert store.article("ok") is None
+    assert store.write([article_input("ok")], now) == [WriteOutcome.CREATED]
+
+
+# --- the kept writer ------------------------------------------------------------------------------------
+
+
+def test_a_kept_writer_keeps_one_connection_across_transactions(store: Store, now: datetime) -> None:
+    writer = store.kept_writer()
+    with writer.writing() as first:
+        first.execute(text("UPDATE categories SET name = name"))
+    with writer.writing() as second:
+        assert second is first
+    assert writer.run(lambda conn: conn) is first  # outside a transaction, on the same connection
+    writer.close()
+    with writer.writing() as third:
+        assert third is not first
+
+
+def test_a_kept_writer_commits_each_transaction_and_drops_its_connection_after_an_error(
+    store: Store, now: datetime
+) -> None:
+    store.write([article_input("a1")], now)
+    writer = store.kept_writer()
+    with writer.writing() as conn:
+        conn.execute(text("UPDATE articles SET title = 'Đã sửa' WHERE id = 'a1'"))
+    got = store.article("a1")
+    assert got is not None and got.title == "Đã sửa"
+    with pytest.raises(ZeroDivisionError), writer.writing() as failed:
+        failed.execute(text("UPDATE articles SET title = 'Bỏ' WHERE id = 'a1'"))
+        _ = 1 / 0
+    assert failed.closed  # dropped, not handed back to the pool
+    got = store.article("a1")
+    assert got is not None and got.title == "Đã sửa"  # rolled back
+    with pytest.raises(ZeroDivisionError):
+        writer.run(lambda conn: 1 / 0)
+    with writer.writing() as fresh:
+        assert fresh is not failed
+        fresh.execute(text("UPDATE articles SET title = 'Lần nữa' WHERE id = 'a1'"))
+    writer.close()
+    got = store.article("a1")
+    assert got is not None and got.title == "Lần nữa"
+
+
+def test_ping_answers_while_the_database_does(store: Store) -> None:
+    store.ping()
 
 
 # --- visibility -------------------------------------------------------------------------------------

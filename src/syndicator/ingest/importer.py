@@ -17,14 +17,12 @@ from datetime import datetime, tzinfo
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy.exc import IntegrityError, StatementError
-
 from syndicator.files import Refused, Source, open_regular, read_capped
 from syndicator.ingest.errors import InvalidArticle
 from syndicator.ingest.jsonl import LineTooLong, iter_lines, parse_line
 from syndicator.ingest.portal import parse_export
 from syndicator.model import ArticleInput, WriteOutcome
-from syndicator.store import Store
+from syndicator.store import Store, WriteRefused
 
 
 class Format(StrEnum):
@@ -271,16 +269,15 @@ class Importer:
         self._batch, self._batch_chars = {}, 0
         outcomes: list[WriteOutcome | None]
         try:
-            outcomes = list(self._write(batch))
-        except StatementError:  # a driver error, or a value the driver cannot take
+            outcomes = list(self.store.write(batch, self.now))
+        except WriteRefused:
             # One article the database refuses must not take its batch down: retry one at a time.
             outcomes = []
             for single, where in zip(batch, files, strict=True):
                 try:
-                    outcomes.extend(self._write([single]))
-                except StatementError as error:
-                    reason = " ".join(str(error.orig).split())  # one line, whatever the driver says
-                    failure = Failure(single.source or single.id, f"database refused it: {reason}")
+                    outcomes.extend(self.store.write([single], self.now))
+                except WriteRefused as refused:
+                    failure = Failure(single.source or single.id, f"database refused it: {refused.reason}")
                     self._fail(failure, where or failure.where)
                     outcomes.append(None)
         for article, outcome in zip(batch, outcomes, strict=True):
@@ -289,13 +286,6 @@ class Importer:
             self.report.count(outcome)
             if self.keep_changed_ids and outcome is not WriteOutcome.UNCHANGED:
                 self.report.changed_ids.append(article.id)
-
-    def _write(self, batch: list[ArticleInput]) -> list[WriteOutcome]:
-        try:
-            return self.store.write(batch, self.now)
-        except IntegrityError:
-            # Another writer created one of these ids (or a category) meanwhile; now they exist.
-            return self.store.write(batch, self.now)
 
     def _fail(self, failure: Failure, where: str) -> None:
         self.report.failed += 1

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError, StatementError
 
 from syndicator.model import (
     Article,
@@ -21,9 +23,74 @@ from syndicator.model import (
 from syndicator.store import articles as _articles
 from syndicator.store import categories as _categories
 from syndicator.store import channels as _channels
-from syndicator.store.database import WRITE_OPTION, StoreError, create_store_engine, ensure_schema
+from syndicator.store.database import (
+    WRITE_OPTION,
+    StoreError,
+    create_store_engine,
+    ensure_schema,
+    is_unavailable,
+)
 
-__all__ = ["Store", "StoreError"]
+__all__ = ["KeptWriter", "Store", "StoreError", "WriteRefused"]
+
+T = TypeVar("T")
+
+
+class WriteRefused(Exception):
+    """The database (or its driver) refused a value of a batch of articles: nothing of the batch was
+    written. Not an outage: that comes as the database's own error (store.database.is_unavailable)."""
+
+    def __init__(self, article_ids: Sequence[str], reason: str) -> None:
+        super().__init__(reason)
+        self.article_ids = tuple(article_ids)
+        self.reason = reason  # one line, whatever the driver says
+
+
+class KeptWriter:
+    """A write connection kept across transactions by one thread (never shared between threads):
+    opening a SQLite connection per transaction (NullPool, then the pragmas) took a fifth of the mail
+    senders' time. After an error the connection is dropped, and the next use opens a new one."""
+
+    def __init__(self, engine: Engine, write_lock: AbstractContextManager[object]) -> None:
+        self._engine = engine
+        self._write_lock = write_lock
+        self._conn: Connection | None = None
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._engine.connect().execution_options(**{WRITE_OPTION: True})
+        return self._conn
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """One transaction, like Store.writing(), on the kept connection."""
+        conn = self._connection()
+        try:
+            with self._write_lock, conn.begin():
+                yield conn
+        except BaseException:
+            self.close(failed=True)  # not reused after an error: the next transaction gets a new one
+            raise
+
+    def run(self, work: Callable[[Connection], T]) -> T:
+        """`work` on the kept connection outside any transaction, under the write lock: for a statement
+        that commits itself (mailqueue.mark_sent_now, which goes straight to the driver)."""
+        try:
+            with self._write_lock:
+                return work(self._connection())
+        except BaseException:
+            self.close(failed=True)
+            raise
+
+    def close(self, *, failed: bool = False) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if failed:
+            # after an error the connection may be dead: handing it back to the pool would have the pool
+            # roll it back and log "Exception during reset" with a traceback; dropped, it is just closed
+            conn.invalidate()
+        conn.close()
 
 
 class Store:
@@ -67,12 +134,31 @@ class Store:
         ):
             yield conn
 
+    def kept_writer(self) -> KeptWriter:
+        """A write connection for one thread to keep across many small transactions (mail delivery);
+        it connects when first used, and the thread closes it when done."""
+        return KeptWriter(self.engine, self.write_lock)
+
     def _named(self, article: Article) -> Article:
         return with_display_names(article, self._names)
 
     # writes
     def write(self, batch: Sequence[ArticleInput], now: datetime) -> list[WriteOutcome]:
-        """Write a batch of articles with distinct ids in one transaction (all or nothing)."""
+        """Write a batch of articles with distinct ids in one transaction (all or nothing). WriteRefused
+        when the database refuses a value of the batch; an outage raises the database's own error."""
+        try:
+            try:
+                return self._write_once(batch, now)
+            except IntegrityError:
+                # another writer created one of these ids (or a category) meanwhile: now they exist
+                return self._write_once(batch, now)
+        except StatementError as error:  # a driver error, or a value the driver cannot take
+            if is_unavailable(error):
+                raise
+            reason = " ".join(str(error.orig).split())  # one line, whatever the driver says
+            raise WriteRefused([article.id for article in batch], reason) from error
+
+    def _write_once(self, batch: Sequence[ArticleInput], now: datetime) -> list[WriteOutcome]:
         with self.writing() as conn:
             return _articles.write_batch(conn, batch, now)
 

@@ -42,6 +42,12 @@ def is_unavailable(error: BaseException) -> bool:
     )
 
 
+def connection_lost(error: BaseException) -> bool:
+    """The connection a statement ran on died (a server restart, a cut network path, a killed backend),
+    which says nothing yet of whether the database answers a new one."""
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
 class Availability:
     """An outage of the database, logged once when it starts and once when it ends instead of a traceback
     per request that meets it. One per engine (`Availability.of`), so that every part of a process that
