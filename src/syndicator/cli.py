@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import re
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -18,14 +21,26 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from syndicator import clock, links, presenters
+from syndicator import __version__, clock, links, presenters
 from syndicator.config import ConfigError, Settings, default_base_url_note, load_settings
 from syndicator.files import Refused, Source, read_whole
 from syndicator.ingest.importer import Format, Reported, count_files, display, import_paths
+from syndicator.mail.choices import (
+    InvalidSubscription,
+    UnknownCategory,
+    add,
+    known_categories,
+    own_choice,
+    parse_categories,
+    remove,
+)
+from syndicator.mail.csvio import export_csv, import_csv
 from syndicator.model import Frequency, Subscriber
 from syndicator.printable import printable
 from syndicator.store import Store, StoreError
+from syndicator.store.channels import ALL
 from syndicator.store.database import create_store_engine, upgrade
+from syndicator.store.subscribers import by_email, listing
 
 app = typer.Typer(
     help="syndicator: RSS/Atom/JSON feeds and email digests for a public-sector portal.",
@@ -91,7 +106,7 @@ def linking_settings() -> Settings:
     """The settings of a command that writes links (feeds, mails, previews). Without a configured
     base_url they link where the last `serve` on this database linked, else to the built-in default,
     and say so once on stderr."""
-    from syndicator.service import served_base
+    from syndicator.service import served_base  # service assembles web and publish: slow to load
 
     config = settings()
     if config.base_url_configured:
@@ -118,8 +133,6 @@ def opened_store(config: Settings) -> Iterator[Store]:
 
 def _show_version(value: bool) -> None:
     if value:
-        from syndicator import __version__
-
         stdout.print(f"syndicator {__version__}")
         raise typer.Exit()
 
@@ -246,8 +259,8 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Serve the feeds, pages and API (and, by default, run the scheduler in the same process)."""
-    import signal
-
+    # the server, scheduler, web app and service load in about a fifth of a second: imported at the
+    # top, every other command (--help included) would wait for them too
     import uvicorn
 
     from syndicator import jobs
@@ -313,10 +326,7 @@ def worker(
 ) -> None:
     """Run the scheduler only (drop folder, store watch, digests), for web instances started with
     `serve --no-scheduler`."""
-    import signal
-    import threading
-
-    from syndicator import jobs
+    from syndicator import jobs  # the scheduler and service: slow to load, as in serve
     from syndicator.service import assemble
 
     config = linking_settings()  # digests, confirmations and feeds rendered here all link
@@ -343,10 +353,10 @@ def build(
     ] = None,
 ) -> None:
     """Render every feed that changed; with --out, write the static tree for nginx or a CDN."""
+    # publish (feedgen, lxml) is as slow to load as the server's modules in serve: only here
     from syndicator.publish.builder import FeedBuilder
     from syndicator.publish.cache import FeedCache
     from syndicator.publish.static import write_tree
-    from syndicator.store.channels import ALL
 
     config = linking_settings()
     now = clock.utcnow()
@@ -389,15 +399,6 @@ def subscribers_add(
     ] = False,
 ) -> None:
     """Add a subscriber (or change an existing one's choices)."""
-    from syndicator.mail.choices import (
-        InvalidSubscription,
-        UnknownCategory,
-        add,
-        known_categories,
-        own_choice,
-        parse_categories,
-    )
-
     config = settings()
     chosen = _frequency(frequency)
     try:  # bad option values are usage errors (exit 2), found before the database is opened
@@ -445,9 +446,6 @@ def subscribers_import(
     ] = False,
 ) -> None:
     """Import subscribers from CSV; bad rows are reported and skipped."""
-    from syndicator.mail.choices import known_categories
-    from syndicator.mail.csvio import import_csv
-
     config = settings()
     try:  # like any import: a regular file only (no FIFO to hang on, no /dev/zero), bounded
         data = read_whole(Source(file), config.imports.max_file_bytes).decode("utf-8")
@@ -469,8 +467,6 @@ def subscribers_import(
 @subscribers_app.command("export")
 def subscribers_export() -> None:
     """All subscribers as CSV on standard output."""
-    from syndicator.mail.csvio import export_csv
-
     config = settings()
     with opened_store(config) as store:
         for chunk in export_csv(store):
@@ -482,8 +478,6 @@ def subscribers_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON array instead of a table.")] = False,
 ) -> None:
     """Subscribers with their status, source and choices."""
-    from syndicator.store.subscribers import listing
-
     config = settings()
     with opened_store(config) as store, store.reading() as conn:
         people = listing(conn)
@@ -515,8 +509,6 @@ def subscribers_list(
 @subscribers_app.command("remove")
 def subscribers_remove(email: Annotated[str, typer.Argument(help="The address.")]) -> None:
     """Forget a subscriber entirely (their queued mail is dropped)."""
-    from syndicator.mail.choices import remove
-
     config = settings()
     with opened_store(config) as store:
         if not remove(store, email):
@@ -560,8 +552,6 @@ def _at(value: str | None, config: Settings, now: datetime) -> datetime:
 
 
 def _subscriber(store: Store, email: str | None) -> Subscriber | None:
-    from syndicator.store.subscribers import by_email
-
     if email is None:
         return None
     with store.reading() as conn:
@@ -588,6 +578,8 @@ def digest_preview(
     email: Annotated[str | None, typer.Option(help="As this subscriber would get it.")] = None,
 ) -> None:
     """Write the digest a run would send, as HTML, without sending, queueing or recording anything."""
+    # composing and sending mail (jinja2, smtplib, the sender) take over a tenth of a second to load:
+    # only the digest commands wait for them
     from syndicator.mail.composer import MailComposer
     from syndicator.mail.digests import preview, preview_since, window_end, window_ended
 
@@ -632,7 +624,7 @@ def digest_send(
     ] = None,
 ) -> None:
     """Queue the run whose window ends at --at (default now) and deliver it. Safe to repeat."""
-    from syndicator.mail.digests import window_end
+    from syndicator.mail.digests import window_end  # slow to load, as in digest preview
     from syndicator.mail.sendrun import send_run
 
     chosen = _frequency(frequency, DIGESTS)
@@ -694,8 +686,6 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _logging(level: str) -> None:
-    import logging
-
     if level.lower() not in LOG_LEVELS:  # a usage error in one line (logging's own is a traceback)
         fail(f"--log-level: {level!r} is not {', '.join(LOG_LEVELS[:-1])} or {LOG_LEVELS[-1]}")
     logging.basicConfig(

@@ -38,6 +38,7 @@ from sqlalchemy.exc import ArgumentError
 
 from syndicator import dates
 from syndicator.smtpurl import SmtpAddress
+from syndicator.text import category_slug
 
 DEFAULT_CONFIG = Path("config/syndicator.toml")
 # Where links point when base_url is not configured and no server address stands in (`serve` uses
@@ -298,8 +299,6 @@ class Settings(BaseSettings):
     @field_validator("categories")
     @classmethod
     def _category_names(cls, value: dict[str, str]) -> dict[str, str]:
-        from syndicator.text import category_slug
-
         for slug, name in value.items():
             if category_slug(slug) != slug:
                 raise ValueError(f"{slug!r} is not a category slug (expected {category_slug(slug)!r})")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -84,13 +85,13 @@ class DropFolder:
         settle: float = 0.5,
         wall_clock: Callable[[], float] | None = None,
     ) -> None:
-        import time
-
         self.store = store
         self.folder = folder
         self.tz = tz
         self.max_bytes = max_bytes
         self.settle = settle
+        # mtimes are POSIX seconds stamped by the file system: they are compared with time.time, not
+        # with clock.utcnow's datetimes (tests inject their own)
         self.wall_clock = wall_clock or time.time
         self._cache: dict[str, DropFile] | None = None  # the drop_files table, read once per leadership
         self._unstorable: dict[str, tuple[int, int]] = {}  # names reported as such, and their stat
