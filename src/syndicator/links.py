@@ -13,12 +13,38 @@ from syndicator.model import Article
 _STAND_INS = {4: "127.0.0.1", 6: "::1"}
 
 
+OPML_PATH = "/feeds.opml"  # every feed, for a reader to subscribe to at once
+
+
 def absolute(base_url: str, path: str) -> str:
     return base_url.rstrip("/") + path
 
 
+def article_path(article_id: str) -> str:
+    return f"/a/{quote(article_id)}"
+
+
+def category_path(slug: str) -> str:
+    return f"/c/{quote(slug)}"
+
+
+def feed_path(key: str, kind: str) -> str:
+    """A feed's path: `key` a category's slug or "all", `kind` rss, atom or json (its extension)."""
+    return f"/feeds/{quote(key)}.{kind}"
+
+
+def archive_path(key: str, page: int) -> str:
+    """An RFC 5005 archive page of a feed (page 1 the oldest)."""
+    return f"/feeds/{quote(key)}/archive/{page}.atom"
+
+
+def subscribe_path(category: str | None = None) -> str:
+    """The subscription form, with a category ticked when given."""
+    return "/subscribe" if category is None else f"/subscribe?c={quote(category, safe='')}"
+
+
 def article_page(base_url: str, article_id: str) -> str:
-    return absolute(base_url, f"/a/{quote(article_id)}")
+    return absolute(base_url, article_path(article_id))
 
 
 def permalink(base_url: str, article: Article) -> str:
@@ -27,11 +53,11 @@ def permalink(base_url: str, article: Article) -> str:
 
 
 def category_page(base_url: str, slug: str) -> str:
-    return absolute(base_url, f"/c/{quote(slug)}")
+    return absolute(base_url, category_path(slug))
 
 
 def feed(base_url: str, slug: str, extension: str) -> str:
-    return absolute(base_url, f"/feeds/{quote(slug)}.{extension}")
+    return absolute(base_url, feed_path(slug, extension))
 
 
 def is_wildcard(host: str) -> bool:

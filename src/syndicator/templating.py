@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from syndicator import dates
+from syndicator import dates, links
 
 # templates/ sits at the project root (src/syndicator -> parents[2]); a packaged install points
 # SYNDICATOR_TEMPLATES_DIR at its copy.
@@ -43,6 +43,14 @@ def environment(tz: ZoneInfo, locale: str = "vi") -> Environment:
     dates.weekday_names(locale)  # a language Babel does not know fails the start, not every page
     env.filters["when"] = when
     env.filters["iso"] = iso
+    # a page links through links.py as the feeds and mails do, never by a path of its own
+    env.globals.update(
+        article_path=links.article_path,
+        category_path=links.category_path,
+        feed_path=links.feed_path,
+        subscribe_path=links.subscribe_path,
+        opml_path=links.OPML_PATH,
+    )
     return env
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from syndicator import feeds, links
 from syndicator.config import Settings
 from syndicator.feeds import ArchiveLinks, Channel
+from syndicator.links import OPML_PATH, archive_path, feed_path
 from syndicator.model import Article, Category, with_display_names
 from syndicator.publish.cache import FeedCache, RenderedFeed
 from syndicator.publish.opml import render_opml
@@ -37,15 +38,6 @@ KINDS = ("rss", "atom", "json")
 # 2: archive pages are stored assignments (the feed no longer repeats the newest); 3: sectioning
 # elements kept in content, block boundaries in derived summaries
 RENDER_VERSION = "3"
-OPML_PATH = "/feeds.opml"
-
-
-def feed_path(key: str, kind: str) -> str:
-    return f"/feeds/{key}.{kind}"
-
-
-def archive_path(key: str, page: int) -> str:
-    return f"/feeds/{key}/archive/{page}.atom"
 
 
 @dataclass(frozen=True, slots=True)
