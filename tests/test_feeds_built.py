@@ -20,8 +20,9 @@ from lxml import etree
 
 from syndicator.config import Settings, load_settings
 from syndicator.ingest.importer import import_paths
+from syndicator.links import archive_path
 from syndicator.model import ArticleInput
-from syndicator.publish.builder import FeedBuilder, archive_path
+from syndicator.publish.builder import FeedBuilder
 from syndicator.publish.cache import FeedCache
 from syndicator.store import Store
 from syndicator.store import archives as store_archives
