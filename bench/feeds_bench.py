@@ -63,9 +63,9 @@ from common import machine as common_machine  # noqa: E402
 from feeds_http import BenchError, WrkResult  # noqa: E402
 from syndicator import documents as cache_module  # noqa: E402 - RenderedFeed.make calls these
 from syndicator import feeds as syndicator_feeds  # noqa: E402
+from syndicator import links  # noqa: E402
 from syndicator.config import load_settings  # noqa: E402
 from syndicator.model import ArticleInput  # noqa: E402
-from syndicator.publish import builder as builder_module  # noqa: E402
 from syndicator.publish.builder import FeedBuilder  # noqa: E402
 from syndicator.publish.cache import FeedCache  # noqa: E402
 from syndicator.store import Store  # noqa: E402
@@ -307,7 +307,7 @@ def rebuild(database: str, url: str, count: int, iterations: int, fill_seconds: 
             f"in {first_ms:,.0f} ms"
         )
         expected = {
-            builder_module.feed_path(key, kind)
+            links.feed_path(key, kind)
             for key in ("all", newest.category.slug)
             for kind in ("rss", "atom", "json")
         }
