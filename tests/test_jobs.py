@@ -28,12 +28,16 @@ from syndicator import jobs
 from syndicator.config import Settings
 from syndicator.ingest.dropfolder import DropReport
 from syndicator.jobs import Jobs
+from syndicator.leader import Leadership
+from syndicator.mail.delivery import deliver_once
+from syndicator.mail.sender import Sender
 from syndicator.publish.builder import BuildReport
 from syndicator.publish.cache import FeedCache
 from syndicator.publish.follower import CacheFollower
 from syndicator.service import Service, assemble
-from syndicator.store import Store
-from tests.factories import FakeClock, article_input, article_json
+from syndicator.store import Store, mailqueue
+from tests.factories import FakeClock, article_input, article_json, publish
+from tests.mailkit import IN_WINDOW, RUN_AT, THONG_BAO, queue_daily, statuses, subscribers_with_news
 from tests.processes import eventually
 
 BASE = "http://127.0.0.1:8000/a/"  # the settings' default base URL: the feeds' entry ids start so
@@ -395,6 +399,59 @@ def test_leading_instance_never_serves_an_older_feed_than_it_rendered(
         look.join(10)
     assert finished.is_set()
     assert feed_ids(cache) == {"cu", "moi"}
+
+
+# -- delivery: one pass for the deliver job and `digest send` ----------------------------------------
+
+GONE = "0123456789abcdef:4242:99:01020304"  # a sender on another machine
+
+
+def _mails_due(store: Store, settings: Settings, count: int, *, left_in_flight: int = 0) -> None:
+    """A daily run queued; `left_in_flight` of its mails claimed by a sender gone with its lease."""
+    publish(store, "tb-1", THONG_BAO, IN_WINDOW)
+    subscribers_with_news(store, count)
+    queue_daily(store, settings)
+    with store.writing() as conn:
+        mailqueue.claim(conn, RUN_AT, left_in_flight, GONE, RUN_AT - timedelta(seconds=1))
+
+
+def test_a_pass_that_wins_the_lead_queues_a_gone_senders_mails_again_before_it_counts(
+    mail_store: Store, mail_settings: Settings
+) -> None:
+    """`digest send` with no scheduler running: what it counts before sending (its progress bar)
+    includes the mails a killed sender left in flight."""
+    _mails_due(mail_store, mail_settings, 5, left_in_flight=2)
+    leadership = Leadership(mail_store.engine, mail_settings.var_dir)
+    ready: list[dict[str, int]] = []
+    try:
+        report = deliver_once(
+            Sender(mail_store, mail_settings, clock=FakeClock(RUN_AT)),
+            leadership,
+            on_ready=lambda: ready.append(statuses(mail_store)),
+        )
+        assert leadership.held  # it leads until its caller lets go
+    finally:
+        leadership.release()
+    assert ready == [{"pending": 5}]
+    assert report.sent == 5 and statuses(mail_store) == {"sent": 5}
+
+
+def test_a_pass_beside_the_leader_sends_too_and_leaves_it_the_lead(
+    mail_store: Store, mail_settings: Settings
+) -> None:
+    """`digest send` beside a running scheduler: it sends its run (claims never overlap) and the
+    scheduler keeps the lead."""
+    _mails_due(mail_store, mail_settings, 5)
+    leader = Leadership(mail_store.engine, mail_settings.var_dir)
+    beside = Leadership(mail_store.engine, mail_settings.var_dir)
+    try:
+        assert leader.acquire()
+        report = deliver_once(Sender(mail_store, mail_settings, clock=FakeClock(RUN_AT)), beside)
+        assert leader.held and not beside.held
+    finally:
+        beside.release()
+        leader.release()
+    assert report.sent == 5 and statuses(mail_store) == {"sent": 5}
 
 
 # -- the real scheduler -----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from syndicator.mail.delivery import deliver_once
 from syndicator.mail.digests import queue_immediate, run_due
 from syndicator.mail.optin import purge_unconfirmed
 from syndicator.mail.sender import purge_outbox
@@ -129,9 +130,9 @@ class Jobs:
         )
 
     def deliver(self) -> None:
-        # an instance that lost the lead mid-pass sends what it holds and claims no more
-        leadership = self.service.leadership
-        self._run("deliver", lambda: self.service.sender.deliver(leading=lambda: leadership.held))
+        # the pass `digest send` makes too; an instance that lost the lead mid-pass sends what it holds
+        # and claims no more
+        self._run("deliver", lambda: deliver_once(self.service.sender, self.service.leadership))
 
     def outbox_purge(self) -> None:
         keep = self.service.settings.mail.keep_days

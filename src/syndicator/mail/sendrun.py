@@ -1,5 +1,5 @@
 """`digest send`: the run of one window queued by the scheduler's own path (digests.queue_window),
-then delivered at once by this process, as a one-off command does it.
+then delivered at once by this process through the deliver job's own pass (delivery.deliver_once).
 
 Safe to repeat and to run beside a scheduler: a run is queued once, and a live sender's mails keep
 their lease.
@@ -15,6 +15,7 @@ from syndicator.clock import Clock
 from syndicator.config import Settings
 from syndicator.leader import Leadership
 from syndicator.mail.composer import MailComposer
+from syndicator.mail.delivery import deliver_once
 from syndicator.mail.digests import QueueReport, queue_window, window_end
 from syndicator.mail.sender import Sender, SendReport
 from syndicator.model import Frequency, OutboxStatus
@@ -53,12 +54,14 @@ def send_run(
     sender = Sender(store, settings, clock=clock)
     leadership = Leadership(store.engine, settings.var_dir)
     try:
-        if leadership.acquire():
-            sender.recover()  # no other sender runs: what a killed one left in flight goes again
-        on_pending(_by_status(store, queued.run.id).get(OutboxStatus.PENDING, 0))
-        delivered = sender.deliver(on_sent=on_sent)
+        delivered = deliver_once(
+            sender,
+            leadership,
+            on_ready=lambda: on_pending(_by_status(store, queued.run.id).get(OutboxStatus.PENDING, 0)),
+            on_sent=on_sent,
+        )
     finally:
-        leadership.release()
+        leadership.release()  # a one-off command: the scheduler of a `serve` may lead from now on
     return SentRun(frequency, end, queued, delivered, _by_status(store, queued.run.id))
 
 
