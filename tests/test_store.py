@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -14,6 +15,7 @@ from sqlalchemy import inspect, text
 from syndicator.config import Settings
 from syndicator.model import Status, Visibility, WriteOutcome
 from syndicator.store import Store, StoreError, WriteRefused
+from syndicator.store.articles import write_batch
 from syndicator.store.database import create_store_engine, current_revision, head_revision, upgrade
 from tests.factories import article_input
 from tests.hostile import finishes
@@ -206,6 +208,35 @@ def test_a_value_the_database_refuses_is_written_refused_in_one_line(store: Stor
     assert refused.value.reason == "naive datetime given to the store"
     assert store.article("ok") is None
     assert store.write([article_input("ok")], now) == [WriteOutcome.CREATED]
+
+
+def test_an_article_created_meanwhile_by_another_writer_is_written_again(store: Store, now: datetime) -> None:
+    """Both writers read that the article is not there; the second waits on the first's insert and, once
+    that commits, meets the unique key: it writes again, as an update."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time (BEGIN IMMEDIATE): no such race")
+    with store.engine.connect() as other:
+        first = other.begin()
+        write_batch(other, [article_input("a1")], now)  # not committed yet
+        blocker = other.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        outcome: list[list[WriteOutcome]] = []
+        writer = threading.Thread(
+            target=lambda: outcome.append(store.write([article_input("a1", title="Khác")], now))
+        )
+        writer.start()
+        deadline = time.monotonic() + 30
+        with store.engine.connect() as watch:
+            while not watch.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"),
+                {"pid": blocker},
+            ).scalar_one():
+                assert time.monotonic() < deadline, "the second writer never waited on the first"
+                time.sleep(0.01)
+        first.commit()
+    writer.join(timeout=30)
+    assert outcome == [[WriteOutcome.UPDATED]]
+    got = store.article("a1")
+    assert got is not None and got.title == "Khác"
 
 
 # --- the kept writer ------------------------------------------------------------------------------------
