@@ -27,14 +27,14 @@ from syndicator.mail.choices import add as add_subscriber
 from syndicator.mail.digests import plan_run, queue_run, window_end
 from syndicator.mail.linktokens import subscriber_token
 from syndicator.mail.sender import SendReport
-from syndicator.model import ArticleInput, Frequency, Source, Subscriber
+from syndicator.model import Frequency, Source, Subscriber
 from syndicator.service import Service, assemble
 from syndicator.store import Store
 from syndicator.store import subscribers as store_subscribers
 from syndicator.store.schema import outbox
 from syndicator.web import csrf
 from tests.conftest import EXAMPLES, NOW
-from tests.factories import FakeClock
+from tests.factories import FakeClock, article_input
 from tests.live import live_server
 from tests.smtp_server import Received, SmtpServer
 
@@ -112,17 +112,7 @@ class Site:
     def write_article(self, article_id: str, category: str, published: datetime) -> None:
         """Import one article at the current time (it becomes available now, or when published)."""
         self.store.write(
-            [
-                ArticleInput(
-                    id=article_id,
-                    title=f"Tin {article_id}",
-                    category_name=category,
-                    published_at=published,
-                    body_html=f"<p>Nội dung {article_id}</p>",
-                    summary=f"Tóm tắt {article_id}",
-                )
-            ],
-            self.clock(),
+            [article_input(article_id, category, published, title=f"Tin {article_id}")], self.clock()
         )
 
     def queue_daily_digest(self, article_id: str, category: str = "Thông báo") -> int:

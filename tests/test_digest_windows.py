@@ -26,7 +26,7 @@ from syndicator.model import Frequency
 from syndicator.store import Store
 from syndicator.store.schema import digest_runs
 from tests.conftest import postgres_schema_url, require_postgres
-from tests.factories import FakeClock, publish, subscribe
+from tests.factories import FakeClock, article_input, publish, subscribe
 from tests.mailkit import RUN_AT, THONG_BAO, TIN_TUC, local, make_settings, outbox_rows, parts
 from tests.test_mail_cli import environment, syndicator
 
@@ -221,21 +221,12 @@ def test_a_run_waits_for_the_article_writes_in_flight(pg_mail: tuple[Store, Sett
     """PostgreSQL: a run asked for while an article write is open is made once that write commits,
     so the write is in its news (without the lock the run would read its news first and the article,
     dated inside the window, would be in no run)."""
-    from syndicator.model import ArticleInput
     from syndicator.store.articles import write_batch
 
     store, settings = pg_mail
     composer = MailComposer(settings)
     subscribe(store, "a@xa.test")
-    item = ArticleInput(
-        id="in-flight",
-        title="Bài đang ghi",
-        category_name=THONG_BAO,
-        published_at=utc(RUN_AT) - timedelta(minutes=1),
-        body_html="<p>Nội dung.</p>",
-        summary="Tóm tắt.",
-        source="test",
-    )
+    item = article_input("in-flight", THONG_BAO, utc(RUN_AT) - timedelta(minutes=1), title="Bài đang ghi")
     reports: list[object] = []
     with store.engine.connect() as writer, writer.begin():
         write_batch(writer, [item], utc(RUN_AT) - timedelta(seconds=1))

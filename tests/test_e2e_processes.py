@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.conftest import postgres_schema_url, require_postgres
+from tests.factories import article_json
 from tests.processes import BASE_URL, TOKEN, Process, Processes, environment, shows_logs
 
 pytestmark = pytest.mark.slow
@@ -38,16 +39,9 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'var' / 'syndicator.db'}"
 
 
-def article(
-    article_id: str, *, published: datetime | None = None, category: str = "Thông báo"
-) -> dict[str, Any]:
-    return {
-        "id": article_id,
-        "title": f"Bài {article_id}",
-        "category": category,
-        "published_at": (published or datetime.now(UTC) - timedelta(hours=1)).isoformat(),
-        "body_text": f"Nội dung {article_id}.",
-    }
+def article(article_id: str, *, published: datetime | None = None, **changes: Any) -> dict[str, Any]:
+    """An article for these processes, published an hour before their (real) wall clock unless said."""
+    return article_json(article_id, published or datetime.now(UTC) - timedelta(hours=1), **changes)
 
 
 def drop(folder: Path, name: str, *articles: dict[str, Any]) -> Path:

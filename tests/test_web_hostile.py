@@ -37,7 +37,7 @@ from syndicator.store.database import Availability
 from syndicator.web import bodies
 from syndicator.web.app import create_app
 from tests.conftest import EXAMPLES
-from tests.factories import FakeClock
+from tests.factories import FakeClock, article_json
 from tests.live import live_server
 from tests.processes import Processes, environment, shows_logs
 from tests.relay import Relay
@@ -61,13 +61,8 @@ def make_settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 def article(article_id: str, now: datetime, **fields: Any) -> dict[str, Any]:
-    return {
-        "id": article_id,
-        "title": f"Bài {article_id}",
-        "category": "Thông báo",
-        "published_at": (now - timedelta(hours=1)).isoformat(),
-        **fields,
-    }
+    """An article for the API, published an hour before `now`."""
+    return article_json(article_id, now - timedelta(hours=1), **fields)
 
 
 def open_service(database_url: str, tmp_path: Path, now: datetime) -> Service:
