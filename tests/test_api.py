@@ -241,6 +241,35 @@ def test_invalid_article_is_422_naming_each_field(server: str, service: Service,
     assert service.services.store.article("ngay-sai") is None
 
 
+def test_an_article_the_database_refuses_is_422_not_500(server: str, service: Service, now: datetime) -> None:
+    """A value the database will not hold (here a trigger of the test's own) is the article's fault:
+    422 with the database's reason, and nothing written. It was a 500."""
+    engine = service.services.store.engine
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON articles WHEN NEW.title = 'Từ chối' "
+                "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            )
+        else:
+            conn.exec_driver_sql(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF NEW.title = 'Từ chối' THEN RAISE EXCEPTION 'refused by the test'; END IF; "
+                "RETURN NEW; END $$"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON articles FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
+    response = httpx.post(
+        f"{server}/api/articles", json=body("tu-choi", now, title="Từ chối"), headers=auth()
+    )
+    assert response.status_code == 422, response.text
+    assert "refused by the test" in response.json()["error"]
+    assert httpx.get(f"{server}/api/articles/tu-choi", headers=auth()).status_code == 404
+    accepted = httpx.post(f"{server}/api/articles", json=body("duoc", now), headers=auth())
+    assert accepted.status_code == 201
+
+
 def test_body_that_is_no_json_object_is_422(server: str) -> None:
     for raw in (b"{not json", b"\xff\xfe\x00", b"", b"[1, 2]", b'"a string"', b"null"):
         response = httpx.post(

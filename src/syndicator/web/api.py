@@ -23,6 +23,7 @@ from syndicator.config import Settings
 from syndicator.ingest.errors import InvalidArticle
 from syndicator.model import ARTICLE_ID, ArticleInput, Status, Visibility, WriteOutcome
 from syndicator.sanitize import MAX_NESTING
+from syndicator.store import WriteRefused
 from syndicator.web.state import WebState, web
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -119,7 +120,10 @@ async def create_or_update(request: Request) -> Response:
             "invalid article" if error.fields else f"the body is {error.message}",
             errors=[{"field": field, "message": message} for field, message in error.fields],
         )
-    outcome, body = await anyio.to_thread.run_sync(_accept, state, article, limiter=state.bodies.limiter)
+    try:
+        outcome, body = await anyio.to_thread.run_sync(_accept, state, article, limiter=state.bodies.limiter)
+    except WriteRefused as refused:  # a value the database cannot hold: the article's fault, not ours
+        return _error(422, f"the database refused the article: {refused.reason}")
     return JSONResponse(
         {"outcome": outcome.value, "article": body},
         status_code=201 if outcome is WriteOutcome.CREATED else 200,
