@@ -42,6 +42,16 @@ def _pg_problem() -> str | None:
 _PG_PROBLEM: str | bool | None = False  # False: not probed yet
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Under CI=true nothing skips: a skipped test fails, naming why it wanted to skip."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"CI must run every test; this one skipped: {report.longrepr}"
+
+
 def require_postgres() -> None:
     global _PG_PROBLEM
     if _PG_PROBLEM is False:
@@ -110,6 +120,18 @@ def store(settings: Settings) -> Iterator[Store]:
     opened = Store.open(settings.database_url, settings.categories)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def pg_store() -> Iterator[Store]:
+    """A store on PostgreSQL alone, for races SQLite cannot have (it runs one writer at a time)."""
+    require_postgres()
+    for url in postgres_schema_url():
+        opened = Store.open(url)
+        try:
+            yield opened
+        finally:
+            opened.close()
 
 
 @pytest.fixture

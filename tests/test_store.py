@@ -210,11 +210,14 @@ def test_a_value_the_database_refuses_is_written_refused_in_one_line(store: Stor
     assert store.write([article_input("ok")], now) == [WriteOutcome.CREATED]
 
 
-def test_an_article_created_meanwhile_by_another_writer_is_written_again(store: Store, now: datetime) -> None:
+@pytest.mark.postgres
+def test_an_article_created_meanwhile_by_another_writer_is_written_again(
+    pg_store: Store, now: datetime
+) -> None:
     """Both writers read that the article is not there; the second waits on the first's insert and, once
-    that commits, meets the unique key: it writes again, as an update."""
-    if store.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has one writer at a time (BEGIN IMMEDIATE): no such race")
+    that commits, meets the unique key: it writes again, as an update. (PostgreSQL: SQLite has one
+    writer at a time, BEGIN IMMEDIATE, so no such race.)"""
+    store = pg_store
     with store.engine.connect() as other:
         first = other.begin()
         write_batch(other, [article_input("a1")], now)  # not committed yet
