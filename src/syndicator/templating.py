@@ -1,6 +1,9 @@
 """Jinja2 for pages and mails: one environment, Vietnamese formatting filters, autoescape.
 
-At the bottom of the layers (it imports only dates.py), so mail/ and web/ both build on it."""
+Templates mark the words a person reads with `_()`/`ngettext()` (Jinja's i18n extension), answered
+from i18n.py's catalogues in the language of `i18n.using`.
+At the bottom of the layers (it imports only dates.py, links.py and i18n.py), so mail/ and web/ both
+build on it."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from syndicator import dates, links
+from syndicator import dates, i18n, links
 
 # templates/ sits at the project root (src/syndicator -> parents[2]); a packaged install points
 # SYNDICATOR_TEMPLATES_DIR at its copy.
@@ -32,6 +35,11 @@ def environment(tz: ZoneInfo, locale: str = "vi") -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    # newstyle: Jinja fills %(name)s placeholders and escapes their values (the catalogue is trusted)
+    env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the i18n extension
+        i18n.gettext, i18n.ngettext, newstyle=True
     )
 
     def when(moment: datetime) -> str:  # one style on every page and in every mail
