@@ -1,0 +1,161 @@
+"""The message catalogues: they parse, they hold every marked string of the sources and no other, the
+English one is complete, and a template rendered in `i18n.using("en")` comes out in English."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.pofile import read_po
+
+from syndicator import i18n
+from syndicator.templating import environment
+
+ROOT = Path(__file__).resolve().parents[1]
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+MessageId = str | tuple[str, ...]
+
+
+def _extracted() -> set[MessageId]:
+    """What `pybabel extract -F babel.cfg .` finds now, through Babel's own API (no pybabel run)."""
+    with (ROOT / "babel.cfg").open() as cfg:
+        # Babel's own parser of the mapping file, which has no annotations
+        method_map, options_map = parse_mapping_cfg(cfg, "babel.cfg")  # type: ignore[no-untyped-call]
+    found = extract_from_dir(ROOT, method_map, options_map, keywords=DEFAULT_KEYWORDS)
+    return {message for _, _, message, _, _ in found}
+
+
+def _ids(catalogue: Catalog) -> set[MessageId]:
+    return {m.id if isinstance(m.id, str) else tuple(m.id) for m in catalogue if m.id}
+
+
+@pytest.fixture(scope="module")
+def extracted() -> set[MessageId]:
+    return _extracted()
+
+
+@pytest.mark.parametrize(("lang", "forms"), [("vi", 1), ("en", 2)])
+def test_each_catalogue_parses_with_its_plural_forms(lang: str, forms: int) -> None:
+    catalogue = i18n.read_catalogue(lang)
+    assert str(catalogue.locale) == lang
+    assert catalogue.num_plurals == forms
+    assert i18n.translations(lang).gettext("Trang chủ")  # compiles
+
+
+def test_the_sources_mark_strings_in_templates_with_plurals(extracted: set[MessageId]) -> None:
+    """The completeness checks below only mean something if extraction finds the marked strings."""
+    assert "Trang chủ" in extracted
+    assert ("%(num)d tin", "%(num)d tin") in extracted  # ngettext keeps its plural
+
+
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+def test_every_marked_string_is_in_the_catalogue_and_none_is_stale(
+    lang: str, extracted: set[MessageId]
+) -> None:
+    ids = _ids(i18n.read_catalogue(lang))
+    assert sorted(map(str, extracted - ids)) == [], "run pybabel extract and update (babel.cfg)"
+    assert sorted(map(str, ids - extracted)) == [], "the sources dropped these: run pybabel update"
+
+
+def test_the_template_file_matches_the_sources(extracted: set[MessageId]) -> None:
+    with (i18n.LOCALE_DIR / "messages.pot").open("rb") as pot:
+        assert _ids(read_po(pot)) == extracted
+
+
+def test_english_translates_every_message_and_guesses_none() -> None:
+    missing = [
+        str(message.id)
+        for message in i18n.read_catalogue("en")
+        if message.id and (message.fuzzy or not all(i18n._strings(message.string)))
+    ]
+    assert missing == []
+
+
+def test_a_fuzzy_message_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pybabel update marks a guessed translation fuzzy; until someone checks it, the msgid shows."""
+    po = i18n.catalogue_path("en").read_text(encoding="utf-8")
+    po = po.replace('msgid "Trang chủ"', '#, fuzzy\nmsgid "Trang chủ"')
+    (tmp_path / "en" / "LC_MESSAGES").mkdir(parents=True)
+    (tmp_path / "en" / "LC_MESSAGES" / "messages.po").write_text(po, encoding="utf-8")
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
+    i18n.translations.cache_clear()
+    try:
+        assert i18n.translations("en").gettext("Trang chủ") == "Trang chủ"
+        assert i18n.translations("en").gettext("Về trang chủ") == "Back to the home page"
+    finally:
+        i18n.translations.cache_clear()
+
+
+def _page(name: str, **context: Any) -> str:
+    site = SimpleNamespace(name="UBND Quận 1", description="Cổng thông tin", language="vi")
+    shared = {"site": site, "base_url": "https://q1.example.vn", "subscribe_url": "/dang-ky"}
+    return environment(TZ).get_template(name).render(**shared, **context)
+
+
+def _home(visible: int) -> str:
+    category = SimpleNamespace(slug="xa-hoi", name="Xã hội")
+    categories = [SimpleNamespace(category=category, visible=visible)]
+    return _page("pages/home.html", articles=[], categories=categories)
+
+
+def test_pages_render_in_vietnamese_by_default() -> None:
+    html = _page("pages/error.html", heading="Không tìm thấy", message="Trang này không có.")
+    assert '<a href="/">Trang chủ</a> <a href="/#nguon-tin">Nguồn tin RSS</a>' in html
+    assert "Nguồn tin RSS, Atom và JSON Feed cho mọi chuyên mục: <a" in html
+    assert '<a href="/">Về trang chủ</a>' in html
+
+
+def test_pages_render_in_english_inside_using_en() -> None:
+    with i18n.using("en"):
+        html = _page("pages/error.html", heading="Not found", message="No such page.")
+    nav = '<a href="/">Home</a> <a href="/#nguon-tin">RSS feeds</a> <a href="/dang-ky">News by email</a>'
+    assert nav in html
+    assert "RSS, Atom and JSON Feed for every section: <a" in html
+    assert ">download the OPML list</a>" in html
+    assert '<a href="/">Back to the home page</a>' in html
+    assert "Trang chủ" not in html
+
+
+def test_ngettext_has_one_form_in_vietnamese_and_two_in_english() -> None:
+    assert [i18n.translations("vi").plural(n) for n in (0, 1, 2, 21)] == [0, 0, 0, 0]
+    assert [i18n.translations("en").plural(n) for n in (0, 1, 2, 21)] == [1, 0, 1, 1]
+    for n in (1, 5):
+        assert f"({n} tin)" in _home(n)
+    with i18n.using("en"):
+        assert "(1 article)" in _home(1)
+        assert "(5 articles)" in _home(5)
+        assert i18n.ngettext("%(num)d tin", "%(num)d tin", 0) == "%(num)d articles"
+
+
+def test_using_restores_the_language_before_it() -> None:
+    assert i18n.current() == "vi"
+    with i18n.using("en"):
+        with i18n.using("vi"):
+            assert i18n._("Trang chủ") == "Trang chủ"
+        assert i18n._("Trang chủ") == "Home"
+    assert i18n.current() == "vi"
+
+
+def test_another_thread_keeps_its_own_language() -> None:
+    seen: list[str] = []
+    with i18n.using("en"):
+        worker = threading.Thread(target=lambda: seen.append(i18n.gettext("Trang chủ")))
+        worker.start()
+        worker.join()
+    assert seen == ["Trang chủ"]  # a new thread starts in the source language, not in ours
+
+
+def test_an_unknown_language_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="no message catalogue for language 'fr': one of vi, en"):
+        i18n.check("fr")
+    with pytest.raises(ValueError, match="'fr'"), i18n.using("fr"):
+        pass
+    assert i18n.current() == "vi"
