@@ -1,4 +1,5 @@
-"""The real `syndicator` command, run as a process (`python -m syndicator`) against real databases."""
+"""The real `syndicator` command, run as a process (`python -m syndicator`) against real databases;
+its help pages read in-process from the command objects."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer.main
 from sqlalchemy import text
+from typer.testing import CliRunner
 
+from syndicator.cli import app
 from syndicator.store.database import create_store_engine, head_revision, upgrade
 from tests.conftest import EXAMPLES, ROOT
 from tests.hostile import ESCAPE_NAME, make_fifo, no_controls
@@ -67,6 +73,65 @@ def test_help(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     for command in ("import", "articles", "categories", "db"):
         assert command in result.stdout
+
+
+def commands(command: Any = None, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every command and group of the CLI with its words (`("digest", "send")`), the root first.
+    Typer bundles its own click, so a group is told by its `commands`, not by click's classes."""
+    command = command if command is not None else typer.main.get_command(app)
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from commands(sub, (*path, name))
+
+
+def described(text: str | None) -> bool:
+    """Help an operator reads: an English sentence (capital first, full stop last), no Vietnamese."""
+    text = (text or "").strip()
+    return bool(text) and text.isascii() and text[0].isupper() and text.endswith(".")
+
+
+ALL_COMMANDS = [path for path, _ in commands()]
+
+
+def test_every_command_is_listed() -> None:
+    # a new command is described by the tests below as soon as it exists; this pins the walk itself
+    assert {" ".join(p) for p in ALL_COMMANDS} >= {
+        "import", "serve", "worker", "build", "articles list", "categories list", "db upgrade",
+        "subscribers add", "subscribers import", "subscribers export", "subscribers list",
+        "subscribers remove", "digest preview", "digest send",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("words", ALL_COMMANDS, ids=lambda words: " ".join(words) or "syndicator")
+def test_every_command_and_parameter_has_help(words: tuple[str, ...]) -> None:
+    command = dict(commands())[words]
+    assert described(command.help), f"{words}: {command.help!r}"
+    summary = command.help.strip().splitlines()[0]
+    assert described(summary), f"{words}: the first line is no summary: {summary!r}"
+    for param in command.params:
+        # typer keeps an argument's help on its TyperArgument (click's Argument has none)
+        assert described(getattr(param, "help", None)), f"{words} {param.name}: {param.help!r}"
+        if param.param_type_name == "option" and param.default not in (None, False):
+            assert param.show_default is not False, f"{words} {param.name}: default hidden"
+
+
+@pytest.mark.parametrize("words", ALL_COMMANDS, ids=lambda words: " ".join(words) or "syndicator")
+def test_every_help_page_names_every_option(words: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(app, [*words, "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    command = dict(commands())[words]
+    for param in command.params:
+        for name in param.opts if param.param_type_name == "option" else []:
+            assert name in result.output, f"{words}: {name} missing from --help"
+
+
+def test_dates_are_described_in_one_wording() -> None:
+    moment = "ISO 8601 date or date-time, in site.timezone unless it has a zone"
+    for words in (("digest", "preview"), ("digest", "send")):
+        options = {p.name: p for p in dict(commands())[words].params}
+        for name in ("at", "since"):
+            if name in options:
+                assert moment in options[name].help, f"{words} --{name}: {options[name].help!r}"
 
 
 # --- import -------------------------------------------------------------------------------------------

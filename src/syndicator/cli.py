@@ -43,24 +43,31 @@ from syndicator.store.database import create_store_engine, upgrade
 from syndicator.store.subscribers import by_email, listing
 
 app = typer.Typer(
-    help="syndicator: RSS/Atom/JSON feeds and email digests for a public-sector portal.",
+    help="Serve and build RSS/Atom/JSON feeds and send email digests for a public-sector portal.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-articles_app = typer.Typer(help="Inspect articles.", no_args_is_help=True)
-categories_app = typer.Typer(help="Inspect categories.", no_args_is_help=True)
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-subscribers_app = typer.Typer(help="Email subscribers.", no_args_is_help=True)
-digest_app = typer.Typer(help="Email digests.", no_args_is_help=True)
+articles_app = typer.Typer(help="Inspect the stored articles.", no_args_is_help=True)
+categories_app = typer.Typer(help="Inspect the categories.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+subscribers_app = typer.Typer(help="Manage the email subscribers.", no_args_is_help=True)
+digest_app = typer.Typer(help="Preview and send the email digests.", no_args_is_help=True)
 app.add_typer(articles_app, name="articles")
 app.add_typer(categories_app, name="categories")
 app.add_typer(db_app, name="db")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(digest_app, name="digest")
 
+# One wording for each kind of value, so every command's --help describes it the same way.
+MOMENT_HELP = "ISO 8601 date or date-time, in site.timezone unless it has a zone"
+LOG_LEVEL_HELP = "Log level: debug, info, warning or error."
+JSON_HELP = "Print a JSON array instead of a table."
+EMAIL_HELP = "The subscriber's email address."
+
 # --frequency of the digest commands (checked by _frequency: immediate mails are no digest)
-DigestFrequency = Annotated[str, typer.Option(help="daily or weekly.")]
+DigestFrequency = Annotated[str, typer.Option(help="Which digest: daily or weekly.")]
+LogLevel = Annotated[str, typer.Option(help=LOG_LEVEL_HELP)]
 
 # piped into a file or another program, a table keeps whole lines rather than rich's 80 columns
 stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 400)
@@ -144,14 +151,21 @@ def _root(
         typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
-    """syndicator: RSS/Atom/JSON feeds and email digests for a public-sector portal."""
+    """Serve and build RSS/Atom/JSON feeds and send email digests for a public-sector portal."""
 
 
 @app.command("import")
 def import_command(
-    paths: Annotated[list[Path], typer.Argument(help="Files and folders (searched recursively).")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files and folders to import (folders are searched recursively).")
+    ],
     fmt: Annotated[
-        Format | None, typer.Option("--format", help="Force a format instead of using the extension.")
+        Format | None,
+        typer.Option(
+            "--format",
+            help="Read every file in this format instead of choosing by extension (.txt portal, .jsonl).",
+            show_default="by extension",
+        ),
     ] = None,
 ) -> None:
     """Import portal exports (.txt) and JSON Lines (.jsonl) into the article store."""
@@ -188,10 +202,12 @@ def import_command(
 
 @articles_app.command("list")
 def articles_list(
-    category: Annotated[str | None, typer.Option(help="Only this category (slug).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON array instead of a table.")] = False,
+    category: Annotated[
+        str | None, typer.Option(help="Only the articles of this category (its slug).", show_default="all")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """All articles, newest first, with their state (published, scheduled, withdrawn)."""
+    """List all articles, newest first, with their state (published, scheduled, withdrawn)."""
     config = linking_settings() if as_json else settings()  # the JSON holds links
     now = clock.utcnow()
     with opened_store(config) as store:
@@ -215,9 +231,9 @@ def articles_list(
 
 @categories_app.command("list")
 def categories_list(
-    as_json: Annotated[bool, typer.Option("--json", help="JSON array instead of a table.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """Categories with their number of visible articles."""
+    """List the categories with their number of visible articles."""
     config = settings()
     with opened_store(config) as store:
         counts = store.categories(clock.utcnow())
@@ -251,12 +267,18 @@ def db_upgrade() -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0 for every address).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port to listen on.", min=1, max=65535)] = 8000,
     scheduler: Annotated[
-        bool, typer.Option("--scheduler/--no-scheduler", help="Run the background jobs in this process.")
+        bool,
+        typer.Option(
+            "--scheduler/--no-scheduler",
+            help="Run the scheduled jobs in this process (turn off when a `worker` runs them).",
+        ),
     ] = True,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: LogLevel = "info",
 ) -> None:
     """Serve the feeds, pages and API (and, by default, run the scheduler in the same process)."""
     # the server, scheduler, web app and service load in about a fifth of a second: imported at the
@@ -322,10 +344,11 @@ def _serving_line(configured: Settings, base_url: str, host: str, port: int) -> 
 
 @app.command()
 def worker(
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: LogLevel = "info",
 ) -> None:
-    """Run the scheduler only (drop folder, store watch, digests), for web instances started with
-    `serve --no-scheduler`."""
+    """Run the scheduled jobs only (drop folder, store watch, digests), without serving.
+
+    For web instances started with `serve --no-scheduler`."""
     from syndicator import jobs  # the scheduler and service: slow to load, as in serve
     from syndicator.service import assemble
 
@@ -349,7 +372,10 @@ def worker(
 @app.command()
 def build(
     out: Annotated[
-        Path | None, typer.Option(help="Write a static tree (feeds, archives, OPML, .gz twins) here.")
+        Path | None,
+        typer.Option(
+            help="Also write the static tree (feeds, archives, OPML, .gz twins) into this folder.",
+        ),
     ] = None,
 ) -> None:
     """Render every feed that changed; with --out, write the static tree for nginx or a CDN."""
@@ -388,14 +414,20 @@ def build(
 
 @subscribers_app.command("add")
 def subscribers_add(
-    email: Annotated[str, typer.Argument(help="The address.")],
-    name: Annotated[str | None, typer.Option(help="Name shown in the To: header.")] = None,
+    email: Annotated[str, typer.Argument(help=EMAIL_HELP)],
+    name: Annotated[str | None, typer.Option(help="Name shown in the To: header of their mails.")] = None,
     categories: Annotated[
         str, typer.Option(help="Comma-separated category slugs or names, or 'all'.")
     ] = "all",
-    frequency: Annotated[str, typer.Option(help="immediate, daily or weekly.")] = "daily",
+    frequency: Annotated[
+        str, typer.Option(help="How often they get mail: immediate, daily or weekly.")
+    ] = "daily",
     confirmed: Annotated[
-        bool, typer.Option("--confirmed", help="Skip double opt-in (the office vouches for the address).")
+        bool,
+        typer.Option(
+            "--confirmed",
+            help="Skip the confirmation mail (double opt-in): the office vouches for the address.",
+        ),
     ] = False,
 ) -> None:
     """Add a subscriber (or change an existing one's choices)."""
@@ -440,9 +472,15 @@ def subscribers_add(
 
 @subscribers_app.command("import")
 def subscribers_import(
-    file: Annotated[Path, typer.Argument(help="CSV: email,name,categories,frequency (header optional).")],
+    file: Annotated[
+        Path, typer.Argument(help="UTF-8 CSV file: email,name,categories,frequency (header optional).")
+    ],
     pending: Annotated[
-        bool, typer.Option("--pending", help="Imported addresses must confirm (default: confirmed).")
+        bool,
+        typer.Option(
+            "--pending",
+            help="Imported addresses must confirm by mail (without it they are imported as confirmed).",
+        ),
     ] = False,
 ) -> None:
     """Import subscribers from CSV; bad rows are reported and skipped."""
@@ -466,7 +504,7 @@ def subscribers_import(
 
 @subscribers_app.command("export")
 def subscribers_export() -> None:
-    """All subscribers as CSV on standard output."""
+    """Export all subscribers as CSV to standard output."""
     config = settings()
     with opened_store(config) as store:
         for chunk in export_csv(store):
@@ -475,9 +513,9 @@ def subscribers_export() -> None:
 
 @subscribers_app.command("list")
 def subscribers_list(
-    as_json: Annotated[bool, typer.Option("--json", help="JSON array instead of a table.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """Subscribers with their status, source and choices."""
+    """List the subscribers with their status, source and choices."""
     config = settings()
     with opened_store(config) as store, store.reading() as conn:
         people = listing(conn)
@@ -507,7 +545,7 @@ def subscribers_list(
 
 
 @subscribers_app.command("remove")
-def subscribers_remove(email: Annotated[str, typer.Argument(help="The address.")]) -> None:
+def subscribers_remove(email: Annotated[str, typer.Argument(help=EMAIL_HELP)]) -> None:
     """Forget a subscriber entirely (their queued mail is dropped)."""
     config = settings()
     with opened_store(config) as store:
@@ -564,18 +602,24 @@ def _subscriber(store: Store, email: str | None) -> Subscriber | None:
 @digest_app.command("preview")
 def digest_preview(
     frequency: DigestFrequency,
-    out: Annotated[Path, typer.Option(help="Write the HTML here.")],
+    out: Annotated[Path, typer.Option(help="HTML file to write the digest to.")],
     at: Annotated[
-        str | None, typer.Option(help="ISO time: the run whose window ends at or before it.")
+        str | None,
+        typer.Option(
+            help=f"{MOMENT_HELP}: show the run whose window ends at or before it.", show_default="now"
+        ),
     ] = None,
     since: Annotated[
         str | None,
         typer.Option(
-            help="YYYY-MM-DD or ISO time: instead of a run's window, one digest of every visible article "
-            "published since then (no run would send old articles: this shows the ones at hand)."
+            help=f"{MOMENT_HELP}: instead of a run's window, one digest of every visible article "
+            "published since then (no run would send old articles: this shows the ones at hand).",
         ),
     ] = None,
-    email: Annotated[str | None, typer.Option(help="As this subscriber would get it.")] = None,
+    email: Annotated[
+        str | None,
+        typer.Option(help="Show the digest as this subscriber (email address) would get it."),
+    ] = None,
 ) -> None:
     """Write the digest a run would send, as HTML, without sending, queueing or recording anything."""
     # composing and sending mail (jinja2, smtplib, the sender) take over a tenth of a second to load:
@@ -620,7 +664,10 @@ def digest_send(
     frequency: DigestFrequency,
     at: Annotated[
         str | None,
-        typer.Option(help="ISO time, not in the future: the run whose window ends at or before it."),
+        typer.Option(
+            help=f"{MOMENT_HELP}, not in the future: send the run whose window ends at or before it.",
+            show_default="now",
+        ),
     ] = None,
 ) -> None:
     """Queue the run whose window ends at --at (default now) and deliver it. Safe to repeat."""
