@@ -3,7 +3,9 @@ English one is complete, and a template rendered in `i18n.using("en")` comes out
 
 from __future__ import annotations
 
+import re
 import threading
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -159,3 +161,89 @@ def test_an_unknown_language_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="'fr'"), i18n.using("fr"):
         pass
     assert i18n.current() == "vi"
+
+
+# Data a page shows as it is (names, titles, addresses): Vietnamese in any language, so the checks
+# below take it out of the page before they look for Vietnamese UI text.
+DATA = ("UBND Quận 1", "Cổng thông tin", "Xã hội", "Giáo dục", "Lịch tiếp dân tháng 12", "Phòng Văn hóa")
+PAGES = ROOT / "templates" / "pages"
+
+
+def _page_contexts() -> dict[str, list[dict[str, Any]]]:
+    """Every page with its branches open: each block of text a person may read shows in one of them."""
+    when = datetime(2026, 11, 28, 9, 30, tzinfo=TZ)
+    social = SimpleNamespace(slug="xa-hoi", name="Xã hội")
+    item = SimpleNamespace(
+        id="a1", title="Lịch tiếp dân tháng 12", summary="Lịch tiếp dân tháng 12",
+        category=social, published_at=when, updated_at=when + timedelta(hours=2),
+        body_html="<p>Lịch tiếp dân tháng 12</p>", byline="Phòng Văn hóa", url="https://q1.example.vn/a1",
+    )  # fmt: skip
+    categories = [SimpleNamespace(category=social, visible=3)]
+    choices = {
+        "categories": categories, "chosen": {"xa-hoi"}, "everything": False,
+        "frequencies": [("daily", "Daily"), ("weekly", "Weekly")], "frequency": "daily",
+    }  # fmt: skip
+
+    def wanted(frequency: str, names: list[str]) -> dict[str, Any]:
+        person = SimpleNamespace(email="an@example.vn", frequency=SimpleNamespace(value=frequency))
+        return {"wanted": person, "person": person, "names": names}
+
+    confirmations = [wanted(f, n) for f in ("immediate", "weekly", "daily") for n in ([], ["Xã hội"])]
+    person = {"person": SimpleNamespace(email="an@example.vn")}
+    return {
+        "home.html": [{"articles": [item], "categories": categories}, {"articles": [], "categories": []}],
+        "category.html": [{"category": social, "articles": [item], "page": 2, "has_next": True}],
+        "article.html": [{"article": item, "permalink": "https://q1.example.vn/a/a1"}],
+        "error.html": [{"heading": "Not found", "message": "No such page."}],
+        "subscribe.html": [{**choices, "error": "", "email": ""}],
+        "subscribe_sent.html": [{}],
+        "confirm.html": confirmations,
+        "confirmed.html": confirmations,
+        "preferences.html": [
+            {**choices, **person, "saved": True, "listed": True, "active": False},
+            {**choices, **person, "saved": False, "listed": False, "active": True, "everything": True},
+        ],
+        "unsubscribe.html": [person],
+        "unsubscribed.html": [person],
+    }
+
+
+def _english_pages() -> list[tuple[str, str]]:
+    """Each page rendered in English, its data and the addresses and names of its markup taken out
+    (a fragment `#nguon-tin` is an address, not a word a person reads)."""
+    site = SimpleNamespace(name="UBND Quận 1", description="Cổng thông tin", language="en")
+    shared = {"site": site, "base_url": "https://q1.example.vn", "subscribe_url": "/dang-ky"}
+    shared |= {"csrf_field": "csrf", "csrf_token": "t"}
+    env = environment(TZ, "en")  # dates in English too: only the words are this test's concern
+    pages = []
+    with i18n.using("en"):
+        for name, contexts in _page_contexts().items():
+            for context in contexts:
+                html = env.get_template(f"pages/{name}").render(**shared, **context)
+                for data in DATA:
+                    html = html.replace(data, "")
+                html = re.sub(r'\b(href|src|id|name|value|for)="[^"]*"', "", html)
+                pages.append((name, html))
+    return pages
+
+
+def test_the_english_pages_cover_every_page_template() -> None:
+    pages = {path.name for path in PAGES.glob("*.html") if not path.name.startswith("_")}
+    assert pages - {"base.html"} == set(_page_contexts())
+
+
+def _ui_pieces(message: MessageId) -> set[str]:
+    """The words of a msgid between its placeholders and tags: what a page would show of it."""
+    texts = (message,) if isinstance(message, str) else message
+    pieces = {p.strip() for t in texts for p in re.split(r"<[^>]*>|%\(\w+\)[sd]", t)}
+    return {p for p in pieces if any(c.isalpha() for c in p)}
+
+
+def test_no_vietnamese_ui_text_is_left_on_an_english_page() -> None:
+    """A marked string missing from the English page's output shows its msgid; an unmarked one shows
+    its Vietnamese letters. Neither may be left once the data is taken out."""
+    vietnamese = set().union(*(_ui_pieces(m) for m in _ids(i18n.read_catalogue("vi"))))
+    for name, html in _english_pages():
+        left = [p for p in sorted(vietnamese) if re.search(rf"(?<!\w){re.escape(p)}(?!\w)", html)]
+        assert left == [], name
+        assert [c for c in html if c.isalpha() and not c.isascii()] == [], name
