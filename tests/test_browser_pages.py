@@ -53,7 +53,8 @@ def page(site: str) -> Iterator[object]:
                 "--disable-component-update",
             ],
         )
-        context = browser.new_context(viewport={"width": 390, "height": 844})
+        # a resident's browser: its Accept-Language chooses the page's language (web/language.py)
+        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN")
         yield context.new_page()
         browser.close()
 

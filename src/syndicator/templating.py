@@ -23,7 +23,9 @@ TEMPLATES = Path(
 )
 
 
-def environment(tz: ZoneInfo, locale: str = "vi") -> Environment:
+def environment(tz: ZoneInfo, locale: str = "vi", *, dates_follow_language: bool = False) -> Environment:
+    """`dates_follow_language`: the `when` filter writes in the language of `i18n.using` (pages, whose
+    language each request chooses) instead of `locale` (mails and feeds: the site's language)."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(
@@ -43,7 +45,7 @@ def environment(tz: ZoneInfo, locale: str = "vi") -> Environment:
     )
 
     def when(moment: datetime) -> str:  # one style on every page and in every mail
-        return dates.when(moment, tz, locale)
+        return dates.when(moment, tz, i18n.current() if dates_follow_language else locale)
 
     def iso(moment: datetime) -> str:
         return moment.astimezone(tz).isoformat(timespec="seconds")
@@ -58,6 +60,7 @@ def environment(tz: ZoneInfo, locale: str = "vi") -> Environment:
         feed_path=links.feed_path,
         subscribe_path=links.subscribe_path,
         opml_path=links.OPML_PATH,
+        current_language=i18n.current,
     )
     return env
 

@@ -226,7 +226,7 @@ def web_state(
 ) -> WebState:
     """What the handlers share, made once: an app of a few of the routes (a test) sets it alone."""
     settings = services.settings
-    templates = environment(settings.tz, settings.site.language)
+    templates = environment(settings.tz, settings.site.language, dates_follow_language=True)
     check_templates(templates, PAGE_TEMPLATES)
     return WebState(
         services=services,

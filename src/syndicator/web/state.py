@@ -13,6 +13,7 @@ from jinja2 import Environment
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from syndicator import i18n
 from syndicator.clock import Clock
 from syndicator.config import Settings
 from syndicator.mail.composer import MailComposer
@@ -21,6 +22,7 @@ from syndicator.publish.cache import FeedCache
 from syndicator.publish.follower import CacheFollower
 from syndicator.store import Store
 from syndicator.store.database import Availability
+from syndicator.web import language
 from syndicator.web.bodies import BodyParser
 from syndicator.web.ratelimit import RateLimiter
 
@@ -74,7 +76,12 @@ def web(request: Request) -> WebState:
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """A page from templates/pages/, with what every page shows (site, base URL, subscribe link)."""
+    """A page from templates/pages/, with what every page shows (site, base URL, subscribe link), in
+    the language of the request (web/language.py), which its headers say."""
     state = web(request)
-    html = state.templates.get_template(name).render(**state.shared, **context)
-    return HTMLResponse(html, status_code=status, headers={"cache-control": "public, max-age=60"})
+    lang = language.of(request, state.settings.site.language)
+    with i18n.using(lang):
+        html = state.templates.get_template(name).render(**state.shared, **context)
+    response = HTMLResponse(html, status_code=status, headers={"cache-control": "public, max-age=60"})
+    language.said(request, response, lang, secure=state.secure)
+    return response
