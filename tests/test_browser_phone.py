@@ -96,7 +96,7 @@ def page(site: Site) -> Iterator[Any]:
             ],
         )
         try:
-            tab = browser.new_context(viewport={"width": WIDTH, "height": 844}).new_page()
+            tab = browser.new_context(viewport={"width": WIDTH, "height": 844}, locale="vi-VN").new_page()
             tab.set_default_timeout(15_000)
             yield tab
         finally:

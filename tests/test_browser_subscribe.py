@@ -45,7 +45,7 @@ def test_subscribe_confirm_change_choices_and_unsubscribe(tmp_path: Path) -> Non
             ],
         )
         try:
-            page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+            page = browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN").new_page()
             page.set_default_timeout(15_000)
             problems = _problems_of(page)
             _sign_up(page, site)
