@@ -16,10 +16,10 @@ from syndicator.mail.composer import MailComposer
 from syndicator.mail.digests import preview
 from syndicator.model import Frequency
 from syndicator.store import Store
-from tests.conftest import ROOT, chromium_path
+from tests.browserkit import OVERFLOWING, phone_page
+from tests.conftest import ROOT
 from tests.factories import publish
 from tests.mailkit import IN_WINDOW, RUN_AT, THONG_BAO, make_settings
-from tests.test_browser_phone import OVERFLOWING
 
 ARTIFACTS = ROOT / "test-artifacts"
 WIDTH = 390
@@ -31,25 +31,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def page() -> Iterator[Any]:
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-            ],
-        )
-        try:
-            tab = browser.new_context(viewport={"width": WIDTH, "height": 844}, locale="vi-VN").new_page()
-            tab.set_default_timeout(15_000)
-            yield tab
-        finally:
-            browser.close()
+    with phone_page(WIDTH) as tab:
+        yield tab
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from syndicator.ingest.importer import import_paths
 from syndicator.service import assemble
 from syndicator.store import Store
 from syndicator.web.app import create_app
-from tests.conftest import EXAMPLES, ROOT, chromium_path
+from tests.browserkit import phone_page
+from tests.conftest import EXAMPLES, ROOT
 from tests.live import live_server
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -40,23 +41,8 @@ def site(tmp_path: Path, now: datetime) -> Iterator[str]:
 
 @pytest.fixture
 def page(site: str) -> Iterator[object]:
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-            ],
-        )
-        # a resident's browser: its Accept-Language chooses the page's language (web/language.py)
-        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN")
-        yield context.new_page()
-        browser.close()
+    with phone_page() as page:
+        yield page
 
 
 def test_home_page_on_a_phone(page: object, site: str) -> None:

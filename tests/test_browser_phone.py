@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from syndicator.ingest.importer import import_paths
-from tests.conftest import ROOT, chromium_path
+from tests.browserkit import JUSTIFIED, OVERFLOWING, phone_page
+from tests.conftest import ROOT
 from tests.smtp_server import smtp_server
 from tests.subscribekit import Site, link, running_site
 
@@ -27,15 +28,8 @@ LONG_URL = "https://thoxuan.thanhhoa.gov.vn/" + "/".join(
 
 pytestmark = pytest.mark.browser
 
+
 # Elements laid out wider than the page, and text set justified: both must stay empty.
-OVERFLOWING = """() => [...document.querySelectorAll('body *')]
-  .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
-  .filter(e => !e.closest('table'))
-  .map(e => e.tagName + '.' + e.className)"""
-JUSTIFIED = """() => [...document.querySelectorAll('body, body *')]
-  .filter(e => getComputedStyle(e).textAlign === 'justify').map(e => e.tagName)"""
-
-
 def hostile_body() -> str:
     head = "".join(f"<th>Cột số {i}</th>" for i in range(1, 13))
     row = "".join(f"<td>Số liệu của cột {i} năm 2020</td>" for i in range(1, 13))
@@ -82,25 +76,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
 
 @pytest.fixture
 def page(site: Site) -> Iterator[Any]:
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-            ],
-        )
-        try:
-            tab = browser.new_context(viewport={"width": WIDTH, "height": 844}, locale="vi-VN").new_page()
-            tab.set_default_timeout(15_000)
-            yield tab
-        finally:
-            browser.close()
+    with phone_page(WIDTH) as tab:
+        yield tab
 
 
 def fits(page: Any, name: str) -> None:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from syndicator.model import Frequency, SubscriberStatus
-from tests.conftest import ROOT, chromium_path
+from tests.browserkit import phone_page
+from tests.conftest import ROOT
 from tests.smtp_server import smtp_server
 from tests.subscribekit import Site, link, list_unsubscribe, running_site
 
@@ -25,46 +26,29 @@ pytestmark = pytest.mark.browser
 
 
 def test_subscribe_confirm_change_choices_and_unsubscribe(tmp_path: Path) -> None:
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
     ARTIFACTS.mkdir(exist_ok=True)
     database = f"sqlite:///{tmp_path / 'store.db'}"
     with (
         smtp_server() as smtp,
         running_site(database, tmp_path, smtp=smtp) as site,
-        sync_playwright() as playwright,
+        phone_page() as page,
     ):
-        browser = playwright.chromium.launch(
-            executable_path=executable,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-            ],
-        )
-        try:
-            page = browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN").new_page()
-            page.set_default_timeout(15_000)
-            problems = _problems_of(page)
-            _sign_up(page, site)
-            _confirm(page, site)
+        problems = _problems_of(page)
+        _sign_up(page, site)
+        _confirm(page, site)
 
-            # a real digest: an article imported, the daily run planned, queued and delivered
-            assert site.queue_daily_digest("tin-cho-trinh-duyet", "Thông báo") == 1
-            assert site.deliver().sent == 1
-            digest = site.received(2)[1].message()
-            assert "Tin tin-cho-trinh-duyet" in digest.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        # a real digest: an article imported, the daily run planned, queued and delivered
+        assert site.queue_daily_digest("tin-cho-trinh-duyet", "Thông báo") == 1
+        assert site.deliver().sent == 1
+        digest = site.received(2)[1].message()
+        assert "Tin tin-cho-trinh-duyet" in digest.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
-            _change_choices(page, site, digest)
-            _unsubscribe(page, site, digest)
+        _change_choices(page, site, digest)
+        _unsubscribe(page, site, digest)
 
-            assert page.locator("script").count() == 0
-            assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
-            assert problems == []
-        finally:
-            browser.close()
+        assert page.locator("script").count() == 0
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+        assert problems == []
     for name in ("subscribe", "sent", "confirmed", "preferences", "unsubscribe", "unsubscribed"):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 1000
 
