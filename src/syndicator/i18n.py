@@ -92,3 +92,9 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 
 
 _ = gettext
+
+
+def N_(message: str) -> str:
+    """Marks a msgid where it is defined (a module constant) for pybabel; `_()` translates it where
+    it is shown, in the language of that moment."""
+    return message
