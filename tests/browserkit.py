@@ -20,16 +20,18 @@ _ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
 
 
 @contextmanager
-def phone_page(width: int = PHONE["width"], height: int = PHONE["height"]) -> Iterator[Any]:
-    """A page in Debian's Chromium at this size, asking for Vietnamese (Chromium sends en-US, and
-    pages follow Accept-Language: web/language.py); closed with its browser."""
+def phone_page(
+    width: int = PHONE["width"], height: int = PHONE["height"], locale: str = "vi-VN"
+) -> Iterator[Any]:
+    """A page in Debian's Chromium at this size, asking for `locale` (Vietnamese unless told: Chromium
+    would send en-US, and pages follow Accept-Language: web/language.py); closed with its browser."""
     executable = chromium_path()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=_ARGS)
         try:
-            page = browser.new_context(viewport={"width": width, "height": height}, locale="vi-VN").new_page()
+            page = browser.new_context(viewport={"width": width, "height": height}, locale=locale).new_page()
             page.set_default_timeout(15_000)
             yield page
         finally:
