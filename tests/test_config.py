@@ -79,6 +79,40 @@ max_entries = 30
     assert config.categories == {"quoc-phong-an-ninh": "Quốc phòng - An ninh"}
     assert config.category_display_name("quoc-phong-an-ninh", "QP-AN") == "Quốc phòng - An ninh"
     assert config.category_display_name("kinh-te", "Kinh tế") == "Kinh tế"
+    # a file from before [categories.en]: no English names, English pages show the Vietnamese ones
+    assert config.categories_en == {}
+    assert config.category_display_name("quoc-phong-an-ninh", "QP-AN", "en") == "Quốc phòng - An ninh"
+
+
+def test_english_category_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = toml(
+        tmp_path,
+        """
+[categories]
+"quoc-phong-an-ninh" = "Quốc phòng - An ninh"
+
+[categories.en]
+"quoc-phong-an-ninh" = "Defence and Security"
+"kinh-te" = "Economy"
+""",
+    )
+    monkeypatch.setenv("SYNDICATOR_CONFIG", str(path))
+    config = load_settings()
+    assert config.categories == {"quoc-phong-an-ninh": "Quốc phòng - An ninh"}  # "en" is not a slug here
+    assert config.categories_en == {"quoc-phong-an-ninh": "Defence and Security", "kinh-te": "Economy"}
+    name = config.category_display_name
+    assert name("quoc-phong-an-ninh", "QP-AN", "en") == "Defence and Security"
+    assert name("kinh-te", "Kinh tế", "en") == "Economy"  # an English name needs no Vietnamese one
+    assert name("xa-hoi", "Xã hội", "en") == "Xã hội"  # none configured: the Vietnamese name
+    assert name("quoc-phong-an-ninh", "QP-AN") == name("quoc-phong-an-ninh", "QP-AN", "vi")
+    assert name("quoc-phong-an-ninh", "QP-AN") == "Quốc phòng - An ninh"
+    assert load_settings(**config.model_dump()).categories_en == config.categories_en  # a copy keeps them
+
+
+def test_a_category_slugged_en_is_still_a_category(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNDICATOR_CONFIG", str(toml(tmp_path, '[categories]\nen = "Tiếng Anh"\n')))
+    config = load_settings()
+    assert (config.categories, config.categories_en) == ({"en": "Tiếng Anh"}, {})
 
 
 def test_environment_overrides_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -278,6 +312,9 @@ def test_several_bad_settings_are_named_in_one_line(monkeypatch: pytest.MonkeyPa
         ("[feeds]\nmax_entries = 0\n", "feeds.max_entries"),
         ('[categories]\n"Quốc phòng" = "x"\n', "categories"),
         ('[categories]\n"kinh-te" = "  "\n', "categories"),
+        ('[categories.en]\n"Kinh tế" = "Economy"\n', "categories.en (SYNDICATOR_CATEGORIES__EN)"),
+        ('[categories.en]\n"kinh-te" = ""\n', "categories.en (SYNDICATOR_CATEGORIES__EN)"),
+        ('[categories.en]\n"kinh-te" = 3\n', "categories.en.kinh-te"),
     ],
 )
 def test_a_bad_toml_setting_is_named(

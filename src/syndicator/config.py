@@ -44,6 +44,8 @@ DEFAULT_CONFIG = Path("config/syndicator.toml")
 # Where links point when base_url is not configured and no server address stands in (`serve` uses
 # its own --host/--port instead, cli.py): right for one machine trying the service, wrong for others.
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+# The language of [categories.en], the only other name a category can have
+ENGLISH = "en"
 
 
 class ConfigError(Exception):
@@ -239,6 +241,8 @@ class Settings(BaseSettings):
     subscribe: SubscribeSettings = SubscribeSettings()
     # slug -> display name, for categories whose exported name is not how the office wants it shown
     categories: dict[str, str] = {}
+    # slug -> English name: the [categories.en] table of the file, moved here by _english_names
+    categories_en: dict[str, str] = {}
 
     @field_validator("database_url")
     @classmethod
@@ -296,7 +300,17 @@ class Settings(BaseSettings):
             return tuple(value)
         return value
 
-    @field_validator("categories")
+    @model_validator(mode="before")
+    @classmethod
+    def _english_names(cls, data: Any) -> Any:
+        """[categories.en] (a table inside [categories], beside the slugs) becomes categories_en."""
+        names = data.get("categories") if isinstance(data, dict) else None
+        if isinstance(names, dict) and isinstance(names.get(ENGLISH), dict):
+            names = dict(names)
+            data = {**data, "categories": names, "categories_en": names.pop(ENGLISH)}
+        return data
+
+    @field_validator("categories", "categories_en")
     @classmethod
     def _category_names(cls, value: dict[str, str]) -> dict[str, str]:
         for slug, name in value.items():
@@ -337,7 +351,11 @@ class Settings(BaseSettings):
             return self
         return self.model_copy(update={"base_url": address.rstrip("/")})
 
-    def category_display_name(self, slug: str, stored_name: str) -> str:
+    def category_display_name(self, slug: str, stored_name: str, lang: str | None = None) -> str:
+        """The name a person reads: the office's [categories] name, else the stored one; for lang "en",
+        the [categories.en] name when there is one (else that same Vietnamese name)."""
+        if lang == ENGLISH and slug in self.categories_en:
+            return self.categories_en[slug]
         return self.categories.get(slug, stored_name)
 
     def resolved_secret_key(self) -> str:
@@ -404,8 +422,10 @@ def default_base_url_note(settings: Settings, served: str | None = None) -> str 
 def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "settings"
-        env = "SYNDICATOR_" + "__".join(str(p) for p in item["loc"]).upper()
+        # categories_en is how [categories.en] is kept: name it as the office wrote it
+        loc = [part for p in item["loc"] for part in (("categories", "en") if p == "categories_en" else (p,))]
+        where = ".".join(str(p) for p in loc) or "settings"
+        env = "SYNDICATOR_" + "__".join(str(p) for p in loc).upper()
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown setting"
