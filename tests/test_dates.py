@@ -59,7 +59,21 @@ def test_a_time_given_in_another_zone_is_shown_in_the_sites() -> None:
 
 def test_other_languages_keep_their_own_weekday_names() -> None:
     assert weekday_names("vi-VN")[6] == "Chủ nhật"
-    assert when(FRIDAY + timedelta(days=2), VIETNAM, "en") == "15:50, Sunday 20/12/2020"
+    assert when(FRIDAY + timedelta(days=2), VIETNAM, "en") == "3:50 PM, Sunday 20 December 2020"
+
+
+@pytest.mark.parametrize(
+    ("moment", "shown"),
+    [
+        (FRIDAY, "3:50 PM, Friday 18 December 2020"),
+        (datetime(2020, 12, 18, 17, 5, tzinfo=UTC), "12:05 AM, Saturday 19 December 2020"),  # midnight
+        (datetime(2020, 12, 18, 5, 0, tzinfo=UTC), "12:00 PM, Friday 18 December 2020"),  # noon
+        (datetime(2021, 1, 3, 2, 7, tzinfo=UTC), "9:07 AM, Sunday 3 January 2021"),  # no leading zeros
+    ],
+)
+def test_english_reads_a_twelve_hour_clock_and_the_month_in_words(moment: datetime, shown: str) -> None:
+    assert when(moment, VIETNAM, "en") == shown
+    assert when(moment, VIETNAM, "en-US") == shown  # Babel's AM/PM of the locale, same parts
 
 
 # --- where people read it ------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""A time as a person reads it, in one style for pages and mails: "15:50, Thứ Sáu 18/12/2020".
+"""A time as a person reads it, in one style for pages and mails: "15:50, Thứ Sáu 18/12/2020", and
+in English "3:50 PM, Friday 18 December 2020".
 
-Hour and minute, the weekday, the day; no seconds. Babel's locale data names the weekday, so a site
-set to another `site.language` gets its own names. Machine formats (RFC 822, RFC 3339, the
-`datetime` attribute of <time>) are written elsewhere and do not change with this.
+Hour and minute, the weekday, the day; no seconds. Babel's locale data names the weekday, the month
+and the AM/PM marker, so a site set to another `site.language` gets its own names (in the Vietnamese
+order of parts, the one written for it). Machine formats (RFC 822, RFC 3339, the `datetime` attribute
+of <time>) are written elsewhere and do not change with this.
 """
 
 from __future__ import annotations
@@ -15,13 +17,19 @@ from babel.dates import format_datetime
 
 # The weekday is put in as a quoted literal: Babel's own would spell Sunday "Chủ Nhật".
 _PATTERN = "HH:mm, '{weekday}' dd/MM/yyyy"
+# by language: English as British and American readers both read it ("3:50 PM, Friday 18 December
+# 2020": a 12-hour clock, and the month in words, so 18/12 and 12/18 are never mistaken)
+_PATTERNS = {"en": "h:mm a, '{weekday}' d MMMM yyyy"}
 
 
 def when(moment: datetime, tz: tzinfo, locale: str = "vi") -> str:
-    """`moment` (aware) in `tz`: "15:50, Thứ Sáu 18/12/2020" for locale "vi"."""
+    """`moment` (aware) in `tz`: "15:50, Thứ Sáu 18/12/2020" for locale "vi", "3:50 PM, Friday
+    18 December 2020" for "en"."""
     local = moment.astimezone(tz)
+    parsed = locale_of(locale)
     weekday = weekday_names(locale)[local.weekday()].replace("'", "''")  # a quote ends an LDML literal
-    return format_datetime(local, _PATTERN.format(weekday=weekday), locale=locale_of(locale))
+    pattern = _PATTERNS.get(parsed.language, _PATTERN)
+    return format_datetime(local, pattern.format(weekday=weekday), locale=parsed)
 
 
 @lru_cache(maxsize=8)
