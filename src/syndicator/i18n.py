@@ -39,6 +39,13 @@ def check(lang: str) -> str:
     return lang
 
 
+def catalogue_of(tag: str) -> str:
+    """The catalogue of a language tag (`site.language` "vi-VN" -> "vi"); the source language if we
+    have none for it. Pages (web/language.py) and mails (a subscriber's default) start from it."""
+    primary = tag.split("-", 1)[0].split("_", 1)[0].lower()
+    return primary if primary in LANGUAGES else SOURCE
+
+
 def catalogue_path(lang: str) -> Path:
     return LOCALE_DIR / check(lang) / "LC_MESSAGES" / f"{DOMAIN}.po"
 

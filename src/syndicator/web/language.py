@@ -22,8 +22,7 @@ _Q = re.compile(r"q=([01](?:\.[0-9]{0,3})?)\Z")
 
 def site_language(tag: str) -> str:
     """The catalogue of a site language tag (`vi-VN` -> `vi`); the source language if we have none."""
-    primary = tag.split("-", 1)[0].split("_", 1)[0].lower()
-    return primary if primary in i18n.LANGUAGES else i18n.SOURCE
+    return i18n.catalogue_of(tag)
 
 
 def accepted(header: str, default: str) -> str:
