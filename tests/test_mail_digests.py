@@ -23,6 +23,8 @@ from syndicator.mail.digests import (
     run_due,
     window_end,
 )
+from syndicator.mail.mime import COUNT
+from syndicator.mail.render import counted
 from syndicator.mail.sender import Sender
 from syndicator.model import Frequency
 from syndicator.store import Store, mailqueue
@@ -151,7 +153,8 @@ def _composed(store: Store) -> list[tuple[str, str]]:
             parts = mailqueue.load_parts(conn, row.body_id)
             chosen = [parts[slug] for slug in row.parts.split(",")]
             total = sum(p.articles for p in chosen)
-            subject = mailqueue.subject(conn, row.body_id).replace("{total}", str(total))
+            count = counted(total, mailqueue.language(conn, row.body_id))
+            subject = mailqueue.subject(conn, row.body_id).replace(COUNT, count)
             text = b"".join(quopri.decodestring(p.text_qp) + quopri.decodestring(p.html_qp) for p in chosen)
             found.append((subject, text.decode("utf-8")))
     return found
@@ -178,7 +181,7 @@ def test_a_weekly_digest(mail_store: Store, mail_settings: Settings) -> None:
     frame = MailComposer(settings).renderer.digest_frame(
         Frequency.WEEKLY, utc(local(2021, 1, 4, 6, 30)), utc(local(2021, 1, 11, 6, 30))
     )
-    assert frame.subject == "Bản tin tuần Cổng TTĐT huyện Thọ Xuân từ 04/01 đến 11/01/2021: {total} tin mới"
+    assert frame.subject == "Bản tin tuần Cổng TTĐT huyện Thọ Xuân từ 04/01 đến 11/01/2021: {count}"
 
 
 # --- who gets what ---------------------------------------------------------------------------------------

@@ -180,9 +180,9 @@ def test_csv_import_reports_bad_rows_and_keeps_the_rest(mail_store: Store) -> No
     assert people["dung@xa.test"].categories is None
 
     exported = "".join(csvio.export_csv(mail_store)).splitlines()
-    assert exported[0] == "email,name,categories,frequency,status,source"
-    assert exported[1] == "AN@xa.test,An (sửa),thong-bao,daily,confirmed,import"  # the latest spelling
-    assert exported[2] == 'binh@xa.test,,"nong-nghiep,thong-bao",weekly,confirmed,import'
+    assert exported[0] == "email,name,categories,frequency,language,status,source"
+    assert exported[1] == "AN@xa.test,An (sửa),thong-bao,daily,vi,confirmed,import"  # the latest spelling
+    assert exported[2] == 'binh@xa.test,,"nong-nghiep,thong-bao",weekly,vi,confirmed,import'
 
 
 def test_csv_export_never_hands_a_spreadsheet_a_formula(mail_store: Store) -> None:
@@ -742,11 +742,11 @@ def test_subscribers_commands(tmp_path: Path) -> None:
 
     assert run("add", "An@XA.test", "--name", "Nguyễn Văn An", "--categories", "Thông báo,nong-nghiep") == (
         0,
-        "added An@xa.test (pending, daily)",
+        "added An@xa.test (pending, daily, vi)",
         "",
     )
     assert run("add", "an@xa.test", "--confirmed", "--frequency", "immediate")[1] == (
-        "updated an@xa.test (confirmed, immediate)"  # the same person; the latest spelling is kept
+        "updated an@xa.test (confirmed, immediate, vi)"  # the same person; the latest spelling is kept
     )
     code, _, error = run("add", "khong-hop-le")
     assert code == 2 and error.startswith("error: email")  # a usage error, as any bad option value
@@ -781,12 +781,13 @@ def test_subscribers_commands(tmp_path: Path) -> None:
         "source": "import",
         "categories": ["thong-bao"],
         "frequency": "daily",
+        "language": "vi",
     }
     assert listed["dung@xa.test"]["categories"] == "all"
     assert listed["em@xa.test"]["status"] == "pending"
 
     code, out, _ = run("export")
-    assert code == 0 and out.splitlines()[0] == "email,name,categories,frequency,status,source"
+    assert code == 0 and out.splitlines()[0] == "email,name,categories,frequency,language,status,source"
     assert len(out.splitlines()) == 5
     code, out, _ = run("list")
     assert code == 0 and "binh@xa.test" in out

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from syndicator import __version__, clock, links, presenters
+from syndicator import __version__, clock, i18n, links, presenters
 from syndicator.config import ConfigError, Settings, default_base_url_note, load_settings
 from syndicator.files import Refused, Source, read_whole
 from syndicator.ingest.importer import Format, Reported, count_files, display, import_paths
@@ -32,6 +32,7 @@ from syndicator.mail.choices import (
     known_categories,
     own_choice,
     parse_categories,
+    parse_language,
     remove,
 )
 from syndicator.mail.csvio import export_csv, import_csv
@@ -429,6 +430,13 @@ def subscribers_add(
             help="Skip the confirmation mail (double opt-in): the office vouches for the address.",
         ),
     ] = False,
+    language: Annotated[
+        str | None,
+        typer.Option(
+            help="The language of their mail: vi or en.",
+            show_default="theirs if the address is known, else the site's (site.language)",
+        ),
+    ] = None,
 ) -> None:
     """Add a subscriber (or change an existing one's choices)."""
     config = settings()
@@ -437,6 +445,11 @@ def subscribers_add(
         parse_categories(categories)
     except InvalidSubscription:
         fail(f"--categories: {categories!r} names a category with no letters or digits")
+    if language is not None:
+        try:
+            parse_language(language)
+        except InvalidSubscription:
+            fail(f"--language: {language!r} is not one of {', '.join(i18n.LANGUAGES)}")
     with opened_store(config) as store:
         try:
             person, created = add(
@@ -448,6 +461,8 @@ def subscribers_add(
                 frequency=chosen.value,
                 confirmed=confirmed,
                 known=known_categories(store, config.categories),
+                language=language,
+                default_language=i18n.catalogue_of(config.site.language),
             )
         except UnknownCategory as error:  # known only once the database is read: as `no subscriber`
             fail(str(error), 1)
@@ -465,7 +480,7 @@ def subscribers_add(
     stdout.print(
         said(
             f"{'added' if created else 'updated'} {person.email} "
-            f"({person.status.value}, {person.frequency.value})"
+            f"({person.status.value}, {person.frequency.value}, {person.language})"
         )
     )
 
@@ -473,7 +488,12 @@ def subscribers_add(
 @subscribers_app.command("import")
 def subscribers_import(
     file: Annotated[
-        Path, typer.Argument(help="UTF-8 CSV file: email,name,categories,frequency (header optional).")
+        Path,
+        typer.Argument(
+            help="UTF-8 CSV file: email,name,categories,frequency,language (vi or en; empty: the "
+            "address's own, or the site's for a new one). With a header row the columns go by name "
+            "in any order (an export's status and source are skipped); without one, in this order."
+        ),
     ],
     pending: Annotated[
         bool,
@@ -494,7 +514,12 @@ def subscribers_import(
     with opened_store(config) as store:
         known = known_categories(store, config.categories)
         created, updated, problems = import_csv(
-            store, data, clock.utcnow(), confirmed=not pending, known=known
+            store,
+            data,
+            clock.utcnow(),
+            confirmed=not pending,
+            known=known,
+            default_language=i18n.catalogue_of(config.site.language),
         )
     for problem in problems:
         err.print(said(f"{display(file)}:{problem.line}: {problem.reason}", "failed"))
@@ -529,17 +554,18 @@ def subscribers_list(
                     "source": p.source.value,
                     "categories": "all" if p.categories is None else sorted(p.categories),
                     "frequency": p.frequency.value,
+                    "language": p.language,
                 }
                 for p in people
             ]
         )
         return
     table = Table(box=None)
-    for column in ("email", "name", "status", "source", "categories", "frequency"):
+    for column in ("email", "name", "status", "source", "categories", "frequency", "language"):
         table.add_column(column, overflow="fold")
     for p in people:
         cats = "all" if p.categories is None else ", ".join(sorted(p.categories))
-        cells = (p.email, p.name or "", p.status.value, p.source.value, cats, p.frequency.value)
+        cells = (p.email, p.name or "", p.status.value, p.source.value, cats, p.frequency.value, p.language)
         table.add_row(*(said(cell) for cell in cells))
     stdout.print(table)
 
@@ -620,6 +646,13 @@ def digest_preview(
         str | None,
         typer.Option(help="Show the digest as this subscriber (email address) would get it."),
     ] = None,
+    language: Annotated[
+        str | None,
+        typer.Option(
+            help="Show the digest in this language: vi or en.",
+            show_default="the subscriber's with --email, else the site's",
+        ),
+    ] = None,
 ) -> None:
     """Write the digest a run would send, as HTML, without sending, queueing or recording anything."""
     # composing and sending mail (jinja2, smtplib, the sender) take over a tenth of a second to load:
@@ -629,6 +662,8 @@ def digest_preview(
 
     chosen = _frequency(frequency, DIGESTS)
     config = linking_settings()
+    if language is not None and language not in i18n.LANGUAGES:
+        fail(f"--language: {language!r} is not one of {', '.join(i18n.LANGUAGES)}")
     if at is not None and since is not None:
         fail("--at and --since exclude each other: --at picks a run's window, --since a start date")
     now = clock.utcnow()
@@ -638,11 +673,11 @@ def digest_preview(
         person = _subscriber(store, email)
         composer = MailComposer(config)
         if start is not None:
-            result = preview_since(store, composer, start, now, person)
+            result = preview_since(store, composer, start, now, person, language)
             scope, empty = f"published since {_shown(start, config)}", "no digest to show"
         else:
             end = window_end(chosen, moment, config)
-            result = preview(store, composer, chosen, end, person)
+            result = preview(store, composer, chosen, end, person, language)
             scope, empty = (
                 f"new in the {chosen.value} window ending {_shown(end, config)}",
                 "no digest would be sent",

@@ -181,6 +181,7 @@ class Subscriber:
     confirmed_at: datetime | None = None
     confirmed_ip: str | None = None
     unsubscribed_at: datetime | None = None
+    language: str = "vi"  # the catalogue their mail is written in (i18n.LANGUAGES)
 
     def wants(self, category_slug: str) -> bool:
         return self.categories is None or category_slug in self.categories

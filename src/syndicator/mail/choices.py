@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from datetime import datetime
 
+from syndicator import i18n
 from syndicator.addresses import InvalidAddress, normalise
 from syndicator.model import Frequency, OwnChoice, Source, Subscriber, SubscriberStatus
 from syndicator.store import Store
@@ -71,6 +72,14 @@ def parse_frequency(value: str | None) -> Frequency:
         raise InvalidSubscription(f"frequency: {value!r} is not immediate, daily or weekly") from None
 
 
+def parse_language(value: str | None) -> str:
+    """The language of a subscriber's mail: a catalogue we have ("vi", "en"; any case, spaces ignored)."""
+    given = (value or "").strip().lower()
+    if given not in i18n.LANGUAGES:
+        raise InvalidSubscription(f"language: {value!r} is not one of {', '.join(i18n.LANGUAGES)}")
+    return given
+
+
 def clean_name(value: str | None) -> str | None:
     # names reach mail headers: no control characters, one line, bounded
     name = clean_line(value or "")[:200]
@@ -89,8 +98,13 @@ def add(
     source: Source = Source.CLI,
     ip: str | None = None,
     known: Collection[str] = (),
+    language: str | None = None,
+    default_language: str = i18n.SOURCE,
 ) -> tuple[Subscriber, bool]:
     """Add a subscriber or change an existing one's choices (keyed by address).
+
+    `language` of their mail: None (or empty) keeps the one they have; a new address gets
+    `default_language` (the site's: i18n.catalogue_of(site.language)).
 
     `known`: the category slugs there are (`known_categories`); a category outside them is refused
     (UnknownCategory), as the officials file refuses one. None known (a fresh database): not checked."""
@@ -99,6 +113,7 @@ def add(
     except InvalidAddress as error:
         raise InvalidSubscription(f"email: {email!r}: {error}") from None
     chosen = known_only(categories, parse_categories(categories), known)
+    lang = parse_language(language) if language else None
     status = SubscriberStatus.CONFIRMED if confirmed else SubscriberStatus.PENDING
     with store.writing() as conn:
         return store_subscribers.save(
@@ -111,6 +126,8 @@ def add(
             source=source,
             now=now,
             confirmed_ip=ip,
+            language=lang,
+            default_language=default_language,
         )
 
 

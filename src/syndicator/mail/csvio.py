@@ -10,6 +10,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from syndicator import i18n
 from syndicator.mail.choices import InvalidSubscription, add
 from syndicator.model import Source
 from syndicator.store import Store
@@ -22,32 +23,50 @@ class RowProblem:
     reason: str
 
 
-def import_csv(
-    store: Store, data: str, now: datetime, *, confirmed: bool = True, known: Collection[str] = ()
-) -> tuple[int, int, list[RowProblem]]:
-    """Columns email,name,categories,frequency (header optional). Returns (created, updated, problems).
+COLUMNS = ("email", "name", "categories", "frequency", "language")  # the order of a file with no header
+_EMAIL_HEADERS = ("email", "e-mail", "địa chỉ email")
 
-    `known`: as for `choices.add` (a row naming an unknown category is a problem row)."""
+
+def import_csv(
+    store: Store,
+    data: str,
+    now: datetime,
+    *,
+    confirmed: bool = True,
+    known: Collection[str] = (),
+    default_language: str = i18n.SOURCE,
+) -> tuple[int, int, list[RowProblem]]:
+    """Columns email,name,categories,frequency,language: named by a header row (in any order; other
+    columns, such as export's status and source, are skipped), or in that order without one.
+    Returns (created, updated, problems).
+
+    `known`: as for `choices.add` (a row naming an unknown category is a problem row). `language`:
+    "vi" or "en" (an empty cell keeps an address's language; a new one gets `default_language`);
+    any other value is a problem row, and the others are imported."""
     created = updated = 0
     problems: list[RowProblem] = []
     reader = csv.reader(io.StringIO(data.removeprefix("\ufeff")))
+    where = {column: index for index, column in enumerate(COLUMNS)}
     for number, row in enumerate(reader, start=1):
         if not row or not any(cell.strip() for cell in row):
             continue
-        if number == 1 and row[0].strip().lower() in ("email", "e-mail", "địa chỉ email"):
+        if number == 1 and row[0].strip().lower() in _EMAIL_HEADERS:
+            where = _header(row)
             continue
-        email, name, cats, freq = (unguarded(cell) for cell in [*row, "", "", "", ""][:4])
+        cells = {column: unguarded(row[index]) if index < len(row) else "" for column, index in where.items()}
         try:
             _, was_created = add(
                 store,
-                email,
+                cells.get("email", ""),
                 now,
-                name=name,
-                categories=cats or None,
-                frequency=freq or None,
+                name=cells.get("name"),
+                categories=cells.get("categories") or None,
+                frequency=cells.get("frequency") or None,
                 confirmed=confirmed,
                 source=Source.IMPORT,
                 known=known,
+                language=cells.get("language", "").strip() or None,
+                default_language=default_language,
             )
         except InvalidSubscription as error:
             problems.append(RowProblem(number, str(error)))
@@ -55,6 +74,16 @@ def import_csv(
         created += was_created
         updated += not was_created
     return created, updated, problems
+
+
+def _header(row: list[str]) -> dict[str, int]:
+    """Where each column is, by the header's names; a header naming no column but the address (such
+    as "Địa chỉ email" alone) leaves them in the order of COLUMNS."""
+    named = {cell.strip().lower(): index for index, cell in reversed(list(enumerate(row)))}
+    found = {column: named[column] for column in COLUMNS[1:] if column in named}
+    if not found:
+        return {column: index for index, column in enumerate(COLUMNS)}
+    return {"email": 0, **found}
 
 
 # A spreadsheet runs a cell beginning with one of these as a formula (OWASP "CSV Injection"); an
@@ -74,10 +103,10 @@ def unguarded(cell: str) -> str:
 
 
 def export_csv(store: Store) -> Iterator[str]:
-    """Columns email,name,categories,frequency,status,source: `import_csv` reads it back."""
+    """Columns email,name,categories,frequency,language,status,source: `import_csv` reads it back."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["email", "name", "categories", "frequency", "status", "source"])
+    writer.writerow([*COLUMNS, "status", "source"])
     yield out.getvalue()
     with store.reading() as conn:
         people = store_subscribers.listing(conn)
@@ -85,6 +114,6 @@ def export_csv(store: Store) -> Iterator[str]:
         out.seek(0)
         out.truncate()
         cats = "all" if person.categories is None else ",".join(sorted(person.categories))
-        values = [person.email, person.name or "", cats, person.frequency.value]
+        values = [person.email, person.name or "", cats, person.frequency.value, person.language]
         writer.writerow([guarded(v) for v in [*values, person.status.value, person.source.value]])
         yield out.getvalue()

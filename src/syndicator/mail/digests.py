@@ -22,7 +22,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
+from syndicator import i18n
 from syndicator.config import Settings
+from syndicator.i18n import N_
 from syndicator.mail.composer import MailComposer
 from syndicator.mail.mime import Content, encode_part
 from syndicator.mail.render import category_order
@@ -103,6 +105,59 @@ class QueueReport:
     bodies: int
 
 
+class _RunMail:
+    """One run's frame and parts per language, rendered and stored the first time a recipient who
+    reads that language comes up: once per language, never per subscriber."""
+
+    def __init__(
+        self,
+        store: Store,
+        composer: MailComposer,
+        run: DigestRun,
+        by_category: dict[str, list[Article]],
+        now: datetime,
+    ) -> None:
+        self.store = store
+        self.composer = composer
+        self.run = run
+        self.by_category = by_category
+        self.now = now
+        self.bodies: dict[str, tuple[int, list[str]]] = {}  # language -> (frame id, slugs in order)
+
+    def frame(self, lang: str) -> tuple[int, list[str]]:
+        found = self.bodies.get(lang)
+        if found is None:
+            found = self.bodies[lang] = self._render(lang)
+        return found
+
+    def _render(self, lang: str) -> tuple[int, list[str]]:
+        renderer = self.composer.renderer
+        run = self.run
+        order = category_order(self.by_category, lambda c: renderer.category_name(c, lang))
+        frame = renderer.digest_frame(run.frequency, run.window_start, run.window_end, lang)
+        mime = self.composer.template(
+            frame.subject,
+            frame.text,
+            frame.html,
+            list_what=DIGEST_LIST,
+            lang=lang,
+            subject_per_recipient=True,
+        )
+        parts: dict[str, mailqueue.Part] = {}
+        for slug in order:
+            text, html = renderer.digest_part(self.by_category[slug], lang)
+            parts[slug] = mailqueue.Part(len(self.by_category[slug]), encode_part(text), encode_part(html))
+        with self.store.writing() as conn:
+            key = f"digest:{run.id}:{lang}"
+            frame_id = mailqueue.body_id(conn, key, frame.subject, mime, self.now, language=lang)
+            mailqueue.store_parts(conn, frame_id, parts)
+        return frame_id, order
+
+
+DIGEST_LIST = N_("Bản tin")
+NEWS_LIST = N_("Tin mới")
+
+
 def queue_run(
     store: Store,
     composer: MailComposer,
@@ -113,8 +168,9 @@ def queue_run(
 ) -> QueueReport:
     """Queue one digest per subscriber with news in their categories. Idempotent.
 
-    The run is rendered once: a frame and one part per category with news. Each outbox row names
-    the parts its recipient chose; the sender joins them. Nothing is rendered per subscriber.
+    The run is rendered once per language its recipients read: a frame and one part per category
+    with news. Each outbox row names its language's frame and the parts its recipient chose; the
+    sender joins them. Nothing is rendered per subscriber.
     """
     if run.status is DigestRunStatus.QUEUED:
         return QueueReport(run, 0, 0, 0)
@@ -124,22 +180,10 @@ def queue_run(
     by_category: dict[str, list[Article]] = defaultdict(list)
     for article in news:
         by_category[article.category.slug].append(article)
-    order = category_order(by_category)
 
     queued = 0
-    if order:
-        frame = composer.renderer.digest_frame(run.frequency, run.window_start, run.window_end)
-        mime = composer.template(
-            frame.subject, frame.text, frame.html, list_what="Bản tin", subject_per_recipient=True
-        )
-        parts: dict[str, mailqueue.Part] = {}
-        for slug in order:
-            text, html = composer.renderer.digest_part(by_category[slug])
-            parts[slug] = mailqueue.Part(len(by_category[slug]), encode_part(text), encode_part(html))
-        with store.writing() as conn:
-            frame_id = mailqueue.body_id(conn, f"digest:{run.id}", frame.subject, mime, now)
-            mailqueue.store_parts(conn, frame_id, parts)
-
+    mail = _RunMail(store, composer, run, by_category, now)
+    if by_category:
         batch: list[OutboxEntry] = []
 
         def flush() -> None:
@@ -153,27 +197,29 @@ def queue_run(
         # streamed: memory does not grow with the number of subscribers
         with store.reading() as reading:
             for subscriber in recipients(reading, run.frequency):
-                wanted = [slug for slug in order if subscriber.wants(slug)]
-                if not wanted:
+                if not any(subscriber.wants(slug) for slug in by_category):
                     continue  # nothing new in their categories: no mail at all
-                entry = OutboxEntry(
-                    subscriber.id, OutboxKind.DIGEST, frame_id, run_id=run.id, parts=tuple(wanted)
+                frame_id, order = mail.frame(subscriber.language)
+                wanted = tuple(slug for slug in order if subscriber.wants(slug))
+                batch.append(
+                    OutboxEntry(subscriber.id, OutboxKind.DIGEST, frame_id, run_id=run.id, parts=wanted)
                 )
-                batch.append(entry)
                 if len(batch) >= 2000:
                     flush()
         flush()
     with store.writing() as conn:
         digestruns.mark_queued(conn, run.id, queued, now)
     log.info(
-        "%s digest %s: %d new articles in %d categories, %d mails queued",
+        "%s digest %s: %d new articles in %d categories, %d mails queued (%s)",
         run.frequency.value,
         run.window_end.isoformat(),
         len(news),
-        len(order),
+        len(by_category),
         queued,
+        ", ".join(sorted(mail.bodies)) or "no language",
     )
-    return QueueReport(run, len(news), queued, len(order) + 1 if order else 0)
+    bodies = len(mail.bodies) * (len(by_category) + 1)
+    return QueueReport(run, len(news), queued, bodies)
 
 
 def due_runs(store: Store, settings: Settings, now: datetime) -> list[tuple[Frequency, datetime]]:
@@ -212,22 +258,36 @@ def queue_immediate(store: Store, composer: MailComposer, now: datetime) -> int:
     queued = 0
     for article in news:
         wanted = [s for s in people if s.wants(article.category.slug) and _subscribed_before(s, article)]
-        if not wanted:
-            continue
-        content = composer.renderer.article(article)
-        mime = composer.template(content.subject, content.text, content.html, list_what="Tin mới")
-        with store.writing() as conn:
-            body = mailqueue.body_id(conn, f"article:{article.id}", content.subject, mime, now)
-            queued += mailqueue.enqueue(
-                conn,
-                [OutboxEntry(s.id, OutboxKind.IMMEDIATE, body, article_id=article.id) for s in wanted],
-                now,
-            )
+        by_language: dict[str, list[Subscriber]] = defaultdict(list)
+        for person in wanted:
+            by_language[person.language].append(person)
+        for lang, readers in sorted(by_language.items()):  # rendered once per language
+            queued += _queue_article(store, composer, article, lang, readers, now)
     with store.writing() as conn:
         jobstate.set_state(conn, IMMEDIATE_CURSOR, now.isoformat(), now)
     if queued:
         log.info("immediate: %d mails queued for %d new articles", queued, len(news))
     return queued
+
+
+def _queue_article(
+    store: Store,
+    composer: MailComposer,
+    article: Article,
+    lang: str,
+    readers: list[Subscriber],
+    now: datetime,
+) -> int:
+    content = composer.renderer.article(article, lang)
+    mime = composer.template(content.subject, content.text, content.html, list_what=NEWS_LIST, lang=lang)
+    with store.writing() as conn:
+        key = f"article:{article.id}:{lang}"
+        body = mailqueue.body_id(conn, key, content.subject, mime, now, language=lang)
+        return mailqueue.enqueue(
+            conn,
+            [OutboxEntry(s.id, OutboxKind.IMMEDIATE, body, article_id=article.id) for s in readers],
+            now,
+        )
 
 
 def _subscribed_before(subscriber: Subscriber, article: Article) -> bool:
@@ -241,7 +301,12 @@ def _display(article: Article, settings: Settings) -> Article:
 
 
 def preview(
-    store: Store, composer: MailComposer, frequency: Frequency, end: datetime, subscriber: Subscriber | None
+    store: Store,
+    composer: MailComposer,
+    frequency: Frequency,
+    end: datetime,
+    subscriber: Subscriber | None,
+    lang: str | None = None,
 ) -> tuple[str, str, int] | None:
     """(subject, html, articles) of the digest that run would send, without queueing anything.
 
@@ -250,7 +315,14 @@ def preview(
     with store.reading() as conn:
         start = window_start(conn, frequency, end)
         news = digestruns.news(conn, start, end)
-    return _preview(composer, lambda: composer.renderer.digest_frame(frequency, start, end), news, subscriber)
+    shown = _language(composer, subscriber, lang)
+    return _preview(
+        composer,
+        lambda: composer.renderer.digest_frame(frequency, start, end, shown),
+        news,
+        subscriber,
+        shown,
+    )
 
 
 def preview_since(
@@ -259,6 +331,7 @@ def preview_since(
     since: datetime,
     now: datetime,
     subscriber: Subscriber | None,
+    lang: str | None = None,
 ) -> tuple[str, str, int] | None:
     """(subject, html, articles) of one digest of every visible article published since `since`.
 
@@ -267,7 +340,17 @@ def preview_since(
     holds (no day or week: it is no run's window). It queues and records nothing."""
     with store.reading() as conn:
         found = digestruns.published_since(conn, since, now)
-    return _preview(composer, lambda: composer.renderer.since_frame(since), found, subscriber)
+    shown = _language(composer, subscriber, lang)
+    return _preview(composer, lambda: composer.renderer.since_frame(since, shown), found, subscriber, shown)
+
+
+def _language(composer: MailComposer, subscriber: Subscriber | None, lang: str | None) -> str:
+    """A preview's language: the one asked for, else the subscriber's, else the site's."""
+    if lang is not None:
+        return i18n.check(lang)
+    if subscriber is not None:
+        return subscriber.language
+    return i18n.catalogue_of(composer.settings.site.language)
 
 
 def _preview(
@@ -275,6 +358,7 @@ def _preview(
     frame: Callable[[], Content],
     articles: list[Article],
     subscriber: Subscriber | None,
+    lang: str,
 ) -> tuple[str, str, int] | None:
     shown = [
         _display(a, composer.settings)
@@ -283,7 +367,7 @@ def _preview(
     ]
     if not shown:
         return None
-    content = composer.renderer.filled(frame(), shown)
+    content = composer.renderer.filled(frame(), shown, lang)
     return content.subject, content.html, len(shown)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from syndicator import i18n
 from syndicator.addresses import InvalidAddress, normalise
 from syndicator.addresses import key as address_key
 from syndicator.files import Refused, read_whole
@@ -21,6 +22,7 @@ from syndicator.mail.choices import (
     known_categories,
     parse_categories,
     parse_frequency,
+    parse_language,
     strangers,
 )
 from syndicator.model import Frequency
@@ -36,9 +38,10 @@ class Official:
     name: str | None
     categories: frozenset[str] | None
     frequency: Frequency
+    language: str | None = None  # of their mail; None: the person's stays (the site's for a new address)
 
 
-OFFICIAL_FIELDS = frozenset({"name", "email", "categories", "frequency"})
+OFFICIAL_FIELDS = frozenset({"name", "email", "categories", "frequency", "language"})
 # About 10,000 officials; a larger file is refused rather than read (it may be a device or a log).
 OFFICIALS_MAX_BYTES = 1_000_000
 LIST_NONE = "to list no officials, keep the file with a comment line and no [[official]]"
@@ -110,7 +113,7 @@ def _official(entry: object, known: Collection[str]) -> Official:
     unknown = set(entry) - OFFICIAL_FIELDS
     if unknown:
         raise InvalidSubscription(f"unknown field(s) {', '.join(sorted(unknown))}")
-    for field in ("email", "name", "frequency"):
+    for field in ("email", "name", "frequency", "language"):
         if not isinstance(entry.get(field, ""), str):
             raise InvalidSubscription(f"{field}: {entry[field]!r} is not a string")
     try:
@@ -125,15 +128,20 @@ def _official(entry: object, known: Collection[str]) -> Official:
     outside = strangers(names, known) if categories is not None else []
     if outside:
         raise InvalidSubscription(f"categories: {', '.join(map(repr, outside))}: no such category")
+    language = parse_language(entry["language"]) if "language" in entry else None
     return Official(
-        address, clean_name(entry.get("name")), categories, parse_frequency(entry.get("frequency"))
+        address, clean_name(entry.get("name")), categories, parse_frequency(entry.get("frequency")), language
     )
 
 
-def sync_officials(store: Store, officials: list[Official], now: datetime) -> tuple[int, int]:
+def sync_officials(
+    store: Store, officials: list[Official], now: datetime, default_language: str = i18n.SOURCE
+) -> tuple[int, int]:
     """Make the stored officials match the file. Returns (added or changed, ended).
 
-    An address that leaves the file gets back the subscription its resident had chosen, if any."""
+    An address that leaves the file gets back the subscription its resident had chosen, if any.
+    An entry's `language` is the language of that address's mail while listed (the office's word, as
+    its other fields); with none, an address keeps its own, and a new one gets `default_language`."""
     changed = ended = 0
     listed = {address_key(o.email) for o in officials}
     with store.writing() as conn:
@@ -145,6 +153,8 @@ def sync_officials(store: Store, officials: list[Official], now: datetime) -> tu
                 categories=official.categories,
                 frequency=official.frequency,
                 now=now,
+                language=official.language,
+                default_language=default_language,
             )
         for key, subscriber_id in store_subscribers.listed_officials(conn).items():
             if key not in listed:
@@ -167,9 +177,16 @@ class OfficialsWatcher:
     stored there is nothing to keep (an instance without officials needs no file: one info line).
     """
 
-    def __init__(self, store: Store, path: Path, configured: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        store: Store,
+        path: Path,
+        configured: Collection[str] = (),
+        default_language: str = i18n.SOURCE,
+    ) -> None:
         self.store = store
         self.path = path
+        self.default_language = default_language  # a new address's, with no `language` key
         self.configured = frozenset(configured)  # slugs given display names in the settings
         self._applied: Signature | bool = False  # the signature last applied
         self._reported: Signature | bool = False  # the signature last reported broken
@@ -192,7 +209,7 @@ class OfficialsWatcher:
         except InvalidSubscription as error:
             self._report(signature, str(error))
             return
-        sync_officials(self.store, officials, now)
+        sync_officials(self.store, officials, now, self.default_language)
         # applied: a later fault is reported again, even one that looks like an earlier (a 2nd removal)
         self._applied, self._reported = signature, False
 

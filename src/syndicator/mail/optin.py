@@ -10,9 +10,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from syndicator import tokens
+from syndicator import i18n, tokens
 from syndicator.addresses import InvalidAddress, normalise
-from syndicator.mail.choices import InvalidSubscription, parse_categories, parse_frequency
+from syndicator.i18n import N_, _
+from syndicator.mail.choices import InvalidSubscription, parse_categories, parse_frequency, parse_language
 from syndicator.mail.composer import MailComposer
 from syndicator.mail.linktokens import email_check, subscriber_from_token
 from syndicator.model import Frequency, OutboxEntry, OutboxKind, Source, Subscriber, SubscriberStatus
@@ -29,6 +30,7 @@ class TooManyRequests(Exception):
 
 
 CONFIRM_PURPOSE = "confirm"
+CONFIRM_LIST = N_("Xác nhận đăng ký")
 
 
 def request_subscription(
@@ -38,36 +40,43 @@ def request_subscription(
     categories: str | Iterable[str] | None,
     frequency: str | None,
     now: datetime,
+    language: str = i18n.SOURCE,
 ) -> None:
     """Queue a confirmation mail holding the address and the choices; nothing changes until confirmed.
 
+    `language`: the page's; the confirmation mail is written in it, the errors raised say it, and the
+    confirmed subscriber's mail will be in it.
     Raises InvalidSubscription (bad input) or TooManyRequests (too many mails to one address).
     Whether the address is known is never revealed: the same happens (and is shown) either way.
     """
-    try:
-        address = normalise(email)
-    except InvalidAddress as error:
-        raise InvalidSubscription(str(error)) from None
-    chosen = parse_categories(categories)
-    cadence = parse_frequency(frequency)
-    settings = composer.settings
-    token = tokens.sign(
-        settings.resolved_secret_key(),
-        CONFIRM_PURPOSE,
-        {"e": address, "c": store_subscribers.encode_categories(chosen), "f": cadence.value},
-        expires=now + timedelta(days=settings.subscribe.confirm_days),
-    )
-    if len(token) > mailqueue.TOKEN_CHARS:
-        # the token is kept in outbox.token (VARCHAR(512)): PostgreSQL would refuse it (a 500)
-        raise InvalidSubscription(
-            "Địa chỉ email quá dài để chọn nhiều chuyên mục như vậy: vui lòng chọn ít chuyên mục hơn "
-            "hoặc chọn Tất cả chuyên mục."
+    lang = i18n.check(language)
+    with i18n.using(lang):  # what is wrong is told in the language of the page it is shown on
+        try:
+            address = normalise(email)
+        except InvalidAddress as error:
+            raise InvalidSubscription(str(error)) from None
+        chosen = parse_categories(categories)
+        cadence = parse_frequency(frequency)
+        settings = composer.settings
+        token = tokens.sign(
+            settings.resolved_secret_key(),
+            CONFIRM_PURPOSE,
+            {"e": address, "c": store_subscribers.encode_categories(chosen), "f": cadence.value, "l": lang},
+            expires=now + timedelta(days=settings.subscribe.confirm_days),
         )
-    content = composer.renderer.confirmation(settings.subscribe.confirm_days)
+        if len(token) > mailqueue.TOKEN_CHARS:
+            # the token is kept in outbox.token (VARCHAR(512)): PostgreSQL would refuse it (a 500)
+            raise InvalidSubscription(
+                _(
+                    "Địa chỉ email quá dài để chọn nhiều chuyên mục như vậy: vui lòng chọn ít chuyên mục "
+                    "hơn hoặc chọn Tất cả chuyên mục."
+                )
+            )
+    content = composer.renderer.confirmation(settings.subscribe.confirm_days, lang)
     with store.writing() as conn:
         person = store_subscribers.by_email(conn, address)
         if person is None:
-            person, _ = store_subscribers.save(
+            person, _created = store_subscribers.save(
                 conn,
                 address,
                 name=None,
@@ -76,6 +85,7 @@ def request_subscription(
                 status=SubscriberStatus.PENDING,
                 source=Source.WEB,
                 now=now,
+                language=lang,
             )
         hour_ago = now - timedelta(hours=1)
         recent = mailqueue.recent_confirmations(conn, person.id, hour_ago)
@@ -84,10 +94,15 @@ def request_subscription(
             wait = (recent[-limit] + timedelta(hours=1) - now).total_seconds()
             raise TooManyRequests(max(1, int(wait) + 1))
         mime = composer.template(
-            content.subject, content.text, content.html, list_what="Xác nhận đăng ký", one_click=False
+            content.subject, content.text, content.html, list_what=CONFIRM_LIST, lang=lang, one_click=False
         )
         body = mailqueue.body_id(
-            conn, f"confirm:{hash_text(content.html + content.text)}", content.subject, mime, now
+            conn,
+            f"confirm:{lang}:{hash_text(content.html + content.text)}",
+            content.subject,
+            mime,
+            now,
+            language=lang,
         )
         mailqueue.enqueue(conn, [OutboxEntry(person.id, OutboxKind.CONFIRM, body, token=token)], now)
 
@@ -98,11 +113,13 @@ def hash_text(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """What a confirmation link asks for: this address, these categories (None: all), this pace."""
+    """What a confirmation link asks for: this address, these categories (None: all), this pace, and
+    mail in this language (None: a link mailed before languages, which keeps the one they have)."""
 
     email: str
     categories: frozenset[str] | None
     frequency: Frequency
+    language: str | None = None
 
 
 def requested(secret: str, token: str, now: datetime) -> Request:
@@ -113,6 +130,7 @@ def requested(secret: str, token: str, now: datetime) -> Request:
             normalise(str(data["e"])),
             store_subscribers.decode_categories(str(data["c"])),
             Frequency(str(data["f"])),
+            i18n.check(str(data["l"])) if "l" in data else None,
         )
     except (KeyError, ValueError):
         raise tokens.BadToken("invalid token") from None
@@ -132,6 +150,8 @@ def confirm(store: Store, secret: str, token: str, now: datetime, ip: str | None
             source=Source.WEB,
             now=now,
             confirmed_ip=ip,
+            language=wanted.language,
+            default_language=i18n.SOURCE,
         )
     return person
 
@@ -152,11 +172,14 @@ def update_preferences(
     categories: str | Iterable[str] | None,
     frequency: str | None,
     now: datetime,
+    language: str | None = None,
 ) -> Subscriber:
+    """The choices of the preferences page; `language` (of their mail): None leaves it as it is."""
     chosen = parse_categories(categories)
     cadence = parse_frequency(frequency)
+    lang = None if language is None else parse_language(language)
     with store.writing() as conn:
-        store_subscribers.set_choice(conn, person.id, chosen, cadence, now)
+        store_subscribers.set_choice(conn, person.id, chosen, cadence, now, language=lang)
         found = store_subscribers.by_id(conn, person.id)
     assert found is not None
     return found

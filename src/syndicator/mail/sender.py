@@ -33,6 +33,8 @@ from syndicator.mail import lease
 from syndicator.mail.linktokens import PREFERENCES, UNSUBSCRIBE, subscriber_token
 from syndicator.mail.mime import (
     CONFIRM_SLOT,
+    COUNT,
+    COUNT_SLOT,
     PARTS_HTML_SLOT,
     PARTS_TEXT_SLOT,
     PREFERENCES_SLOT,
@@ -42,6 +44,7 @@ from syndicator.mail.mime import (
     finish,
     no_leading_dots,
 )
+from syndicator.mail.render import counted
 from syndicator.mail.transport import (
     DeliveryError,
     MaildirTransport,
@@ -99,6 +102,7 @@ class _Shared:
     subject: str
     template: Template
     parts: dict[str, mailqueue.Part]
+    language: str  # a digest's count is said in it
 
 
 class RateLimit:
@@ -469,6 +473,7 @@ class Sender:
                         )
                         for slug, part in mailqueue.load_parts(conn, body_id).items()
                     },
+                    mailqueue.language(conn, body_id),
                 )
             with self._bodies_lock:
                 self._bodies[body_id] = shared
@@ -496,9 +501,11 @@ class Sender:
         if row.parts is not None:
             # a digest: the frame joined with the parts this recipient chose, counted in the subject
             chosen = [shared.parts[slug] for slug in row.parts if slug in shared.parts]
-            total = str(sum(part.articles for part in chosen))
-            subject = shared.subject.replace("{total}", total)
-            slots[TOTAL_SLOT] = total
+            total = sum(part.articles for part in chosen)
+            count = counted(total, shared.language)  # "3 tin mới", "1 new article"
+            subject = shared.subject.replace(COUNT, count).replace("{total}", str(total))
+            slots[COUNT_SLOT] = count
+            slots[TOTAL_SLOT] = str(total)  # a frame stored before 0012 (a bare number and its noun)
             encoded[PARTS_TEXT_SLOT] = b"".join(part.text_qp for part in chosen)
             encoded[PARTS_HTML_SLOT] = b"".join(part.html_qp for part in chosen)
         fixed = hashlib.sha256(f"{base}\n{row.id}".encode()).hexdigest()[:12]

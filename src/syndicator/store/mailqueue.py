@@ -64,12 +64,20 @@ def subject(conn: Connection, body_id: int) -> str:
     return str(conn.execute(select(mail_bodies.c.subject).where(mail_bodies.c.id == body_id)).scalar_one())
 
 
-def body_id(conn: Connection, key: str, subject: str, mime: bytes, now: datetime) -> int:
+def language(conn: Connection, body_id: int) -> str:
+    """The language a body is written in (a digest's count is filled per recipient in it)."""
+    return str(conn.execute(select(mail_bodies.c.language).where(mail_bodies.c.id == body_id)).scalar_one())
+
+
+def body_id(
+    conn: Connection, key: str, subject: str, mime: bytes, now: datetime, *, language: str = "vi"
+) -> int:
     """The id of the shared body with this key, stored once (the first rendering wins)."""
     existing = conn.execute(select(mail_bodies.c.id).where(mail_bodies.c.key == key)).scalar()
     if existing is not None:
         return int(existing)
-    insert_ignore(conn, mail_bodies, [{"key": key, "subject": subject, "mime": mime, "created_at": now}])
+    row = {"key": key, "subject": subject, "mime": mime, "created_at": now, "language": language}
+    insert_ignore(conn, mail_bodies, [row])
     return int(conn.execute(select(mail_bodies.c.id).where(mail_bodies.c.key == key)).scalar_one())
 
 

@@ -162,6 +162,7 @@ subscribers = Table(
     Column("confirmed_at", UTCDateTime()),
     Column("confirmed_ip", String(64)),
     Column("unsubscribed_at", UTCDateTime()),
+    Column("language", String(8), nullable=False, server_default="vi"),  # of their mail: i18n.LANGUAGES
     Index(None, "status", "frequency"),
 )
 
@@ -207,6 +208,8 @@ mail_bodies = Table(
     Column("key", String(200), nullable=False, unique=True),
     Column("subject", Text, nullable=False),
     Column("mime", LargeBinary, nullable=False),  # headers + body with placeholders, CRLF
+    # what it is written in: a digest's count ("3 new articles") is filled per recipient in it
+    Column("language", String(8), nullable=False, server_default="vi"),
     Column("created_at", UTCDateTime(), nullable=False),
 )
 

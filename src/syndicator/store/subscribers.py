@@ -43,6 +43,7 @@ def to_subscriber(row: Row[Any]) -> Subscriber:
         confirmed_at=row.confirmed_at,
         confirmed_ip=row.confirmed_ip,
         unsubscribed_at=row.unsubscribed_at,
+        language=row.language,
     )
 
 
@@ -67,13 +68,20 @@ def save(
     source: Source,
     now: datetime,
     confirmed_ip: str | None = None,
+    language: str | None = None,
+    default_language: str = "vi",
 ) -> tuple[Subscriber, bool]:
     """Create, or update the existing row of this address; returns (subscriber, created).
 
     A resident's own choice (any source but config) for an address the office lists is kept apart
     until the office unlists it: the row goes on carrying the office's entry.
+
+    `language` (of their mail) is the person's, never kept apart: None keeps the one they have, and a
+    new row gets `default_language`.
     """
     existing = by_email(conn, email)
+    if language is not None and existing is not None and existing.language != language:
+        conn.execute(update(subscribers).where(subscribers.c.id == existing.id).values(language=language))
     if existing is not None and source is not Source.CONFIG:
         entry = _entry(conn, existing.id)
         if entry is not None:
@@ -84,7 +92,9 @@ def save(
                 .where(officials.c.subscriber_id == existing.id)
                 .values({f"own_{column}": value for column, value in own.items()})
             )
-            return existing, False
+            found = by_id(conn, existing.id)
+            assert found is not None
+            return found, False
     values = {
         "email": email,
         **_choice(
@@ -104,7 +114,10 @@ def save(
     if existing is None:
         conn.execute(
             subscribers.insert().values(
-                **{"hard_bounces": 0, **values}, email_key=address_key(email), created_at=now
+                **{"hard_bounces": 0, **values},
+                email_key=address_key(email),
+                created_at=now,
+                language=language or default_language,
             )
         )
     else:
@@ -146,9 +159,16 @@ def set_choice(
     categories: Iterable[str] | None,
     frequency: Frequency,
     now: datetime,
+    language: str | None = None,
 ) -> None:
     """Categories and frequency chosen on the preferences page: the resident's own, kept apart while the
-    office lists the address."""
+    office lists the address. The language of their mail (None: unchanged) is theirs either way."""
+    if language is not None:
+        conn.execute(
+            update(subscribers)
+            .where(subscribers.c.id == subscriber_id)
+            .values(language=language, updated_at=now)
+        )
     values = {"categories": encode_categories(categories), "frequency": frequency.value}
     entry = _entry(conn, subscriber_id)
     if entry is not None:
@@ -265,11 +285,14 @@ def list_official(
     categories: frozenset[str] | None,
     frequency: Frequency,
     now: datetime,
+    language: str | None = None,
+    default_language: str = "vi",
 ) -> bool:
     """The office lists this address with this entry; True when that changed anything.
 
     The row carries the entry (confirmed, source config) while listed; a resident's own subscription
-    is kept in officials.own_* and put back by unlist_official.
+    is kept in officials.own_* and put back by unlist_official. `language`: the entry's `language`
+    key (None: the person's language stays as it is, `default_language` for a new address).
     """
     existing = by_email(conn, email)
     entry = _entry(conn, existing.id) if existing is not None else None
@@ -278,7 +301,8 @@ def list_official(
         # the person unsubscribed from the office's mail, or the address bounced, while listed: that
         # holds until the office takes the entry out of the file and puts it back (not at every restart)
         status = existing.status
-    wanted = (status, Source.CONFIG, name, categories, frequency)
+    speaks = language or (existing.language if existing is not None else default_language)
+    wanted = (status, Source.CONFIG, name, categories, frequency, speaks)
     if existing is not None and entry is not None:
         if (
             existing.status,
@@ -286,6 +310,7 @@ def list_official(
             existing.name,
             existing.categories,
             existing.frequency,
+            existing.language,
         ) == wanted:
             return False
     elif existing is not None:
@@ -300,6 +325,8 @@ def list_official(
         status=status,
         source=Source.CONFIG,
         now=now,
+        language=language,
+        default_language=default_language,
     )
     if existing is None:
         conn.execute(officials.insert().values(subscriber_id=person.id, listed_at=now))

@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from syndicator import tokens
+from syndicator import i18n, tokens
+from syndicator.i18n import N_, _
 from syndicator.mail.choices import InvalidSubscription, own_choice, unsubscribe
 from syndicator.mail.optin import (
     TooManyRequests,
@@ -32,45 +33,48 @@ from syndicator.mail.optin import (
 )
 from syndicator.model import Category, CategoryCount, Frequency, Subscriber, SubscriberStatus, reading_order
 from syndicator.store import Store
-from syndicator.web import csrf
+from syndicator.web import csrf, language
 from syndicator.web.state import WebState, render, web
 
 log = logging.getLogger(__name__)
 
 MAX_FORM_BYTES = 16_384
-FREQUENCIES = [
-    (Frequency.IMMEDIATE.value, "Ngay khi có tin mới"),
-    (Frequency.DAILY.value, "Hằng ngày (bản tin buổi sáng)"),
-    (Frequency.WEEKLY.value, "Hằng tuần"),
+FREQUENCIES = [  # labels translated where shown (`_frequencies`)
+    (Frequency.IMMEDIATE.value, N_("Ngay khi có tin mới")),
+    (Frequency.DAILY.value, N_("Hằng ngày (bản tin buổi sáng)")),
+    (Frequency.WEEKLY.value, N_("Hằng tuần")),
 ]
+# the languages a subscriber's mail can be in, each named in its own language (as the footer's links)
+LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
 
 
 @dataclass(frozen=True)
 class Problem:
-    """An error page of these forms: its status, heading and message (`{wait}`: seconds to wait)."""
+    """An error page of these forms: its status, heading and message (msgids marked with N_,
+    translated where shown; `%(wait)s`: seconds to wait, `%(reason)s`: what was wrong)."""
 
     status: int
     heading: str
     message: str
 
 
-TOO_FAST = Problem(429, "Bạn thao tác quá nhanh", "Vui lòng thử lại sau {wait} giây.")
-FORBIDDEN = Problem(403, "Phiên làm việc đã hết hạn", "Vui lòng tải lại trang và gửi lại biểu mẫu.")
-BAD_REQUEST = Problem(400, "Yêu cầu không hợp lệ", "Dữ liệu gửi lên không đúng.")
+TOO_FAST = Problem(429, N_("Bạn thao tác quá nhanh"), N_("Vui lòng thử lại sau %(wait)s giây."))
+FORBIDDEN = Problem(403, N_("Phiên làm việc đã hết hạn"), N_("Vui lòng tải lại trang và gửi lại biểu mẫu."))
+BAD_REQUEST = Problem(400, N_("Yêu cầu không hợp lệ"), N_("Dữ liệu gửi lên không đúng."))
 BAD_LINK = Problem(
     400,
-    "Liên kết không hợp lệ",
-    "Liên kết này không đúng hoặc đã bị sửa đổi. Vui lòng dùng liên kết trong thư gần nhất.",
+    N_("Liên kết không hợp lệ"),
+    N_("Liên kết này không đúng hoặc đã bị sửa đổi. Vui lòng dùng liên kết trong thư gần nhất."),
 )
 BAD_CONFIRM_LINK = Problem(
     400,
-    "Liên kết không hợp lệ",
-    "Liên kết này không đúng hoặc đã bị sửa đổi. Vui lòng kiểm tra lại thư xác nhận.",
+    N_("Liên kết không hợp lệ"),
+    N_("Liên kết này không đúng hoặc đã bị sửa đổi. Vui lòng kiểm tra lại thư xác nhận."),
 )
 EXPIRED_CONFIRM_LINK = Problem(
-    410, "Liên kết xác nhận đã hết hạn", "Vui lòng đăng ký lại để nhận liên kết mới."
+    410, N_("Liên kết xác nhận đã hết hạn"), N_("Vui lòng đăng ký lại để nhận liên kết mới.")
 )
-BAD_CHOICE = Problem(422, "Lựa chọn không hợp lệ", "{reason}")
+BAD_CHOICE = Problem(422, N_("Lựa chọn không hợp lệ"), "%(reason)s")
 
 
 def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -84,13 +88,13 @@ def page(request: Request, name: str, status: int = 200, **context: Any) -> HTML
 
 
 def problem(request: Request, what: Problem, *, wait: int | None = None, reason: str = "") -> Response:
-    response = page(
-        request,
-        "pages/error.html",
-        status=what.status,
-        heading=what.heading,
-        message=what.message.format(wait=wait, reason=reason),
-    )
+    with i18n.using(_language(request)):
+        heading = _(what.heading)
+        message = (_(what.message) if what.message != "%(reason)s" else what.message) % {
+            "wait": wait,
+            "reason": reason,
+        }
+    response = page(request, "pages/error.html", status=what.status, heading=heading, message=message)
     if wait is not None:
         response.headers["retry-after"] = str(wait)
     return response
@@ -112,10 +116,11 @@ async def subscribe(request: Request) -> Response:
     email = _text(data.get("email"))[:400]
     chosen: list[str] | None = [str(v) for v in data.getlist("categories")] or None
     frequency = _text(data.get("frequency")) or Frequency.DAILY.value
+    lang = _language(request)  # the page's: the confirmation mail and what follows speak it
     try:
-        chosen, frequency = await run_in_threadpool(_choices, state.store, data)
+        chosen, frequency = await run_in_threadpool(_choices, state.store, data, lang)
         await run_in_threadpool(
-            request_subscription, state.store, state.composer, email, chosen, frequency, state.now()
+            request_subscription, state.store, state.composer, email, chosen, frequency, state.now(), lang
         )
     except InvalidSubscription as error:
         return _subscribe_page(request, cats, chosen, frequency, email=email, error=str(error))
@@ -178,9 +183,15 @@ async def preferences(request: Request) -> Response:
             await run_in_threadpool(unsubscribe, state.store, person.id, state.now())
             return page(request, "pages/unsubscribed.html", person=person)
         try:
-            chosen, frequency = await run_in_threadpool(_choices, state.store, data)
+            chosen, frequency = await run_in_threadpool(_choices, state.store, data, _language(request))
             person = await run_in_threadpool(
-                update_preferences, state.store, person, chosen, frequency, state.now()
+                update_preferences,
+                state.store,
+                person,
+                chosen,
+                frequency,
+                state.now(),
+                _text(data.get("language")) or None,
             )
         except InvalidSubscription as error:
             return problem(request, BAD_CHOICE, reason=str(error))
@@ -203,6 +214,8 @@ async def _preferences_page(
         everything=shown.categories is None,
         frequency=shown.frequency.value,
         frequencies=FREQUENCIES,
+        language=person.language,
+        languages=LANGUAGE_NAMES,
         saved=saved,
         active=person.status is SubscriberStatus.CONFIRMED,
         listed=own is not None,
@@ -275,16 +288,26 @@ async def _checked_form(request: Request, state: WebState) -> FormData | Respons
     return data
 
 
-def _choices(store: Store, data: FormData) -> tuple[list[str] | None, str]:
-    """Ticked categories win over a "Tất cả" box left ticked (the form starts with it ticked)."""
+def _choices(store: Store, data: FormData, lang: str) -> tuple[list[str] | None, str]:
+    """Ticked categories win over a "Tất cả" box left ticked (the form starts with it ticked).
+    What is wrong is said in `lang`, the page's."""
     known = store.category_names()
     chosen = [str(v) for v in data.getlist("categories") if str(v) in known]
     frequency = str(data.get("frequency") or Frequency.DAILY.value)
     if frequency not in {f.value for f in Frequency}:
-        raise InvalidSubscription(
-            "Vui lòng chọn tần suất nhận tin: ngay khi có tin, hằng ngày hoặc hằng tuần."
-        )
+        with i18n.using(lang):
+            raise InvalidSubscription(
+                _("Vui lòng chọn tần suất nhận tin: ngay khi có tin, hằng ngày hoặc hằng tuần.")
+            )
+    if data.get("language") is not None and _text(data.get("language")) not in i18n.LANGUAGES:
+        with i18n.using(lang):
+            raise InvalidSubscription(_("Vui lòng chọn ngôn ngữ của thư: tiếng Việt hoặc tiếng Anh."))
     return (chosen or None), frequency
+
+
+def _language(request: Request) -> str:
+    """The language of this request's page (web/language.py): a sign-up's mail speaks it."""
+    return language.of(request, web(request).settings.site.language)
 
 
 async def _names(store: Store, chosen: frozenset[str] | None) -> list[str]:
