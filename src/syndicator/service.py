@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from syndicator import clock as clocks
+from syndicator import i18n
 from syndicator.clock import Clock
 from syndicator.config import Settings
 from syndicator.ingest.dropfolder import DropFolder
@@ -91,5 +92,10 @@ def assemble(
         drop_folder,
         composer,
         Sender(store, settings, clock=clock),
-        OfficialsWatcher(store, settings.digest.officials_file, settings.categories),
+        OfficialsWatcher(
+            store,
+            settings.digest.officials_file,
+            settings.categories,
+            default_language=i18n.catalogue_of(settings.site.language),
+        ),
     )
