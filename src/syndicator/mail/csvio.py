@@ -50,7 +50,7 @@ def import_csv(
     for number, row in enumerate(reader, start=1):
         if not row or not any(cell.strip() for cell in row):
             continue
-        if number == 1 and row[0].strip().lower() in _EMAIL_HEADERS:
+        if number == 1 and any(cell.strip().lower() in _EMAIL_HEADERS for cell in row):
             where = _header(row)
             continue
         cells = {column: unguarded(row[index]) if index < len(row) else "" for column, index in where.items()}
@@ -83,7 +83,7 @@ def _header(row: list[str]) -> dict[str, int]:
     found = {column: named[column] for column in COLUMNS[1:] if column in named}
     if not found:
         return {column: index for index, column in enumerate(COLUMNS)}
-    return {"email": 0, **found}
+    return {"email": min(named[h] for h in _EMAIL_HEADERS if h in named), **found}
 
 
 # A spreadsheet runs a cell beginning with one of these as a formula (OWASP "CSV Injection"); an
