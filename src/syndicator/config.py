@@ -358,6 +358,13 @@ class Settings(BaseSettings):
             return self.categories_en[slug]
         return self.categories.get(slug, stored_name)
 
+    def category_names(self, lang: str | None = None) -> dict[str, str]:
+        """slug -> the name shown in `lang`, for every slug the office named (category_display_name
+        for a whole list: `model.with_display_names` takes it)."""
+        if lang != ENGLISH:
+            return self.categories
+        return {**self.categories, **self.categories_en}
+
     def resolved_secret_key(self) -> str:
         """The configured key, or one generated once and kept under var/ so tokens survive restarts."""
         return self._resolved_secret

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from syndicator import feeds, links
+from syndicator import feeds, i18n, links
 from syndicator.config import Settings
 from syndicator.feeds import ArchiveLinks, Channel
+from syndicator.i18n import _
 from syndicator.links import OPML_PATH, archive_path, feed_path
 from syndicator.model import Article, Category, with_display_names
 from syndicator.publish.cache import FeedCache, RenderedFeed
@@ -81,6 +82,9 @@ class FeedBuilder:
         # the next look for newly unarchived ones reads only what was written or came due since
         self._feed_ids: dict[str, tuple[datetime, list[str]]] = {}
         self._lock = threading.RLock()  # the store watch and the drop folder may both ask
+        # feeds are in the site's language: their words, and the categories' names in it
+        self._language = i18n.catalogue_of(settings.site.language)
+        self._names = settings.category_names(self._language)
 
     @property
     def lock(self) -> AbstractContextManager[object]:
@@ -117,7 +121,7 @@ class FeedBuilder:
         with self.store.reading() as conn:
             names = store_channels.names(conn)
         categories = {
-            slug: Category(slug, self.settings.category_display_name(slug, name))
+            slug: Category(slug, self.settings.category_display_name(slug, name, self._language))
             for slug, name in names.items()
         }
         # categories first, `all` last: its total is the sum of theirs
@@ -297,15 +301,22 @@ class FeedBuilder:
 
     # -- channel description ----------------------------------------------------------------------
     def channel(self, key: str, category: Category | None, self_path: str | None = None) -> Channel:
+        """What a feed says of itself: in the site's language (its `language` element says which),
+        whatever the language of a page that links to it."""
         site = self.settings.site
-        if key == ALL or category is None:
-            title = site.name
-            description = site.description
-            page_url = links.absolute(self.settings.base_url, "/")
-        else:
-            title = f"{category.name} - {site.name}"
-            description = f"Tin bài chuyên mục {category.name} của {site.name}"
-            page_url = links.category_page(self.settings.base_url, key)
+        with i18n.using(self._language):
+            read_more = _("Đọc toàn bài trên %(site)s") % {"site": site.short_name}
+            if key == ALL or category is None:
+                title = site.name
+                description = site.description
+                page_url = links.absolute(self.settings.base_url, "/")
+            else:
+                title = f"{category.name} - {site.name}"
+                description = _("Tin bài chuyên mục %(category)s của %(site)s") % {
+                    "category": category.name,
+                    "site": site.name,
+                }
+                page_url = links.category_page(self.settings.base_url, key)
         return Channel(
             key=key,
             title=title,
@@ -318,14 +329,14 @@ class FeedBuilder:
             hub=self.settings.websub_hub,
             self_url=self._url(self_path) if self_path else None,
             max_content_bytes=self.settings.feeds.max_content_bytes,
-            read_more=f"Đọc toàn bài trên {site.short_name}",
+            read_more=read_more,
         )
 
     def _url(self, path: str) -> str:
         return links.absolute(self.settings.base_url, path)
 
     def _named(self, article: Article) -> Article:
-        return with_display_names(article, self.settings.categories)
+        return with_display_names(article, self._names)
 
     def _fingerprint(
         self, channel: Channel, entries: Sequence[Article], paging: Paging, extra: Any = None

@@ -1,4 +1,9 @@
-"""OPML 2.0 list of every feed, for readers that import a whole portal at once."""
+"""OPML 2.0 list of every feed, for readers that import a whole portal at once.
+
+In the site's language, as the feeds are. Each outline says which language its feed is in with a
+`language` attribute (the feed's own language tag, `site.language`): OPML 2.0 defines no such
+attribute and allows any other, readers that do not know it (Feedly, Inoreader) ignore it, and it
+is the name the feeds themselves use (RSS <language>, JSON Feed `language`)."""
 
 from __future__ import annotations
 
@@ -7,8 +12,9 @@ from datetime import datetime
 from email.utils import format_datetime
 from xml.etree import ElementTree as ET
 
-from syndicator import links
+from syndicator import i18n, links
 from syndicator.config import Settings
+from syndicator.i18n import _
 from syndicator.model import Category, reading_order
 
 
@@ -16,7 +22,9 @@ def render_opml(settings: Settings, categories: Sequence[Category], now: datetim
     """`now` is left out of the document by default so that equal inputs give equal bytes."""
     root = ET.Element("opml", version="2.0")
     head = ET.SubElement(root, "head")
-    ET.SubElement(head, "title").text = f"Nguồn tin RSS - {settings.site.name}"
+    with i18n.using(i18n.catalogue_of(settings.site.language)):
+        title = _("Nguồn tin RSS - %(site)s") % {"site": settings.site.name}
+    ET.SubElement(head, "title").text = title
     if now is not None:
         ET.SubElement(head, "dateCreated").text = format_datetime(now, usegmt=True)
     ET.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
