@@ -18,6 +18,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
 from syndicator import i18n
+from syndicator.config import load_settings
 from syndicator.templating import environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,7 +183,8 @@ def _page_contexts() -> dict[str, list[dict[str, Any]]]:
         category=social, published_at=when, updated_at=when + timedelta(hours=2),
         body_html="<p>Lịch tiếp dân tháng 12</p>", byline="Phòng Văn hóa", url="https://q1.example.vn/a1",
     )  # fmt: skip
-    categories = [SimpleNamespace(category=social, visible=3)]
+    education = SimpleNamespace(slug="giao-duc", name="Giáo dục")
+    categories = [SimpleNamespace(category=social, visible=3), SimpleNamespace(category=education, visible=1)]
     choices = {
         "categories": categories, "chosen": {"xa-hoi"}, "everything": False,
         "frequencies": [("daily", "Daily"), ("weekly", "Weekly")], "frequency": "daily",
@@ -215,10 +217,12 @@ def _page_contexts() -> dict[str, list[dict[str, Any]]]:
 def _english_pages() -> list[tuple[str, str]]:
     """Each page rendered in English, its data and the addresses and names of its markup taken out
     (a fragment `#nguon-tin` is an address, not a word a person reads)."""
-    site = SimpleNamespace(name="UBND Quận 1", description="Cổng thông tin", language="en")
+    # feeds in Vietnamese (the directory says so), one category named in English, the other not
+    site = SimpleNamespace(name="UBND Quận 1", description="Cổng thông tin", language="vi")
     shared = {"site": site, "base_url": "https://q1.example.vn", "subscribe_url": "/dang-ky"}
-    shared |= {"csrf_field": "csrf", "csrf_token": "t"}
-    env = environment(TZ, "en")  # dates in English too: only the words are this test's concern
+    shared |= {"csrf_field": "csrf", "csrf_token": "t", "page_query": "trang=2"}
+    names = load_settings(categories={"en": {"xa-hoi": "Society"}}).category_display_name
+    env = environment(TZ, "en", category_names=names)  # dates in English too
     pages = []
     with i18n.using("en"):
         for name, contexts in _page_contexts().items():
@@ -251,3 +255,16 @@ def test_no_vietnamese_ui_text_is_left_on_an_english_page() -> None:
         left = [p for p in sorted(vietnamese) if re.search(rf"(?<!\w){re.escape(p)}(?!\w)", html)]
         assert left == [], name
         assert [c for c in html if c.isalpha() and not c.isascii()] == [], name
+
+
+def test_the_english_pages_show_english_names_dates_and_the_feeds_language() -> None:
+    """What the check above cannot see once data is taken out: the English name of a category is
+    shown, the one without is not dropped, the directory says the feeds are in Vietnamese."""
+    pages: dict[str, str] = {}
+    for name, html in _english_pages():
+        pages.setdefault(name, html)  # the first context of each page: the one with data
+    home = pages["home.html"]
+    assert "Society" in home and '<span class="language">(in Vietnamese)</span>' in home
+    assert "(1 article)" in home and "(3 articles)" in home
+    assert "Society" in pages["category.html"] and "Society" in pages["article.html"]
+    assert "9:30 AM, Saturday 28 November 2026" in pages["article.html"]

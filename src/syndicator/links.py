@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode
 
 from syndicator.model import Article
 
@@ -41,6 +41,13 @@ def archive_path(key: str, page: int) -> str:
 def subscribe_path(category: str | None = None) -> str:
     """The subscription form, with a category ticked when given."""
     return "/subscribe" if category is None else f"/subscribe?c={quote(category, safe='')}"
+
+
+def in_language(query: str, lang: str, parameter: str = "lang") -> str:
+    """The same page in `lang`: a relative link keeping every parameter of `query` (a raw query
+    string, e.g. a category page's "trang=2") in its order, and only the old `parameter` dropped."""
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != parameter]
+    return "?" + urlencode([*kept, (parameter, lang)])
 
 
 def article_page(base_url: str, article_id: str) -> str:

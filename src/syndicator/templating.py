@@ -1,20 +1,25 @@
 """Jinja2 for pages and mails: one environment, Vietnamese formatting filters, autoescape.
 
 Templates mark the words a person reads with `_()`/`ngettext()` (Jinja's i18n extension), answered
-from i18n.py's catalogues in the language of `i18n.using`.
-At the bottom of the layers (it imports only dates.py, links.py and i18n.py), so mail/ and web/ both
-build on it."""
+from i18n.py's catalogues in the language of `i18n.using`. A category's name is data, not a message:
+templates show it with `category_name(category)` and list categories with `| in_reading_order`, both
+in the language of `i18n.using` (the English names of `[categories.en]`, through `category_names`).
+At the bottom of the layers (it imports only dates.py, links.py, model.py and i18n.py), so mail/ and
+web/ both build on it."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from syndicator import dates, i18n, links
+from syndicator.model import Category, reading_key
 
 # templates/ sits at the project root (src/syndicator -> parents[2]); a packaged install points
 # SYNDICATOR_TEMPLATES_DIR at its copy.
@@ -23,9 +28,38 @@ TEMPLATES = Path(
 )
 
 
-def environment(tz: ZoneInfo, locale: str = "vi", *, dates_follow_language: bool = False) -> Environment:
+# (slug, name as given, language) -> the name a person reads: Settings.category_display_name
+CategoryNames = Callable[[str, str, str | None], str]
+
+# "(in Vietnamese)": what the directory of a page in another language says of the feeds' language
+LANGUAGE_NOTES = {"vi": i18n.N_("(tiếng Việt)"), "en": i18n.N_("(tiếng Anh)")}
+
+
+class _Named(Protocol):
+    @property
+    def slug(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+
+_Listed = TypeVar("_Listed")  # a Category, or a CategoryCount (what has a .category)
+
+
+def _as_given(slug: str, name: str, lang: str | None) -> str:
+    return name
+
+
+def environment(
+    tz: ZoneInfo,
+    locale: str = "vi",
+    *,
+    dates_follow_language: bool = False,
+    category_names: CategoryNames = _as_given,
+) -> Environment:
     """`dates_follow_language`: the `when` filter writes in the language of `i18n.using` (pages, whose
-    language each request chooses) instead of `locale` (mails and feeds: the site's language)."""
+    language each request chooses) instead of `locale` (mails and feeds: the site's language).
+    `category_names`: a category's name in a language (`Settings.category_display_name`); without it,
+    templates show the name they are given."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(
@@ -50,9 +84,28 @@ def environment(tz: ZoneInfo, locale: str = "vi", *, dates_follow_language: bool
     def iso(moment: datetime) -> str:
         return moment.astimezone(tz).isoformat(timespec="seconds")
 
+    def category_name(category: _Named) -> str:
+        return category_names(category.slug, category.name, i18n.current())
+
+    def in_reading_order(items: Iterable[_Listed]) -> list[_Listed]:
+        """Categories (or their counts) in the order of the names this language shows."""
+
+        def key(item: _Listed) -> tuple[str, str, str]:
+            category = cast(_Named, getattr(item, "category", item))
+            return reading_key(Category(category.slug, category_name(category)))
+
+        return sorted(items, key=key)
+
+    def language_note(tag: str) -> str:
+        """ "(in Vietnamese)" for feeds in `tag` on a page in English; "" in their own language."""
+        feeds = i18n.catalogue_of(tag)
+        note = LANGUAGE_NOTES[feeds]
+        return "" if feeds == i18n.current() else i18n.gettext(note)
+
     dates.weekday_names(locale)  # a language Babel does not know fails the start, not every page
     env.filters["when"] = when
     env.filters["iso"] = iso
+    env.filters["in_reading_order"] = in_reading_order
     # a page links through links.py as the feeds and mails do, never by a path of its own
     env.globals.update(
         article_path=links.article_path,
@@ -60,7 +113,10 @@ def environment(tz: ZoneInfo, locale: str = "vi", *, dates_follow_language: bool
         feed_path=links.feed_path,
         subscribe_path=links.subscribe_path,
         opml_path=links.OPML_PATH,
+        in_language=links.in_language,
         current_language=i18n.current,
+        category_name=category_name,
+        language_note=language_note,
     )
     return env
 

@@ -20,8 +20,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, ExceptionHandler, Receive, Scope, Send
 
-from syndicator import links
+from syndicator import i18n, links
 from syndicator.clock import Clock
+from syndicator.i18n import N_, _
 from syndicator.mail.composer import MailComposer
 from syndicator.model import ARTICLE_ID, Visibility
 from syndicator.publish.follower import CacheFollower
@@ -32,7 +33,7 @@ from syndicator.web import metrics as metrics_text
 from syndicator.web.bodies import BodyParser
 from syndicator.web.feedserve import RETRY_AFTER, FeedServer
 from syndicator.web.ratelimit import RateLimiter
-from syndicator.web.state import Services, WebState, render, web
+from syndicator.web.state import Services, WebState, page_language, render, web
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +56,15 @@ FOLLOW_SECONDS = 0.5
 MAX_PAGE = 100_000
 _PAGE = re.compile(r"[1-9][0-9]{0,5}")  # ASCII digits only: str.isdigit() takes "²", which int() refuses
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
+# an error page's heading and message, translated where shown (_error_page)
 _HTTP_ERRORS = {
-    404: ("Không tìm thấy trang", "Trang bạn tìm không có hoặc đã được chuyển đi."),
-    410: ("Nội dung đã được gỡ bỏ", "Nội dung này không còn được đăng trên cổng thông tin."),
-    405: ("Phương thức không được hỗ trợ", "Yêu cầu này không được hỗ trợ."),
+    404: (N_("Không tìm thấy trang"), N_("Trang bạn tìm không có hoặc đã được chuyển đi.")),
+    410: (N_("Nội dung đã được gỡ bỏ"), N_("Nội dung này không còn được đăng trên cổng thông tin.")),
+    405: (N_("Phương thức không được hỗ trợ"), N_("Yêu cầu này không được hỗ trợ.")),
 }
+_OTHER_ERROR = (N_("Có lỗi xảy ra"), N_("Xin vui lòng thử lại sau."))
+_UNAVAILABLE = (N_("Hệ thống tạm thời gián đoạn"), N_("Xin vui lòng thử lại sau ít phút."))
+_SERVER_ERROR = (N_("Có lỗi xảy ra"), N_("Hệ thống đang gặp sự cố. Xin vui lòng thử lại sau ít phút."))
 _NO_STORE = {"cache-control": "no-store"}
 
 
@@ -147,8 +152,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if request.url.path.startswith("/api/"):
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-    heading, message = _HTTP_ERRORS.get(exc.status_code, ("Có lỗi xảy ra", "Xin vui lòng thử lại sau."))
-    return render(request, "pages/error.html", status=exc.status_code, heading=heading, message=message)
+    return _error_page(request, exc.status_code, _HTTP_ERRORS.get(exc.status_code, _OTHER_ERROR))
 
 
 async def database_error(request: Request, exc: Exception) -> Response:
@@ -160,26 +164,22 @@ async def database_error(request: Request, exc: Exception) -> Response:
         return JSONResponse({"error": "the database is unavailable: retry later"}, 503, headers)
     if request.url.path == "/metrics":
         return PlainTextResponse("database unavailable\n", 503, headers)
-    response = render(
-        request,
-        "pages/error.html",
-        status=503,
-        heading="Hệ thống tạm thời gián đoạn",
-        message="Xin vui lòng thử lại sau ít phút.",
-    )
+    response = _error_page(request, 503, _UNAVAILABLE)
     response.headers.update(headers)
     return response
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s", request.url.path, exc_info=exc)
-    return render(
-        request,
-        "pages/error.html",
-        status=500,
-        heading="Có lỗi xảy ra",
-        message="Hệ thống đang gặp sự cố. Xin vui lòng thử lại sau ít phút.",
-    )
+    return _error_page(request, 500, _SERVER_ERROR)
+
+
+def _error_page(request: Request, status: int, words: tuple[str, str]) -> Response:
+    """The error page in the language of the page asked for (its heading and message msgids)."""
+    heading, message = words
+    with i18n.using(page_language(request)):
+        heading, message = _(heading), _(message)
+    return render(request, "pages/error.html", status=status, heading=heading, message=message)
 
 
 ROUTES = [
@@ -216,6 +216,7 @@ def create_app(services: Services) -> ASGIApp:
         base_url=settings.base_url,
         archive=lambda key, page: services.builder.archive_page(key, page, services.clock()),
         availability=availability,
+        language=i18n.catalogue_of(settings.site.language),
     )
     app.state.web = web_state(services, availability, feeds.served)
     return feeds
@@ -226,7 +227,12 @@ def web_state(
 ) -> WebState:
     """What the handlers share, made once: an app of a few of the routes (a test) sets it alone."""
     settings = services.settings
-    templates = environment(settings.tz, settings.site.language, dates_follow_language=True)
+    templates = environment(
+        settings.tz,
+        settings.site.language,
+        dates_follow_language=True,
+        category_names=settings.category_display_name,
+    )
     check_templates(templates, PAGE_TEMPLATES)
     return WebState(
         services=services,

@@ -2,18 +2,21 @@
 
 An aggregator's poll is a dict lookup, a header comparison and one send: no database, no feedgen, no
 framework routing. This is the one place that decides caching headers for feeds (ETag, 304, gzip).
+Its few words (a 404, 405, 410 or 503 in plain text) are in the site's language, as the feeds are:
+translated once at start, never negotiated per request.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from email.utils import parsedate_to_datetime
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from syndicator import links
+from syndicator import i18n, links
+from syndicator.i18n import N_, _
 from syndicator.publish.cache import FeedCache, RenderedFeed
 from syndicator.store.database import Availability, is_unavailable
 
@@ -23,6 +26,13 @@ ArchiveLookup = Callable[[str, int], RenderedFeed | None]
 _ARCHIVE = re.compile(r"^/feeds/([a-z0-9-]+)/archive/([1-9][0-9]{0,8})\.atom$")
 _GZIP_SUFFIX = '-gz"'
 RETRY_AFTER = "30"  # seconds, while the database is away: a restart or failover usually takes about that
+# the plain-text answers by status, translated once (FeedServer.__init__)
+_WORDS = {
+    404: N_("Không có nguồn tin này."),
+    405: N_("Chỉ hỗ trợ GET và HEAD."),
+    410: N_("Chuyên mục này không còn tin bài nào."),
+    503: N_("Tạm thời không truy cập được, xin thử lại sau."),
+}
 
 
 class _Prepared:
@@ -66,7 +76,9 @@ class FeedServer:
         base_url: str,
         archive: ArchiveLookup,
         availability: Availability | None = None,
+        language: str = i18n.SOURCE,
     ) -> None:
+        """`language`: the catalogue of the site's language, which the feeds are written in."""
         self.app = app
         self.cache = cache
         self.hub = hub
@@ -75,6 +87,9 @@ class FeedServer:
         self.availability = availability
         self.cache_control = f"public, max-age={max_age}".encode()
         self._prepared: dict[str, _Prepared] = {}
+        with i18n.using(language):
+            self._words = {status: _(message) for status, message in _WORDS.items()}
+        self._language = [(b"content-language", language.encode())]
         # responses by status, for /metrics (a dict increment is all a poll pays for it)
         self.served: dict[int, int] = {200: 0, 304: 0, 404: 0, 405: 0, 410: 0}
 
@@ -86,7 +101,7 @@ class FeedServer:
         method = scope["method"]
         if method not in ("GET", "HEAD"):
             self.served[405] += 1
-            await _plain(send, 405, "Chỉ hỗ trợ GET và HEAD.", [(b"allow", b"GET, HEAD")])
+            await self._plain(send, 405, [(b"allow", b"GET, HEAD")])
             return
         doc = self.cache.get(path)
         if doc is None:
@@ -98,20 +113,27 @@ class FeedServer:
                 if self.availability is not None:
                     self.availability.failed(error)
                 # feeds in memory still answer; an archive page not rendered yet needs the database
-                unavailable = "Tạm thời không truy cập được, xin thử lại sau."
-                await _plain(
-                    send, 503, unavailable, [(b"retry-after", RETRY_AFTER.encode())], cache=b"no-store"
-                )
+                await self._plain(send, 503, [(b"retry-after", RETRY_AFTER.encode())], cache=b"no-store")
                 return
         if doc is None:
             if self.cache.is_gone(path):
                 self.served[410] += 1
-                await _plain(send, 410, "Chuyên mục này không còn tin bài nào.", [])
+                await self._plain(send, 410)
             else:
                 self.served[404] += 1
-                await _plain(send, 404, "Không có nguồn tin này.", [])
+                await self._plain(send, 404)
             return
         await self._send(doc, scope, send, method == "HEAD")
+
+    async def _plain(
+        self,
+        send: Send,
+        status: int,
+        extra: Sequence[tuple[bytes, bytes]] = (),
+        *,
+        cache: bytes = b"public, max-age=60",
+    ) -> None:
+        await _plain(send, status, self._words[status], [*self._language, *extra], cache=cache)
 
     async def _archive_page(self, path: str) -> RenderedFeed | None:
         match = _ARCHIVE.match(path)

@@ -75,13 +75,21 @@ def web(request: Request) -> WebState:
     return state
 
 
+def page_language(request: Request) -> str:
+    """The language of the page this request asks for (web/language.py); render writes in it, and a
+    handler translates in it what it gives a page (`with i18n.using(page_language(request))`)."""
+    return language.of(request, web(request).settings.site.language)
+
+
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """A page from templates/pages/, with what every page shows (site, base URL, subscribe link), in
-    the language of the request (web/language.py), which its headers say."""
+    """A page from templates/pages/, with what every page shows (site, base URL, subscribe link, and
+    its own query string for the footer's link to the other language), in the language of the
+    request (web/language.py), which its headers say."""
     state = web(request)
-    lang = language.of(request, state.settings.site.language)
+    lang = page_language(request)
     with i18n.using(lang):
-        html = state.templates.get_template(name).render(**state.shared, **context)
+        page = state.templates.get_template(name)
+        html = page.render(**state.shared, page_query=request.url.query, **context)
     response = HTMLResponse(html, status_code=status, headers={"cache-control": "public, max-age=60"})
     language.said(request, response, lang, secure=state.secure)
     return response
