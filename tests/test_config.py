@@ -294,6 +294,22 @@ def test_a_regional_language_tag_is_known(monkeypatch: pytest.MonkeyPatch) -> No
     assert load_settings().site.language == "vi-VN"
 
 
+@pytest.mark.parametrize(
+    ("tag", "named"),
+    [
+        ("fr", "no message catalogue for language 'fr': syndicator speaks vi and en"),
+        ("xx", "unknown language 'xx'"),
+    ],
+)
+def test_a_site_language_needs_a_catalogue(monkeypatch: pytest.MonkeyPatch, tag: str, named: str) -> None:
+    """Feeds, the OPML and mails by default speak the site's language: a language Babel knows but we
+    have no words for (French) would come out in Vietnamese under a feed that says French."""
+    monkeypatch.setenv("SYNDICATOR_SITE__LANGUAGE", tag)
+    with pytest.raises(ConfigError, match=r"site\.language") as caught:
+        load_settings()
+    assert named in str(caught.value)
+
+
 def test_several_bad_settings_are_named_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SYNDICATOR_FEEDS__MAX_ENTRIES", "0")
     monkeypatch.setenv("SYNDICATOR_BASE_URL", "notaurl")

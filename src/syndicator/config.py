@@ -36,7 +36,7 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from syndicator import dates
+from syndicator import dates, i18n
 from syndicator.smtpurl import SmtpAddress
 from syndicator.text import category_slug
 
@@ -72,6 +72,13 @@ class SiteSettings(_Section):
             raise ValueError(
                 f"unknown language {value!r} (a BCP 47 tag Babel knows, e.g. 'vi' or 'en')"
             ) from None
+        # the site's words (feeds, OPML, mails by default) come from a catalogue: one must exist
+        primary = value.split("-", 1)[0]
+        if primary not in i18n.LANGUAGES:
+            raise ValueError(
+                f"no message catalogue for language {value!r}: syndicator speaks "
+                f"{' and '.join(i18n.LANGUAGES)} (e.g. 'vi', 'vi-VN', 'en', 'en-GB')"
+            )
         return value
 
     @field_validator("timezone")
