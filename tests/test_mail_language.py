@@ -361,3 +361,29 @@ def test_migration_0012_gives_existing_rows_vietnamese_and_goes_back(database_ur
             assert conn.execute(select(mail_bodies.c.language)).scalars().all() == ["vi"]
     finally:
         engine.dispose()
+
+
+# -- category names in the mail's language -------------------------------------------------------------
+
+
+@pytest.fixture
+def english_names_site(database_url: str, tmp_path: Path, smtp: SmtpServer) -> Iterator[Site]:
+    names = {"en": {"thong-bao": "Announcements", "y-te": "Health"}}
+    with running_site(database_url, tmp_path, smtp=smtp, categories=names) as running:
+        yield running
+
+
+def test_category_names_follow_the_language_of_the_page_and_of_the_mail(english_names_site: Site) -> None:
+    site = english_names_site
+    english = browser(site, "en").get("/subscribe").text
+    assert "> Announcements</label>" in english and "> Health</label>" in english
+    assert english.index("> Announcements</label>") < english.index("> Health</label>")
+    vietnamese = browser(site, "vi").get("/subscribe").text
+    assert "> Thông báo</label>" in vietnamese and "Announcements" not in vietnamese
+    site.add_confirmed("anna@example.org", language="en")
+    site.add_confirmed("binh@example.vn")
+    assert site.queue_daily_digest("c1") == 2
+    assert site.deliver().sent == 2
+    mails = {r.recipients[0]: text_part(r.message()) for r in site.received(2)}
+    assert "== ANNOUNCEMENTS ==" in mails["anna@example.org"]
+    assert "== THÔNG BÁO ==" in mails["binh@example.vn"]

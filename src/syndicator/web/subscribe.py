@@ -33,8 +33,8 @@ from syndicator.mail.optin import (
 )
 from syndicator.model import Category, CategoryCount, Frequency, Subscriber, SubscriberStatus, reading_order
 from syndicator.store import Store
-from syndicator.web import csrf, language
-from syndicator.web.state import WebState, render, web
+from syndicator.web import csrf
+from syndicator.web.state import WebState, page_language, render, web
 
 log = logging.getLogger(__name__)
 
@@ -159,13 +159,13 @@ async def confirm_link(request: Request) -> Response:
     try:
         if request.method == "GET":
             wanted = requested(state.secret, token, state.now())
-            names = await _names(state.store, wanted.categories)
+            names = await _names(request, wanted.categories)
             return page(request, "pages/confirm.html", wanted=wanted, names=names)
         client = request.client.host if request.client else None
         person = await run_in_threadpool(confirm, state.store, state.secret, token, state.now(), client)
     except tokens.BadToken as error:
         return problem(request, EXPIRED_CONFIRM_LINK if "expired" in str(error) else BAD_CONFIRM_LINK)
-    names = await _names(state.store, person.categories)
+    names = await _names(request, person.categories)
     return page(request, "pages/confirmed.html", person=person, names=names)
 
 
@@ -307,14 +307,21 @@ def _choices(store: Store, data: FormData, lang: str) -> tuple[list[str] | None,
 
 def _language(request: Request) -> str:
     """The language of this request's page (web/language.py): a sign-up's mail speaks it."""
-    return language.of(request, web(request).settings.site.language)
+    return page_language(request)
 
 
-async def _names(store: Store, chosen: frozenset[str] | None) -> list[str]:
+async def _names(request: Request, chosen: frozenset[str] | None) -> list[str]:
+    """The names of the chosen categories as the page's language shows them, in reading order."""
     if chosen is None:
         return []
-    known = await run_in_threadpool(store.category_names)
-    return [c.name for c in reading_order(Category(slug, known.get(slug, slug)) for slug in chosen)]
+    state = web(request)
+    known = await run_in_threadpool(state.store.category_names)
+    lang = page_language(request)
+    shown = (
+        Category(slug, state.settings.category_display_name(slug, known.get(slug, slug), lang))
+        for slug in chosen
+    )
+    return [c.name for c in reading_order(shown)]
 
 
 async def _person(request: Request, state: WebState, purpose: str) -> Subscriber | None:
