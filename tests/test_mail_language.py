@@ -5,11 +5,13 @@ footers, rendered once per language (not per subscriber). Over real HTTP (uvicor
 
 from __future__ import annotations
 
+import email
 import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -22,15 +24,22 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select
 
 from syndicator import i18n
+from syndicator.config import Settings
 from syndicator.mail import choices, csvio, officials
 from syndicator.mail.choices import InvalidSubscription
-from syndicator.mail.digests import queue_immediate
+from syndicator.mail.composer import MailComposer
+from syndicator.mail.digests import preview_since, queue_immediate
+from syndicator.mail.mime import PARTS_HTML_SLOT, PARTS_TEXT_SLOT, TOTAL_SLOT, UNSUBSCRIBE_SLOT, encode_part
 from syndicator.mail.render import MailRenderer
-from syndicator.model import SubscriberStatus
-from syndicator.store import Store
+from syndicator.mail.sender import Sender
+from syndicator.model import OutboxKind, SubscriberStatus
+from syndicator.store import Store, mailqueue
 from syndicator.store.database import alembic_config, create_store_engine, upgrade
+from syndicator.store.mailqueue import Claimed
 from syndicator.store.schema import mail_bodies, metadata, subscribers
 from tests.conftest import NOW
+from tests.factories import FakeClock, publish
+from tests.mailkit import IN_WINDOW, RUN_AT, THONG_BAO, local
 from tests.smtp_server import SmtpServer, smtp_server
 from tests.subscribekit import Site, csrf_field, html_part, link, running_site, text_part
 from tests.test_mail_cli import environment, syndicator
@@ -387,3 +396,56 @@ def test_category_names_follow_the_language_of_the_page_and_of_the_mail(english_
     mails = {r.recipients[0]: text_part(r.message()) for r in site.received(2)}
     assert "== ANNOUNCEMENTS ==" in mails["anna@example.org"]
     assert "== THÔNG BÁO ==" in mails["binh@example.vn"]
+
+
+# -- previews, and frames stored before languages ------------------------------------------------------
+
+
+def utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+def test_a_preview_speaks_the_language_asked_or_the_subscribers(
+    mail_store: Store, mail_settings: Settings
+) -> None:
+    publish(mail_store, "p1", THONG_BAO, IN_WINDOW)
+    publish(mail_store, "p2", THONG_BAO, IN_WINDOW + timedelta(hours=1))
+    reader, _ = choices.add(mail_store, "anna@example.org", utc(IN_WINDOW), language="en", confirmed=True)
+    composer = MailComposer(mail_settings)
+    since, now = utc(local(2021, 1, 1)), utc(RUN_AT)
+    short = mail_settings.site.short_name
+    asked = preview_since(mail_store, composer, since, now, None, "en")
+    assert asked is not None and asked[0] == f"{short} digest: articles since 01/01/2021 (2 articles)"
+    assert "<title>" + asked[0] + "</title>" in asked[1] and "2 new articles" in asked[1]
+    theirs = preview_since(mail_store, composer, since, now, reader)
+    assert theirs is not None and theirs[0] == asked[0]
+    sites = preview_since(mail_store, composer, since, now, None)
+    assert sites is not None and sites[0] == f"Bản tin {short}: các tin từ 01/01/2021 (2 tin)"
+    with pytest.raises(ValueError, match="'fr'"):
+        preview_since(mail_store, composer, since, now, None, "fr")
+
+
+def test_a_digest_frame_stored_before_0012_still_gets_its_count(
+    mail_store: Store, mail_settings: Settings
+) -> None:
+    """A frame queued by the version before languages has a bare number's slots ({total}, @@TOTAL@@)
+    and its noun written after them: the sender still fills them with the number alone."""
+    person, _ = choices.add(mail_store, "an@example.vn", utc(IN_WINDOW), confirmed=True)
+    composer = MailComposer(mail_settings)
+    mime = composer.template(
+        "Bản tin ngày 07/01/2021: {total} tin mới",
+        f"dưới đây là {TOTAL_SLOT} tin mới\n{PARTS_TEXT_SLOT}\n{UNSUBSCRIBE_SLOT}",
+        f"<p>dưới đây là {TOTAL_SLOT} tin mới</p>{PARTS_HTML_SLOT}",
+        list_what="Bản tin",
+        subject_per_recipient=True,
+    )
+    part = mailqueue.Part(3, encode_part("== THÔNG BÁO ==\n"), encode_part("<h2>Thông báo</h2>"))
+    with mail_store.writing() as conn:
+        frame = mailqueue.body_id(conn, "digest:1", "Bản tin ngày 07/01/2021: {total} tin mới", mime, NOW)
+        mailqueue.store_parts(conn, frame, {"thong-bao": part})
+    row = Claimed(1, OutboxKind.DIGEST, person.id, person.email, None, frame, None, 0, ("thong-bao",))
+    message = Sender(mail_store, mail_settings, clock=FakeClock(RUN_AT)).message(row)
+    parsed = email.message_from_bytes(message, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    assert parsed["Subject"] == "Bản tin ngày 07/01/2021: 3 tin mới"
+    assert "dưới đây là 3 tin mới" in text_part(parsed) and "== THÔNG BÁO ==" in text_part(parsed)
