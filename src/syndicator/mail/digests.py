@@ -6,6 +6,9 @@ run of that frequency ended (the first run: a day or a week before). Creating th
 claim: whichever instance or command inserts it owns it; queueing is idempotent, so a run
 interrupted half-way is completed by the next attempt and nobody gets two.
 
+Mail is written in each recipient's language (`Subscriber.language`), and rendered once per language
+its recipients read, never per subscriber: a run's frame and parts, an article's announcement.
+
 A run is made only for a window that has ended (`plan_run` refuses any other, for the scheduler and
 `digest send` alike): a run is made once, so one made early would read its window's news before the
 window was over, and what arrived in the rest of it would go out in no digest at all.
@@ -48,6 +51,9 @@ IMMEDIATE_CURSOR = "immediate.cursor"
 # Rows committed late may carry an available_at just before the cursor: look back, duplicates are
 # impossible anyway (one row per subscriber and article).
 IMMEDIATE_LOOKBACK = timedelta(minutes=10)
+# the names of the lists (List-Id), in the language of each mail; their identifiers stay these msgids'
+DIGEST_LIST = N_("Bản tin")
+NEWS_LIST = N_("Tin mới")
 
 
 def window_end(frequency: Frequency, at: datetime, settings: Settings) -> datetime:
@@ -152,10 +158,6 @@ class _RunMail:
             frame_id = mailqueue.body_id(conn, key, frame.subject, mime, self.now, language=lang)
             mailqueue.store_parts(conn, frame_id, parts)
         return frame_id, order
-
-
-DIGEST_LIST = N_("Bản tin")
-NEWS_LIST = N_("Tin mới")
 
 
 def queue_run(
