@@ -244,9 +244,10 @@ def test_the_shipped_officials_file_parses(tmp_path: Path) -> None:
     assert read_officials(shipped) == []  # examples only, commented out
     example = re.sub(r"(?m)^# (\[\[official\]\]|\w+ = )", r"\1", shipped.read_text(encoding="utf-8"))
     (tmp_path / "o.toml").write_text(example, encoding="utf-8")
-    assert [o.email for o in read_officials(tmp_path / "o.toml")] == [
-        "vanphong@thoxuan.thanhhoa.gov.vn",
-        "bchqs@thoxuan.thanhhoa.gov.vn",
+    assert [(o.email, o.language) for o in read_officials(tmp_path / "o.toml")] == [
+        ("vanphong@thoxuan.thanhhoa.gov.vn", None),
+        ("bchqs@thoxuan.thanhhoa.gov.vn", None),
+        ("bqlkcn@thoxuan.thanhhoa.gov.vn", "en"),  # the language key, shown once
     ]
 
 
