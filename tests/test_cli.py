@@ -391,7 +391,8 @@ def test_tables_and_configured_category_names(tmp_path: Path) -> None:
     assert "Thông báo chung" in table.stdout
     assert cli("subscribers", "add", "ai@xa.test", "--name", "Lê Hải", cwd=tmp_path, env=env).returncode == 0
     table = cli("subscribers", "list", cwd=tmp_path, env=env)
-    assert header(table.stdout) == ["email", "name", "status", "source", "categories", "frequency"]
+    columns = ["email", "name", "status", "source", "categories", "frequency", "language"]
+    assert header(table.stdout) == columns
     assert "Lê Hải" in table.stdout
 
     result = cli("categories", "list", "--json", cwd=tmp_path, env=env)
