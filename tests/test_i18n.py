@@ -196,6 +196,7 @@ def _page_contexts() -> dict[str, list[dict[str, Any]]]:
 
     confirmations = [wanted(f, n) for f in ("immediate", "weekly", "daily") for n in ([], ["Xã hội"])]
     person = {"person": SimpleNamespace(email="an@example.vn")}
+    languages = {"languages": {"vi": "Tiếng Việt", "en": "English"}, "language": "en"}
     return {
         "home.html": [{"articles": [item], "categories": categories}, {"articles": [], "categories": []}],
         "category.html": [{"category": social, "articles": [item], "page": 2, "has_next": True}],
@@ -206,8 +207,16 @@ def _page_contexts() -> dict[str, list[dict[str, Any]]]:
         "confirm.html": confirmations,
         "confirmed.html": confirmations,
         "preferences.html": [
-            {**choices, **person, "saved": True, "listed": True, "active": False},
-            {**choices, **person, "saved": False, "listed": False, "active": True, "everything": True},
+            {**choices, **person, **languages, "saved": True, "listed": True, "active": False},
+            {
+                **choices,
+                **person,
+                **languages,
+                "saved": False,
+                "listed": False,
+                "active": True,
+                "everything": True,
+            },
         ],
         "unsubscribe.html": [person],
         "unsubscribed.html": [person],

@@ -33,6 +33,7 @@ DATA_STRINGS = {
         "config.py",
         "Tin tức, thông báo của Cổng thông tin điện tử huyện Thọ Xuân, tỉnh Thanh Hóa",
     ): "the default site description: data",
+    ("i18n.py", "Tiếng Việt"): "Vietnamese named in itself, as its readers look for it on any page",
     ("dates.py", "Chủ nhật"): "locale data: how Vietnamese writes Sunday in running text (dates.py)",
     ("text.py", "đ"): "a letter folded in slugs, not text",
     ("mail/choices.py", "tất cả"): "input: an operator may type 'tất cả' for every category",

@@ -25,6 +25,8 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 
 LANGUAGES = ("vi", "en")
+# each language named in itself (an endonym): what a reader of it looks for, on any page
+ENDONYMS = {"vi": "Tiếng Việt", "en": "English"}
 SOURCE = "vi"  # the language the msgids are written in
 DOMAIN = "messages"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"

@@ -44,8 +44,6 @@ FREQUENCIES = [  # labels translated where shown (`_frequencies`)
     (Frequency.DAILY.value, N_("Hằng ngày (bản tin buổi sáng)")),
     (Frequency.WEEKLY.value, N_("Hằng tuần")),
 ]
-# the languages a subscriber's mail can be in, each named in its own language (as the footer's links)
-LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
 
 
 @dataclass(frozen=True)
@@ -215,7 +213,7 @@ async def _preferences_page(
         frequency=shown.frequency.value,
         frequencies=FREQUENCIES,
         language=person.language,
-        languages=LANGUAGE_NAMES,
+        languages=i18n.ENDONYMS,
         saved=saved,
         active=person.status is SubscriberStatus.CONFIRMED,
         listed=own is not None,
