@@ -13,6 +13,7 @@ import enum
 import hashlib
 import hmac
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 USERNAME_CHARS = 64
 PASSWORD_MIN = 12
 PASSWORD_MAX = 128
+HASHING_AT_ONCE = 4  # Argon2 at its defaults takes 64 MiB a hash: a burst of logins must not take 40 × that
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
@@ -112,19 +114,22 @@ class Passwords:
     """Argon2id hashing with argon2-cffi's defaults (RFC 9106's second recommendation) unless given
     other parameters. `verify` never raises for a wrong password or a bad stored hash: it answers."""
 
-    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+    def __init__(self, hasher: PasswordHasher | None = None, at_once: int = HASHING_AT_ONCE) -> None:
         self.hasher = hasher or PasswordHasher()
+        self._slots = threading.BoundedSemaphore(at_once)  # the web's thread pool is larger
         # verified when the username is unknown, so that an unknown user costs the same as a wrong
         # password (login timing must not tell who has an account)
         self._dummy = self.hasher.hash("not a password of anyone: the timing twin of a real check")
 
     def hash(self, text: str) -> str:
-        return self.hasher.hash(text)
+        with self._slots:
+            return self.hasher.hash(text)
 
     def verify(self, stored: str | None, text: str) -> bool:
         """Whether `text` is the password of `stored`; None (no such user) checks a dummy, and fails."""
         try:
-            matched = self.hasher.verify(stored or self._dummy, text)
+            with self._slots:
+                matched = self.hasher.verify(stored or self._dummy, text)
         except (VerificationError, InvalidHashError):
             return False
         return bool(matched) and stored is not None
