@@ -25,6 +25,7 @@ from syndicator.accounts import (
     PASSWORD_MAX,
     InvalidAccount,
     Role,
+    masked_address,
     password,
     role,
     username,
@@ -87,6 +88,22 @@ def test_roles_rise_from_viewer_to_admin() -> None:
     assert role(" Admin ") is Role.ADMIN
     with pytest.raises(InvalidAccount, match="one of viewer, editor, admin"):
         role("root")
+
+
+@pytest.mark.parametrize(
+    ("email", "shown"),
+    [
+        ("nguyenvan@gmail.com", "ng***@gmail.com"),
+        ("an@xa.vn", "a***@xa.vn"),
+        ("a@xa.vn", "a***@xa.vn"),
+        ('"a@b"@xa.vn', '"a***@xa.vn'),
+        ("khong-phai-dia-chi", "***"),
+    ],
+)
+def test_an_address_is_masked_for_roles_without_personal_data(email: str, shown: str) -> None:
+    assert masked_address(email) == shown
+    assert Role.ADMIN.sees_personal_data
+    assert not Role.EDITOR.sees_personal_data and not Role.VIEWER.sees_personal_data
 
 
 # -- the store ------------------------------------------------------------------------------------------
@@ -249,10 +266,13 @@ def test_the_admin_commands_manage_accounts_and_are_audited(database_url: str, t
     changed = admin_cli(database_url, tmp_path, "set-password", "cuong", stdin="một mật khẩu mới hẳn\n")
     assert changed.returncode == 0, changed.stderr
     assert "0 sessions ended" in changed.stdout
+    promoted = admin_cli(database_url, tmp_path, "set-role", "Cuong", "--role", "editor")
+    assert promoted.stdout.strip() == "cuong is now editor", promoted.stderr
     assert admin_cli(database_url, tmp_path, "remove-user", "cuong").returncode == 0
     audit = json.loads(admin_cli(database_url, tmp_path, "audit", "--json").stdout)
     assert [(e["actor"], e["action"], e["target"], e["address"]) for e in audit] == [
         ("cli:tuan", "account.remove", "cuong", None),
+        ("cli:tuan", "account.role", "cuong", None),
         ("cli:tuan", "account.password", "cuong", None),
         ("cli:tuan", "account.add", "cuong", None),
         ("cli:tuan", "account.add", "an", None),
@@ -275,6 +295,7 @@ def test_the_admin_commands_manage_accounts_and_are_audited(database_url: str, t
         (("add-user", "an", "--role", "root"), PASSWORD, 2, "'root' is not one of"),
         (("set-password", "khong-co"), PASSWORD, 1, "no account khong-co"),
         (("remove-user", "khong-co"), "", 1, "no account khong-co"),
+        (("set-role", "khong-co", "--role", "admin"), "", 1, "no account khong-co"),
     ],
 )
 def test_a_refused_command_says_why_in_one_line(

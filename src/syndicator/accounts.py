@@ -46,6 +46,11 @@ class Role(enum.StrEnum):
     def allows(self, needed: Role) -> bool:
         return self.rank >= needed.rank
 
+    @property
+    def sees_personal_data(self) -> bool:
+        """Only an admin manages subscribers: the others see addresses masked (`masked_address`)."""
+        return self is Role.ADMIN
+
 
 @dataclass(frozen=True, slots=True)
 class Account:
@@ -146,3 +151,13 @@ def digest(session_id: str) -> str:
 def keyed(secret: str, purpose: str, text: str) -> str:
     """An HMAC of `text` (a username, an address), so stored login failures name no one in clear."""
     return hmac.new(secret.encode(), f"{purpose}\n{text}".encode(), hashlib.sha256).hexdigest()
+
+
+def masked_address(email: str) -> str:
+    """An address as a role without personal data sees it (issue 14: `ng***@gmail.com`): the first two
+    characters of the local part (one, if it has only two), then `***`, and the domain."""
+    local, at, domain = email.rpartition("@")
+    if not at:
+        return "***"
+    shown = local[:2] if len(local) > 2 else local[:1]
+    return f"{shown}***@{domain}"

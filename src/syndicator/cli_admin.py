@@ -137,6 +137,23 @@ def set_password(username: Annotated[str, typer.Argument(help=USERNAME_HELP)]) -
     stdout.print(Text(f"password of {name} changed; {ended} session{'' if ended == 1 else 's'} ended"))
 
 
+@admin_app.command("set-role")
+def set_role(
+    username: Annotated[str, typer.Argument(help=USERNAME_HELP)],
+    role: Annotated[Role, typer.Option(help="What the account may do: viewer, editor or admin.")],
+) -> None:
+    """Give an account another role (its sessions go on, with the new role from their next request)."""
+    try:
+        name = checked_username(username)
+        with _store() as store:
+            account = access.set_role(store, name, role, clock.utcnow(), _actor())
+    except InvalidAccount as error:
+        _fail(str(error))
+    except access.UnknownAccount:
+        _fail(f"no account {printable(username)}", 1)
+    stdout.print(Text(f"{account.username} is now {account.role.value}"))
+
+
 @admin_app.command("remove-user")
 def remove_user(username: Annotated[str, typer.Argument(help=USERNAME_HELP)]) -> None:
     """Remove a console account; every session of it ends."""
