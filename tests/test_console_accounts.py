@@ -364,3 +364,33 @@ def test_on_a_terminal_the_password_is_asked_twice_and_not_echoed(database_url: 
             process.kill()
         os.close(master)
     assert PASSWORD.encode() not in seen  # never echoed
+
+
+def test_two_instances_adding_the_same_username_at_once_make_one_account(
+    pg_store: Store, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL (SQLite runs one writer at a time): all pass the lookup (made to, here: the race's
+    worst case), one insert wins, the others are told the account exists, not a database error."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from syndicator.store import accounts as store_accounts
+
+    monkeypatch.setattr(store_accounts, "by_username", lambda conn, name: None)
+    hashed = CHEAP.hash(PASSWORD)
+    barrier = Barrier(4)
+
+    def add(number: int) -> str:
+        barrier.wait()
+        try:
+            with pg_store.writing() as conn:
+                store_accounts.add(conn, "an", Role.ADMIN, hashed, now)
+        except access.AccountExists:
+            return "exists"
+        return "added"
+
+    with ThreadPoolExecutor(4) as pool:
+        results = sorted(pool.map(add, range(4)))
+    assert results == ["added", "exists", "exists", "exists"]
+    monkeypatch.undo()
+    assert [a.username for a in access.accounts(pg_store)] == ["an"]
