@@ -394,3 +394,18 @@ def test_two_instances_adding_the_same_username_at_once_make_one_account(
     assert results == ["added", "exists", "exists", "exists"]
     monkeypatch.undo()
     assert [a.username for a in access.accounts(pg_store)] == ["an"]
+
+
+def test_a_bad_setting_stops_the_command_before_the_password_is_read(
+    database_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text("[feeds]\nmax_entries = 0\n", encoding="utf-8")
+    environ = _environment(database_url) | {"SYNDICATOR_CONFIG": str(path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "syndicator", "admin", "add-user", "an", "--role", "admin"],
+        cwd=tmp_path, env=environ, input="", capture_output=True, encoding="utf-8", timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "feeds.max_entries" in result.stderr
+    assert "no password" not in result.stderr

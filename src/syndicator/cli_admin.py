@@ -48,12 +48,16 @@ def _actor() -> str:
     return f"cli:{who}"
 
 
-@contextmanager
-def _store() -> Iterator[Store]:
+def _settings() -> Settings:
     try:
-        config: Settings = load_settings()
+        return load_settings()
     except ConfigError as error:
         _fail(str(error))
+
+
+@contextmanager
+def _store(config: Settings | None = None) -> Iterator[Store]:
+    config = config or _settings()
     try:
         store = Store.open(config.database_url, config.categories)
     except StoreError as error:
@@ -82,9 +86,10 @@ def add_user(
 ) -> None:
     """Create a console account (the password is asked for, or read from standard input)."""
     try:
-        name = checked_username(username)  # before the password is asked for
+        name = checked_username(username)  # the name and the settings before the password is asked for
+        config = _settings()
         password = _password()
-        with _store() as store:
+        with _store(config) as store:
             account = access.add_account(store, name, role, password, clock.utcnow(), _actor())
     except InvalidAccount as error:
         _fail(str(error))
