@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from syndicator import __version__, clock, i18n, links, presenters
+from syndicator.cli_admin import admin_app
 from syndicator.config import ConfigError, Settings, default_base_url_note, load_settings
 from syndicator.files import Refused, Source, read_whole
 from syndicator.ingest.importer import Format, Reported, count_files, display, import_paths
@@ -59,6 +60,7 @@ app.add_typer(categories_app, name="categories")
 app.add_typer(db_app, name="db")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(digest_app, name="digest")
+app.add_typer(admin_app, name="admin")
 
 # One wording for each kind of value, so every command's --help describes it the same way.
 MOMENT_HELP = "ISO 8601 date or date-time, in site.timezone unless it has a zone"

@@ -274,3 +274,52 @@ archive_entries = Table(
     Column("page", Integer, nullable=False),
     Index(None, "feed_key", "page"),
 )
+
+# The console (issue 14): its accounts, their server-side sessions (only a hash of each session id is
+# kept), failed logins for throttling (by keyed hashes of the username and the address, pruned after the
+# window), and the audit log of every change made in the console or by the CLI's admin commands.
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # viewer | editor | admin
+    Column("password_hash", String(256), nullable=False),  # Argon2id, PHC string
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("password_changed_at", UTCDateTime(), nullable=False),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("digest", String(64), primary_key=True),  # SHA-256 of the session id
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+    Index(None, "account_id"),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username_key", String(64), nullable=False),
+    Column("address_key", String(64), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Index(None, "username_key", "at"),
+    Index(None, "address_key", "at"),
+    Index(None, "at"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(200)),
+    Column("detail", Text),
+    Column("address", String(64)),
+    Index(None, "at"),
+)

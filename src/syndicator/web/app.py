@@ -28,7 +28,7 @@ from syndicator.model import ARTICLE_ID, Visibility
 from syndicator.publish.follower import CacheFollower
 from syndicator.store.database import Availability, is_unavailable
 from syndicator.templating import TEMPLATES, check_templates, environment
-from syndicator.web import api, subscribe
+from syndicator.web import admin, api, subscribe
 from syndicator.web import metrics as metrics_text
 from syndicator.web.bodies import BodyParser
 from syndicator.web.feedserve import RETRY_AFTER, FeedServer
@@ -190,6 +190,7 @@ ROUTES = [
     Route("/metrics", metrics),
     *api.ROUTES,
     *subscribe.ROUTES,
+    *admin.ROUTES,
 ]
 EXCEPTION_HANDLERS: Mapping[Any, ExceptionHandler] = {
     HTTPException: http_error,
@@ -233,7 +234,7 @@ def web_state(
         dates_follow_language=True,
         category_names=settings.category_display_name,
     )
-    check_templates(templates, PAGE_TEMPLATES)
+    check_templates(templates, [*PAGE_TEMPLATES, *admin.TEMPLATES])
     return WebState(
         services=services,
         templates=templates,

@@ -1,0 +1,308 @@
+"""Who may use the console, and what they did: accounts (added, re-passworded, removed, given a role),
+logins with throttling, server-side sessions with an idle and an absolute lifetime, and the audit log
+of it all. Called alike by the CLI's `admin` commands and by the console (web/admin.py).
+
+A login answers the same, after the same work, whether the username is unknown or the password wrong:
+an unknown username is checked against a dummy Argon2 hash, and both count as a failure of that
+username. Five failures of a username within 15 minutes lock that username (known or not) until the
+oldest of them leaves the window; an address has a larger limit of its own. Failures are kept in the
+database (several instances share them), by keyed hashes, and pruned as they leave the window.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
+
+from syndicator.accounts import (
+    PASSWORD_MAX,
+    USERNAME_CHARS,
+    Account,
+    AuditEntry,
+    InvalidAccount,
+    Passwords,
+    Role,
+    Signed,
+    digest,
+    keyed,
+)
+from syndicator.accounts import password as checked_password
+from syndicator.accounts import role as checked_role
+from syndicator.accounts import username as checked_username
+from syndicator.store import Store
+from syndicator.store import accounts as store_accounts
+from syndicator.store import audit as store_audit
+from syndicator.store.accounts import AccountExists
+
+__all__ = [
+    "AccountExists",
+    "InvalidAccount",
+    "LoggedIn",
+    "Refused",
+    "Throttled",
+    "UnknownAccount",
+]
+
+IDLE = timedelta(minutes=30)
+LIFETIME = timedelta(hours=12)
+FAILURE_WINDOW = timedelta(minutes=15)
+FAILURES_PER_USERNAME = 5
+FAILURES_PER_ADDRESS = 20
+TOUCH_EVERY = timedelta(minutes=1)  # a session's last use is written at most this often
+SESSION_ID_CHARS = 43  # secrets.token_urlsafe(32)
+
+_passwords: Passwords | None = None
+
+
+def default_passwords() -> Passwords:
+    """Argon2id with argon2-cffi's defaults, made once (it hashes its dummy at creation)."""
+    global _passwords
+    if _passwords is None:
+        _passwords = Passwords()
+    return _passwords
+
+
+class UnknownAccount(Exception):
+    """No account of that username."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedIn:
+    account: Account
+    session_id: str  # for the cookie only: the store keeps its hash
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Unknown username or wrong password: one answer for both."""
+
+
+@dataclass(frozen=True, slots=True)
+class Throttled:
+    retry_after: int  # seconds
+
+
+# -- accounts -------------------------------------------------------------------------------------------
+
+
+def add_account(
+    store: Store,
+    raw_username: str,
+    raw_role: str | Role,
+    raw_password: str,
+    now: datetime,
+    actor: str,
+    address: str | None = None,
+    passwords: Passwords | None = None,
+) -> Account:
+    name = checked_username(raw_username)
+    role = raw_role if isinstance(raw_role, Role) else checked_role(raw_role)
+    hashed = (passwords or default_passwords()).hash(checked_password(raw_password))
+    with store.writing() as conn:
+        account = store_accounts.add(conn, name, role, hashed, now)
+        store_audit.record(conn, AuditEntry(now, actor, "account.add", name, f"role={role.value}", address))
+    return account
+
+
+def accounts(store: Store) -> list[Account]:
+    with store.reading() as conn:
+        return store_accounts.listing(conn)
+
+
+def account(store: Store, raw_username: str) -> Account | None:
+    try:
+        name = checked_username(raw_username)
+    except InvalidAccount:
+        return None
+    with store.reading() as conn:
+        return store_accounts.by_username(conn, name)
+
+
+def _existing(conn: Connection, raw_username: str) -> Account:
+    found = store_accounts.by_username(conn, checked_username(raw_username))
+    if found is None:
+        raise UnknownAccount(raw_username)
+    return found
+
+
+def set_password(
+    store: Store,
+    raw_username: str,
+    raw_password: str,
+    now: datetime,
+    actor: str,
+    address: str | None = None,
+    passwords: Passwords | None = None,
+) -> int:
+    """A new password; every session of the account ends. How many sessions ended."""
+    hashed = (passwords or default_passwords()).hash(checked_password(raw_password))
+    with store.writing() as conn:
+        found = _existing(conn, raw_username)
+        store_accounts.set_hash(conn, found.id, hashed, now)
+        ended = store_accounts.end_sessions(conn, found.id)
+        store_audit.record(
+            conn,
+            AuditEntry(now, actor, "account.password", found.username, f"sessions_ended={ended}", address),
+        )
+    return ended
+
+
+def remove_account(
+    store: Store, raw_username: str, now: datetime, actor: str, address: str | None = None
+) -> None:
+    """The account goes, and every session of it with it."""
+    with store.writing() as conn:
+        found = _existing(conn, raw_username)
+        store_accounts.remove(conn, found.id)
+        store_audit.record(conn, AuditEntry(now, actor, "account.remove", found.username, None, address))
+
+
+def set_role(
+    store: Store, raw_username: str, role: Role, now: datetime, actor: str, address: str | None = None
+) -> Account:
+    with store.writing() as conn:
+        found = _existing(conn, raw_username)
+        if found.role is not role:
+            store_accounts.set_role(conn, found.id, role)
+            store_audit.record(
+                conn,
+                AuditEntry(
+                    now, actor, "account.role", found.username, f"{found.role.value}->{role.value}", address
+                ),
+            )
+    return Account(found.id, found.username, role, found.created_at, found.password_changed_at)
+
+
+def end_sessions(
+    store: Store, raw_username: str, now: datetime, actor: str, address: str | None = None
+) -> int:
+    """Signs the account out everywhere; how many sessions ended."""
+    with store.writing() as conn:
+        found = _existing(conn, raw_username)
+        ended = store_accounts.end_sessions(conn, found.id)
+        store_audit.record(
+            conn,
+            AuditEntry(
+                now, actor, "account.sessions_ended", found.username, f"sessions_ended={ended}", address
+            ),
+        )
+    return ended
+
+
+# -- logins and sessions --------------------------------------------------------------------------------
+
+
+def _wait(failures: list[datetime], limit: int, now: datetime) -> int:
+    """0 when fewer than `limit` failures are in the window; else the seconds until one leaves it."""
+    if len(failures) < limit:
+        return 0
+    lifts = failures[len(failures) - limit] + FAILURE_WINDOW
+    return max(1, math.ceil((lifts - now).total_seconds()))
+
+
+def login(
+    store: Store,
+    secret: str,
+    raw_username: str,
+    raw_password: str,
+    address: str,
+    now: datetime,
+    passwords: Passwords | None = None,
+) -> LoggedIn | Refused | Throttled:
+    """Checks a login; on success a new session (its id for the cookie), never one the client had."""
+    hasher = passwords or default_passwords()
+    typed = " ".join(raw_username.split()).lower()[: USERNAME_CHARS * 2]
+    username_key = keyed(secret, "login-username", typed)
+    address_key = keyed(secret, "login-address", address)
+    since = now - FAILURE_WINDOW
+    try:
+        name: str | None = checked_username(typed)
+    except InvalidAccount:
+        name = None  # no account can have it: answered as an unknown one
+    with store.reading() as conn:
+        wait = max(
+            _wait(
+                store_accounts.failures_since(conn, since=since, username_key=username_key),
+                FAILURES_PER_USERNAME,
+                now,
+            ),
+            _wait(
+                store_accounts.failures_since(conn, since=since, address_key=address_key),
+                FAILURES_PER_ADDRESS,
+                now,
+            ),
+        )
+        found = store_accounts.with_hash(conn, name) if name is not None and not wait else None
+    if wait:
+        return Throttled(wait)
+    typed_password = unicodedata.normalize("NFC", raw_password[: PASSWORD_MAX * 4 + 1])
+    if len(typed_password) > PASSWORD_MAX:  # no account has it: the dummy's work, and a failure
+        matched = hasher.verify(None, "")
+    else:
+        matched = hasher.verify(found[1] if found is not None else None, typed_password)
+    if found is None or not matched:
+        with store.writing() as conn:
+            store_accounts.record_failure(conn, username_key, address_key, now, keep_after=since)
+            store_audit.record(conn, AuditEntry(now, typed or "?", "login.failed", None, None, address))
+        return Refused()
+    account, hashed = found
+    session_id = secrets.token_urlsafe(32)
+    with store.writing() as conn:
+        store_accounts.clear_failures(conn, username_key)
+        if hasher.needs_rehash(hashed):
+            store_accounts.set_hash(conn, account.id, hasher.hash(typed_password), None)
+        store_accounts.prune_sessions(conn, idle_before=now - IDLE, created_before=now - LIFETIME)
+        store_accounts.start_session(conn, account.id, digest(session_id), now)
+        store_audit.record(conn, AuditEntry(now, account.username, "login", None, None, address))
+    return LoggedIn(account, session_id)
+
+
+def signed_in(store: Store, session_id: str | None, now: datetime) -> Signed | None:
+    """The live session of this id, its last use noted; None when unknown, idle too long or too old
+    (an expired session is ended on the server too)."""
+    if not session_id or len(session_id) != SESSION_ID_CHARS or not session_id.isascii():
+        return None
+    key = digest(session_id)
+    with store.reading() as conn:
+        found = store_accounts.session(conn, key)
+    if found is None:
+        return None
+    if now - found.last_seen_at >= IDLE or now - found.created_at >= LIFETIME:
+        with store.writing() as conn:
+            store_accounts.end_session(conn, key)
+        return None
+    if now - found.last_seen_at >= TOUCH_EVERY:
+        with store.writing() as conn:
+            store_accounts.touch(conn, key, now)
+    return found
+
+
+def logout(store: Store, who: Signed, now: datetime, address: str | None) -> None:
+    with store.writing() as conn:
+        store_accounts.end_session(conn, who.digest)
+        store_audit.record(conn, AuditEntry(now, who.account.username, "logout", None, None, address))
+
+
+def sessions_of(store: Store, raw_username: str) -> int:
+    with store.reading() as conn:
+        return store_accounts.sessions_of(conn, _existing(conn, raw_username).id)
+
+
+# -- the audit log --------------------------------------------------------------------------------------
+
+
+def audit(store: Store, *, limit: int, offset: int = 0) -> tuple[list[AuditEntry], int]:
+    """A page of the audit log, newest first, and how many entries there are in all."""
+    with store.reading() as conn:
+        return store_audit.entries(conn, limit=limit, offset=offset), store_audit.count(conn)
+
+
+def record(store: Store, entry: AuditEntry) -> None:
+    """An entry of something done outside this module (a console or CLI action of another topic)."""
+    with store.writing() as conn:
+        store_audit.record(conn, entry)
