@@ -41,7 +41,7 @@ from tests.conftest import NOW
 from tests.factories import FakeClock, publish
 from tests.mailkit import IN_WINDOW, RUN_AT, THONG_BAO, local
 from tests.smtp_server import SmtpServer, smtp_server
-from tests.subscribekit import Site, csrf_field, html_part, link, running_site, text_part
+from tests.subscribekit import Site, csrf_field, html_part, link, list_unsubscribe, running_site, text_part
 from tests.test_mail_cli import environment, syndicator
 
 
@@ -134,7 +134,11 @@ def test_an_english_sign_up_gets_english_mail_and_a_vietnamese_one_vietnamese(
     vietnamese = _sign_up(site, "vi", "binh@example.vn", "daily")
     assert vietnamese["Subject"] == f"Xác nhận đăng ký nhận tin từ {short}"
     assert "Xác nhận đăng ký" in text_part(vietnamese) and '<html lang="vi">' in html_part(vietnamese)
-    for mail in (english, vietnamese):
+    for mail, lang in ((english, "en"), (vietnamese, "vi")):
+        # the link opens its page in the mail's language, whatever the browser prefers
+        assert link(mail, "/confirm/").endswith(f"?lang={lang}")
+        page = httpx.get(link(mail, "/confirm/"), headers={"accept-language": "vi" if lang == "en" else "en"})
+        assert page.headers["content-language"] == lang
         assert httpx.post(link(mail, "/confirm/")).status_code == 200
     anna, binh = site.person("anna@example.org"), site.person("binh@example.vn")
     assert anna is not None and binh is not None
@@ -159,7 +163,10 @@ def test_an_english_sign_up_gets_english_mail_and_a_vietnamese_one_vietnamese(
         assert digest["Subject"].startswith(f"{short} digest of ")
         text = text_part(digest)
         assert "Unsubscribe: http" in text and "Change categories or how often you get mail: http" in text
-        assert link(digest, "/preferences/") and link(digest, "/unsubscribe/")
+        assert link(digest, "/preferences/").endswith("?lang=en") and link(digest, "/unsubscribe/").endswith(
+            "?lang=en"
+        )
+        assert "?" not in list_unsubscribe(digest)
         assert str(digest["List-Id"]).startswith("Digest ") and "<ban-tin." in str(digest["List-Id"])
         assert vietnamese_ui_left(site, digest, ["Thông báo", "THÔNG BÁO", "Tin d1", "Tóm tắt d1."]) == []
     for address in ("binh@example.vn", "chi@example.vn"):
@@ -169,6 +176,7 @@ def test_an_english_sign_up_gets_english_mail_and_a_vietnamese_one_vietnamese(
         )
         text = text_part(digest)
         assert "Hủy đăng ký: http" in text and "dưới đây là 1 tin mới được đăng trên" in text
+        assert link(digest, "/preferences/").endswith("?lang=vi")
     _immediate_mails_speak_each_language(site, renders)
 
 

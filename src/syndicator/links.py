@@ -100,6 +100,12 @@ def preferences(base_url: str, token: str) -> str:
     return absolute(base_url, f"/preferences/{quote(token)}")
 
 
+def in_mail_language(url: str, lang: str) -> str:
+    """A link of a mail, opening its page in the mail's language whatever the browser prefers (the
+    page remembers it as a chosen language: the reader chose it when they subscribed)."""
+    return f"{url}?lang={quote(lang)}"
+
+
 def unsubscribe(base_url: str, token: str) -> str:
     """A mail's unsubscribe link, in its body and in its List-Unsubscribe header alike."""
     return absolute(base_url, f"/unsubscribe/{quote(token)}")

@@ -485,17 +485,22 @@ class Sender:
     def message(self, row: Claimed) -> bytes:
         """The recipient's copy of the shared body: its headers, its links, its fixed Message-ID."""
         base = self.settings.base_url
+        shared = self._shared(row.body_id)
         slots: dict[str, str] = {}
         list_unsubscribe = None
         if row.kind is OutboxKind.CONFIRM:
-            slots[CONFIRM_SLOT] = links.confirm(base, row.token or "")
+            slots[CONFIRM_SLOT] = links.in_mail_language(
+                links.confirm(base, row.token or ""), shared.language
+            )
         else:
             unsubscribe = subscriber_token(self.secret, UNSUBSCRIBE, row.subscriber_id, row.email)
             preferences = subscriber_token(self.secret, PREFERENCES, row.subscriber_id, row.email)
+            # the header's link is for the mail provider's one-click POST (RFC 8058): no page, no language
             list_unsubscribe = links.unsubscribe(base, unsubscribe)
-            slots[UNSUBSCRIBE_SLOT] = list_unsubscribe
-            slots[PREFERENCES_SLOT] = links.preferences(base, preferences)
-        shared = self._shared(row.body_id)
+            slots[UNSUBSCRIBE_SLOT] = links.in_mail_language(list_unsubscribe, shared.language)
+            slots[PREFERENCES_SLOT] = links.in_mail_language(
+                links.preferences(base, preferences), shared.language
+            )
         subject = None
         encoded: dict[str, bytes] = {}
         if row.parts is not None:
