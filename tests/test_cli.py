@@ -246,6 +246,23 @@ def test_subscriber_rows_and_names_are_echoed_as_text(tmp_path: Path) -> None:
     assert one_error_line(gone) == "error: no subscriber \\x1b]0;pwned\\x07[bold]ai@example.org"
 
 
+def test_operators_read_english_where_residents_read_their_language(tmp_path: Path) -> None:
+    """The subscribe form says what is wrong with an address in the page's language; the CLI says it
+    to the operator in English, whatever the site's language."""
+    result = cli("subscribers", "add", "ai@@xa.test", cwd=tmp_path)
+    assert result.returncode == 2
+    assert (
+        one_error_line(result)
+        == "error: email: 'ai@@xa.test': The part of the email address before the @ is not valid."
+    )
+    rows = tmp_path / "ds.csv"
+    rows.write_text("email\nkhong-co-a-con-cong\n", encoding="utf-8")
+    imported = cli("subscribers", "import", str(rows), cwd=tmp_path)
+    assert imported.stderr.splitlines() == [
+        f"failed {rows}:2: email: 'khong-co-a-con-cong': The email address must look like name@domain.vn."
+    ]
+
+
 def test_subscribers_import_reads_a_regular_file_only(tmp_path: Path) -> None:
     fifo = make_fifo(tmp_path / "ds.csv")
     result = cli("subscribers", "import", str(fifo), cwd=tmp_path)

@@ -147,14 +147,20 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
+# Operators read English; what residents read (mail, pages, feeds) says its own language where it is made
+OPERATOR_LANGUAGE = "en"
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
     """Serve and build RSS/Atom/JSON feeds and send email digests for a public-sector portal."""
+    ctx.with_resource(i18n.using(OPERATOR_LANGUAGE))  # until the command ends (a test's CliRunner too)
 
 
 @app.command("import")
