@@ -5,12 +5,15 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
 
 from syndicator.config import DEFAULT_BASE_URL, ConfigError, Settings, default_base_url_note, load_settings
-from tests.conftest import ROOT
+from syndicator.ingest.jsonl import parse_line
+from syndicator.ingest.portal import parse_export
+from tests.conftest import EXAMPLES, ROOT
 
 SHIPPED = ROOT / "config" / "syndicator.toml"
 
@@ -37,9 +40,33 @@ def test_defaults() -> None:
 
 
 def test_the_shipped_file_loads_and_equals_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    expected = defaults()
+    """Every setting but the English names of Thọ Xuân's categories, which are its data."""
+    expected = defaults().model_dump()
     monkeypatch.setenv("SYNDICATOR_CONFIG", str(SHIPPED))
-    assert load_settings().model_dump() == expected.model_dump()
+    shipped = load_settings().model_dump()
+    assert shipped.pop("categories_en") and expected.pop("categories_en") == {}
+    assert shipped == expected
+
+
+def test_the_shipped_english_names_are_those_of_the_sample_categories(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A slug mistyped in the file would leave that category Vietnamese on English pages."""
+    monkeypatch.setenv("SYNDICATOR_CONFIG", str(SHIPPED))
+    names = load_settings().categories_en
+    assert set(names) == set(_sample_category_slugs())
+    assert all(name.isascii() for name in names.values())
+
+
+def _sample_category_slugs() -> list[str]:
+    """The category of each sample, as the importers read it."""
+    found = [
+        parse_export(path.read_bytes(), path.stem).category_slug for path in sorted(EXAMPLES.glob("*.txt"))
+    ]
+    for line in (EXAMPLES.parent / "articles.jsonl").read_bytes().splitlines():
+        if line.strip():
+            found.append(parse_line(line, ZoneInfo("Asia/Ho_Chi_Minh")).category_slug)
+    return found
 
 
 def test_the_default_file_is_read_from_the_working_folder(tmp_path: Path) -> None:
