@@ -121,7 +121,7 @@ def test_pages_render_in_english_inside_using_en() -> None:
         html = _page("pages/error.html", heading="Not found", message="No such page.")
     nav = '<a href="/">Home</a> <a href="/#nguon-tin">RSS feeds</a> <a href="/dang-ky">News by email</a>'
     assert nav in html
-    assert "RSS, Atom and JSON Feed for every section: <a" in html
+    assert "RSS, Atom and JSON Feed for every category: <a" in html
     assert ">download the OPML list</a>" in html
     assert '<a href="/">Back to the home page</a>' in html
     assert "Trang chủ" not in html

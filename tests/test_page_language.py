@@ -106,7 +106,7 @@ def test_every_page_says_its_language(site: tuple[str, str, str]) -> None:
 def test_an_english_page_has_the_english_words_and_a_link_back(site: tuple[str, str, str]) -> None:
     url, _, _ = site
     en = _get(url + "/?lang=en")
-    assert "RSS, Atom and JSON Feed for every section:" in en.text
+    assert "RSS, Atom and JSON Feed for every category:" in en.text
     assert '<a href="?lang=vi" hreflang="vi" lang="vi">Tiếng Việt</a>' in en.text
     vi = _get(url + "/")
     assert '<a href="?lang=en" hreflang="en" lang="en">English</a>' in vi.text
