@@ -4,7 +4,7 @@ on pages and in mails; machine formats (RFC 3339 in <time datetime>) unchanged."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,7 +13,7 @@ import lxml.html
 import pytest
 
 from syndicator.config import Settings
-from syndicator.dates import weekday_names, when
+from syndicator.dates import day, span, weekday_names, when
 from syndicator.mail.render import MailRenderer
 from syndicator.model import Frequency
 from syndicator.service import assemble
@@ -74,6 +74,54 @@ def test_other_languages_keep_their_own_weekday_names() -> None:
 def test_english_reads_a_twelve_hour_clock_and_the_month_in_words(moment: datetime, shown: str) -> None:
     assert when(moment, VIETNAM, "en") == shown
     assert when(moment, VIETNAM, "en-US") == shown  # Babel's AM/PM of the locale, same parts
+
+
+# --- days and weeks, as digests name them ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lang", "shown"),
+    [
+        ("vi", "29/11/2026"),
+        ("vi-VN", "29/11/2026"),
+        ("en", "29 November 2026"),
+        ("en-US", "29 November 2026"),
+    ],
+)
+def test_a_day_in_each_language(lang: str, shown: str) -> None:
+    assert day(date(2026, 11, 29), lang) == shown
+
+
+def test_a_day_has_no_leading_zero_in_english_and_two_digits_in_vietnamese() -> None:
+    assert day(date(2021, 1, 4), "vi") == "04/01/2021"
+    assert day(date(2021, 1, 4), "en") == "4 January 2021"
+
+
+def test_a_day_of_a_datetime_is_the_day_it_shows() -> None:
+    late = datetime(2020, 12, 19, 17, 0, tzinfo=UTC).astimezone(VIETNAM)  # 00:00 on the 20th there
+    assert day(late, "vi") == "20/12/2020" and day(late, "en") == "20 December 2020"
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "vietnamese", "english"),
+    [
+        (date(2026, 11, 22), date(2026, 11, 29), ("22/11", "29/11/2026"), ("22", "29 November 2026")),
+        (date(2026, 10, 27), date(2026, 11, 2), ("27/10", "02/11/2026"), ("27 October", "2 November 2026")),
+        # across a new year both days say their year
+        (
+            date(2025, 12, 29),
+            date(2026, 1, 4),
+            ("29/12/2025", "04/01/2026"),
+            ("29 December 2025", "4 January 2026"),
+        ),
+    ],
+)
+def test_a_span_leaves_out_of_its_first_day_what_the_last_says(
+    first: date, last: date, vietnamese: tuple[str, str], english: tuple[str, str]
+) -> None:
+    assert span(first, last, "vi") == vietnamese
+    assert span(first, last) == vietnamese  # Vietnamese unless told
+    assert span(first, last, "en") == english
 
 
 # --- where people read it ------------------------------------------------------------------------

@@ -423,7 +423,7 @@ def test_a_preview_speaks_the_language_asked_or_the_subscribers(
     since, now = utc(local(2021, 1, 1)), utc(RUN_AT)
     short = mail_settings.site.short_name
     asked = preview_since(mail_store, composer, since, now, None, "en")
-    assert asked is not None and asked[0] == f"{short} digest: articles since 01/01/2021 (2 articles)"
+    assert asked is not None and asked[0] == f"{short} digest: articles since 1 January 2021 (2 articles)"
     assert "<title>" + asked[0] + "</title>" in asked[1] and "2 new articles" in asked[1]
     theirs = preview_since(mail_store, composer, since, now, reader)
     assert theirs is not None and theirs[0] == asked[0]

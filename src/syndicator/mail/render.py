@@ -1,4 +1,4 @@
-"""What a mail says: Jinja2 templates (templates/email/), dates (dates.py), CSS inlined, in the
+"""What a mail says: Jinja2 templates (templates/email/), dates and days (dates.py), CSS inlined, in the
 language of its recipients (a catalogue of i18n.LANGUAGES): the words of the templates and subjects
 come from the catalogue, category names from the settings (`category_display_name`); article titles
 and summaries stay as published.
@@ -135,11 +135,8 @@ class MailRenderer:
             if frequency is Frequency.WEEKLY:
                 first_day = window_start.astimezone(self.settings.tz)
                 # a week across the new year says both years: "từ 29/12/2025 đến 04/01/2026"
-                same_year = first_day.year == last_day.year
-                span = {
-                    "first": f"{first_day:%d/%m}" if same_year else f"{first_day:%d/%m/%Y}",
-                    "last": f"{last_day:%d/%m/%Y}",
-                }
+                first, last = dates.span(first_day, last_day, lang)
+                span = {"first": first, "last": last}
                 subject = _("Bản tin tuần %(site)s từ %(first)s đến %(last)s: %(count)s") % {
                     "site": site.short_name,
                     "count": COUNT,
@@ -151,7 +148,7 @@ class MailRenderer:
                     "từ %(first)s đến %(last)s."
                 ) % {"count": COUNT_SLOT, "site": site.name, **span}
             else:
-                day = f"{last_day:%d/%m/%Y}"
+                day = dates.day(last_day, lang)
                 subject = _("Bản tin %(site)s ngày %(day)s: %(count)s") % {
                     "site": site.short_name,
                     "day": day,
@@ -174,7 +171,7 @@ class MailRenderer:
         no run's window, so it names no day or week, only where it starts, with its year."""
         lang = self.language(lang)
         local = since.astimezone(self.settings.tz)
-        start = f"{local:%d/%m/%Y}" if local.time() == time(0) else self._when(since, lang)
+        start = dates.day(local, lang) if local.time() == time(0) else self._when(since, lang)
         site = self.settings.site
         with i18n.using(lang):
             subject = _("Bản tin %(site)s: các tin từ %(start)s (%(count)s)") % {

@@ -1,0 +1,107 @@
+"""What a mail says in each language, rendered (no database, no delivery): the days a digest names,
+read through Babel's locale data (dates.day, dates.span)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from syndicator.config import Settings
+from syndicator.mail.render import MailRenderer
+from syndicator.model import Frequency
+from tests.factories import article
+from tests.mailkit import local, make_settings
+
+
+@pytest.fixture
+def renderer(tmp_path: Path) -> MailRenderer:
+    return MailRenderer(make_settings(f"sqlite:///{tmp_path / 'unused.db'}", tmp_path))
+
+
+@pytest.fixture
+def settings(renderer: MailRenderer) -> Settings:
+    return renderer.settings
+
+
+def _heading(html: str) -> str:
+    start = html.index("<h1")
+    return html[html.index(">", start) + 1 : html.index("</h1>")]
+
+
+# -- the days a digest names ---------------------------------------------------------------------------
+
+DAILY_END = local(2026, 11, 29, 6, 30)  # the run of 29 November 2026 in Thọ Xuân
+
+
+@pytest.mark.parametrize(
+    ("lang", "subject", "heading"),
+    [
+        ("vi", "ngày 29/11/2026: {count}", "Bản tin ngày 29/11/2026"),
+        ("en", "digest of 29 November 2026: {count}", "Digest of 29 November 2026"),
+    ],
+)
+def test_a_daily_digest_names_its_day_in_the_mails_language(
+    renderer: MailRenderer, lang: str, subject: str, heading: str
+) -> None:
+    frame = renderer.digest_frame(Frequency.DAILY, DAILY_END - timedelta(days=1), DAILY_END, lang)
+    assert frame.subject.endswith(subject), frame.subject
+    assert _heading(frame.html) == heading
+    assert frame.text.startswith(heading + "\n")
+
+
+@pytest.mark.parametrize(
+    ("end", "lang", "heading"),
+    [
+        # a window from 06:30 to 06:30 a week later names the days it touches
+        (local(2026, 11, 29, 6, 30), "vi", "Bản tin tuần từ 22/11 đến 29/11/2026"),
+        (local(2026, 11, 29, 6, 30), "en", "Weekly digest, 22 to 29 November 2026"),
+        (local(2026, 11, 1, 6, 30), "vi", "Bản tin tuần từ 25/10 đến 01/11/2026"),
+        (local(2026, 11, 1, 6, 30), "en", "Weekly digest, 25 October to 1 November 2026"),
+        # across a new year both days say their year
+        (local(2026, 1, 4, 6, 30), "vi", "Bản tin tuần từ 28/12/2025 đến 04/01/2026"),
+        (local(2026, 1, 4, 6, 30), "en", "Weekly digest, 28 December 2025 to 4 January 2026"),
+    ],
+)
+def test_a_weekly_digest_names_its_days_in_the_mails_language(
+    renderer: MailRenderer, end: datetime, lang: str, heading: str
+) -> None:
+    frame = renderer.digest_frame(Frequency.WEEKLY, end - timedelta(days=7), end, lang)
+    assert _heading(frame.html) == heading
+    days = heading.split("tuần ")[1] if lang == "vi" else heading.split(", ", 1)[1]
+    assert days in frame.subject and days in frame.text
+
+
+@pytest.mark.parametrize(
+    ("since", "lang", "start", "heading"),
+    [
+        (local(2020, 12, 1), "vi", "01/12/2020", "Các tin đăng từ 01/12/2020"),
+        (local(2020, 12, 1), "en", "1 December 2020", "Articles published since 1 December 2020"),
+        # a start within a day is a moment, said with its time
+        (
+            local(2020, 12, 1, 15, 50),
+            "en",
+            "3:50 PM, Tuesday 1 December 2020",
+            "Articles published since 3:50 PM, Tuesday 1 December 2020",
+        ),
+    ],
+)
+def test_a_preview_since_a_day_names_it_in_the_mails_language(
+    renderer: MailRenderer, since: datetime, lang: str, start: str, heading: str
+) -> None:
+    preview = renderer.filled(renderer.since_frame(since, lang), [article(0)], lang)
+    assert _heading(preview.html) == heading
+    assert preview.subject.endswith(f"{start} (1 {'tin' if lang == 'vi' else 'article'})"), preview.subject
+
+
+def test_no_english_mail_writes_a_day_in_numbers(renderer: MailRenderer) -> None:
+    end = local(2026, 11, 30, 6, 30)
+    frames = [
+        renderer.digest_frame(Frequency.DAILY, end - timedelta(days=1), end, "en"),
+        renderer.digest_frame(Frequency.WEEKLY, end - timedelta(days=7), end, "en"),
+        renderer.since_frame(local(2020, 12, 1), "en"),
+    ]
+    for frame in frames:
+        for text in (frame.subject, frame.text, frame.html):
+            assert "/11/" not in text and "/12/" not in text, text
