@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import lxml.html
 import pytest
 
 from syndicator.config import Settings
@@ -105,3 +106,34 @@ def test_no_english_mail_writes_a_day_in_numbers(renderer: MailRenderer) -> None
     for frame in frames:
         for text in (frame.subject, frame.text, frame.html):
             assert "/11/" not in text and "/12/" not in text, text
+
+
+# -- the site's words inside a mail in another language -------------------------------------------------
+
+
+def _marked(html: str) -> dict[str, str | None]:
+    """The text of each title and summary element of a mail, with its lang attribute."""
+    tree = lxml.html.fromstring(html)
+    found = tree.xpath("//a[@class='title'] | //p[@class='summary'] | //h1 | //p[not(@class)]")
+    return {" ".join(e.text_content().split()): e.get("lang") for e in found}
+
+
+@pytest.mark.parametrize("lang", ["en", "vi"])
+def test_titles_and_summaries_say_they_are_in_the_sites_language(renderer: MailRenderer, lang: str) -> None:
+    """An English mail's Vietnamese titles and summaries are marked lang="vi", so a screen reader says
+    them in Vietnamese; the mail itself stays in its own language."""
+    news = article(0)
+    digest = renderer.filled(renderer.since_frame(local(2020, 12, 1), lang), [news], lang)
+    single = renderer.article(news, lang)
+    for html in (digest.html, single.html):
+        assert lxml.html.fromstring(html).get("lang") == lang
+        marked = _marked(html)
+        assert marked[news.title] == "vi" and marked[news.summary] == "vi", marked
+    assert _marked(digest.html)[_heading(digest.html)] is None  # the mail's own words: its language
+
+
+def test_the_mark_is_the_configured_site_language(tmp_path: Path) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path / 'unused.db'}", tmp_path, site={"language": "vi-VN"})
+    news = article(0)
+    html = MailRenderer(settings).article(news, "en").html
+    assert _marked(html)[news.title] == "vi-VN"

@@ -1,7 +1,8 @@
 """What a mail says: Jinja2 templates (templates/email/), dates and days (dates.py), CSS inlined, in the
 language of its recipients (a catalogue of i18n.LANGUAGES): the words of the templates and subjects
 come from the catalogue, category names from the settings (`category_display_name`); article titles
-and summaries stay as published.
+and summaries stay as published, marked as the site's language (`lang="{{ site_lang }}"`) so that a
+screen reader reading an English mail says them in Vietnamese.
 
 Rendering happens once per distinct content and language; the links that differ per recipient are
 slots (mail/mime.py) filled at send time, and so is a digest's count (`counted`, in the body's language).
@@ -116,6 +117,7 @@ class MailRenderer:
             "base_url": self.settings.base_url,
             "subject": subject,
             "lang": lang,
+            "site_lang": self.settings.site.language,
         }
         with i18n.using(lang):
             html = self.env.get_template(f"email/{name}.html").render(**shared, **context)
@@ -202,7 +204,9 @@ class MailRenderer:
         group = _Group(items[0].category, items)
         with i18n.using(lang):
             text = self.env.get_template("email/_group.txt").render(group=group)
-            html = self.env.get_template("email/_group.html").render(group=group)
+            html = self.env.get_template("email/_group.html").render(
+                group=group, site_lang=self.settings.site.language
+            )
         return text, _INLINER.inline_fragment(html, self._css)
 
     def digest(
