@@ -17,7 +17,8 @@ QUERY = "lang"
 COOKIE = "lang"
 COOKIE_SECONDS = 365 * 24 * 3600
 VARY = ("Accept-Language", "Cookie")
-_Q = re.compile(r"q=([01](?:\.[0-9]{0,3})?)\Z")
+# RFC 9110 section 12.4.2: a weight is 0 to 1 with at most three decimals; anything else (q=1.5) is invalid
+_Q = re.compile(r"q=(0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)\Z")
 
 
 def site_language(tag: str) -> str:
@@ -47,12 +48,22 @@ def accepted(header: str, default: str) -> str:
     return default
 
 
+def explicit(value: str | None) -> str | None:
+    """A language named by `?lang=` or the cookie, in any case (`EN` is `en`, as `--language EN` is);
+    None for anything we have no catalogue of."""
+    if value is None:
+        return None
+    lowered = value.strip().lower()
+    return lowered if lowered in i18n.LANGUAGES else None
+
+
 def chosen(query: str | None, cookie: str | None, header: str | None, default: str) -> str:
     """Query, then cookie, then `Accept-Language`, then the site's language; an unknown value of
     any of them is passed over, never an error."""
-    for explicit in (query, cookie):
-        if explicit is not None and explicit in i18n.LANGUAGES:
-            return explicit
+    for named in (query, cookie):
+        found = explicit(named)
+        if found is not None:
+            return found
     return accepted(header, default) if header else default
 
 
@@ -69,7 +80,7 @@ def said(request: Request, response: Response, lang: str, *, secure: bool) -> No
     """Content-Language and Vary on the page; the cookie when `?lang=` chose a language."""
     response.headers["content-language"] = lang
     response.headers["vary"] = merged_vary(response.headers)
-    if request.query_params.get(QUERY) in i18n.LANGUAGES:
+    if explicit(request.query_params.get(QUERY)) is not None:
         response.set_cookie(
             COOKIE, lang, max_age=COOKIE_SECONDS, path="/", samesite="lax", secure=secure, httponly=True
         )

@@ -1,0 +1,83 @@
+"""What a page marks for readers and screen readers: data in the site's language (titles, summaries,
+bodies, the site's name) says `lang` on an English page; the confirm pages say one whole sentence per
+frequency and per (all categories, some); a wait is counted in seconds with a plural; `?lang=` and the
+cookie in any case; an `Accept-Language` weight above 1 is no preference. Pages through uvicorn on
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from syndicator.config import load_settings
+from syndicator.ingest.importer import import_paths
+from syndicator.service import assemble
+from syndicator.store import Store
+from syndicator.web import language
+from syndicator.web.app import create_app
+from tests.conftest import EXAMPLES, ROOT
+from tests.factories import FakeClock
+from tests.live import live_server
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+EN = {"accept-language": "en-GB,en;q=0.9"}
+
+
+@pytest.fixture
+def site(database_url: str, tmp_path: Path, now: datetime) -> Iterator[tuple[str, str, str]]:
+    settings = load_settings(
+        database_url=database_url,
+        var_dir=tmp_path / "var",
+        secret_key="test-secret-key-0123456789",
+        base_url="https://portal.test",
+    )
+    store = Store.open(settings.database_url)
+    import_paths(
+        store, [EXAMPLES, ROOT / "examples" / "articles.jsonl"], now - timedelta(days=1), settings.tz
+    )
+    first = store.articles(now, limit=1)[0]
+    service = assemble(settings, store, FakeClock(now))
+    try:
+        with live_server(create_app(service.services)) as url:
+            yield url, f"/a/{first.id}", f"/c/{first.category.slug}"
+    finally:
+        service.close()
+        store.close()
+
+
+def test_lang_in_the_query_or_cookie_is_case_insensitive(site: tuple[str, str, str]) -> None:
+    url, _, _ = site
+    chosen = httpx.get(url + "/?lang=EN")
+    assert chosen.headers["content-language"] == "en"
+    assert chosen.cookies.get("lang") == "en"
+    assert httpx.get(url + "/", cookies={"lang": "En"}).headers["content-language"] == "en"
+    assert httpx.get(url + "/?lang=xx", headers=EN).headers["content-language"] == "en"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("en;q=1.5, vi;q=0.5", "vi"),  # RFC 9110: a weight is at most 1, so q=1.5 is no preference
+        ("en;q=1.0, vi;q=0.5", "en"),
+        ("en;q=1.000", "en"),
+        ("en;q=1.001", "vi"),
+        ("en;q=2", "vi"),
+        ("en;q=0.5555", "vi"),  # at most three decimals
+        ("vi;q=0.3, en;q=0.999", "en"),
+    ],
+)
+def test_a_weight_above_one_is_invalid(header: str, expected: str) -> None:
+    assert language.accepted(header, "vi") == expected
+
+
+def test_lang_values_are_read_in_any_case() -> None:
+    assert language.explicit("EN") == "en"
+    assert language.explicit(" Vi ") == "vi"
+    assert language.explicit("fr") is None
+    assert language.chosen("EN", None, "vi", "vi") == "en"
+    assert language.chosen(None, "EN", "vi", "vi") == "en"
