@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import lxml.html
 import pytest
 
 from syndicator.config import load_settings
@@ -48,6 +50,29 @@ def site(database_url: str, tmp_path: Path, now: datetime) -> Iterator[tuple[str
     finally:
         service.close()
         store.close()
+
+
+def _tree(response: httpx.Response) -> Any:
+    assert response.status_code == 200
+    return lxml.html.fromstring(response.text)
+
+
+def test_vietnamese_data_on_an_english_page_says_it_is_vietnamese(site: tuple[str, str, str]) -> None:
+    url, article, category = site
+    page = _tree(httpx.get(url + article, headers=EN))
+    assert page.get("lang") == "en"
+    (title,) = page.xpath("//article/h1")
+    assert title.get("lang") == "vi"
+    assert page.xpath("//article//div[@class='body']")[0].get("lang") == "vi"
+    assert page.xpath("//header//a[@class='brand']")[0].get("lang") == "vi"
+    assert page.xpath("//footer//p[1]/span")[0].get("lang") == "vi"
+    for path in ("/", category):
+        listing = _tree(httpx.get(url + path, headers=EN))
+        titles = listing.xpath("//ul[@class='articles']//a[@class='title']")
+        assert titles, path
+        assert {t.get("lang") for t in titles} == {"vi"}, path
+        summaries = listing.xpath("//ul[@class='articles']//p[@class='summary']")
+        assert {s.get("lang") for s in summaries} <= {"vi"}, path
 
 
 def test_lang_in_the_query_or_cookie_is_case_insensitive(site: tuple[str, str, str]) -> None:
