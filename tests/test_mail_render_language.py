@@ -137,3 +137,23 @@ def test_the_mark_is_the_configured_site_language(tmp_path: Path) -> None:
     news = article(0)
     html = MailRenderer(settings).article(news, "en").html
     assert _marked(html)[news.title] == "vi-VN"
+
+
+# -- counts ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("days", "lang", "html", "text"),
+    [
+        (1, "en", "the link is valid for 1 day)", "(valid for 1 day)"),
+        (7, "en", "the link is valid for 7 days)", "(valid for 7 days)"),
+        (1, "vi", "có hiệu lực trong 1 ngày)", "có hiệu lực trong 1 ngày)"),
+        (7, "vi", "có hiệu lực trong 7 ngày)", "có hiệu lực trong 7 ngày)"),
+    ],
+)
+def test_a_confirmation_counts_the_days_its_link_lasts(
+    renderer: MailRenderer, days: int, lang: str, html: str, text: str
+) -> None:
+    mail = renderer.confirmation(days, lang)
+    assert html in " ".join(lxml.html.fromstring(mail.html).text_content().split())
+    assert text in " ".join(mail.text.split())
