@@ -162,7 +162,7 @@ def test_an_english_sign_up_gets_english_mail_and_a_vietnamese_one_vietnamese(
         assert digest["Subject"].endswith(": 1 new article"), digest["Subject"]
         assert digest["Subject"].startswith(f"{short} digest of ")
         text = text_part(digest)
-        assert "Unsubscribe: http" in text and "Change categories or how often you get mail: http" in text
+        assert "Unsubscribe: http" in text and "Change categories, how often or in which language you get mail: http" in text
         assert link(digest, "/preferences/").endswith("?lang=en") and link(digest, "/unsubscribe/").endswith(
             "?lang=en"
         )

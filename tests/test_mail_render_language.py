@@ -157,3 +157,23 @@ def test_a_confirmation_counts_the_days_its_link_lasts(
     mail = renderer.confirmation(days, lang)
     assert html in " ".join(lxml.html.fromstring(mail.html).text_content().split())
     assert text in " ".join(mail.text.split())
+
+
+# -- the footer ------------------------------------------------------------------------------------------
+
+FOOTER = {
+    "vi": "Thay đổi chuyên mục, tần suất hoặc ngôn ngữ nhận tin",
+    "en": "Change categories, how often or in which language you get mail",
+}
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_the_footer_says_the_language_can_be_changed_there_too(renderer: MailRenderer, lang: str) -> None:
+    end = local(2026, 11, 29, 6, 30)
+    for mail in (
+        renderer.digest_frame(Frequency.DAILY, end - timedelta(days=1), end, lang),
+        renderer.article(article(0), lang),
+    ):
+        assert f"{FOOTER[lang]}: @@PREFERENCES_URL@@" in mail.text
+        links = lxml.html.fromstring(mail.html).xpath("//a[@href='@@PREFERENCES_URL@@']")
+        assert [a.text_content() for a in links] == [FOOTER[lang]]
