@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,10 +17,12 @@ import httpx
 import lxml.html
 import pytest
 
+from syndicator import i18n
 from syndicator.config import load_settings
 from syndicator.ingest.importer import import_paths
 from syndicator.service import assemble
 from syndicator.store import Store
+from syndicator.templating import environment
 from syndicator.web import language
 from syndicator.web.app import create_app
 from tests.conftest import EXAMPLES, ROOT
@@ -106,3 +109,55 @@ def test_lang_values_are_read_in_any_case() -> None:
     assert language.explicit("fr") is None
     assert language.chosen("EN", None, "vi", "vi") == "en"
     assert language.chosen(None, "EN", "vi", "vi") == "en"
+
+
+def _confirm(name: str, frequency: str, names: list[str]) -> str:
+    site = SimpleNamespace(name="UBND Quận 1", description="Cổng thông tin", language="vi")
+    person = SimpleNamespace(email="an@example.vn", frequency=SimpleNamespace(value=frequency))
+    html = (
+        environment(TZ)
+        .get_template(f"pages/{name}.html")
+        .render(site=site, base_url="", subscribe_url="/dang-ky", wanted=person, person=person, names=names)
+    )
+    (sentence,) = [
+        p for p in lxml.html.fromstring(html).xpath("//main/p") if "an@example.vn" in p.text_content()
+    ]
+    return " ".join(sentence.text_content().split())
+
+
+SENTENCES = {
+    ("immediate", True): (
+        "an@example.vn sẽ nhận tin ngay khi có tin mới của các chuyên mục: Xã hội, Y tế.",
+        "an@example.vn will receive news as soon as it is published, from these categories: Xã hội, Y tế.",
+    ),
+    ("immediate", False): (
+        "an@example.vn sẽ nhận tin ngay khi có tin mới của tất cả chuyên mục.",
+        "an@example.vn will receive news from all categories as soon as it is published.",
+    ),
+    ("daily", True): (
+        "an@example.vn sẽ nhận tin hằng ngày của các chuyên mục: Xã hội, Y tế.",
+        "an@example.vn will receive a daily digest of these categories: Xã hội, Y tế.",
+    ),
+    ("daily", False): (
+        "an@example.vn sẽ nhận tin hằng ngày của tất cả chuyên mục.",
+        "an@example.vn will receive a daily digest of all categories.",
+    ),
+    ("weekly", True): (
+        "an@example.vn sẽ nhận tin hằng tuần của các chuyên mục: Xã hội, Y tế.",
+        "an@example.vn will receive a weekly digest of these categories: Xã hội, Y tế.",
+    ),
+    ("weekly", False): (
+        "an@example.vn sẽ nhận tin hằng tuần của tất cả chuyên mục.",
+        "an@example.vn will receive a weekly digest of all categories.",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", ["confirm", "confirmed"])
+@pytest.mark.parametrize(("frequency", "some"), list(SENTENCES))
+def test_the_confirm_pages_say_one_whole_sentence(name: str, frequency: str, some: bool) -> None:
+    names = ["Xã hội", "Y tế"] if some else []
+    vi, en = SENTENCES[frequency, some]
+    assert _confirm(name, frequency, names) == "Địa chỉ " + vi
+    with i18n.using("en"):
+        assert _confirm(name, frequency, names) == en
