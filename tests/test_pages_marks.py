@@ -25,6 +25,7 @@ from syndicator.store import Store
 from syndicator.templating import environment
 from syndicator.web import language
 from syndicator.web.app import create_app
+from syndicator.web.subscribe import please_wait
 from tests.conftest import EXAMPLES, ROOT
 from tests.factories import FakeClock
 from tests.live import live_server
@@ -161,3 +162,11 @@ def test_the_confirm_pages_say_one_whole_sentence(name: str, frequency: str, som
     assert _confirm(name, frequency, names) == "Địa chỉ " + vi
     with i18n.using("en"):
         assert _confirm(name, frequency, names) == en
+
+
+def test_the_wait_is_counted_with_a_plural() -> None:
+    assert please_wait(1) == "Vui lòng thử lại sau 1 giây."
+    assert please_wait(30) == "Vui lòng thử lại sau 30 giây."
+    with i18n.using("en"):
+        assert please_wait(1) == "Please try again in 1 second."
+        assert please_wait(30) == "Please try again in 30 seconds."

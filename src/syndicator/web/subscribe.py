@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from syndicator import i18n, tokens
-from syndicator.i18n import N_, _
+from syndicator.i18n import N_, _, ngettext
 from syndicator.mail.choices import InvalidSubscription, own_choice, unsubscribe
 from syndicator.mail.optin import (
     TooManyRequests,
@@ -56,7 +56,8 @@ class Problem:
     message: str
 
 
-TOO_FAST = Problem(429, N_("Bạn thao tác quá nhanh"), N_("Vui lòng thử lại sau %(wait)s giây."))
+WAIT = "%(wait)s"  # a message that is a count of seconds: `please_wait`, a plural
+TOO_FAST = Problem(429, N_("Bạn thao tác quá nhanh"), WAIT)
 FORBIDDEN = Problem(403, N_("Phiên làm việc đã hết hạn"), N_("Vui lòng tải lại trang và gửi lại biểu mẫu."))
 BAD_REQUEST = Problem(400, N_("Yêu cầu không hợp lệ"), N_("Dữ liệu gửi lên không đúng."))
 BAD_LINK = Problem(
@@ -85,11 +86,19 @@ def page(request: Request, name: str, status: int = 200, **context: Any) -> HTML
     return response
 
 
+def please_wait(wait: int) -> str:
+    """ "Try again in 1 second" / "in 5 seconds": a plural, in the language being made."""
+    return ngettext("Vui lòng thử lại sau %(wait)s giây.", "Vui lòng thử lại sau %(wait)s giây.", wait) % {
+        "wait": wait
+    }
+
+
 def problem(request: Request, what: Problem, *, wait: int | None = None, reason: str = "") -> Response:
     with i18n.using(_language(request)):
         heading = _(what.heading)
-        message = (_(what.message) if what.message != "%(reason)s" else what.message) % {
-            "wait": wait,
+        verbatim = what.message in ("%(reason)s", WAIT)
+        message = (what.message if verbatim else _(what.message)) % {
+            "wait": please_wait(wait) if wait is not None else "",
             "reason": reason,
         }
     response = page(request, "pages/error.html", status=what.status, heading=heading, message=message)
