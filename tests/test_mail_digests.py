@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import quopri
 import threading
 from datetime import UTC, datetime, timedelta
@@ -363,7 +364,62 @@ def test_an_interrupted_queueing_is_completed_once(mail_store: Store, mail_setti
     assert queue_run(store, MailComposer(settings), done, utc(RUN_AT)).queued == 0
 
 
+def _digest_log(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "syndicator.mail.digests"]
+
+
+@pytest.mark.parametrize(
+    ("news", "readers", "said"),
+    [
+        ([], ["thong-bao"], "no new articles, no mail queued"),
+        ([THONG_BAO], ["thong-bao"], "1 new article in 1 category, 1 mail queued (in vi)"),
+        (
+            [THONG_BAO, THONG_BAO],
+            ["thong-bao", "all"],
+            "2 new articles in 1 category, 2 mails queued (in vi)",
+        ),
+        # news nobody subscribed to: no mail, and no language to name
+        ([THONG_BAO, TIN_TUC, TIN_TUC], ["nong-nghiep"], "3 new articles in 2 categories, no mail queued"),
+    ],
+)
+def test_the_log_of_a_run_counts_in_good_english(
+    mail_store: Store,
+    mail_settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    news: list[str],
+    readers: list[str],
+    said: str,
+) -> None:
+    for n, category in enumerate(news):
+        publish(mail_store, f"n{n}", category, IN_WINDOW + timedelta(minutes=n))
+    for n, categories in enumerate(readers):
+        subscribe(mail_store, f"r{n}@xa.test", categories=categories)
+    with caplog.at_level(logging.INFO, logger="syndicator.mail.digests"):
+        queue_daily(mail_store, mail_settings)
+    assert _digest_log(caplog) == [f"daily digest {utc(RUN_AT).isoformat()}: {said}"]
+
+
 # --- immediate mails -----------------------------------------------------------------------------------
+
+
+def test_the_log_of_immediate_mails_counts_in_good_english(
+    mail_store: Store, mail_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    composer = MailComposer(mail_settings)
+    t0 = utc(local(2021, 1, 6, 8))
+    subscribe(mail_store, "ngay@xa.test", frequency="immediate", at=local(2021, 1, 1))
+    queue_immediate(mail_store, composer, t0)
+    publish(mail_store, "tb-1", THONG_BAO, local(2021, 1, 6, 8, 1))
+    with caplog.at_level(logging.INFO, logger="syndicator.mail.digests"):
+        assert queue_immediate(mail_store, composer, t0 + timedelta(minutes=2)) == 1
+        subscribe(mail_store, "tb@xa.test", frequency="immediate", at=local(2021, 1, 6, 8, 2))
+        publish(mail_store, "tb-2", THONG_BAO, local(2021, 1, 6, 8, 3))
+        publish(mail_store, "tb-3", THONG_BAO, local(2021, 1, 6, 8, 4))
+        assert queue_immediate(mail_store, composer, t0 + timedelta(minutes=5)) == 4
+    assert _digest_log(caplog) == [
+        "immediate: 1 mail queued for 1 new article",
+        "immediate: 4 mails queued for 2 new articles",
+    ]
 
 
 def test_immediate_mails(mail_store: Store, mail_settings: Settings, tmp_path: Path) -> None:

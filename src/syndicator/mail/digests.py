@@ -212,16 +212,29 @@ def queue_run(
     with store.writing() as conn:
         digestruns.mark_queued(conn, run.id, queued, now)
     log.info(
-        "%s digest %s: %d new articles in %d categories, %d mails queued (%s)",
+        "%s digest %s: %s",
         run.frequency.value,
         run.window_end.isoformat(),
-        len(news),
-        len(by_category),
-        queued,
-        ", ".join(sorted(mail.bodies)) or "no language",
+        _queued_line(len(news), len(by_category), queued, sorted(mail.bodies)),
     )
     bodies = len(mail.bodies) * (len(by_category) + 1)
     return QueueReport(run, len(news), queued, bodies)
+
+
+def _counted(n: int, one: str, other: str | None = None) -> str:
+    """A count in the operators' English log lines: "1 mail", "2 mails", "1 category", "3 categories"."""
+    return f"{n} {one if n == 1 else other or one + 's'}"
+
+
+def _queued_line(articles: int, categories: int, queued: int, languages: list[str]) -> str:
+    """What a digest run queued, for the log: "2 new articles in 1 category, 3 mails queued (in en, vi)";
+    "no new articles, no mail queued"; news nobody subscribed to: "..., no mail queued"."""
+    if not articles:
+        return "no new articles, no mail queued"
+    news = f"{_counted(articles, 'new article')} in {_counted(categories, 'category', 'categories')}"
+    if not queued:
+        return f"{news}, no mail queued"
+    return f"{news}, {_counted(queued, 'mail')} queued (in {', '.join(languages)})"
 
 
 def due_runs(store: Store, settings: Settings, now: datetime) -> list[tuple[Frequency, datetime]]:
@@ -258,17 +271,20 @@ def queue_immediate(store: Store, composer: MailComposer, now: datetime) -> int:
         ]
         people = list(recipients(conn, Frequency.IMMEDIATE)) if news else []
     queued = 0
+    announced = 0  # articles mailed now (the look back reads again some that were mailed before)
     for article in news:
         wanted = [s for s in people if s.wants(article.category.slug) and _subscribed_before(s, article)]
         by_language: dict[str, list[Subscriber]] = defaultdict(list)
         for person in wanted:
             by_language[person.language].append(person)
+        before = queued
         for lang, readers in sorted(by_language.items()):  # rendered once per language
             queued += _queue_article(store, composer, article, lang, readers, now)
+        announced += queued > before
     with store.writing() as conn:
         jobstate.set_state(conn, IMMEDIATE_CURSOR, now.isoformat(), now)
     if queued:
-        log.info("immediate: %d mails queued for %d new articles", queued, len(news))
+        log.info("immediate: %s queued for %s", _counted(queued, "mail"), _counted(announced, "new article"))
     return queued
 
 
