@@ -161,8 +161,10 @@ def test_an_english_sign_up_gets_english_mail_and_a_vietnamese_one_vietnamese(
         digest = mails[address]
         assert digest["Subject"].endswith(": 1 new article"), digest["Subject"]
         assert digest["Subject"].startswith(f"{short} digest of ")
+        assert digest.get_all("Content-Language") == ["en"]  # RFC 3282, once
         text = text_part(digest)
-        assert "Unsubscribe: http" in text and "Change categories, how often or in which language you get mail: http" in text
+        assert "Unsubscribe: http" in text
+        assert "Change categories, how often or in which language you get mail: http" in text
         assert link(digest, "/preferences/").endswith("?lang=en") and link(digest, "/unsubscribe/").endswith(
             "?lang=en"
         )
@@ -174,6 +176,7 @@ def test_an_english_sign_up_gets_english_mail_and_a_vietnamese_one_vietnamese(
         assert digest["Subject"].startswith(f"Bản tin {short} ngày ") and digest["Subject"].endswith(
             ": 1 tin mới"
         )
+        assert digest.get_all("Content-Language") == ["vi"]
         text = text_part(digest)
         assert "Hủy đăng ký: http" in text and "dưới đây là 1 tin mới được đăng trên" in text
         assert link(digest, "/preferences/").endswith("?lang=vi")

@@ -12,6 +12,7 @@ from email import policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -110,3 +111,45 @@ def test_addresses_read_back() -> None:
         # header parser keeps it, mail clients do not
         display, mailbox = email.utils.parseaddr(written.replace("\r\n ", " "))
         assert (str(make_header(decode_header(display))), mailbox) == (name or "", "nguoi.dan@xa.test")
+
+
+def test_the_language_of_a_body_is_said_once_in_content_language() -> None:
+    """RFC 3282: a mail says the language it is written in. The header belongs to the body built once
+    (shared by every recipient), so a recipient's copy holds it exactly once."""
+    template = Template.parse(
+        build_template(
+            Content("Digest", "text", "<p>html</p>"),
+            from_name="Portal",
+            from_address="news@portal.test",
+            list_id="Digest <ban-tin.portal.test>",
+            language="en",
+        )
+    )
+    for name, address_ in (("An", "an@xa.test"), ("Bình", "binh@xa.test")):
+        raw = finish(
+            template,
+            to_address=address_,
+            to_name=name,
+            message_id="<1.abc@rss.test>",
+            date=datetime(2021, 1, 7, 6, 30, tzinfo=UTC),
+            slots={},
+            list_unsubscribe=None,
+        )
+        parsed = email.message_from_bytes(raw, policy=policy.default)
+        assert parsed.get_all("Content-Language") == ["en"]
+        assert raw.count(b"Content-Language:") == 1
+    no_language = build_template(
+        Content("s", "t", "h"), from_name="P", from_address="n@p.test", list_id="L <l.p.test>"
+    )
+    assert b"Content-Language" not in no_language
+
+
+def test_a_language_that_is_no_tag_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a language tag"):
+        build_template(
+            Content("s", "t", "h"),
+            from_name="P",
+            from_address="n@p.test",
+            list_id="L <l.p.test>",
+            language="en\r\nBcc: x@evil.test",
+        )

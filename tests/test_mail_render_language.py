@@ -1,15 +1,19 @@
 """What a mail says in each language, rendered (no database, no delivery): the days a digest names,
-read through Babel's locale data (dates.day, dates.span)."""
+read through Babel's locale data (dates.day, dates.span); the site's titles marked with their language;
+counts; the footer; and the Content-Language header of the composed mail."""
 
 from __future__ import annotations
 
+import email
 from datetime import datetime, timedelta
+from email import policy
 from pathlib import Path
 
 import lxml.html
 import pytest
 
 from syndicator.config import Settings
+from syndicator.mail.composer import MailComposer
 from syndicator.mail.render import MailRenderer
 from syndicator.model import Frequency
 from tests.factories import article
@@ -177,3 +181,16 @@ def test_the_footer_says_the_language_can_be_changed_there_too(renderer: MailRen
         assert f"{FOOTER[lang]}: @@PREFERENCES_URL@@" in mail.text
         links = lxml.html.fromstring(mail.html).xpath("//a[@href='@@PREFERENCES_URL@@']")
         assert [a.text_content() for a in links] == [FOOTER[lang]]
+
+
+# -- the header that says it -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_a_composed_mail_says_its_language_in_content_language(renderer: MailRenderer, lang: str) -> None:
+    content = renderer.article(article(0), lang)
+    mime = MailComposer(renderer.settings, renderer).template(
+        content.subject, content.text, content.html, list_what="Tin mới", lang=lang
+    )
+    parsed = email.message_from_bytes(mime, policy=policy.default)
+    assert parsed.get_all("Content-Language") == [lang]

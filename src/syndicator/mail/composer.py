@@ -39,7 +39,8 @@ class MailComposer:
         one_click: bool = True,
         subject_per_recipient: bool = False,
     ) -> bytes:
-        """`list_what`: the list's name as a Vietnamese msgid (marked with i18n.N_), shown in `lang`."""
+        """`list_what`: the list's name as a Vietnamese msgid (marked with i18n.N_), shown in `lang`;
+        `lang`, the language of the mail, is said in its Content-Language header."""
         mail = self.settings.mail
         return build_template(
             Content(subject, text, html),
@@ -49,4 +50,5 @@ class MailComposer:
             list_id=self.list_id(list_what, lang),
             one_click=one_click,
             subject_per_recipient=subject_per_recipient,
+            language=lang,
         )

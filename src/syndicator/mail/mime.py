@@ -29,6 +29,7 @@ COUNT = "{count}"  # the same in a digest frame's subject ("{total}" in one stor
 PARTS_TEXT_SLOT = "@@PARTS_TEXT@@"
 PARTS_HTML_SLOT = "@@PARTS_HTML@@"
 _CRLF = b"\r\n"
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")  # RFC 3282's Language-Tag
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +102,13 @@ def build_template(
     reply_to: str | None = None,
     one_click: bool = True,
     subject_per_recipient: bool = False,
+    language: str | None = None,
 ) -> bytes:
     """Headers shared by every recipient, then the multipart body with slots to fill.
 
     With `subject_per_recipient` the Subject is left out: `finish` writes it (a digest's subject
-    counts the articles each recipient gets).
+    counts the articles each recipient gets). `language`: the language the mail is written in (a
+    BCP 47 tag, "vi", "en"), said in Content-Language (RFC 3282), once per body.
     """
     boundary = "=_syndicator_" + make_msgid(domain="b").strip("<>").replace("@", "_").replace(".", "_")
     lines = bytearray()
@@ -122,6 +125,10 @@ def build_template(
         lines += header("List-Id", list_id)
     if one_click:
         lines += b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" + _CRLF
+    if language:
+        if not _LANGUAGE_TAG.fullmatch(language):
+            raise ValueError(f"not a language tag: {language!r}")
+        lines += f"Content-Language: {language}".encode("ascii") + _CRLF
     lines += b"MIME-Version: 1.0" + _CRLF
     lines += f'Content-Type: multipart/alternative; boundary="{boundary}"'.encode("ascii") + _CRLF
     lines += _CRLF
