@@ -222,6 +222,22 @@ def test_csv_import_pending(mail_store: Store) -> None:
     assert everyone(mail_store)["an@xa.test"].status == "pending"
 
 
+def test_csv_import_hands_over_each_subscriber_it_saved(mail_store: Store) -> None:
+    """`on_saved` gets the subscriber of each good row, as saved (`subscribers import --pending` asks
+    them to confirm); a problem row gives none."""
+    subscribe(mail_store, "an@xa.test", confirmed=False)
+    saved: list[Subscriber] = []
+    data = "an@xa.test,An,,weekly\nbad address,,\nbinh@xa.test,,,daily,en\n"
+    result = csvio.import_csv(mail_store, data, NOW, confirmed=False, on_saved=saved.append)
+    assert result[:2] == (1, 1) and [p.line for p in result[2]] == [2]
+    assert [(p.email, p.name, p.frequency.value, p.language) for p in saved] == [
+        ("an@xa.test", "An", "weekly", "vi"),
+        ("binh@xa.test", None, "daily", "en"),
+    ]
+    assert {p.status for p in saved} == {SubscriberStatus.PENDING}
+    assert [p.id for p in saved] == [everyone(mail_store)[p.email].id for p in saved]
+
+
 # --- the officials file ----------------------------------------------------------------------------------
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from syndicator import i18n
 from syndicator.mail.choices import InvalidSubscription, add
-from syndicator.model import Source
+from syndicator.model import Source, Subscriber
 from syndicator.store import Store
 from syndicator.store import subscribers as store_subscribers
 
@@ -35,6 +35,7 @@ def import_csv(
     confirmed: bool = True,
     known: Collection[str] = (),
     default_language: str = i18n.SOURCE,
+    on_saved: Callable[[Subscriber], None] = lambda subscriber: None,
 ) -> tuple[int, int, list[RowProblem]]:
     """Columns email,name,categories,frequency,language: named by a header row (in any order; other
     columns, such as export's status and source, are skipped), or in that order without one.
@@ -42,7 +43,9 @@ def import_csv(
 
     `known`: as for `choices.add` (a row naming an unknown category is a problem row). `language`:
     "vi" or "en" (an empty cell keeps an address's language; a new one gets `default_language`);
-    any other value is a problem row, and the others are imported."""
+    any other value is a problem row, and the others are imported. `on_saved` is handed the subscriber
+    each good row saved (created or updated, changed or not), as it is now: `subscribers import
+    --pending` asks them to confirm."""
     created = updated = 0
     problems: list[RowProblem] = []
     reader = csv.reader(io.StringIO(data.removeprefix("\ufeff")))
@@ -55,7 +58,7 @@ def import_csv(
             continue
         cells = {column: unguarded(row[index]) if index < len(row) else "" for column, index in where.items()}
         try:
-            _, was_created = add(
+            person, was_created = add(
                 store,
                 cells.get("email", ""),
                 now,
@@ -71,6 +74,7 @@ def import_csv(
         except InvalidSubscription as error:
             problems.append(RowProblem(number, str(error)))
             continue
+        on_saved(person)
         created += was_created
         updated += not was_created
     return created, updated, problems
