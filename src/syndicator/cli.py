@@ -37,7 +37,7 @@ from syndicator.mail.choices import (
     remove,
 )
 from syndicator.mail.csvio import export_csv, import_csv
-from syndicator.model import Frequency, Subscriber
+from syndicator.model import Frequency, Subscriber, SubscriberStatus
 from syndicator.printable import printable
 from syndicator.store import Store, StoreError
 from syndicator.store.channels import ALL
@@ -66,6 +66,12 @@ app.add_typer(admin_app, name="admin")
 MOMENT_HELP = "ISO 8601 date or date-time, in site.timezone unless it has a zone"
 LOG_LEVEL_HELP = "Log level: debug, info, warning or error."
 JSON_HELP = "Print a JSON array instead of a table."
+# the office's double opt-in (subscribers add, import --pending): how its mail goes, and the web's limit
+QUEUED_HOW = "sent by the running service's deliver job, or by the next `digest send`"
+OFFICE_LIMIT = (
+    "the web's limit of confirmation mails per address and hour does not apply to the office: "
+    "running the command again mails the address again."
+)
 EMAIL_HELP = "The subscriber's email address."
 
 # --frequency of the digest commands (checked by _frequency: immediate mails are no digest)
@@ -435,7 +441,9 @@ def subscribers_add(
         bool,
         typer.Option(
             "--confirmed",
-            help="Skip the confirmation mail (double opt-in): the office vouches for the address.",
+            help="Skip the confirmation mail (double opt-in): the office vouches for the address. "
+            "Without it the address is pending until its owner follows the link of a confirmation "
+            f"mail queued now in their language ({QUEUED_HOW}); {OFFICE_LIMIT}",
         ),
     ] = False,
     language: Annotated[
@@ -491,6 +499,29 @@ def subscribers_add(
             f"({person.status.value}, {person.frequency.value}, {person.language})"
         )
     )
+    if person.status is SubscriberStatus.PENDING:
+        _ask_to_confirm([person])
+
+
+def _ask_to_confirm(people: list[Subscriber]) -> int:
+    """Queue the double opt-in mails of the office's pending addresses (`optin.ask_to_confirm`, the
+    web's own mail), say how many and how they go; the number refused (address too long to carry its
+    choices in a link)."""
+    from syndicator.mail.composer import MailComposer  # slow to load, as in digest preview
+    from syndicator.mail.optin import ask_to_confirm
+
+    config = linking_settings()
+    with opened_store(config) as store:
+        asked = ask_to_confirm(store, MailComposer(config), people, clock.utcnow())
+    for email, reason in asked.refused:
+        err.print(said(f"{email}: no confirmation mail: {reason}", "failed"))
+    if len(asked.queued) == 1 and not asked.refused:
+        stdout.print(said(f"confirmation mail queued for {asked.queued[0]} ({QUEUED_HOW})"))
+    elif asked.queued:
+        stdout.print(
+            f"{counted(len(asked.queued), 'confirmation mail')} queued ({QUEUED_HOW})", highlight=False
+        )
+    return len(asked.refused)
 
 
 @subscribers_app.command("import")
@@ -507,7 +538,9 @@ def subscribers_import(
         bool,
         typer.Option(
             "--pending",
-            help="Imported addresses must confirm by mail (without it they are imported as confirmed).",
+            help="Imported addresses stay pending until they confirm: each new or changed one is sent "
+            f"a confirmation mail in its language, queued now ({QUEUED_HOW}); {OFFICE_LIMIT} "
+            "Without --pending they are imported as confirmed.",
         ),
     ] = False,
 ) -> None:
@@ -521,6 +554,7 @@ def subscribers_import(
         fail(f"{display(file)}: cannot read: {error}", 1)
     with opened_store(config) as store:
         known = known_categories(store, config.categories)
+        before = _everyone(store) if pending else {}
         created, updated, problems = import_csv(
             store,
             data,
@@ -529,10 +563,19 @@ def subscribers_import(
             known=known,
             default_language=i18n.catalogue_of(config.site.language),
         )
+        # import_csv does not say whom it saved: those pending now and new or changed are this import's
+        after = _everyone(store) if pending else {}
+        asking = [p for p in after.values() if p.status is SubscriberStatus.PENDING and before.get(p.id) != p]
     for problem in problems:
         err.print(said(f"{display(file)}:{problem.line}: {problem.reason}", "failed"))
     stdout.print(f"{created} added, {updated} updated, {len(problems)} failed", highlight=False)
-    raise typer.Exit(1 if problems else 0)
+    unasked = _ask_to_confirm(asking) if asking else 0
+    raise typer.Exit(1 if problems or unasked else 0)
+
+
+def _everyone(store: Store) -> dict[int, Subscriber]:
+    with store.reading() as conn:
+        return {p.id: p for p in listing(conn)}
 
 
 @subscribers_app.command("export")

@@ -1,6 +1,6 @@
-"""The web's flow: double opt-in (a confirmation mail holding the choices, nothing stored as chosen
-until its link is followed), the preferences and unsubscribe links, and forgetting addresses never
-confirmed."""
+"""Double opt-in (a confirmation mail holding the choices, nothing stored as chosen until its link is
+followed), for the web's sign-up and the office's (`subscribers add`, `import --pending`); the
+preferences and unsubscribe links; and forgetting addresses typed on the web and never confirmed."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
 
 from syndicator import i18n, tokens
 from syndicator.addresses import InvalidAddress, normalise
@@ -57,22 +59,9 @@ def request_subscription(
             raise InvalidSubscription(str(error)) from None
         chosen = parse_categories(categories)
         cadence = parse_frequency(frequency)
-        settings = composer.settings
-        token = tokens.sign(
-            settings.resolved_secret_key(),
-            CONFIRM_PURPOSE,
-            {"e": address, "c": store_subscribers.encode_categories(chosen), "f": cadence.value, "l": lang},
-            expires=now + timedelta(days=settings.subscribe.confirm_days),
-        )
-        if len(token) > mailqueue.TOKEN_CHARS:
-            # the token is kept in outbox.token (VARCHAR(512)): PostgreSQL would refuse it (a 500)
-            raise InvalidSubscription(
-                _(
-                    "Địa chỉ email quá dài để chọn nhiều chuyên mục như vậy: vui lòng chọn ít chuyên mục "
-                    "hơn hoặc chọn Tất cả chuyên mục."
-                )
-            )
-    content = composer.renderer.confirmation(settings.subscribe.confirm_days, lang)
+        confirmations = Confirmations(composer, now)
+        token = confirmations.token(address, chosen, cadence, lang, Source.WEB)
+    settings = composer.settings
     with store.writing() as conn:
         person = store_subscribers.by_email(conn, address)
         if person is None:
@@ -93,18 +82,97 @@ def request_subscription(
         if len(recent) >= limit:
             wait = (recent[-limit] + timedelta(hours=1) - now).total_seconds()
             raise TooManyRequests(max(1, int(wait) + 1))
-        mime = composer.template(
-            content.subject, content.text, content.html, list_what=CONFIRM_LIST, lang=lang, one_click=False
+        confirmations.queue(conn, person.id, token, lang)
+
+
+class Confirmations:
+    """Confirmation mails (double opt-in) made at one moment: the body rendered once per language and
+    kept, as a digest's are; a signed token per address, holding the choices its link confirms. One
+    copy for the web's sign-up (`request_subscription`) and the office's (`ask_to_confirm`)."""
+
+    def __init__(self, composer: MailComposer, now: datetime) -> None:
+        self.composer = composer
+        self.now = now
+        self._mime: dict[str, tuple[str, str, bytes]] = {}  # lang -> (key, subject, MIME)
+
+    def token(
+        self, address: str, chosen: frozenset[str] | None, cadence: Frequency, lang: str, source: Source
+    ) -> str:
+        """The link's token; InvalidSubscription (in the language being made) when it would not fit."""
+        settings = self.composer.settings
+        data = {"e": address, "c": store_subscribers.encode_categories(chosen), "f": cadence.value, "l": lang}
+        if source is not Source.WEB:
+            data["s"] = source.value  # confirmed, the address keeps the source the office gave it
+        token = tokens.sign(
+            settings.resolved_secret_key(),
+            CONFIRM_PURPOSE,
+            data,
+            expires=self.now + timedelta(days=settings.subscribe.confirm_days),
         )
-        body = mailqueue.body_id(
-            conn,
-            f"confirm:{lang}:{hash_text(content.html + content.text)}",
-            content.subject,
-            mime,
-            now,
-            language=lang,
-        )
-        mailqueue.enqueue(conn, [OutboxEntry(person.id, OutboxKind.CONFIRM, body, token=token)], now)
+        if len(token) > mailqueue.TOKEN_CHARS:
+            # the token is kept in outbox.token (VARCHAR(512)): PostgreSQL would refuse it (a 500)
+            raise InvalidSubscription(
+                _(
+                    "Địa chỉ email quá dài để chọn nhiều chuyên mục như vậy: vui lòng chọn ít chuyên mục "
+                    "hơn hoặc chọn Tất cả chuyên mục."
+                )
+            )
+        return token
+
+    def _rendered(self, lang: str) -> tuple[str, str, bytes]:
+        if lang not in self._mime:
+            composer = self.composer
+            content = composer.renderer.confirmation(composer.settings.subscribe.confirm_days, lang)
+            mime = composer.template(
+                content.subject,
+                content.text,
+                content.html,
+                list_what=CONFIRM_LIST,
+                lang=lang,
+                one_click=False,
+            )
+            key = f"confirm:{lang}:{hash_text(content.html + content.text)}"
+            self._mime[lang] = (key, content.subject, mime)
+        return self._mime[lang]
+
+    def queue(self, conn: Connection, subscriber_id: int, token: str, lang: str) -> None:
+        key, subject, mime = self._rendered(lang)
+        body = mailqueue.body_id(conn, key, subject, mime, self.now, language=lang)
+        mailqueue.enqueue(conn, [OutboxEntry(subscriber_id, OutboxKind.CONFIRM, body, token=token)], self.now)
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What `ask_to_confirm` did: the addresses mailed, and those refused with the reason."""
+
+    queued: list[str]
+    refused: list[tuple[str, str]]
+
+
+def ask_to_confirm(
+    store: Store, composer: MailComposer, people: Iterable[Subscriber], now: datetime
+) -> Asked:
+    """The office's double opt-in (`subscribers add` without --confirmed, `subscribers import --pending`):
+    a confirmation mail to each pending address, in its language, its link confirming the choices
+    stored for it. The body is rendered once per language. The web's per-address limit
+    (subscribe.per_address_per_hour) does not apply: the office is trusted, and asking again is its
+    call. An address that is not pending (confirmed, unsubscribed) is not asked."""
+    confirmations = Confirmations(composer, now)
+    asked = Asked([], [])
+    with store.writing() as conn:
+        for person in people:
+            if person.status is not SubscriberStatus.PENDING:
+                continue
+            try:
+                token = confirmations.token(
+                    person.email, person.categories, person.frequency, person.language, person.source
+                )
+            except InvalidSubscription as error:
+                asked.refused.append((person.email, str(error)))
+                continue
+            confirmations.queue(conn, person.id, token, person.language)
+            asked.queued.append(person.email)
+    return asked
 
 
 def hash_text(text: str) -> str:
@@ -120,6 +188,7 @@ class Request:
     categories: frozenset[str] | None
     frequency: Frequency
     language: str | None = None
+    source: Source = Source.WEB  # the office's sign-ups (cli, import) keep theirs once confirmed
 
 
 def requested(secret: str, token: str, now: datetime) -> Request:
@@ -131,6 +200,7 @@ def requested(secret: str, token: str, now: datetime) -> Request:
             store_subscribers.decode_categories(str(data["c"])),
             Frequency(str(data["f"])),
             i18n.check(str(data["l"])) if "l" in data else None,
+            Source(str(data.get("s", Source.WEB.value))),
         )
     except (KeyError, ValueError):
         raise tokens.BadToken("invalid token") from None
@@ -147,7 +217,7 @@ def confirm(store: Store, secret: str, token: str, now: datetime, ip: str | None
             categories=wanted.categories,
             frequency=wanted.frequency,
             status=SubscriberStatus.CONFIRMED,
-            source=Source.WEB,
+            source=wanted.source,
             now=now,
             confirmed_ip=ip,
             language=wanted.language,
