@@ -513,9 +513,11 @@ def _ask_to_confirm(people: list[Subscriber]) -> int:
     config = linking_settings()
     with opened_store(config) as store:
         asked = ask_to_confirm(store, MailComposer(config), people, clock.utcnow())
+    for email in asked.already:
+        stdout.print(said(f"{email}: the same confirmation mail is queued already"))
     for email, reason in asked.refused:
         err.print(said(f"{email}: no confirmation mail: {reason}", "failed"))
-    if len(asked.queued) == 1 and not asked.refused:
+    if len(asked.queued) == 1 and not (asked.refused or asked.already):
         stdout.print(said(f"confirmation mail queued for {asked.queued[0]} ({QUEUED_HOW})"))
     elif asked.queued:
         stdout.print(
@@ -538,7 +540,7 @@ def subscribers_import(
         bool,
         typer.Option(
             "--pending",
-            help="Imported addresses stay pending until they confirm: each new or changed one is sent "
+            help="Imported addresses stay pending until they confirm: each is sent "
             f"a confirmation mail in its language, queued now ({QUEUED_HOW}); {OFFICE_LIMIT} "
             "Without --pending they are imported as confirmed.",
         ),
@@ -554,7 +556,7 @@ def subscribers_import(
         fail(f"{display(file)}: cannot read: {error}", 1)
     with opened_store(config) as store:
         known = known_categories(store, config.categories)
-        before = _everyone(store) if pending else {}
+        saved: dict[int, Subscriber] = {}  # by id: an address given twice is asked once, as it is last
         created, updated, problems = import_csv(
             store,
             data,
@@ -562,20 +564,14 @@ def subscribers_import(
             confirmed=not pending,
             known=known,
             default_language=i18n.catalogue_of(config.site.language),
+            on_saved=lambda person: saved.__setitem__(person.id, person),
         )
-        # import_csv does not say whom it saved: those pending now and new or changed are this import's
-        after = _everyone(store) if pending else {}
-        asking = [p for p in after.values() if p.status is SubscriberStatus.PENDING and before.get(p.id) != p]
+    asking = [p for p in saved.values() if pending and p.status is SubscriberStatus.PENDING]
     for problem in problems:
         err.print(said(f"{display(file)}:{problem.line}: {problem.reason}", "failed"))
     stdout.print(f"{created} added, {updated} updated, {len(problems)} failed", highlight=False)
     unasked = _ask_to_confirm(asking) if asking else 0
     raise typer.Exit(1 if problems or unasked else 0)
-
-
-def _everyone(store: Store) -> dict[int, Subscriber]:
-    with store.reading() as conn:
-        return {p.id: p for p in listing(conn)}
 
 
 @subscribers_app.command("export")

@@ -135,18 +135,22 @@ class Confirmations:
             self._mime[lang] = (key, content.subject, mime)
         return self._mime[lang]
 
-    def queue(self, conn: Connection, subscriber_id: int, token: str, lang: str) -> None:
+    def queue(self, conn: Connection, subscriber_id: int, token: str, lang: str) -> bool:
+        """False when this very mail (the same token: same choices, made in the same second) is queued."""
         key, subject, mime = self._rendered(lang)
         body = mailqueue.body_id(conn, key, subject, mime, self.now, language=lang)
-        mailqueue.enqueue(conn, [OutboxEntry(subscriber_id, OutboxKind.CONFIRM, body, token=token)], self.now)
+        entry = OutboxEntry(subscriber_id, OutboxKind.CONFIRM, body, token=token)
+        return mailqueue.enqueue(conn, [entry], self.now) == 1
 
 
 @dataclass(frozen=True, slots=True)
 class Asked:
-    """What `ask_to_confirm` did: the addresses mailed, and those refused with the reason."""
+    """What `ask_to_confirm` did: the addresses mailed, those whose same mail was queued already (in
+    the same second), and those refused with the reason."""
 
     queued: list[str]
     refused: list[tuple[str, str]]
+    already: list[str]
 
 
 def ask_to_confirm(
@@ -158,7 +162,7 @@ def ask_to_confirm(
     (subscribe.per_address_per_hour) does not apply: the office is trusted, and asking again is its
     call. An address that is not pending (confirmed, unsubscribed) is not asked."""
     confirmations = Confirmations(composer, now)
-    asked = Asked([], [])
+    asked = Asked([], [], [])
     with store.writing() as conn:
         for person in people:
             if person.status is not SubscriberStatus.PENDING:
@@ -170,8 +174,8 @@ def ask_to_confirm(
             except InvalidSubscription as error:
                 asked.refused.append((person.email, str(error)))
                 continue
-            confirmations.queue(conn, person.id, token, person.language)
-            asked.queued.append(person.email)
+            queued = confirmations.queue(conn, person.id, token, person.language)
+            (asked.queued if queued else asked.already).append(person.email)
     return asked
 
 
