@@ -275,7 +275,10 @@ def test_nothing_typed_reaches_a_mail_header(mailing_site: Site) -> None:
     head = header_block(received.data)
     names = [line.split(b":", 1)[0] for line in head.split(b"\r\n") if line and not line[:1].isspace()]
     assert sorted(names) == sorted(
-        [b"Date", b"Message-ID", b"To", b"From", b"Subject", b"List-Id", b"MIME-Version", b"Content-Type"]
+        [
+            *(b"Date", b"Message-ID", b"To", b"From", b"Subject", b"List-Id"),
+            *(b"MIME-Version", b"Content-Type", b"Content-Language"),
+        ]
     )
     assert b"\r\nTo: Nan.Nhan@example.vn\r\n" in head
     assert b"Bcc" not in received.data and b"ke.gian" not in received.data
