@@ -117,10 +117,11 @@ def test_digest_send_is_idempotent(database_url: str, tmp_path: Path) -> None:
         first = syndicator(*SEND, env=env, cwd=tmp_path)
         assert first.returncode == 0, first.stderr
         assert first.stdout.strip() == (
-            "daily digest for the window ending 07/01/2021 06:30: 2 new articles, 30 mails queued now; "
+            "daily digest for the window ending 2021-01-07 06:30+07:00: 2 new articles, 30 mails queued now; "
             "sent 30, retry later 0, failed 0; run totals: 30 sent"
         )
-        again = syndicator(*SEND, env=env, cwd=tmp_path)
+        # the moment printed is ISO 8601 with its offset: given back to --at as it is, the same run
+        again = syndicator(*SEND[:-1], "2021-01-07 06:30+07:00", env=env, cwd=tmp_path)
         assert again.returncode == 0, again.stderr
         assert "0 mails queued now; sent 0, retry later 0, failed 0; run totals: 30 sent" in again.stdout
         received = smtp.recorder.messages()
@@ -205,7 +206,7 @@ def test_digest_send_counts_in_words(database_url: str, tmp_path: Path) -> None:
         quiet = syndicator(*SEND, env=env, cwd=tmp_path)
         assert quiet.returncode == 0, quiet.stderr
         assert quiet.stdout.strip() == (
-            "daily digest for the window ending 07/01/2021 06:30: 0 new articles, 0 mails queued now; "
+            "daily digest for the window ending 2021-01-07 06:30+07:00: 0 new articles, 0 mails queued now; "
             "sent 0, retry later 0, failed 0; run totals: no mails"
         )
         store = Store.open(settings.database_url, settings.categories)
@@ -216,7 +217,7 @@ def test_digest_send_counts_in_words(database_url: str, tmp_path: Path) -> None:
         one = syndicator(*SEND[:-1], "2021-01-08T07:00", env=env, cwd=tmp_path)
         assert one.returncode == 0, one.stderr
         assert one.stdout.strip() == (
-            "daily digest for the window ending 08/01/2021 06:30: 1 new article, 1 mail queued now; "
+            "daily digest for the window ending 2021-01-08 06:30+07:00: 1 new article, 1 mail queued now; "
             "sent 1, retry later 0, failed 0; run totals: 1 sent"
         )
 
@@ -241,7 +242,7 @@ def test_digest_preview(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (  # the operator's words in English, the mail's own in Vietnamese
-        f"{out}: 2 articles new in the daily window ending 07/01/2021 06:30; "
+        f"{out}: 2 articles new in the daily window ending 2021-01-07 06:30+07:00; "
         "subject: Bản tin Cổng TTĐT huyện Thọ Xuân ngày 07/01/2021: 2 tin mới"
     )
     html = out.read_text(encoding="utf-8")
@@ -282,7 +283,7 @@ def test_digest_preview(tmp_path: Path) -> None:
     )
     assert (quiet.returncode, quiet.stdout.strip()) == (
         0,
-        "nothing new in the weekly window ending 04/01/2021 06:30: no digest would be sent",
+        "nothing new in the weekly window ending 2021-01-04 06:30+07:00: no digest would be sent",
     )
     assert not (tmp_path / "w.html").exists()
     # nothing was queued by previewing
@@ -344,7 +345,7 @@ def test_digest_preview_since_a_date(database_url: str, tmp_path: Path) -> None:
     # no day's or week's digest: what it holds, from the date given, with its year (a weekly one said
     # "Bản tin tuần … từ 01/01 đến <today>", years called a week)
     assert result.stdout == (
-        f"{out}: 10 articles published since 01/01/2021 00:00; "
+        f"{out}: 10 articles published since 2021-01-01 00:00+07:00; "
         "subject: Bản tin Cổng TTĐT huyện Thọ Xuân: các tin từ 01/01/2021 (10 tin)\n"
     )
     weekly = syndicator(*args[:3], "weekly", *args[4:], env=env, cwd=tmp_path)
@@ -361,14 +362,14 @@ def test_digest_preview_since_a_date(database_url: str, tmp_path: Path) -> None:
     mine = tmp_path / "mine.html"
     result = syndicator(*args[:-1], str(mine), "--email", "tb@xa.test", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"{mine}: 3 articles published since 01/01/2021 00:00; subject: ")
+    assert result.stdout.startswith(f"{mine}: 3 articles published since 2021-01-01 00:00+07:00; subject: ")
     assert re.findall(r"<h2[^>]*>(.*?)</h2>", mine.read_text(encoding="utf-8")) == ["Thông báo"]
 
     # a whole day, read in the site's zone; a time given with its zone is taken as given
     none = syndicator(*args[:5], "2099-01-02", "--out", str(tmp_path / "none.html"), env=env, cwd=tmp_path)
-    assert none.stdout.strip() == "nothing published since 02/01/2099 00:00: no digest to show"
+    assert none.stdout.strip() == "nothing published since 2099-01-02 00:00+07:00: no digest to show"
     zoned = syndicator(*args[:5], "2021-03-14T17:00:00Z", "--out", str(mine), env=env, cwd=tmp_path)
-    assert "published since 15/03/2021 00:00;" in zoned.stdout
+    assert "published since 2021-03-15 00:00+07:00;" in zoned.stdout
     assert not (tmp_path / "none.html").exists()
     # no run, no mail, no change of any kind
     assert _database(database_url) == before
@@ -392,7 +393,7 @@ def test_digest_preview_of_a_window_still_open(tmp_path: Path) -> None:
     args = ("digest", "preview", "--frequency", "daily", "--at", at)
     result = syndicator(*args, "--out", str(out), env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    ending = f"{end.astimezone(settings.tz):%d/%m/%Y %H:%M}"
+    ending = end.astimezone(settings.tz).isoformat(sep=" ", timespec="minutes")  # 2026-11-30 06:30+07:00
     assert result.stdout.startswith(
         f"{out}: 1 article new in the daily window ending {ending} so far "
         "(the window is still open: what appears before its end will be in it too); subject: "

@@ -237,8 +237,8 @@ def articles_list(
     for name in ("id", "published", "status", "category"):
         table.add_column(name, no_wrap=True)
     table.add_column("title", overflow="fold")
-    for row in rows:
-        when = row["published_at"][:16].replace("T", " ")
+    for article, row in zip(found, rows, strict=True):
+        when = _shown(article.published_at, config)
         cells = (row["id"], when, row["status"], row["category"], row["title"])
         table.add_row(*(said(str(cell)) for cell in cells))  # titles are text, not rich markup
     stdout.print(table)
@@ -639,7 +639,9 @@ def _moment(option: str, value: str, config: Settings) -> datetime:
 
 
 def _shown(moment: datetime, config: Settings) -> str:
-    return f"{moment.astimezone(config.tz):%d/%m/%Y %H:%M}"
+    """A moment as operators read and type it: ISO 8601 in the site's zone, to the minute, with its
+    offset (2026-11-29 06:30+07:00), so it can be given back to --at or --since as it is."""
+    return moment.astimezone(config.tz).isoformat(sep=" ", timespec="minutes")
 
 
 DIGESTS = (Frequency.DAILY, Frequency.WEEKLY)
