@@ -375,11 +375,13 @@ def test_articles_and_categories(tmp_path: Path, database_url: str) -> None:
     assert by_slug["thong-bao"] == {
         "slug": "thong-bao",
         "name": "Thông báo",
+        "name_en": None,
         "articles": 3,
     }  # not the withdrawn
     assert by_slug["tin-tuc-su-kien"] == {
         "slug": "tin-tuc-su-kien",
         "name": "Tin tức - Sự kiện",
+        "name_en": None,
         "articles": 2,
     }
     assert by_slug["chien-luoc-dinh-huong-quy-hoach"]["name"] == "Chiến lược - Định Hướng - Quy hoạch"
@@ -413,7 +415,9 @@ def test_tables_and_configured_category_names(tmp_path: Path) -> None:
     assert "Lê Hải" in table.stdout
 
     result = cli("categories", "list", "--json", cwd=tmp_path, env=env)
-    assert json.loads(result.stdout) == [{"slug": "thong-bao", "name": "Thông báo chung", "articles": 1}]
+    assert json.loads(result.stdout) == [
+        {"slug": "thong-bao", "name": "Thông báo chung", "name_en": None, "articles": 1}
+    ]
     result = cli("articles", "list", "--json", cwd=tmp_path, env=env)
     assert [a["category_name"] for a in json.loads(result.stdout)] == ["Thông báo chung"]
 

@@ -142,9 +142,34 @@ def opened_store(config: Settings) -> Iterator[Store]:
     except StoreError as error:
         fail(str(error))
     try:
+        _note_unknown_categories(config, store)
         yield store
     finally:
         store.close()
+
+
+_noted = threading.Event()  # the settings' unknown categories are told once per command
+
+
+def _note_unknown_categories(config: Settings, store: Store) -> None:
+    """Say on stderr, once per command, which slugs of [categories] or [categories.en] the database
+    does not have: a mistyped slug would otherwise never show, silently. A database with no category
+    yet (before the first import) is not compared."""
+    if _noted.is_set() or not (config.categories or config.categories_en):
+        return
+    _noted.set()
+    stored = store.category_names()
+    if not stored:
+        return
+    for table, named in (("[categories]", config.categories), ("[categories.en]", config.categories_en)):
+        unknown = sorted(set(named) - set(stored))
+        if unknown:
+            err.print(
+                said(
+                    f"note: {table} names {', '.join(unknown)}, which the database has no category of "
+                    "(a mistyped slug? `syndicator categories list` shows the slugs)"
+                )
+            )
 
 
 def _show_version(value: bool) -> None:
@@ -248,17 +273,27 @@ def articles_list(
 def categories_list(
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """List the categories with their number of visible articles."""
+    """List the categories: name, English name ([categories.en]) and visible articles."""
     config = settings()
     with opened_store(config) as store:
         counts = store.categories(clock.utcnow())
-    rows = [{"slug": c.category.slug, "name": c.category.name, "articles": c.visible} for c in counts]
+    english = config.categories_en
+    rows = [
+        {
+            "slug": c.category.slug,
+            "name": c.category.name,
+            "name_en": english.get(c.category.slug),  # null: English pages show `name`
+            "articles": c.visible,
+        }
+        for c in counts
+    ]
     if as_json:
         _print_json(rows)
         return
-    table = Table("slug", "name", "articles", box=None)
+    columns = ["slug", "name", *(["name_en"] if english else []), "articles"]
+    table = Table(*columns, box=None)
     for row in rows:
-        table.add_row(said(str(row["slug"])), said(str(row["name"])), str(row["articles"]))
+        table.add_row(*(said("" if row[column] is None else str(row[column])) for column in columns))
     stdout.print(table)
 
 
