@@ -757,9 +757,10 @@ def test_subscribers_commands(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr
         return result.returncode, result.stdout.strip(), result.stderr.strip()
 
+    queued = "(sent by the running service's deliver job, or by the next `digest send`)"
     assert run("add", "An@XA.test", "--name", "Nguyễn Văn An", "--categories", "Thông báo,nong-nghiep") == (
         0,
-        "added An@xa.test (pending, daily, vi)",
+        f"added An@xa.test (pending, daily, vi)\nconfirmation mail queued for An@xa.test {queued}",
         "",
     )
     assert run("add", "an@xa.test", "--confirmed", "--frequency", "immediate")[1] == (
@@ -786,7 +787,10 @@ def test_subscribers_commands(tmp_path: Path) -> None:
         f"failed {tmp_path / 'people.csv'}:5",
     ]
     (tmp_path / "later.csv").write_text("email\nem@xa.test,Em,,weekly\n", encoding="utf-8")
-    assert run("import", "--pending", str(tmp_path / "later.csv"))[:2] == (0, "1 added, 0 updated, 0 failed")
+    assert run("import", "--pending", str(tmp_path / "later.csv"))[:2] == (
+        0,
+        f"1 added, 0 updated, 0 failed\nconfirmation mail queued for em@xa.test {queued}",
+    )
 
     code, out, _ = run("list", "--json")
     listed = {p["email"]: p for p in json.loads(out)}
