@@ -30,6 +30,7 @@ from syndicator import access
 from syndicator.accounts import Role, Signed
 from syndicator.i18n import N_
 from syndicator.web import csrf
+from syndicator.web.forms import bounded_form
 from syndicator.web.state import render, web
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ PREFIX = "/admin"
 COOKIE = "syndicator_admin"
 SECURE_COOKIE = "__Host-syndicator_admin"  # RFC 6265bis: Secure, no Domain, Path=/
 MAX_FORM_BYTES = 16_384
+MAX_FORM_FIELDS = 50
 AUDIT_PAGE = 50
 MAX_PAGE = 100_000
 _PAGE = re.compile(r"[1-9][0-9]{0,5}")
@@ -148,31 +150,6 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def _posted(request: Request) -> FormData | None:
-    """The posted form, or None when it is too large or malformed (a 400, never a 500)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > MAX_FORM_BYTES:
-        return None
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return None
-    replayed = False
-
-    async def receive() -> Message:
-        nonlocal replayed
-        if replayed:
-            return {"type": "http.disconnect"}
-        replayed = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    try:
-        return await Request(request.scope, receive).form(max_files=0, max_fields=50)
-    except Exception:  # noqa: BLE001 - a malformed body is a bad request, never a 500
-        return None
-
-
 def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
@@ -196,7 +173,7 @@ def guarded(needed: Role) -> Callable[[Handler], Callable[[Request], Awaitable[R
                 return problem(request, FORBIDDEN, who)
             data = None
             if request.method == "POST":
-                data = await _posted(request)
+                data = await bounded_form(request, MAX_FORM_BYTES, MAX_FORM_FIELDS)
                 if data is None:
                     return problem(request, BAD_REQUEST, who)
                 if not csrf.valid(request, state.secret, _text(data.get(csrf.FIELD))):
@@ -235,7 +212,7 @@ async def login(request: Request) -> Response:
         return page(
             request, "admin/login.html", None, next_path=next_path, username="", refused=False, wait_minutes=0
         )
-    data = await _posted(request)
+    data = await bounded_form(request, MAX_FORM_BYTES, MAX_FORM_FIELDS)
     if data is None:
         return problem(request, BAD_REQUEST)
     if not csrf.valid(request, state.secret, _text(data.get(csrf.FIELD))):

@@ -34,11 +34,13 @@ from syndicator.mail.optin import (
 from syndicator.model import Category, CategoryCount, Frequency, Subscriber, SubscriberStatus, reading_order
 from syndicator.store import Store
 from syndicator.web import csrf
+from syndicator.web.forms import bounded_form
 from syndicator.web.state import WebState, page_language, render, web
 
 log = logging.getLogger(__name__)
 
 MAX_FORM_BYTES = 16_384
+MAX_FORM_FIELDS = 100
 FREQUENCIES = [  # labels translated where shown (`_frequencies`)
     (Frequency.IMMEDIATE.value, N_("Ngay khi có tin mới")),
     (Frequency.DAILY.value, N_("Hằng ngày (bản tin buổi sáng)")),
@@ -236,7 +238,7 @@ async def unsubscribe_link(request: Request) -> Response:
         return problem(request, BAD_LINK)
     if request.method == "GET":
         return page(request, "pages/unsubscribe.html", person=person)
-    data = await _form(request)
+    data = await bounded_form(request, MAX_FORM_BYTES, MAX_FORM_FIELDS)
     if data is None:
         return problem(request, BAD_REQUEST)
     one_click = data.get("List-Unsubscribe") == "One-Click"
@@ -260,34 +262,9 @@ def _categories(state: WebState) -> list[CategoryCount]:
     return [c for c in state.store.categories(state.now()) if c.visible]
 
 
-async def _form(request: Request) -> FormData | None:
-    """The posted form, or None when it is too large or malformed (a 400, never a 500)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > MAX_FORM_BYTES:
-        return None
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return None
-    replayed = False
-
-    async def receive() -> dict[str, object]:
-        nonlocal replayed
-        if replayed:
-            return {"type": "http.disconnect"}
-        replayed = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    try:
-        return await Request(request.scope, receive).form(max_files=0, max_fields=100)
-    except Exception:  # noqa: BLE001 - a malformed body is a bad request, never a 500
-        return None
-
-
 async def _checked_form(request: Request, state: WebState) -> FormData | Response:
     """The posted form with a valid CSRF field, or the error page saying what was wrong with it."""
-    data = await _form(request)
+    data = await bounded_form(request, MAX_FORM_BYTES, MAX_FORM_FIELDS)
     if data is None:
         return problem(request, BAD_REQUEST)
     if not csrf.valid(request, state.secret, _text(data.get(csrf.FIELD))):

@@ -1,0 +1,36 @@
+"""A posted form read within bounds, for the console and the subscription pages alike."""
+
+from __future__ import annotations
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.types import Message
+
+
+async def bounded_form(request: Request, max_bytes: int, max_fields: int) -> FormData | None:
+    """The posted form, or None when it is too large or malformed (a 400, never a 500).
+
+    A declared Content-Length over `max_bytes` is refused before a byte is read; a body that runs
+    past it while streaming (chunked, or a lying header) is refused as soon as it does. The body read
+    is replayed to Starlette's parser, which takes no files and at most `max_fields` fields."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
+        return None
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            return None
+    replayed = False
+
+    async def receive() -> Message:
+        nonlocal replayed
+        if replayed:
+            return {"type": "http.disconnect"}
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        return await Request(request.scope, receive).form(max_files=0, max_fields=max_fields)
+    except Exception:  # noqa: BLE001 - a malformed body is a bad request, never a 500
+        return None
