@@ -7,8 +7,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection
 
@@ -94,19 +94,17 @@ class Confirmations:
         self.composer = composer
         self.now = now
         self._mime: dict[str, tuple[str, str, bytes]] = {}  # lang -> (key, subject, MIME)
+        self._bodies: dict[str, int] = {}  # lang -> mail_bodies.id, within one transaction
 
     def token(
         self, address: str, chosen: frozenset[str] | None, cadence: Frequency, lang: str, source: Source
     ) -> str:
         """The link's token; InvalidSubscription (in the language being made) when it would not fit."""
         settings = self.composer.settings
-        data = {"e": address, "c": store_subscribers.encode_categories(chosen), "f": cadence.value, "l": lang}
-        if source is not Source.WEB:
-            data["s"] = source.value  # confirmed, the address keeps the source the office gave it
         token = tokens.sign(
             settings.resolved_secret_key(),
             CONFIRM_PURPOSE,
-            data,
+            _asked_for(address, chosen, cadence, lang, source),
             expires=self.now + timedelta(days=settings.subscribe.confirm_days),
         )
         if len(token) > mailqueue.TOKEN_CHARS:
@@ -135,22 +133,63 @@ class Confirmations:
             self._mime[lang] = (key, content.subject, mime)
         return self._mime[lang]
 
+    def body(self, conn: Connection, lang: str) -> int:
+        """The stored body of the mail in this language (stored once; its id is looked up once)."""
+        if lang not in self._bodies:
+            key, subject, mime = self._rendered(lang)
+            self._bodies[lang] = mailqueue.body_id(conn, key, subject, mime, self.now, language=lang)
+        return self._bodies[lang]
+
+    def forget_bodies(self) -> None:
+        self._bodies.clear()
+
     def queue(self, conn: Connection, subscriber_id: int, token: str, lang: str) -> bool:
         """False when this very mail (the same token: same choices, made in the same second) is queued."""
-        key, subject, mime = self._rendered(lang)
-        body = mailqueue.body_id(conn, key, subject, mime, self.now, language=lang)
-        entry = OutboxEntry(subscriber_id, OutboxKind.CONFIRM, body, token=token)
+        entry = OutboxEntry(subscriber_id, OutboxKind.CONFIRM, self.body(conn, lang), token=token)
         return mailqueue.enqueue(conn, [entry], self.now) == 1
+
+    def still_asking(self, earlier: mailqueue.Confirmation, person: Subscriber) -> datetime | None:
+        """Until when the link of an earlier confirmation mail stays valid, if that mail asks `person`
+        for their choices as they stand (categories, frequency, language, source) and did not fail;
+        None when it must be asked again (other choices, link expired, mail failed, another key)."""
+        if not earlier.live or earlier.token is None:
+            return None
+        secret = self.composer.settings.resolved_secret_key()
+        try:  # read as at its making: its expiry is compared here, with the same rule as tokens.verify
+            data = tokens.verify(secret, CONFIRM_PURPOSE, earlier.token, now=earlier.queued_at)
+        except tokens.BadToken:
+            return None
+        expires = data.pop("exp", None)
+        wanted = _asked_for(person.email, person.categories, person.frequency, person.language, person.source)
+        if data != wanted or not isinstance(expires, int) or self.now.timestamp() > expires:
+            return None
+        return datetime.fromtimestamp(expires, UTC)
+
+
+def _asked_for(
+    address: str, chosen: frozenset[str] | None, cadence: Frequency, lang: str, source: Source
+) -> dict[str, str]:
+    """What a confirmation link holds (and confirms), without its expiry."""
+    data = {"e": address, "c": store_subscribers.encode_categories(chosen), "f": cadence.value, "l": lang}
+    if source is not Source.WEB:
+        data["s"] = source.value  # confirmed, the address keeps the source the office gave it
+    return data
 
 
 @dataclass(frozen=True, slots=True)
 class Asked:
-    """What `ask_to_confirm` did: the addresses mailed, those whose same mail was queued already (in
-    the same second), and those refused with the reason."""
+    """What `ask_to_confirm` did: the addresses mailed; those whose same mail was queued already (the
+    same token: in the same second); those refused with the reason; and those not asked again
+    because a confirmation mail already asks them for the same choices with a link still valid, with
+    when it was queued and until when its link is valid (`recent`)."""
 
     queued: list[str]
     refused: list[tuple[str, str]]
     already: list[str]
+    recent: list[tuple[str, datetime, datetime]] = field(default_factory=list)
+
+
+ASK_BATCH = 1000  # addresses per transaction: one look at their earlier mails, one insert
 
 
 def ask_to_confirm(
@@ -159,24 +198,48 @@ def ask_to_confirm(
     """The office's double opt-in (`subscribers add` without --confirmed, `subscribers import --pending`):
     a confirmation mail to each pending address, in its language, its link confirming the choices
     stored for it. The body is rendered once per language. The web's per-address limit
-    (subscribe.per_address_per_hour) does not apply: the office is trusted, and asking again is its
-    call. An address that is not pending (confirmed, unsubscribed) is not asked."""
+    (subscribe.per_address_per_hour) does not apply: the office is trusted. An address that is not
+    pending (confirmed, unsubscribed) is not asked, nor one that a confirmation mail already asks for
+    the same choices (categories, frequency, language, source) with its link still valid
+    (subscribe.confirm_days): running the same add or import again mails nobody twice. Changed
+    choices, an expired link or a failed mail ask again. Given twice, an address is asked once, as
+    given last."""
     confirmations = Confirmations(composer, now)
     asked = Asked([], [], [])
-    with store.writing() as conn:
-        for person in people:
-            if person.status is not SubscriberStatus.PENDING:
-                continue
-            try:
-                token = confirmations.token(
-                    person.email, person.categories, person.frequency, person.language, person.source
-                )
-            except InvalidSubscription as error:
-                asked.refused.append((person.email, str(error)))
-                continue
-            queued = confirmations.queue(conn, person.id, token, person.language)
-            (asked.queued if queued else asked.already).append(person.email)
+    by_id = {person.id: person for person in people if person.status is SubscriberStatus.PENDING}
+    pending = list(by_id.values())
+    for start in range(0, len(pending), ASK_BATCH):
+        with store.writing() as conn:
+            _ask_batch(conn, confirmations, pending[start : start + ASK_BATCH], asked)
     return asked
+
+
+def _ask_batch(
+    conn: Connection, confirmations: Confirmations, people: list[Subscriber], asked: Asked
+) -> None:
+    confirmations.forget_bodies()  # a new transaction: the body is looked up again
+    earlier = mailqueue.latest_confirmations(conn, [person.id for person in people])
+    entries: list[OutboxEntry] = []
+    for person in people:
+        try:
+            token = confirmations.token(
+                person.email, person.categories, person.frequency, person.language, person.source
+            )
+        except InvalidSubscription as error:
+            asked.refused.append((person.email, str(error)))
+            continue
+        before = earlier.get(person.id)
+        if before is not None and before.token == token:
+            asked.already.append(person.email)  # this very mail (made in the same second)
+            continue
+        valid_until = None if before is None else confirmations.still_asking(before, person)
+        if before is not None and valid_until is not None:
+            asked.recent.append((person.email, before.queued_at, valid_until))
+            continue
+        body = confirmations.body(conn, person.language)
+        entries.append(OutboxEntry(person.id, OutboxKind.CONFIRM, body, token=token))
+        asked.queued.append(person.email)
+    mailqueue.enqueue(conn, entries, confirmations.now)
 
 
 def hash_text(text: str) -> str:

@@ -393,3 +393,42 @@ def recent_confirmations(conn: Connection, subscriber_id: int, since: datetime) 
             .order_by(outbox.c.created_at)
         ).scalars()
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """A subscriber's latest confirmation mail: its token (the choices its link confirms, and until
+    when), when it was queued, and whether it went or may still go (`live`: not failed or cancelled)."""
+
+    subscriber_id: int
+    token: str | None
+    queued_at: datetime
+    live: bool
+
+
+_DEAD = (OutboxStatus.FAILED.value, OutboxStatus.CANCELLED.value)
+IDS_PER_QUERY = 1000
+
+
+def latest_confirmations(conn: Connection, subscriber_ids: Sequence[int]) -> dict[int, Confirmation]:
+    """The latest confirmation mail (of any status) of each of these subscribers that has one, by
+    subscriber id: one query per 1,000 ids, never one per subscriber."""
+    found: dict[int, Confirmation] = {}
+    ids = sorted(set(subscriber_ids))
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        latest = (
+            select(func.max(outbox.c.id))
+            .where(outbox.c.kind == OutboxKind.CONFIRM.value)
+            .where(outbox.c.subscriber_id.in_(ids[start : start + IDS_PER_QUERY]))
+            .group_by(outbox.c.subscriber_id)
+        )
+        rows = conn.execute(
+            select(outbox.c.subscriber_id, outbox.c.token, outbox.c.created_at, outbox.c.status).where(
+                outbox.c.id.in_(latest.scalar_subquery())
+            )
+        )
+        for row in rows:
+            found[row.subscriber_id] = Confirmation(
+                row.subscriber_id, row.token, row.created_at, row.status not in _DEAD
+            )
+    return found
