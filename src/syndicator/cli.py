@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import re
 import signal
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-from rich.text import Text
 
 from syndicator import __version__, clock, i18n, links, presenters
 from syndicator.cli_admin import admin_app
-from syndicator.config import ConfigError, Settings, default_base_url_note, load_settings
+from syndicator.cliout import counted, err, fail, opened_store, print_json, said, settings, shown, stdout
+from syndicator.config import Settings, default_base_url_note
 from syndicator.files import Refused, Source, read_whole
 from syndicator.ingest.importer import Format, Reported, count_files, display, import_paths
 from syndicator.mail.choices import (
@@ -38,7 +34,6 @@ from syndicator.mail.choices import (
 )
 from syndicator.mail.csvio import export_csv, import_csv
 from syndicator.model import Frequency, Subscriber, SubscriberStatus
-from syndicator.printable import printable
 from syndicator.store import Store, StoreError
 from syndicator.store.channels import ALL
 from syndicator.store.database import create_store_engine, upgrade
@@ -78,20 +73,6 @@ EMAIL_HELP = "The subscriber's email address."
 DigestFrequency = Annotated[str, typer.Option(help="Which digest: daily or weekly.")]
 LogLevel = Annotated[str, typer.Option(help=LOG_LEVEL_HELP)]
 
-# piped into a file or another program, a table keeps whole lines rather than rich's 80 columns
-stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 400)
-err = Console(stderr=True, soft_wrap=True)
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(Text.assemble(("error:", "bold red"), " ", printable(message)))
-    raise typer.Exit(code)
-
-
-def counted(number: int, noun: str, plural: str | None = None) -> str:
-    """A count as the operator reads it: "1 file", "2 files"."""
-    return f"{number} {noun if number == 1 else plural or noun + 's'}"
-
 
 def write_out(path: Path, text: str) -> None:
     """The file a user named on the command line: a path that cannot be written (no such folder, a
@@ -102,20 +83,6 @@ def write_out(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
     except OSError as error:
         fail(f"{display(path)}: cannot write: {error.strerror or error}", 1)
-
-
-def said(text: str, label: str = "", style: str = "red") -> Text:
-    """Text that may hold input (a file name, a CSV cell) as the terminal should show it: no rich
-    markup or emoji codes taken from it, control characters escaped."""
-    shown = Text(printable(text))
-    return Text.assemble((label, style), " ", shown) if label else shown
-
-
-def settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as error:
-        fail(str(error))
 
 
 def linking_settings() -> Settings:
@@ -133,43 +100,6 @@ def linking_settings() -> Settings:
     if note is not None:
         err.print(said(note))
     return config.served_at(served) if served else config
-
-
-@contextmanager
-def opened_store(config: Settings) -> Iterator[Store]:
-    try:
-        store = Store.open(config.database_url, config.categories)
-    except StoreError as error:
-        fail(str(error))
-    try:
-        _note_unknown_categories(config, store)
-        yield store
-    finally:
-        store.close()
-
-
-_noted = threading.Event()  # the settings' unknown categories are told once per command
-
-
-def _note_unknown_categories(config: Settings, store: Store) -> None:
-    """Say on stderr, once per command, which slugs of [categories] or [categories.en] the database
-    does not have: a mistyped slug would otherwise never show, silently. A database with no category
-    yet (before the first import) is not compared."""
-    if _noted.is_set() or not (config.categories or config.categories_en):
-        return
-    _noted.set()
-    stored = store.category_names()
-    if not stored:
-        return
-    for table, named in (("[categories]", config.categories), ("[categories.en]", config.categories_en)):
-        unknown = sorted(set(named) - set(stored))
-        if unknown:
-            err.print(
-                said(
-                    f"note: {table} names {', '.join(unknown)}, which the database has no category of "
-                    "(a mistyped slug? `syndicator categories list` shows the slugs)"
-                )
-            )
 
 
 def _show_version(value: bool) -> None:
@@ -256,14 +186,14 @@ def articles_list(
         found = store.articles(now, category=category, visible_only=False)
     rows = [presenters.article_json(a, config, now) for a in found]
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     table = Table(box=None)
     for name in ("id", "published", "status", "category"):
         table.add_column(name, no_wrap=True)
     table.add_column("title", overflow="fold")
     for article, row in zip(found, rows, strict=True):
-        when = _shown(article.published_at, config)
+        when = shown(article.published_at, config)
         cells = (row["id"], when, row["status"], row["category"], row["title"])
         table.add_row(*(said(str(cell)) for cell in cells))  # titles are text, not rich markup
     stdout.print(table)
@@ -288,7 +218,7 @@ def categories_list(
         for c in counts
     ]
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     columns = ["slug", "name", *(["name_en"] if english else []), "articles"]
     table = Table(*columns, box=None)
@@ -627,7 +557,7 @@ def subscribers_list(
     with opened_store(config) as store, store.reading() as conn:
         people = listing(conn)
     if as_json:
-        _print_json(
+        print_json(
             [
                 {
                     "email": p.email,
@@ -671,12 +601,6 @@ def _moment(option: str, value: str, config: Settings) -> datetime:
             fail(f"{option}: {value!r} is not a valid date or time: {error}")
         fail(f"{option}: {value!r} is not an ISO 8601 date (YYYY-MM-DD) or date-time")
     return moment if moment.tzinfo else moment.replace(tzinfo=config.tz)
-
-
-def _shown(moment: datetime, config: Settings) -> str:
-    """A moment as operators read and type it: ISO 8601 in the site's zone, to the minute, with its
-    offset (2026-11-29 06:30+07:00), so it can be given back to --at or --since as it is."""
-    return moment.astimezone(config.tz).isoformat(sep=" ", timespec="minutes")
 
 
 DIGESTS = (Frequency.DAILY, Frequency.WEEKLY)
@@ -758,12 +682,12 @@ def digest_preview(
         composer = MailComposer(config)
         if start is not None:
             result = preview_since(store, composer, start, now, person, language)
-            scope, empty = f"published since {_shown(start, config)}", "no digest to show"
+            scope, empty = f"published since {shown(start, config)}", "no digest to show"
         else:
             end = window_end(chosen, moment, config)
             result = preview(store, composer, chosen, end, person, language)
             scope, empty = (
-                f"new in the {chosen.value} window ending {_shown(end, config)}",
+                f"new in the {chosen.value} window ending {shown(end, config)}",
                 "no digest would be sent",
             )
             if not window_ended(end, now):  # a preview records nothing: an open window may be shown
@@ -804,7 +728,7 @@ def digest_send(
         latest = window_end(chosen, now, config)
         fail(
             f"--at: {at} is still ahead: a digest is sent only once its window has ended "
-            f"(the latest {chosen.value} window ended {_shown(latest, config)})"
+            f"(the latest {chosen.value} window ended {shown(latest, config)})"
         )
     progress = _progress("Sending")
     with opened_store(config) as store, progress:
@@ -821,7 +745,7 @@ def digest_send(
     totals = ", ".join(f"{v} {k}" for k, v in sorted(sent.totals.items())) or "no mails"
     delivered = sent.delivered
     stdout.print(
-        f"{chosen.value} digest for the window ending {_shown(sent.end, config)}: "
+        f"{chosen.value} digest for the window ending {shown(sent.end, config)}: "
         f"{counted(sent.queued.articles, 'new article')}, {counted(sent.queued.queued, 'mail')} queued now; "
         f"sent {delivered.sent}, retry later {delivered.retried}, failed {delivered.failed}; "
         f"run totals: {totals}",
@@ -864,10 +788,6 @@ def _logging(level: str) -> None:
     logging.getLogger("apscheduler.scheduler").addFilter(
         lambda record: "maximum number of running instances" not in record.getMessage()
     )
-
-
-def _print_json(rows: Any) -> None:
-    sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
 
 
 def main() -> None:

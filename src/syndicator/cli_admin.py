@@ -2,42 +2,34 @@
 
 Every change is written to the audit log as "cli:<os user>". A password is read from a prompt twice
 (hidden) on a terminal, or as one line of standard input otherwise (`... < file`, a pipe), never from
-an argument (it would be kept in the shell's history and shown by `ps`). Its own small helpers rather
-than cli.py's: cli.py adds this app, so importing it back would be a cycle.
+an argument (it would be kept in the shell's history and shown by `ps`). Consoles, errors, settings
+and the store as every command has them come from cliout.py (cli.py adds this app: no importing it).
 """
 
 from __future__ import annotations
 
 import getpass
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from syndicator import access, clock
 from syndicator.accounts import InvalidAccount, Role
 from syndicator.accounts import username as checked_username
-from syndicator.config import ConfigError, Settings, load_settings
+from syndicator.cliout import counted, err, fail, opened_store, print_json, settings, shown, stdout
+from syndicator.presenters import local_iso
 from syndicator.printable import printable
-from syndicator.store import Store, StoreError
+from syndicator.store import Store
 
 admin_app = typer.Typer(help="Manage the console's accounts and read its audit log.", no_args_is_help=True)
 
 USERNAME_HELP = "The account's username (ASCII letters, digits, '.', '_', '-'; stored in lower case)."
 JSON_HELP = "Print JSON instead of a table."
-stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 400)
-err = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err.print(Text.assemble(("error:", "bold red"), " ", printable(message)))
-    raise typer.Exit(code)
 
 
 def _actor() -> str:
@@ -48,26 +40,6 @@ def _actor() -> str:
     return f"cli:{who}"
 
 
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as error:
-        _fail(str(error))
-
-
-@contextmanager
-def _store(config: Settings | None = None) -> Iterator[Store]:
-    config = config or _settings()
-    try:
-        store = Store.open(config.database_url, config.categories)
-    except StoreError as error:
-        _fail(str(error))
-    try:
-        yield store
-    finally:
-        store.close()
-
-
 def _password() -> str:
     """Twice from a hidden prompt on a terminal; else one line of standard input."""
     if sys.stdin.isatty():
@@ -75,8 +47,22 @@ def _password() -> str:
         return typed
     line = sys.stdin.readline()
     if not line:
-        _fail("no password on standard input (give it as one line)")
+        fail("no password on standard input (give it as one line)")
     return line.rstrip("\r\n")
+
+
+@contextmanager
+def _account(username: str) -> Iterator[tuple[str, Store]]:
+    """The checked username and the store, for a command on an existing account: a bad username or
+    an unknown account is one line and an exit (2 and 1)."""
+    try:
+        name = checked_username(username)
+        with opened_store(settings(), note_categories=False) as store:
+            yield name, store
+    except InvalidAccount as error:
+        fail(str(error))
+    except access.UnknownAccount:
+        fail(f"no account {printable(username)}", 1)
 
 
 @admin_app.command("add-user")
@@ -87,41 +73,43 @@ def add_user(
     """Create a console account (the password is asked for, or read from standard input)."""
     try:
         name = checked_username(username)  # the name and the settings before the password is asked for
-        config = _settings()
+        config = settings()
         password = _password()
-        with _store(config) as store:
+        with opened_store(config, note_categories=False) as store:
             account = access.add_account(store, name, role, password, clock.utcnow(), _actor())
     except InvalidAccount as error:
-        _fail(str(error))
+        fail(str(error))
     except access.AccountExists:
-        _fail(f"an account {printable(username)} exists already", 1)
+        fail(f"an account {printable(username)} exists already", 1)
     stdout.print(Text(f"added {printable(account.username)} ({account.role.value})"))
 
 
 @admin_app.command("list-users")
 def list_users(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
-    """List the console accounts and their roles."""
-    with _store() as store:
+    """List the console accounts and their roles (times in site.timezone)."""
+    config = settings()
+    with opened_store(config, note_categories=False) as store:
         found = access.accounts(store)
     if as_json:
-        rows = [
-            {
-                "username": a.username,
-                "role": a.role.value,
-                "created_at": a.created_at.isoformat(),
-                "password_changed_at": a.password_changed_at.isoformat(),
-            }
-            for a in found
-        ]
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        print_json(
+            [
+                {
+                    "username": a.username,
+                    "role": a.role.value,
+                    "created_at": local_iso(a.created_at, config),
+                    "password_changed_at": local_iso(a.password_changed_at, config),
+                }
+                for a in found
+            ]
+        )
         return
     table = Table(box=None)
     for column in ("username", "role", "created", "password changed"):
         table.add_column(column)
     for a in found:
         table.add_row(
-            a.username, a.role.value, a.created_at.isoformat(timespec="seconds"),
-            a.password_changed_at.isoformat(timespec="seconds"),
+            a.username, a.role.value, shown(a.created_at, config, "seconds"),
+            shown(a.password_changed_at, config, "seconds"),
         )  # fmt: skip
     stdout.print(table)
 
@@ -129,17 +117,11 @@ def list_users(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] 
 @admin_app.command("set-password")
 def set_password(username: Annotated[str, typer.Argument(help=USERNAME_HELP)]) -> None:
     """Give an account a new password; every session of it ends (it is logged out everywhere)."""
-    try:
-        name = checked_username(username)
-        with _store() as store:
-            if access.account(store, name) is None:
-                _fail(f"no account {printable(name)}", 1)
-            ended = access.set_password(store, name, _password(), clock.utcnow(), _actor())
-    except InvalidAccount as error:
-        _fail(str(error))
-    except access.UnknownAccount:
-        _fail(f"no account {printable(username)}", 1)
-    stdout.print(Text(f"password of {name} changed; {ended} session{'' if ended == 1 else 's'} ended"))
+    with _account(username) as (name, store):
+        if access.account(store, name) is None:  # before the password is asked for
+            fail(f"no account {printable(name)}", 1)
+        ended = access.set_password(store, name, _password(), clock.utcnow(), _actor())
+    stdout.print(Text(f"password of {name} changed; {counted(ended, 'session')} ended"))
 
 
 @admin_app.command("set-role")
@@ -148,28 +130,16 @@ def set_role(
     role: Annotated[Role, typer.Option(help="What the account may do: viewer, editor or admin.")],
 ) -> None:
     """Give an account another role (its sessions go on, with the new role from their next request)."""
-    try:
-        name = checked_username(username)
-        with _store() as store:
-            account = access.set_role(store, name, role, clock.utcnow(), _actor())
-    except InvalidAccount as error:
-        _fail(str(error))
-    except access.UnknownAccount:
-        _fail(f"no account {printable(username)}", 1)
+    with _account(username) as (name, store):
+        account = access.set_role(store, name, role, clock.utcnow(), _actor())
     stdout.print(Text(f"{account.username} is now {account.role.value}"))
 
 
 @admin_app.command("remove-user")
 def remove_user(username: Annotated[str, typer.Argument(help=USERNAME_HELP)]) -> None:
     """Remove a console account; every session of it ends."""
-    try:
-        name = checked_username(username)
-        with _store() as store:
-            access.remove_account(store, name, clock.utcnow(), _actor())
-    except InvalidAccount as error:
-        _fail(str(error))
-    except access.UnknownAccount:
-        _fail(f"no account {printable(username)}", 1)
+    with _account(username) as (name, store):
+        access.remove_account(store, name, clock.utcnow(), _actor())
     stdout.print(Text(f"removed {name}"))
 
 
@@ -178,28 +148,32 @@ def audit(
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="How many entries, newest first.")] = 50,
 ) -> None:
-    """Show the audit log: who changed what in the console or with these commands, when, from where."""
-    with _store() as store:
+    """Show the audit log: who changed what in the console or with these commands, when, from where.
+
+    Times are in site.timezone."""
+    config = settings()
+    with opened_store(config, note_categories=False) as store:
         entries, total = access.audit(store, limit=limit)
     if as_json:
-        rows = [
-            {
-                "at": e.at.isoformat(),
-                "actor": e.actor,
-                "action": e.action,
-                "target": e.target,
-                "detail": e.detail,
-                "address": e.address,
-            }
-            for e in entries
-        ]
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        print_json(
+            [
+                {
+                    "at": local_iso(e.at, config),
+                    "actor": e.actor,
+                    "action": e.action,
+                    "target": e.target,
+                    "detail": e.detail,
+                    "address": e.address,
+                }
+                for e in entries
+            ]
+        )
         return
     table = Table(box=None)
     for column in ("at", "actor", "action", "target", "detail", "address"):
         table.add_column(column, overflow="fold")
     for e in entries:
-        cells = (e.at.isoformat(timespec="seconds"), e.actor, e.action, e.target, e.detail, e.address)
+        cells = (shown(e.at, config, "seconds"), e.actor, e.action, e.target, e.detail, e.address)
         table.add_row(*(Text(printable(cell or "")) for cell in cells))
     stdout.print(table)
     if total > len(entries):
