@@ -263,6 +263,7 @@ def test_the_admin_commands_manage_accounts_and_are_audited(database_url: str, t
     assert [(a["username"], a["role"]) for a in listed] == [("an", "admin"), ("cuong", "viewer")]
     table = admin_cli(database_url, tmp_path, "list-users").stdout
     assert "an" in table and "viewer" in table
+    assert "+07:00" in table and listed[0]["created_at"].endswith("+07:00")  # the site's zone, as the CLI
     changed = admin_cli(database_url, tmp_path, "set-password", "cuong", stdin="một mật khẩu mới hẳn\n")
     assert changed.returncode == 0, changed.stderr
     assert "0 sessions ended" in changed.stdout
