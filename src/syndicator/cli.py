@@ -64,8 +64,10 @@ JSON_HELP = "Print a JSON array instead of a table."
 # the office's double opt-in (subscribers add, import --pending): how its mail goes, and the web's limit
 QUEUED_HOW = "sent by the running service's deliver job, or by the next `digest send`"
 OFFICE_LIMIT = (
-    "the web's limit of confirmation mails per address and hour does not apply to the office: "
-    "running the command again mails the address again."
+    "the web's limit of confirmation mails per address and hour does not apply to the office, but "
+    "running the command again does not ask an address again while a mail already asks it for the "
+    "same choices with its link still valid (subscribe.confirm_days): changed choices, or an expired "
+    "link, ask again."
 )
 EMAIL_HELP = "The subscriber's email address."
 
@@ -465,13 +467,14 @@ def subscribers_add(
         )
     )
     if person.status is SubscriberStatus.PENDING:
-        _ask_to_confirm([person])
+        _ask_to_confirm([person], each=True)
 
 
-def _ask_to_confirm(people: list[Subscriber]) -> int:
+def _ask_to_confirm(people: list[Subscriber], *, each: bool) -> int:
     """Queue the double opt-in mails of the office's pending addresses (`optin.ask_to_confirm`, the
     web's own mail), say how many and how they go; the number refused (address too long to carry its
-    choices in a link)."""
+    choices in a link). An address a mail already asks for the same choices, its link still valid, is
+    not asked again: said per address (`each`, for add) or in one count (for import)."""
     from syndicator.mail.composer import MailComposer  # slow to load, as in digest preview
     from syndicator.mail.optin import ask_to_confirm
 
@@ -480,9 +483,19 @@ def _ask_to_confirm(people: list[Subscriber]) -> int:
         asked = ask_to_confirm(store, MailComposer(config), people, clock.utcnow())
     for email in asked.already:
         stdout.print(said(f"{email}: the same confirmation mail is queued already"))
+    if each:
+        for email, queued_at, valid_until in asked.recent:
+            stdout.print(
+                said(
+                    f"{email}: asked already on {shown(queued_at, config)}; the link stays valid until "
+                    f"{shown(valid_until, config)}"
+                )
+            )
+    elif asked.recent:
+        stdout.print(f"{len(asked.recent)} already asked (links still valid)", highlight=False)
     for email, reason in asked.refused:
         err.print(said(f"{email}: no confirmation mail: {reason}", "failed"))
-    if len(asked.queued) == 1 and not (asked.refused or asked.already):
+    if len(asked.queued) == 1 and not (asked.refused or asked.already or asked.recent):
         stdout.print(said(f"confirmation mail queued for {asked.queued[0]} ({QUEUED_HOW})"))
     elif asked.queued:
         stdout.print(
@@ -535,7 +548,7 @@ def subscribers_import(
     for problem in problems:
         err.print(said(f"{display(file)}:{problem.line}: {problem.reason}", "failed"))
     stdout.print(f"{created} added, {updated} updated, {len(problems)} failed", highlight=False)
-    unasked = _ask_to_confirm(asking) if asking else 0
+    unasked = _ask_to_confirm(asking, each=False) if asking else 0
     raise typer.Exit(1 if problems or unasked else 0)
 
 
