@@ -125,7 +125,7 @@ def test_digest_send_of_a_window_still_ahead_is_refused(database_url: str, tmp_p
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.splitlines() == [
         f"error: --at: {ahead} is still ahead: a digest is sent only once its window has ended "
-        f"(the latest daily window ended {current.astimezone(settings.tz):%d/%m/%Y %H:%M})"
+        f"(the latest daily window ended {current.astimezone(settings.tz).isoformat(' ', 'minutes')})"
     ]
 
     store = Store.open(settings.database_url, settings.categories)

@@ -259,7 +259,9 @@ def test_cli_add_takes_a_language_and_list_shows_it(database_url: str, tmp_path:
         0,
         "added anna@example.org (confirmed, daily, en)",
     )
-    assert run("add", "binh@example.vn")[1] == "added binh@example.vn (pending, daily, vi)"  # the site's
+    added = run("add", "binh@example.vn")[1].splitlines()
+    assert added[0] == "added binh@example.vn (pending, daily, vi)"  # the site's
+    assert added[1].startswith("confirmation mail queued for binh@example.vn")
     assert run("add", "anna@example.org", "--frequency", "weekly", "--confirmed")[1] == (
         "updated anna@example.org (confirmed, weekly, en)"  # no --language: theirs stays
     )
