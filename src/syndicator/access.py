@@ -43,6 +43,7 @@ __all__ = [
     "AccountExists",
     "InvalidAccount",
     "LoggedIn",
+    "OwnRole",
     "Refused",
     "Throttled",
     "UnknownAccount",
@@ -69,6 +70,10 @@ def default_passwords() -> Passwords:
 
 class UnknownAccount(Exception):
     """No account of that username."""
+
+
+class OwnRole(Exception):
+    """A console account may not lower its own role (another admin must): it could lock the office out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,19 +168,34 @@ def remove_account(
 
 
 def set_role(
-    store: Store, raw_username: str, role: Role, now: datetime, actor: str, address: str | None = None
+    store: Store,
+    raw_username: str,
+    role: Role,
+    now: datetime,
+    actor: str | Account,
+    address: str | None = None,
 ) -> Account:
+    """Gives the account `role`. `actor` is who does it: a console account (its username goes in the
+    audit log) or a name such as "cli:<os user>". A console account never lowers its own role (OwnRole):
+    compared by account id after the lookup, so no spelling of its name gets round it."""
     with store.writing() as conn:
         found = _existing(conn, raw_username)
+        if isinstance(actor, Account) and actor.id == found.id and role.rank < found.role.rank:
+            raise OwnRole(found.username)
         if found.role is not role:
             store_accounts.set_role(conn, found.id, role)
             store_audit.record(
                 conn,
                 AuditEntry(
-                    now, actor, "account.role", found.username, f"{found.role.value}->{role.value}", address
+                    now, _name(actor), "account.role", found.username, f"{found.role.value}->{role.value}",
+                    address,
                 ),
-            )
+            )  # fmt: skip
     return Account(found.id, found.username, role, found.created_at, found.password_changed_at)
+
+
+def _name(actor: str | Account) -> str:
+    return actor.username if isinstance(actor, Account) else actor
 
 
 def end_sessions(
@@ -214,52 +234,80 @@ def login(
     now: datetime,
     passwords: Passwords | None = None,
 ) -> LoggedIn | Refused | Throttled:
-    """Checks a login; on success a new session (its id for the cookie), never one the client had."""
+    """Checks a login; on success a new session (its id for the cookie), never one the client had.
+
+    The failure is claimed before the password is checked: in one write transaction, serialised per
+    username and per address (store_accounts.serialise_logins), the recent failures are counted and,
+    below both limits, a failure is written and committed; a success takes it back. So parallel
+    guesses cannot all pass the count before any of them is written: five wrong ones of a username
+    are checked, the rest are throttled."""
     hasher = passwords or default_passwords()
     typed = " ".join(raw_username.split()).lower()[: USERNAME_CHARS * 2]
     username_key = keyed(secret, "login-username", typed)
     address_key = keyed(secret, "login-address", address)
-    since = now - FAILURE_WINDOW
     try:
         name: str | None = checked_username(typed)
     except InvalidAccount:
         name = None  # no account can have it: answered as an unknown one
-    with store.reading() as conn:
-        wait = max(
-            _wait(
-                store_accounts.failures_since(conn, since=since, username_key=username_key),
-                FAILURES_PER_USERNAME,
-                now,
-            ),
-            _wait(
-                store_accounts.failures_since(conn, since=since, address_key=address_key),
-                FAILURES_PER_ADDRESS,
-                now,
-            ),
-        )
-        found = store_accounts.with_hash(conn, name) if name is not None and not wait else None
-    if wait:
-        return Throttled(wait)
+    with store.writing() as conn:
+        claim = _claim(conn, username_key, address_key, now)
+        if isinstance(claim, Throttled):
+            return claim
+        found = store_accounts.with_hash(conn, name) if name is not None else None
     typed_password = unicodedata.normalize("NFC", raw_password[: PASSWORD_MAX * 4 + 1])
     if len(typed_password) > PASSWORD_MAX:  # no account has it: the dummy's work, and a failure
         matched = hasher.verify(None, "")
     else:
         matched = hasher.verify(found[1] if found is not None else None, typed_password)
     if found is None or not matched:
-        with store.writing() as conn:
-            store_accounts.record_failure(conn, username_key, address_key, now, keep_after=since)
-            store_audit.record(conn, AuditEntry(now, typed or "?", "login.failed", None, None, address))
+        _failed(store, found[0] if found is not None else None, claim, address, now)
         return Refused()
     account, hashed = found
     session_id = secrets.token_urlsafe(32)
     with store.writing() as conn:
-        store_accounts.clear_failures(conn, username_key)
+        store_accounts.clear_failures(conn, username_key)  # the claimed failure with the earlier ones
         if hasher.needs_rehash(hashed):
             store_accounts.set_hash(conn, account.id, hasher.hash(typed_password), None)
         store_accounts.prune_sessions(conn, idle_before=now - IDLE, created_before=now - LIFETIME)
         store_accounts.start_session(conn, account.id, digest(session_id), now)
         store_audit.record(conn, AuditEntry(now, account.username, "login", None, None, address))
     return LoggedIn(account, session_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    """A failure written ahead of the password check, and which limits it reaches should it stand."""
+
+    locks: tuple[str, ...]  # "username", "address": the keys this failure locks if the password is wrong
+
+
+def _claim(conn: Connection, username_key: str, address_key: str, now: datetime) -> _Claimed | Throttled:
+    """Counts the failures of both keys and, below both limits, writes one now (in the caller's write
+    transaction, serialised per key); Throttled when either key is at its limit."""
+    since = now - FAILURE_WINDOW
+    store_accounts.serialise_logins(conn, [username_key, address_key])
+    by_username = store_accounts.failures_since(conn, since=since, username_key=username_key)
+    by_address = store_accounts.failures_since(conn, since=since, address_key=address_key)
+    wait = max(_wait(by_username, FAILURES_PER_USERNAME, now), _wait(by_address, FAILURES_PER_ADDRESS, now))
+    if wait:
+        return Throttled(wait)
+    store_accounts.record_failure(conn, username_key, address_key, now, keep_after=since)
+    locks = (("username",) if len(by_username) + 1 == FAILURES_PER_USERNAME else ()) + (
+        ("address",) if len(by_address) + 1 == FAILURES_PER_ADDRESS else ()
+    )
+    return _Claimed(locks)
+
+
+def _failed(store: Store, found: Account | None, claim: _Claimed, address: str, now: datetime) -> None:
+    """The audit of a refused login: its claimed failure stands. What was typed as a username is
+    written only when it names an account (a password typed in the wrong field must not land in the
+    log); one `login.throttled` entry when this failure locks the username or the address."""
+    actor = found.username if found is not None else "?"
+    with store.writing() as conn:
+        store_audit.record(conn, AuditEntry(now, actor, "login.failed", None, None, address))
+        if claim.locks:
+            detail = f"locked={','.join(claim.locks)}"
+            store_audit.record(conn, AuditEntry(now, actor, "login.throttled", None, detail, address))
 
 
 def signed_in(store: Store, session_id: str | None, now: datetime) -> Signed | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from syndicator.accounts import Account, Role, Signed
@@ -152,6 +152,18 @@ def prune_sessions(conn: Connection, idle_before: datetime, created_before: date
 
 
 # -- failed logins --------------------------------------------------------------------------------------
+
+
+def serialise_logins(conn: Connection, keys: list[str]) -> None:
+    """Makes the rest of this write transaction the only one counting and claiming failures of these
+    keys (a username's, an address's) until it commits: on PostgreSQL a transaction-scoped advisory
+    lock per key (taken in one order, so two logins sharing a key never deadlock); on SQLite the write
+    transaction already holds the database's write lock from its BEGIN IMMEDIATE (database.py)."""
+    if conn.dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        # 63 bits of the keyed hash (hex): a bigint lock of its own, apart from newsgate's and the leader's
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int(key[:16], 16) >> 1})
 
 
 def record_failure(

@@ -6,14 +6,15 @@ right CSRF field is a 403; in each case the handler never runs, so nothing chang
 server-side (access.py): the cookie holds a random id whose hash the store keeps. The cookie is
 HttpOnly and SameSite=Strict, on path /admin; on an https site it is also Secure and `__Host-`
 prefixed (which requires path /). Every answer under /admin is `Cache-Control: no-store` (`NoStore`),
-errors included, besides the security headers every page has (web/app.py).
+errors included, besides the security headers every page has (web/app.py). CSRF fields are the
+console's own (web/csrf.console_jar): bound to the session, or for the login form to no session yet,
+with a `__Host-` cookie on https; a login sets a new nonce. A public page's field is refused here.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +71,7 @@ ROLE_NAMES = {
 ACTION_NAMES = {
     "login": N_("Đăng nhập"),
     "login.failed": N_("Đăng nhập sai"),
+    "login.throttled": N_("Tạm khóa đăng nhập"),
     "logout": N_("Đăng xuất"),
     "account.add": N_("Thêm tài khoản"),
     "account.password": N_("Đổi mật khẩu"),
@@ -121,9 +123,12 @@ def cookie_name(request: Request) -> str:
 
 
 def page(request: Request, name: str, who: Signed | None, status: int = 200, **context: Any) -> HTMLResponse:
-    """A console page: a CSRF field for its forms (and the cookie when the browser has none)."""
+    """A console page: a CSRF field for its forms, bound to the session (to PRE_SESSION without one),
+    and the console's CSRF cookie when the browser has none."""
     state = web(request)
-    field, nonce = csrf.token_for(request, state.secret)
+    jar = csrf.console_jar(state.secure)
+    bound_to = who.digest if who is not None else csrf.PRE_SESSION
+    field, nonce = csrf.token_for(request, state.secret, jar=jar, bound_to=bound_to)
     response = render(
         request,
         name,
@@ -136,7 +141,7 @@ def page(request: Request, name: str, who: Signed | None, status: int = 200, **c
         Role=Role,
         **context,
     )
-    csrf.set_cookie(response, nonce, state.secure)
+    csrf.set_cookie(response, nonce, state.secure, jar=jar)
     return response
 
 
@@ -176,7 +181,9 @@ def guarded(needed: Role) -> Callable[[Handler], Callable[[Request], Awaitable[R
                 data = await bounded_form(request, MAX_FORM_BYTES, MAX_FORM_FIELDS)
                 if data is None:
                     return problem(request, BAD_REQUEST, who)
-                if not csrf.valid(request, state.secret, _text(data.get(csrf.FIELD))):
+                jar = csrf.console_jar(state.secure)
+                field = _text(data.get(csrf.FIELD))
+                if not csrf.valid(request, state.secret, field, jar=jar, bound_to=who.digest):
                     return problem(request, STALE_FORM, who)
             return await handler(request, who, data)
 
@@ -215,7 +222,8 @@ async def login(request: Request) -> Response:
     data = await bounded_form(request, MAX_FORM_BYTES, MAX_FORM_FIELDS)
     if data is None:
         return problem(request, BAD_REQUEST)
-    if not csrf.valid(request, state.secret, _text(data.get(csrf.FIELD))):
+    jar = csrf.console_jar(state.secure)
+    if not csrf.valid(request, state.secret, _text(data.get(csrf.FIELD)), jar=jar, bound_to=csrf.PRE_SESSION):
         return problem(request, STALE_FORM)
     username = _text(data.get("username"))[:200]
     result = await run_in_threadpool(
@@ -266,7 +274,7 @@ async def _signed_in(request: Request, result: access.LoggedIn, next_path: str) 
         httponly=True,
         samesite="strict",
     )
-    csrf.set_cookie(response, secrets.token_urlsafe(32), state.secure)
+    csrf.set_cookie(response, csrf.new_nonce(), state.secure, jar=csrf.console_jar(state.secure))
     return response
 
 
@@ -324,13 +332,12 @@ async def account_role(request: Request, who: Signed, data: FormData | None) -> 
     username, raw_role = _text(data.get("username")), _text(data.get("role"))
     if raw_role not in {r.value for r in Role}:
         return problem(request, BAD_REQUEST, who)
-    role = Role(raw_role)
-    if username == who.account.username and role is not Role.ADMIN:
-        return problem(request, OWN_ROLE, who)
     try:
         await run_in_threadpool(
-            access.set_role, state.store, username, role, state.now(), who.account.username, _client(request)
+            access.set_role, state.store, username, Role(raw_role), state.now(), who.account, _client(request)
         )
+    except access.OwnRole:
+        return problem(request, OWN_ROLE, who)
     except (access.UnknownAccount, access.InvalidAccount):
         return problem(request, NO_ACCOUNT, who)
     return RedirectResponse(PATHS["accounts"], status_code=303)
