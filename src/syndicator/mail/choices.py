@@ -106,6 +106,11 @@ def add(
     `language` of their mail: None (or empty) keeps the one they have; a new address gets
     `default_language` (the site's: i18n.catalogue_of(site.language)).
 
+    `confirmed`: the office vouches for the address, which is confirmed (an unsubscribed or bounced one
+    too, as the office says). Without it a new address is pending until its owner confirms, and so is
+    one pending, unsubscribed or bounced; an address already confirmed stays confirmed, with its
+    source: only its choices change, and it is not asked to confirm again.
+
     `known`: the category slugs there are (`known_categories`); a category outside them is refused
     (UnknownCategory), as the officials file refuses one. None known (a fresh database): not checked."""
     try:
@@ -114,6 +119,7 @@ def add(
         raise InvalidSubscription(f"email: {email!r}: {error}") from None
     chosen = known_only(categories, parse_categories(categories), known)
     lang = parse_language(language) if language else None
+    # pending: asked for; the store keeps a confirmed address confirmed (store_subscribers._choice)
     status = SubscriberStatus.CONFIRMED if confirmed else SubscriberStatus.PENDING
     with store.writing() as conn:
         return store_subscribers.save(

@@ -76,6 +76,9 @@ def save(
     A resident's own choice (any source but config) for an address the office lists is kept apart
     until the office unlists it: the row goes on carrying the office's entry.
 
+    `status` PENDING for an address already confirmed (or whose own choice is): it stays confirmed,
+    its source kept, and only its choices change (`_choice`).
+
     `language` (of their mail) is the person's, never kept apart: None keeps the one they have, and a
     new row gets `default_language`.
     """
@@ -137,14 +140,20 @@ def _choice(
     now: datetime,
     confirmed_ip: str | None,
 ) -> dict[str, Any]:
-    """The columns a subscription choice sets, whether on the row or kept apart (officials.own_*)."""
+    """The columns a subscription choice sets, whether on the row or kept apart (officials.own_*).
+
+    A pending choice for an address that is confirmed (`before`) changes its choices only: it stays
+    confirmed, with the source it was confirmed through, and needs no confirmation again (the office's
+    `subscribers add` without --confirmed, `import --pending`). Any other address, unsubscribed and
+    bounced ones too, takes the status and source given."""
     values: dict[str, Any] = {
         "name": name,
         "categories": encode_categories(categories),
         "frequency": frequency.value,
-        "status": status.value,
-        "source": source.value,
     }
+    if status is SubscriberStatus.PENDING and before is SubscriberStatus.CONFIRMED:
+        return values
+    values |= {"status": status.value, "source": source.value}
     if status is SubscriberStatus.CONFIRMED:
         if before is not SubscriberStatus.CONFIRMED:  # re-confirming keeps the first confirmation on record
             values["confirmed_at"] = now
