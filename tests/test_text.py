@@ -14,6 +14,7 @@ from syndicator.text import (
     clean_line,
     clean_lines,
     clean_truncated,
+    counted,
     nfc,
     strip_forbidden,
     truncate,
@@ -206,3 +207,14 @@ def test_clean_lines_cleans_each_line_and_drops_empty_ones() -> None:
 
 def test_truncate_cuts_at_a_line_break_too() -> None:
     assert truncate("Thông báo lịch cắt điện:\nThời_gian_từ_sáu_giờ", 34) == "Thông báo lịch cắt điện…"
+
+
+def test_counted_says_one_and_many_in_english() -> None:
+    """Operators' counts (the CLI's output, the log's lines): one copy, used by cliout too."""
+    from syndicator import cliout
+
+    assert [counted(n, "mail") for n in (0, 1, 2)] == ["0 mails", "1 mail", "2 mails"]
+    assert counted(1, "category", "categories") == "1 category"
+    assert counted(3, "category", "categories") == "3 categories"
+    assert counted(1, "address", "addresses") == "1 address"
+    assert cliout.counted is counted

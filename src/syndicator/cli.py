@@ -409,8 +409,9 @@ def subscribers_add(
         typer.Option(
             "--confirmed",
             help="Skip the confirmation mail (double opt-in): the office vouches for the address. "
-            "Without it the address is pending until its owner follows the link of a confirmation "
-            f"mail queued now in their language ({QUEUED_HOW}); {OFFICE_LIMIT}",
+            "Without it a new (or pending, unsubscribed, bounced) address is pending until its owner "
+            f"follows the link of a confirmation mail queued now in their language ({QUEUED_HOW}); "
+            f"{OFFICE_LIMIT} An address already confirmed stays confirmed: only its choices change.",
         ),
     ] = False,
     language: Annotated[
@@ -520,6 +521,7 @@ def subscribers_import(
             "--pending",
             help="Imported addresses stay pending until they confirm: each is sent "
             f"a confirmation mail in its language, queued now ({QUEUED_HOW}); {OFFICE_LIMIT} "
+            "An address already confirmed stays confirmed, with its source: only its choices change. "
             "Without --pending they are imported as confirmed.",
         ),
     ] = False,
@@ -710,9 +712,7 @@ def digest_preview(
         return
     subject, html, count = result
     write_out(out, html)
-    stdout.print(
-        said(f"{display(out)}: {count} article{'' if count == 1 else 's'} {scope}; subject: {subject}")
-    )
+    stdout.print(said(f"{display(out)}: {counted(count, 'article')} {scope}; subject: {subject}"))
 
 
 @digest_app.command("send")

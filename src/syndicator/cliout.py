@@ -20,6 +20,7 @@ from rich.text import Text
 from syndicator.config import ConfigError, Settings, load_settings
 from syndicator.printable import printable
 from syndicator.store import Store, StoreError
+from syndicator.text import counted as counted  # one copy (text.py), the commands take it from here
 
 # piped into a file or another program, a table keeps whole lines rather than rich's 80 columns
 stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 400)
@@ -29,11 +30,6 @@ err = Console(stderr=True, soft_wrap=True)
 def fail(message: str, code: int = 2) -> NoReturn:
     err.print(Text.assemble(("error:", "bold red"), " ", printable(message)))
     raise typer.Exit(code)
-
-
-def counted(number: int, noun: str, plural: str | None = None) -> str:
-    """A count as the operator reads it: "1 file", "2 files"."""
-    return f"{number} {noun if number == 1 else plural or noun + 's'}"
 
 
 def said(text: str, label: str = "", style: str = "red") -> Text:

@@ -19,6 +19,7 @@ from syndicator.mail.optin import purge_unconfirmed
 from syndicator.mail.sender import purge_outbox
 from syndicator.service import Service
 from syndicator.store.database import Availability, is_unavailable
+from syndicator.text import counted
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,9 @@ class Jobs:
             services = self.service.services
             report = services.builder.refresh(services.clock())
             if report.rendered or report.gone:
-                log.info("feeds: %d documents rendered, %d gone", len(report.rendered), len(report.gone))
+                log.info(
+                    "feeds: %s rendered, %d gone", counted(len(report.rendered), "document"), len(report.gone)
+                )
 
         self._run("store-watch", run)
 
@@ -105,10 +108,10 @@ class Jobs:
                 # publish now rather than at the store watch's next tick
                 services.builder.refresh(services.clock())
                 log.info(
-                    "drop folder: %d files read, %d failed, %d articles withdrawn",
-                    len(report.imported),
+                    "drop folder: %s read, %d failed, %s withdrawn",
+                    counted(len(report.imported), "file"),
                     report.failures,
-                    len(report.withdrawn),
+                    counted(len(report.withdrawn), "article"),
                 )
 
         self._run("drop-folder", run)

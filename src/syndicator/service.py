@@ -20,6 +20,7 @@ from syndicator.publish.cache import FeedCache
 from syndicator.publish.follower import CacheFollower
 from syndicator.publish.websub import WebSubPinger
 from syndicator.store import Store, jobstate
+from syndicator.text import counted
 from syndicator.web.state import Services
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def assemble(
     # with nothing kept (a first start) there is nothing to serve until the leader's first tick: render
     # now rather than answer 404 for a second (several instances doing so at once is harmless)
     rendered = len(builder.refresh(clock()).rendered) if render_now or kept == 0 else 0
-    log.info("feeds: %d kept, %d rendered at start", kept, rendered)
+    log.info("feeds: %s kept, %d rendered at start", counted(kept, "document"), rendered)
     drop_folder = DropFolder(
         store, settings.articles_dir, settings.tz, max_bytes=settings.imports.max_file_bytes
     )

@@ -149,3 +149,10 @@ def summary_of_html(fragment: str, limit: int) -> str:
     """The summary an article without one gets: the start of its text, a line per block, `limit`
     characters at most (html_to_text's conditions apply)."""
     return clean_truncated(html_to_text(fragment), limit, lines=True)
+
+
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """A count in operators' English (the CLI's output, the log's lines; never a resident's words, which
+    go through the catalogue's ngettext): "1 mail", "2 mails", "0 mails"; an irregular noun gives its
+    plural ("1 category", "3 categories")."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"

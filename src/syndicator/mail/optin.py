@@ -21,6 +21,7 @@ from syndicator.mail.linktokens import email_check, subscriber_from_token
 from syndicator.model import Frequency, OutboxEntry, OutboxKind, Source, Subscriber, SubscriberStatus
 from syndicator.store import Store, mailqueue
 from syndicator.store import subscribers as store_subscribers
+from syndicator.text import counted
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,8 @@ def ask_to_confirm(
     a confirmation mail to each pending address, in its language, its link confirming the choices
     stored for it. The body is rendered once per language. The web's per-address limit
     (subscribe.per_address_per_hour) does not apply: the office is trusted. An address that is not
-    pending (confirmed, unsubscribed) is not asked, nor one that a confirmation mail already asks for
+    pending (confirmed, unsubscribed) is not asked (the office's add and import keep a confirmed address
+    confirmed, its choices changed: `choices.add`), nor one that a confirmation mail already asks for
     the same choices (categories, frequency, language, source) with its link still valid
     (subscribe.confirm_days): running the same add or import again mails nobody twice. Changed
     choices, an expired link or a failed mail ask again. Given twice, an address is asked once, as
@@ -330,5 +332,9 @@ def purge_unconfirmed(store: Store, now: datetime, days: int) -> int:
         stale = store_subscribers.unconfirmed_from_web(conn, cutoff)
         store_subscribers.forget(conn, stale)
     if stale:
-        log.info("forgot %d addresses never confirmed within %d days", len(stale), days)
+        log.info(
+            "forgot %s never confirmed within %s",
+            counted(len(stale), "address", "addresses"),
+            counted(days, "day"),
+        )
     return len(stale)

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection
 
-from syndicator import links
+from syndicator import links, text
 from syndicator.clock import Clock
 from syndicator.config import Settings
 from syndicator.mail import lease
@@ -233,7 +233,9 @@ class Sender:
             dead = [claimant for claimant in mailqueue.claimants(conn, now) if lease.gone(claimant)]
             count = mailqueue.recover(conn, now, dead)
         if count:
-            log.warning("outbox: %d mails were in flight when their sender stopped; queued again", count)
+            log.warning(
+                "outbox: %s in flight when a sender stopped: queued again", text.counted(count, "mail")
+            )
         return count
 
     def deliver(
@@ -435,7 +437,9 @@ class Sender:
             self._bounced.add(row.subscriber_id)
             report.add(bounced=1)
             log.warning(
-                "outbox: %s refused %d times: marked bounced", row.email, self.settings.bounce.hard_limit
+                "outbox: %s refused %s: marked bounced",
+                row.email,
+                text.counted(self.settings.bounce.hard_limit, "time"),
             )
         log.warning("outbox: mail %d to %s refused for good: %s", row.id, row.email, error)
 
@@ -445,11 +449,15 @@ class Sender:
         held.let_go([row.id])
         with self._writing(held) as conn:
             if attempts >= mail.max_attempts:
-                why = f"gave up after {attempts} attempts: {error}"
+                why = f"gave up after {text.counted(attempts, 'attempt')}: {error}"
                 if self._still_held(held, mailqueue.mark_failed(conn, row.id, why, held.claimant), 1):
                     report.add(failed=1)
                     log.warning(
-                        "outbox: mail %d to %s failed %d times: %s", row.id, row.email, attempts, error
+                        "outbox: mail %d to %s failed %s: %s",
+                        row.id,
+                        row.email,
+                        text.counted(attempts, "time"),
+                        error,
                     )
                 return
             delay = min(mail.retry_base_seconds * 2 ** (attempts - 1), mail.retry_max_seconds)
@@ -533,7 +541,9 @@ def purge_outbox(store: Store, now: datetime, keep_days: int) -> int:
     with store.writing() as conn:
         count = mailqueue.purge(conn, now - timedelta(days=keep_days))
     if count:
-        log.info("outbox: %d mails older than %d days deleted", count, keep_days)
+        log.info(
+            "outbox: %s older than %s deleted", text.counted(count, "mail"), text.counted(keep_days, "day")
+        )
     return count
 
 

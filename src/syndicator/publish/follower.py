@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from syndicator.publish.builder import load_rows
 from syndicator.publish.cache import FeedCache
 from syndicator.store import Store
+from syndicator.text import counted
 
 log = logging.getLogger(__name__)
 
@@ -38,5 +39,5 @@ class CacheFollower:
             changed = load_rows(self.store, self.cache, since)
         self._since = now
         if changed:
-            log.info("feed cache: %d documents updated from the database", changed)
+            log.info("feed cache: %s updated from the database", counted(changed, "document"))
         return changed
