@@ -202,7 +202,7 @@ def test_two_servers_on_postgresql_run_jobs_once_and_serve_the_same_feed(
         lambda: agree("thu-muc-sau-khi-chet", (follower,)), "the survivor to read the folder"
     )
     processes.eventually(lambda: follower.count(FILES_READ) == 1, "the survivor to say it read the file")
-    assert "drop folder: 1 files read" in follower.log()  # only the new one: the old leader's is known
+    assert "drop folder: 1 file read" in follower.log()  # only the new one: the old leader's is known
 
 
 @shows_logs

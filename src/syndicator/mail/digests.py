@@ -43,6 +43,7 @@ from syndicator.model import (
 )
 from syndicator.store import Store, digestruns, jobstate, mailqueue
 from syndicator.store.subscribers import recipients
+from syndicator.text import counted
 
 log = logging.getLogger(__name__)
 
@@ -221,20 +222,15 @@ def queue_run(
     return QueueReport(run, len(news), queued, bodies)
 
 
-def _counted(n: int, one: str, other: str | None = None) -> str:
-    """A count in the operators' English log lines: "1 mail", "2 mails", "1 category", "3 categories"."""
-    return f"{n} {one if n == 1 else other or one + 's'}"
-
-
 def _queued_line(articles: int, categories: int, queued: int, languages: list[str]) -> str:
     """What a digest run queued, for the log: "2 new articles in 1 category, 3 mails queued (in en, vi)";
     "no new articles, no mail queued"; news nobody subscribed to: "..., no mail queued"."""
     if not articles:
         return "no new articles, no mail queued"
-    news = f"{_counted(articles, 'new article')} in {_counted(categories, 'category', 'categories')}"
+    news = f"{counted(articles, 'new article')} in {counted(categories, 'category', 'categories')}"
     if not queued:
         return f"{news}, no mail queued"
-    return f"{news}, {_counted(queued, 'mail')} queued (in {', '.join(languages)})"
+    return f"{news}, {counted(queued, 'mail')} queued (in {', '.join(languages)})"
 
 
 def due_runs(store: Store, settings: Settings, now: datetime) -> list[tuple[Frequency, datetime]]:
@@ -284,7 +280,7 @@ def queue_immediate(store: Store, composer: MailComposer, now: datetime) -> int:
     with store.writing() as conn:
         jobstate.set_state(conn, IMMEDIATE_CURSOR, now.isoformat(), now)
     if queued:
-        log.info("immediate: %s queued for %s", _counted(queued, "mail"), _counted(announced, "new article"))
+        log.info("immediate: %s queued for %s", counted(queued, "mail"), counted(announced, "new article"))
     return queued
 
 

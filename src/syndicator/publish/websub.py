@@ -15,6 +15,8 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 
+from syndicator.text import counted
+
 log = logging.getLogger(__name__)
 
 
@@ -84,7 +86,9 @@ class WebSubPinger:
                 else:
                     self.failed += 1
                     self._waiting.discard(url)
-                    log.error("WebSub ping for %s failed %d times (%s); giving up", url, attempt, reason)
+                    log.error(
+                        "WebSub ping for %s failed %s (%s); giving up", url, counted(attempt, "time"), reason
+                    )
 
     def _ping(self, url: str) -> tuple[bool, str]:
         data = urllib.parse.urlencode({"hub.mode": "publish", "hub.url": url}).encode()
