@@ -249,6 +249,10 @@ def login(
         name: str | None = checked_username(typed)
     except InvalidAccount:
         name = None  # no account can have it: answered as an unknown one
+    with store.reading() as conn:  # a locked key is answered without waiting for the write lock
+        early = _failures(conn, username_key, address_key, now)
+    if early.wait:
+        return Throttled(early.wait)
     with store.writing() as conn:
         claim = _claim(conn, username_key, address_key, now)
         if isinstance(claim, Throttled):
@@ -281,19 +285,31 @@ class _Claimed:
     locks: tuple[str, ...]  # "username", "address": the keys this failure locks if the password is wrong
 
 
-def _claim(conn: Connection, username_key: str, address_key: str, now: datetime) -> _Claimed | Throttled:
-    """Counts the failures of both keys and, below both limits, writes one now (in the caller's write
-    transaction, serialised per key); Throttled when either key is at its limit."""
+@dataclass(frozen=True, slots=True)
+class _Failures:
+    by_username: int
+    by_address: int
+    wait: int  # seconds until neither key is locked; 0 when neither is
+
+
+def _failures(conn: Connection, username_key: str, address_key: str, now: datetime) -> _Failures:
     since = now - FAILURE_WINDOW
-    store_accounts.serialise_logins(conn, [username_key, address_key])
     by_username = store_accounts.failures_since(conn, since=since, username_key=username_key)
     by_address = store_accounts.failures_since(conn, since=since, address_key=address_key)
     wait = max(_wait(by_username, FAILURES_PER_USERNAME, now), _wait(by_address, FAILURES_PER_ADDRESS, now))
-    if wait:
-        return Throttled(wait)
-    store_accounts.record_failure(conn, username_key, address_key, now, keep_after=since)
-    locks = (("username",) if len(by_username) + 1 == FAILURES_PER_USERNAME else ()) + (
-        ("address",) if len(by_address) + 1 == FAILURES_PER_ADDRESS else ()
+    return _Failures(len(by_username), len(by_address), wait)
+
+
+def _claim(conn: Connection, username_key: str, address_key: str, now: datetime) -> _Claimed | Throttled:
+    """Counts the failures of both keys and, below both limits, writes one now (in the caller's write
+    transaction, serialised per key); Throttled when either key is at its limit."""
+    store_accounts.serialise_logins(conn, [username_key, address_key])
+    counted = _failures(conn, username_key, address_key, now)
+    if counted.wait:
+        return Throttled(counted.wait)
+    store_accounts.record_failure(conn, username_key, address_key, now, keep_after=now - FAILURE_WINDOW)
+    locks = (("username",) if counted.by_username + 1 == FAILURES_PER_USERNAME else ()) + (
+        ("address",) if counted.by_address + 1 == FAILURES_PER_ADDRESS else ()
     )
     return _Claimed(locks)
 
