@@ -30,8 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from syndicator import access
 from syndicator.accounts import Role, Signed
 from syndicator.i18n import N_
-from syndicator.web import csrf
-from syndicator.web.forms import bounded_form
+from syndicator.web import csrf, forms
 from syndicator.web.state import render, web
 
 log = logging.getLogger(__name__)
@@ -151,14 +150,6 @@ def problem(request: Request, what: Problem, who: Signed | None = None) -> Respo
     return page(request, "admin/error.html", who, status=what.status, problem=what)
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
 # -- the guard ------------------------------------------------------------------------------------------
 
 
@@ -178,11 +169,11 @@ def guarded(needed: Role) -> Callable[[Handler], Callable[[Request], Awaitable[R
                 return problem(request, FORBIDDEN, who)
             data = None
             if request.method == "POST":
-                data = await bounded_form(request, MAX_FORM_BYTES, MAX_FORM_FIELDS)
+                data = await forms.bounded_form(request, MAX_FORM_BYTES, MAX_FORM_FIELDS)
                 if data is None:
                     return problem(request, BAD_REQUEST, who)
                 jar = csrf.console_jar(state.secure)
-                field = _text(data.get(csrf.FIELD))
+                field = forms.text(data.get(csrf.FIELD))
                 if not csrf.valid(request, state.secret, field, jar=jar, bound_to=who.digest):
                     return problem(request, STALE_FORM, who)
             return await handler(request, who, data)
@@ -219,20 +210,22 @@ async def login(request: Request) -> Response:
         return page(
             request, "admin/login.html", None, next_path=next_path, username="", refused=False, wait_minutes=0
         )
-    data = await bounded_form(request, MAX_FORM_BYTES, MAX_FORM_FIELDS)
+    data = await forms.bounded_form(request, MAX_FORM_BYTES, MAX_FORM_FIELDS)
     if data is None:
         return problem(request, BAD_REQUEST)
     jar = csrf.console_jar(state.secure)
-    if not csrf.valid(request, state.secret, _text(data.get(csrf.FIELD)), jar=jar, bound_to=csrf.PRE_SESSION):
+    if not csrf.valid(
+        request, state.secret, forms.text(data.get(csrf.FIELD)), jar=jar, bound_to=csrf.PRE_SESSION
+    ):
         return problem(request, STALE_FORM)
-    username = _text(data.get("username"))[:200]
+    username = forms.text(data.get("username"))[:200]
     result = await run_in_threadpool(
         access.login,
         state.store,
         state.secret,
         username,
-        _text(data.get("password")),
-        _client(request),
+        forms.text(data.get("password")),
+        forms.client(request),
         state.now(),
     )
     if isinstance(result, access.Throttled):
@@ -263,7 +256,7 @@ async def _signed_in(request: Request, result: access.LoggedIn, next_path: str) 
         access.signed_in, state.store, request.cookies.get(cookie_name(request)), state.now()
     )
     if before is not None:
-        await run_in_threadpool(access.logout, state.store, before, state.now(), _client(request))
+        await run_in_threadpool(access.logout, state.store, before, state.now(), forms.client(request))
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
         cookie_name(request),
@@ -281,7 +274,7 @@ async def _signed_in(request: Request, result: access.LoggedIn, next_path: str) 
 @guarded(Role.VIEWER)
 async def logout(request: Request, who: Signed, data: FormData | None) -> Response:
     state = web(request)
-    await run_in_threadpool(access.logout, state.store, who, state.now(), _client(request))
+    await run_in_threadpool(access.logout, state.store, who, state.now(), forms.client(request))
     response = RedirectResponse(PATHS["login"], status_code=303)
     response.delete_cookie(
         cookie_name(request), path="/" if state.secure else PREFIX, secure=state.secure, httponly=True,
@@ -329,12 +322,18 @@ async def accounts(request: Request, who: Signed, data: FormData | None) -> Resp
 async def account_role(request: Request, who: Signed, data: FormData | None) -> Response:
     assert data is not None
     state = web(request)
-    username, raw_role = _text(data.get("username")), _text(data.get("role"))
+    username, raw_role = forms.text(data.get("username")), forms.text(data.get("role"))
     if raw_role not in {r.value for r in Role}:
         return problem(request, BAD_REQUEST, who)
     try:
         await run_in_threadpool(
-            access.set_role, state.store, username, Role(raw_role), state.now(), who.account, _client(request)
+            access.set_role,
+            state.store,
+            username,
+            Role(raw_role),
+            state.now(),
+            who.account,
+            forms.client(request),
         )
     except access.OwnRole:
         return problem(request, OWN_ROLE, who)
@@ -351,10 +350,10 @@ async def account_sessions(request: Request, who: Signed, data: FormData | None)
         await run_in_threadpool(
             access.end_sessions,
             state.store,
-            _text(data.get("username")),
+            forms.text(data.get("username")),
             state.now(),
             who.account.username,
-            _client(request),
+            forms.client(request),
         )
     except (access.UnknownAccount, access.InvalidAccount):
         return problem(request, NO_ACCOUNT, who)

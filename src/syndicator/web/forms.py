@@ -1,4 +1,5 @@
-"""A posted form read within bounds, for the console and the subscription pages alike."""
+"""A posted form read within bounds, its fields as text, and who posted it: for the console and the
+subscription pages alike."""
 
 from __future__ import annotations
 
@@ -34,3 +35,13 @@ async def bounded_form(request: Request, max_bytes: int, max_fields: int) -> For
         return await Request(request.scope, receive).form(max_files=0, max_fields=max_fields)
     except Exception:  # noqa: BLE001 - a malformed body is a bad request, never a 500
         return None
+
+
+def text(value: object) -> str:
+    """A form field as text: an uploaded file or a missing field is "" (never an error)."""
+    return value if isinstance(value, str) else ""
+
+
+def client(request: Request) -> str:
+    """The client's address (after uvicorn's proxy headers, `trusted_proxies`), or "unknown"."""
+    return request.client.host if request.client else "unknown"

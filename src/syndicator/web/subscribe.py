@@ -33,8 +33,7 @@ from syndicator.mail.optin import (
 )
 from syndicator.model import Category, CategoryCount, Frequency, Subscriber, SubscriberStatus, reading_order
 from syndicator.store import Store
-from syndicator.web import csrf
-from syndicator.web.forms import bounded_form
+from syndicator.web import csrf, forms
 from syndicator.web.state import WebState, page_language, render, web
 
 log = logging.getLogger(__name__)
@@ -115,16 +114,16 @@ async def subscribe(request: Request) -> Response:
     if request.method == "GET":
         preselected = request.query_params.getlist("c")
         return _subscribe_page(request, cats, preselected or None, Frequency.DAILY.value)
-    client = request.client.host if request.client else "unknown"
+    client = forms.client(request)
     wait = state.per_ip.check(client)
     if wait:
         return problem(request, TOO_FAST, wait=wait)
     data = await _checked_form(request, state)
     if isinstance(data, Response):
         return data
-    email = _text(data.get("email"))[:400]
+    email = forms.text(data.get("email"))[:400]
     chosen: list[str] | None = [str(v) for v in data.getlist("categories")] or None
-    frequency = _text(data.get("frequency")) or Frequency.DAILY.value
+    frequency = forms.text(data.get("frequency")) or Frequency.DAILY.value
     lang = _language(request)  # the page's: the confirmation mail and what follows speak it
     try:
         chosen, frequency = await run_in_threadpool(_choices, state.store, data, lang)
@@ -200,7 +199,7 @@ async def preferences(request: Request) -> Response:
                 chosen,
                 frequency,
                 state.now(),
-                _text(data.get("language")) or None,
+                forms.text(data.get("language")) or None,
             )
         except InvalidSubscription as error:
             return problem(request, BAD_CHOICE, reason=str(error))
@@ -238,12 +237,12 @@ async def unsubscribe_link(request: Request) -> Response:
         return problem(request, BAD_LINK)
     if request.method == "GET":
         return page(request, "pages/unsubscribe.html", person=person)
-    data = await bounded_form(request, MAX_FORM_BYTES, MAX_FORM_FIELDS)
+    data = await forms.bounded_form(request, MAX_FORM_BYTES, MAX_FORM_FIELDS)
     if data is None:
         return problem(request, BAD_REQUEST)
     one_click = data.get("List-Unsubscribe") == "One-Click"
     # RFC 8058: the one-click POST comes from the mail provider with no cookie: no CSRF check
-    if not one_click and not csrf.valid(request, state.secret, _text(data.get(csrf.FIELD))):
+    if not one_click and not csrf.valid(request, state.secret, forms.text(data.get(csrf.FIELD))):
         return problem(request, FORBIDDEN)
     await run_in_threadpool(unsubscribe, state.store, person.id, state.now())
     log.info("unsubscribed subscriber %d (%s)", person.id, "one-click" if one_click else "page")
@@ -264,10 +263,10 @@ def _categories(state: WebState) -> list[CategoryCount]:
 
 async def _checked_form(request: Request, state: WebState) -> FormData | Response:
     """The posted form with a valid CSRF field, or the error page saying what was wrong with it."""
-    data = await bounded_form(request, MAX_FORM_BYTES, MAX_FORM_FIELDS)
+    data = await forms.bounded_form(request, MAX_FORM_BYTES, MAX_FORM_FIELDS)
     if data is None:
         return problem(request, BAD_REQUEST)
-    if not csrf.valid(request, state.secret, _text(data.get(csrf.FIELD))):
+    if not csrf.valid(request, state.secret, forms.text(data.get(csrf.FIELD))):
         return problem(request, FORBIDDEN)
     return data
 
@@ -283,7 +282,7 @@ def _choices(store: Store, data: FormData, lang: str) -> tuple[list[str] | None,
             raise InvalidSubscription(
                 _("Vui lòng chọn tần suất nhận tin: ngay khi có tin, hằng ngày hoặc hằng tuần.")
             )
-    if data.get("language") is not None and _text(data.get("language")) not in i18n.LANGUAGES:
+    if data.get("language") is not None and forms.text(data.get("language")) not in i18n.LANGUAGES:
         with i18n.using(lang):
             raise InvalidSubscription(_("Vui lòng chọn ngôn ngữ của thư: tiếng Việt hoặc tiếng Anh."))
     return (chosen or None), frequency
@@ -315,7 +314,3 @@ async def _person(request: Request, state: WebState, purpose: str) -> Subscriber
         )
     except tokens.BadToken:
         return None
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
