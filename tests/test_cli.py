@@ -4,9 +4,6 @@ its help pages read in-process from the command objects."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,38 +15,11 @@ from typer.testing import CliRunner
 
 from syndicator.cli import app
 from syndicator.store.database import create_store_engine, head_revision, upgrade
+from tests.clikit import CLI_BASE_URL, cli, one_error_line
 from tests.conftest import EXAMPLES, ROOT
 from tests.hostile import ESCAPE_NAME, make_fifo, no_controls
 
-BASE_URL = "https://rss.thoxuan.example"
-
-
-def cli(
-    *args: str, cwd: Path, database_url: str | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATOR_")}
-    environ["PYTHONIOENCODING"] = "utf-8"
-    environ["SYNDICATOR_BASE_URL"] = BASE_URL
-    if database_url is not None:
-        environ["SYNDICATOR_DATABASE_URL"] = database_url
-    environ.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "syndicator", *args],
-        cwd=cwd,
-        env=environ,
-        capture_output=True,
-        encoding="utf-8",
-        timeout=120,
-        check=False,
-    )
-
-
-def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
+BASE_URL = CLI_BASE_URL
 
 
 def jsonl(*objects: dict[str, object]) -> str:

@@ -5,10 +5,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.clikit import cli
 
 NAMES = """
 [categories]
@@ -19,21 +18,6 @@ NAMES = """
 "thong-bao" = "Announcements"
 "kinh-te" = "Economy"
 """
-
-
-def cli(*args: str, cwd: Path, env: dict[str, str], database_url: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATOR_")}
-    environ.update(PYTHONIOENCODING="utf-8", SYNDICATOR_DATABASE_URL=database_url, **env)
-    environ["SYNDICATOR_BASE_URL"] = "https://rss.thoxuan.example"
-    return subprocess.run(
-        [sys.executable, "-m", "syndicator", *args],
-        cwd=cwd,
-        env=environ,
-        capture_output=True,
-        encoding="utf-8",
-        timeout=120,
-        check=False,
-    )
 
 
 def _article(article_id: str, category: str) -> str:

@@ -5,9 +5,6 @@ choices and keeps the office's source. Real processes, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote
@@ -22,37 +19,13 @@ from syndicator.mail.composer import MailComposer
 from syndicator.mail.optin import Asked, ask_to_confirm, confirm
 from syndicator.model import OutboxKind, Source, SubscriberStatus
 from syndicator.store import Store
-from tests.mailkit import BASE_URL, SECRET, links, make_settings, outbox_rows, parts
+from tests.clikit import syndicator_at
+from tests.mailkit import SECRET, links, make_settings, outbox_rows, parts
 from tests.smtp_server import smtp_server
 
 pytestmark = pytest.mark.slow
 
 QUEUED = "(sent by the running service's deliver job, or by the next `digest send`)"
-
-
-def syndicator(
-    *args: str, database_url: str, home: Path, smtp_url: str = ""
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATOR_")}
-    env.update(
-        PYTHONIOENCODING="utf-8",
-        SYNDICATOR_DATABASE_URL=database_url,
-        SYNDICATOR_BASE_URL=BASE_URL,
-        SYNDICATOR_VAR_DIR=str(home / "var"),
-        SYNDICATOR_ARTICLES_DIR=str(home / "drop"),
-        SYNDICATOR_SECRET_KEY=SECRET,
-    )
-    if smtp_url:
-        env["SYNDICATOR_SMTP_URL"] = smtp_url
-    return subprocess.run(
-        [sys.executable, "-m", "syndicator", *args],
-        cwd=home,
-        env=env,
-        capture_output=True,
-        encoding="utf-8",
-        timeout=120,
-        check=False,
-    )
 
 
 def _store(database_url: str, home: Path) -> Store:
@@ -63,7 +36,7 @@ def _store(database_url: str, home: Path) -> Store:
 def test_add_and_import_pending_send_the_confirmation_in_each_language(
     database_url: str, tmp_path: Path
 ) -> None:
-    added = syndicator(
+    added = syndicator_at(
         "subscribers", "add", "an@xa.test", "--language", "en", database_url=database_url, home=tmp_path
     )
     assert added.returncode == 0, added.stderr
@@ -78,7 +51,7 @@ def test_add_and_import_pending_send_the_confirmation_in_each_language(
         "dung@xa.test,,all,daily,en\n",
         encoding="utf-8",
     )
-    imported = syndicator(
+    imported = syndicator_at(
         "subscribers", "import", "--pending", str(rows), database_url=database_url, home=tmp_path
     )
     assert imported.returncode == 0, imported.stderr
@@ -86,21 +59,21 @@ def test_add_and_import_pending_send_the_confirmation_in_each_language(
     assert f"3 confirmation mails queued {QUEUED}" in " ".join(imported.stdout.split())
 
     # the same file again changes nothing: their mails ask for the same choices, links still valid
-    again = syndicator(
+    again = syndicator_at(
         "subscribers", "import", "--pending", str(rows), database_url=database_url, home=tmp_path
     )
     assert again.returncode == 0, again.stderr
     assert "0 added, 3 updated, 0 failed" in again.stdout and "queued" not in again.stdout
     # a changed choice asks again, in the same body
     rows.write_text("chi@xa.test,,all,weekly,vi\n", encoding="utf-8")
-    changed = syndicator(
+    changed = syndicator_at(
         "subscribers", "import", "--pending", str(rows), database_url=database_url, home=tmp_path
     )
     assert changed.returncode == 0, changed.stderr
     assert "confirmation mail queued for chi@xa.test" in changed.stdout
     # imported as confirmed: nobody is asked
     rows.write_text("em@xa.test\n", encoding="utf-8")
-    plain = syndicator("subscribers", "import", str(rows), database_url=database_url, home=tmp_path)
+    plain = syndicator_at("subscribers", "import", str(rows), database_url=database_url, home=tmp_path)
     assert plain.returncode == 0 and "confirmation" not in plain.stdout
     store = _store(database_url, tmp_path)
     try:
@@ -111,7 +84,7 @@ def test_add_and_import_pending_send_the_confirmation_in_each_language(
         store.close()
 
     with smtp_server() as smtp:
-        sent = syndicator(
+        sent = syndicator_at(
             "digest",
             "send",
             "--frequency",

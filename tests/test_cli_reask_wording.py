@@ -13,7 +13,7 @@ import pytest
 import typer.main
 
 from syndicator.cli import app
-from tests.test_cli_language_optin import syndicator
+from tests.clikit import syndicator_at
 
 pytestmark = pytest.mark.slow
 
@@ -21,9 +21,9 @@ ASKED = re.compile(r"an@xa\.test: asked already on (\S+ \S+); the link stays val
 
 
 def test_add_and_import_again_say_who_was_asked_already(database_url: str, tmp_path: Path) -> None:
-    first = syndicator("subscribers", "add", "an@xa.test", database_url=database_url, home=tmp_path)
+    first = syndicator_at("subscribers", "add", "an@xa.test", database_url=database_url, home=tmp_path)
     assert first.returncode == 0 and "confirmation mail queued for an@xa.test" in first.stdout
-    again = syndicator("subscribers", "add", "an@xa.test", database_url=database_url, home=tmp_path)
+    again = syndicator_at("subscribers", "add", "an@xa.test", database_url=database_url, home=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "queued" not in again.stdout
     found = ASKED.search(" ".join(again.stdout.split()))
@@ -34,14 +34,14 @@ def test_add_and_import_again_say_who_was_asked_already(database_url: str, tmp_p
     # imported, an@xa.test is the import's now (its source changed): both are asked
     rows = tmp_path / "rows.csv"
     rows.write_text("an@xa.test\nbinh@xa.test\n", encoding="utf-8")
-    imported = syndicator(
+    imported = syndicator_at(
         "subscribers", "import", "--pending", str(rows), database_url=database_url, home=tmp_path
     )
     assert imported.returncode == 0, imported.stderr
     assert "2 confirmation mails queued" in " ".join(imported.stdout.split())
     # the same file plus one address: one count of those asked already, no line per address
     rows.write_text("an@xa.test\nbinh@xa.test\nchi@xa.test\n", encoding="utf-8")
-    imported = syndicator(
+    imported = syndicator_at(
         "subscribers", "import", "--pending", str(rows), database_url=database_url, home=tmp_path
     )
     assert imported.returncode == 0, imported.stderr

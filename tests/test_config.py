@@ -548,7 +548,7 @@ def test_a_dkim_key_file_that_is_no_private_key_stops_the_start(tmp_path: Path, 
 
 
 def test_the_cli_refuses_a_partial_or_broken_dkim_setting(tmp_path: Path) -> None:
-    from tests.test_cli import cli, one_error_line
+    from tests.clikit import cli, one_error_line
 
     database = f"sqlite:///{tmp_path / 'store.db'}"
     partial = cli(
@@ -710,7 +710,7 @@ def test_a_dkim_key_file_that_is_no_regular_file_is_named_with_its_reason(
 
 
 def test_the_cli_refuses_a_dkim_selector_that_would_add_a_header(tmp_path: Path) -> None:
-    from tests.test_cli import cli, one_error_line
+    from tests.clikit import cli, one_error_line
 
     key_file = tmp_path / "dkim.pem"
     key_file.write_bytes(_rsa_pem())

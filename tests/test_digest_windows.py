@@ -25,10 +25,10 @@ from syndicator.mail.sender import Sender
 from syndicator.model import Frequency
 from syndicator.store import Store
 from syndicator.store.schema import digest_runs
+from tests.clikit import environment, syndicator
 from tests.conftest import postgres_schema_url, require_postgres
 from tests.factories import FakeClock, article_input, publish, subscribe
 from tests.mailkit import RUN_AT, THONG_BAO, TIN_TUC, local, make_settings, outbox_rows, parts
-from tests.test_mail_cli import environment, syndicator
 
 
 def utc(moment: datetime) -> datetime:

@@ -4,7 +4,6 @@ PostgreSQL: idempotent sends, two instances at once, and a sender killed with SI
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -22,13 +21,13 @@ from syndicator.mail.digests import window_end
 from syndicator.model import Frequency
 from syndicator.store import Store
 from syndicator.store.schema import digest_runs
+from tests.clikit import environment, syndicator
 from tests.conftest import EXAMPLES
 from tests.factories import publish, subscribe
 from tests.mailkit import (
     BASE_URL,
     IN_WINDOW,
     NONG_NGHIEP,
-    SECRET,
     THONG_BAO,
     TIN_TUC,
     local,
@@ -43,35 +42,6 @@ pytestmark = pytest.mark.slow
 
 AT = "2021-01-07T07:00"  # read in the site's zone: the run of 06:30 on 07/01/2021
 TIMEOUT = 120
-
-
-def environment(database_url: str, home: Path, smtp_url: str | None = None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATOR_")}
-    env.update(
-        PYTHONIOENCODING="utf-8",
-        PYTHONUNBUFFERED="1",
-        SYNDICATOR_DATABASE_URL=database_url,
-        SYNDICATOR_BASE_URL=BASE_URL,
-        SYNDICATOR_VAR_DIR=str(home / "var"),
-        SYNDICATOR_ARTICLES_DIR=str(home / "drop"),
-        SYNDICATOR_SECRET_KEY=SECRET,
-    )
-    if smtp_url:
-        env["SYNDICATOR_SMTP_URL"] = smtp_url
-    env.update(extra)
-    return env
-
-
-def syndicator(*args: str, env: Mapping[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "syndicator", *args],
-        cwd=cwd,
-        env=dict(env),
-        capture_output=True,
-        encoding="utf-8",
-        timeout=TIMEOUT,
-        check=False,
-    )
 
 
 def start(*args: str, env: Mapping[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:

@@ -37,12 +37,12 @@ from syndicator.store import Store, mailqueue
 from syndicator.store.database import alembic_config, create_store_engine, upgrade
 from syndicator.store.mailqueue import Claimed
 from syndicator.store.schema import mail_bodies, metadata, subscribers
+from tests.clikit import environment, syndicator
 from tests.conftest import NOW
 from tests.factories import FakeClock, publish
 from tests.mailkit import IN_WINDOW, RUN_AT, THONG_BAO, local
 from tests.smtp_server import SmtpServer, smtp_server
 from tests.subscribekit import Site, csrf_field, html_part, link, list_unsubscribe, running_site, text_part
-from tests.test_mail_cli import environment, syndicator
 
 
 @pytest.fixture

@@ -26,11 +26,11 @@ from syndicator.service import assemble
 from syndicator.store import Store
 from syndicator.store import subscribers as store_subscribers
 from syndicator.store.schema import subscribers
+from tests.clikit import environment, syndicator
 from tests.factories import publish, subscribe
 from tests.mailkit import IN_WINDOW, RUN_AT, THONG_BAO, outbox_rows, queue_daily
 from tests.processes import Processes, shows_logs
 from tests.processes import environment as process_environment
-from tests.test_mail_cli import environment, syndicator
 
 NOW = RUN_AT.astimezone(UTC)
 LEADS = "this instance now runs the scheduled jobs"

@@ -19,8 +19,8 @@ from syndicator.mail.optin import Asked, ask_to_confirm
 from syndicator.model import Frequency, Source, Subscriber, SubscriberStatus
 from syndicator.store import Store
 from syndicator.store import subscribers as store_subscribers
+from tests.clikit import syndicator_at
 from tests.mailkit import SECRET, make_settings, outbox_rows
-from tests.test_cli_language_optin import syndicator
 
 CONFIRMED, PENDING = SubscriberStatus.CONFIRMED, SubscriberStatus.PENDING
 
@@ -168,7 +168,7 @@ def test_a_listed_residents_own_confirmed_choice_stays_confirmed(
 @pytest.mark.slow
 def test_the_commands_keep_a_confirmed_address_confirmed(database_url: str, tmp_path: Path) -> None:
     def run(*args: str) -> str:
-        result = syndicator("subscribers", *args, database_url=database_url, home=tmp_path)
+        result = syndicator_at("subscribers", *args, database_url=database_url, home=tmp_path)
         assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
         return " ".join(result.stdout.split())
 
