@@ -16,9 +16,21 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from syndicator import __version__, clock, i18n, links, presenters
+from syndicator import __version__, access, clock, i18n, links, presenters
+from syndicator.accounts import AuditEntry
 from syndicator.cli_admin import admin_app
-from syndicator.cliout import counted, err, fail, opened_store, print_json, said, settings, shown, stdout
+from syndicator.cliout import (
+    actor,
+    counted,
+    err,
+    fail,
+    opened_store,
+    print_json,
+    said,
+    settings,
+    shown,
+    stdout,
+)
 from syndicator.config import Settings, default_base_url_note
 from syndicator.files import Refused, Source, read_whole
 from syndicator.ingest.importer import Format, Reported, count_files, display, import_paths
@@ -35,6 +47,7 @@ from syndicator.mail.choices import (
 from syndicator.mail.csvio import export_csv, import_csv
 from syndicator.model import Frequency, Subscriber, SubscriberStatus
 from syndicator.store import Store, StoreError
+from syndicator.store import audit as store_audit
 from syndicator.store.channels import ALL
 from syndicator.store.database import create_store_engine, upgrade
 from syndicator.store.subscribers import by_email, listing
@@ -447,6 +460,7 @@ def subscribers_add(
                 known=known_categories(store, config.categories),
                 language=language,
                 default_language=i18n.catalogue_of(config.site.language),
+                actor=actor(),
             )
         except UnknownCategory as error:  # known only once the database is read: as `no subscriber`
             fail(str(error), 1)
@@ -546,6 +560,10 @@ def subscribers_import(
             default_language=i18n.catalogue_of(config.site.language),
             on_saved=lambda person: saved.__setitem__(person.id, person),
         )
+        # one entry for the whole file, after it: each row is saved in a transaction of its own (a bad
+        # row spoils none of the others), so no one transaction holds them all
+        summary = f"{created} added, {updated} updated, {len(problems)} failed, file {file.name}"
+        access.record(store, AuditEntry(clock.utcnow(), actor(), "subscriber.import", None, summary))
     asking = [p for p in saved.values() if pending and p.status is SubscriberStatus.PENDING]
     for problem in problems:
         err.print(said(f"{display(file)}:{problem.line}: {problem.reason}", "failed"))
@@ -559,8 +577,14 @@ def subscribers_export() -> None:
     """Export all subscribers as CSV to standard output."""
     config = settings()
     with opened_store(config) as store:
+        rows = 0
         for chunk in export_csv(store):
             sys.stdout.write(chunk)
+            rows += 1
+        # a view of personal data (Decree 13/2023/ND-CP), logged once written: the export streams
+        # from its own reads, no write transaction is open during it
+        detail = counted(max(rows - 1, 0), "row")
+        access.record(store, AuditEntry(clock.utcnow(), actor(), "subscriber.export", None, detail))
 
 
 @subscribers_app.command("list")
@@ -569,8 +593,10 @@ def subscribers_list(
 ) -> None:
     """List the subscribers with their status, source and choices."""
     config = settings()
-    with opened_store(config) as store, store.reading() as conn:
+    with opened_store(config) as store, store.writing() as conn:  # a view of personal data: logged
         people = listing(conn)
+        detail = counted(len(people), "subscriber") + (" (json)" if as_json else "")
+        store_audit.record(conn, AuditEntry(clock.utcnow(), actor(), "subscriber.list", None, detail))
     if as_json:
         print_json(
             [
@@ -602,7 +628,7 @@ def subscribers_remove(email: Annotated[str, typer.Argument(help=EMAIL_HELP)]) -
     """Forget a subscriber entirely (their queued mail is dropped)."""
     config = settings()
     with opened_store(config) as store:
-        if not remove(store, email):
+        if not remove(store, email, clock.utcnow(), actor()):
             fail(f"no subscriber {email}", 1)
     stdout.print(said(f"removed {email}"))
 
@@ -694,6 +720,8 @@ def digest_preview(
     moment = _at(at, config, now)
     with opened_store(config) as store:
         person = _subscriber(store, email)
+        if person is not None:  # a view of the address (and its choices): logged before it is shown
+            access.record(store, AuditEntry(now, actor(), "subscriber.view", person.email, "digest preview"))
         composer = MailComposer(config)
         if start is not None:
             result = preview_since(store, composer, start, now, person, language)

@@ -8,7 +8,6 @@ and the store as every command has them come from cliout.py (cli.py adds this ap
 
 from __future__ import annotations
 
-import getpass
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from rich.text import Text
 from syndicator import access, clock
 from syndicator.accounts import InvalidAccount, Role
 from syndicator.accounts import username as checked_username
-from syndicator.cliout import counted, err, fail, opened_store, print_json, settings, shown, stdout
+from syndicator.cliout import actor, counted, err, fail, opened_store, print_json, settings, shown, stdout
 from syndicator.presenters import local_iso
 from syndicator.printable import printable
 from syndicator.store import Store
@@ -30,14 +29,6 @@ admin_app = typer.Typer(help="Manage the console's accounts and read its audit l
 
 USERNAME_HELP = "The account's username (ASCII letters, digits, '.', '_', '-'; stored in lower case)."
 JSON_HELP = "Print JSON instead of a table."
-
-
-def _actor() -> str:
-    try:
-        who = getpass.getuser()
-    except (OSError, KeyError):  # no login name and no passwd entry (a bare container)
-        who = "unknown"
-    return f"cli:{who}"
 
 
 def _password() -> str:
@@ -76,7 +67,7 @@ def add_user(
         config = settings()
         password = _password()
         with opened_store(config, note_categories=False) as store:
-            account = access.add_account(store, name, role, password, clock.utcnow(), _actor())
+            account = access.add_account(store, name, role, password, clock.utcnow(), actor())
     except InvalidAccount as error:
         fail(str(error))
     except access.AccountExists:
@@ -120,7 +111,7 @@ def set_password(username: Annotated[str, typer.Argument(help=USERNAME_HELP)]) -
     with _account(username) as (name, store):
         if access.account(store, name) is None:  # before the password is asked for
             fail(f"no account {printable(name)}", 1)
-        ended = access.set_password(store, name, _password(), clock.utcnow(), _actor())
+        ended = access.set_password(store, name, _password(), clock.utcnow(), actor())
     stdout.print(Text(f"password of {name} changed; {counted(ended, 'session')} ended"))
 
 
@@ -131,7 +122,7 @@ def set_role(
 ) -> None:
     """Give an account another role (its sessions go on, with the new role from their next request)."""
     with _account(username) as (name, store):
-        account = access.set_role(store, name, role, clock.utcnow(), _actor())
+        account = access.set_role(store, name, role, clock.utcnow(), actor())
     stdout.print(Text(f"{account.username} is now {account.role.value}"))
 
 
@@ -139,7 +130,7 @@ def set_role(
 def remove_user(username: Annotated[str, typer.Argument(help=USERNAME_HELP)]) -> None:
     """Remove a console account; every session of it ends."""
     with _account(username) as (name, store):
-        access.remove_account(store, name, clock.utcnow(), _actor())
+        access.remove_account(store, name, clock.utcnow(), actor())
     stdout.print(Text(f"removed {name}"))
 
 

@@ -5,6 +5,7 @@ and the store as a command opens them, and how it shows a moment, a count, input
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 import threading
@@ -25,6 +26,15 @@ from syndicator.text import counted as counted  # one copy (text.py), the comman
 # piped into a file or another program, a table keeps whole lines rather than rich's 80 columns
 stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 400)
 err = Console(stderr=True, soft_wrap=True)
+
+
+def actor() -> str:
+    """Who a command's audit entries name: `cli:<os user>` (cli.py's and cli_admin.py's one copy)."""
+    try:
+        who = getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (a bare container)
+        who = "unknown"
+    return f"cli:{who}"
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -7,9 +7,11 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 
 from syndicator import i18n
+from syndicator.accounts import AuditEntry
 from syndicator.addresses import InvalidAddress, normalise
 from syndicator.model import Frequency, OwnChoice, Source, Subscriber, SubscriberStatus
 from syndicator.store import Store
+from syndicator.store import audit as store_audit
 from syndicator.store import subscribers as store_subscribers
 from syndicator.text import category_slug, clean_line
 
@@ -100,8 +102,12 @@ def add(
     known: Collection[str] = (),
     language: str | None = None,
     default_language: str = i18n.SOURCE,
+    actor: str | None = None,
 ) -> tuple[Subscriber, bool]:
     """Add a subscriber or change an existing one's choices (keyed by address).
+
+    `actor` (such as "cli:<os user>"): the change is audited in its transaction, as `subscriber.add`
+    or `subscriber.update`, its detail the choices it changed (`changes`).
 
     `language` of their mail: None (or empty) keeps the one they have; a new address gets
     `default_language` (the site's: i18n.catalogue_of(site.language)).
@@ -122,7 +128,8 @@ def add(
     # pending: asked for; the store keeps a confirmed address confirmed (store_subscribers._choice)
     status = SubscriberStatus.CONFIRMED if confirmed else SubscriberStatus.PENDING
     with store.writing() as conn:
-        return store_subscribers.save(
+        before = store_subscribers.by_email(conn, address) if actor is not None else None
+        person, created = store_subscribers.save(
             conn,
             address,
             name=clean_name(name),
@@ -135,15 +142,43 @@ def add(
             language=lang,
             default_language=default_language,
         )
+        if actor is not None:
+            action = "subscriber.add" if created else "subscriber.update"
+            entry = AuditEntry(now, actor, action, person.email, changes(before, person) or None)
+            store_audit.record(conn, entry)
+        return person, created
 
 
-def remove(store: Store, email: str) -> bool:
-    """Forget an address entirely: the subscriber and the mails queued or sent to it."""
+def _choices(person: Subscriber) -> dict[str, str]:
+    return {
+        "name": person.name or "",
+        "status": person.status.value,
+        "categories": "all" if person.categories is None else ",".join(sorted(person.categories)),
+        "frequency": person.frequency.value,
+        "language": person.language,
+    }
+
+
+def changes(before: Subscriber | None, after: Subscriber) -> str:
+    """What an add changed, as the audit log's detail: `frequency: daily -> weekly; ...` (every
+    choice of a new address, `status: pending; ...`); empty when nothing changed."""
+    now = _choices(after)
+    if before is None:
+        return "; ".join(f"{key}: {value}" for key, value in now.items() if value)
+    then = _choices(before)
+    return "; ".join(f"{key}: {then[key]} -> {now[key]}" for key in now if then[key] != now[key])
+
+
+def remove(store: Store, email: str, now: datetime | None = None, actor: str | None = None) -> bool:
+    """Forget an address entirely: the subscriber and the mails queued or sent to it; with `actor`
+    (and `now`), audited as `subscriber.remove` in the same transaction."""
     with store.writing() as conn:
         found = store_subscribers.by_email(conn, email)
         if found is None:
             return False
         store_subscribers.forget(conn, [found.id])
+        if actor is not None and now is not None:
+            store_audit.record(conn, AuditEntry(now, actor, "subscriber.remove", found.email))
         return True
 
 

@@ -77,6 +77,13 @@ ACTION_NAMES = {
     "account.remove": N_("Xóa tài khoản"),
     "account.role": N_("Đổi vai trò"),
     "account.sessions_ended": N_("Đăng xuất khỏi mọi nơi"),
+    "subscriber.add": N_("Thêm người đăng ký"),
+    "subscriber.update": N_("Đổi lựa chọn của người đăng ký"),
+    "subscriber.remove": N_("Xóa người đăng ký"),
+    "subscriber.import": N_("Nhập danh sách người đăng ký"),
+    "subscriber.export": N_("Xuất danh sách người đăng ký"),
+    "subscriber.list": N_("Xem danh sách người đăng ký"),
+    "subscriber.view": N_("Xem địa chỉ người đăng ký"),
 }
 
 
