@@ -1,5 +1,6 @@
-"""The audit log: every change made in the console or by the CLI's admin commands, and every login,
-failed login and logout; written in the transaction of the change it records."""
+"""The audit log: every change made in the console or by the CLI (accounts, subscribers), every view
+of subscribers' addresses (a list, an export, a preview as one of them), and every login, failed login
+and logout; written in the transaction of the change it records where there is one."""
 
 from __future__ import annotations
 
