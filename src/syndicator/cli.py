@@ -578,13 +578,16 @@ def subscribers_export() -> None:
     config = settings()
     with opened_store(config) as store:
         rows = 0
-        for chunk in export_csv(store):
-            sys.stdout.write(chunk)
-            rows += 1
-        # a view of personal data (Decree 13/2023/ND-CP), logged once written: the export streams
-        # from its own reads, no write transaction is open during it
-        detail = counted(max(rows - 1, 0), "row")
-        access.record(store, AuditEntry(clock.utcnow(), actor(), "subscriber.export", None, detail))
+        try:
+            for chunk in export_csv(store):
+                sys.stdout.write(chunk)
+                rows += 1
+        finally:
+            # a view of personal data (Decree 13/2023/ND-CP), logged with the rows that left, also
+            # when the export stops partway (a closed pipe): it streams from its own reads, with no
+            # write transaction open during it
+            detail = counted(max(rows - 1, 0), "row")
+            access.record(store, AuditEntry(clock.utcnow(), actor(), "subscriber.export", None, detail))
 
 
 @subscribers_app.command("list")
