@@ -4,6 +4,7 @@ PostgreSQL: idempotent sends, two instances at once, and a sender killed with SI
 
 from __future__ import annotations
 
+import getpass
 import re
 import signal
 import subprocess
@@ -341,8 +342,12 @@ def test_digest_preview_since_a_date(database_url: str, tmp_path: Path) -> None:
     zoned = syndicator(*args[:5], "2021-03-14T17:00:00Z", "--out", str(mine), env=env, cwd=tmp_path)
     assert "published since 2021-03-15 00:00+07:00;" in zoned.stdout
     assert not (tmp_path / "none.html").exists()
-    # no run, no mail, no change of any kind
-    assert _database(database_url) == before
+    # no run, no mail, no change of any kind: only the one look at a subscriber's address, audited
+    after = _database(database_url)
+    viewed = [(row[2], row[3], row[4]) for row in after.pop("audit_log")]
+    assert viewed == [("cli:" + getpass.getuser(), "subscriber.view", "tb@xa.test")]
+    before.pop("audit_log")
+    assert after == before
     assert not (tmp_path / "var" / "outbox").exists()
 
 
