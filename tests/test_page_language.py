@@ -10,15 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from syndicator.config import load_settings
-from syndicator.ingest.importer import import_paths
-from syndicator.service import assemble
-from syndicator.store import Store
 from syndicator.web import language
-from syndicator.web.app import create_app
-from tests.conftest import EXAMPLES, ROOT
-from tests.factories import FakeClock
-from tests.live import live_server
+from tests.pagekit import serving_samples
 
 
 @pytest.mark.parametrize(
@@ -63,22 +56,8 @@ def test_vary_is_merged_not_replaced() -> None:
 
 @pytest.fixture
 def site(database_url: str, tmp_path: Path, now: datetime) -> Iterator[tuple[str, str, str]]:
-    settings = load_settings(
-        database_url=database_url,
-        var_dir=tmp_path / "var",
-        secret_key="test-secret-key-0123456789",
-        base_url="https://portal.test",
-    )
-    store = Store.open(settings.database_url)
-    import_paths(
-        store, [EXAMPLES, ROOT / "examples" / "articles.jsonl"], now - timedelta(days=1), settings.tz
-    )
-    first = store.articles(now, limit=1)[0]
-    service = assemble(settings, store, FakeClock(now))
-    with live_server(create_app(service.services)) as url:
-        yield url, f"/a/{first.id}", f"/c/{first.category.slug}"
-    service.close()
-    store.close()
+    with serving_samples(database_url, tmp_path, now) as served:
+        yield served
 
 
 def _get(url: str, **kwargs: object) -> httpx.Response:

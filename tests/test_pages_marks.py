@@ -7,7 +7,7 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -18,17 +18,10 @@ import lxml.html
 import pytest
 
 from syndicator import i18n
-from syndicator.config import load_settings
-from syndicator.ingest.importer import import_paths
-from syndicator.service import assemble
-from syndicator.store import Store
 from syndicator.templating import environment
 from syndicator.web import language
-from syndicator.web.app import create_app
 from syndicator.web.subscribe import please_wait
-from tests.conftest import EXAMPLES, ROOT
-from tests.factories import FakeClock
-from tests.live import live_server
+from tests.pagekit import serving_samples
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 EN = {"accept-language": "en-GB,en;q=0.9"}
@@ -36,24 +29,8 @@ EN = {"accept-language": "en-GB,en;q=0.9"}
 
 @pytest.fixture
 def site(database_url: str, tmp_path: Path, now: datetime) -> Iterator[tuple[str, str, str]]:
-    settings = load_settings(
-        database_url=database_url,
-        var_dir=tmp_path / "var",
-        secret_key="test-secret-key-0123456789",
-        base_url="https://portal.test",
-    )
-    store = Store.open(settings.database_url)
-    import_paths(
-        store, [EXAMPLES, ROOT / "examples" / "articles.jsonl"], now - timedelta(days=1), settings.tz
-    )
-    first = store.articles(now, limit=1)[0]
-    service = assemble(settings, store, FakeClock(now))
-    try:
-        with live_server(create_app(service.services)) as url:
-            yield url, f"/a/{first.id}", f"/c/{first.category.slug}"
-    finally:
-        service.close()
-        store.close()
+    with serving_samples(database_url, tmp_path, now) as served:
+        yield served
 
 
 def _tree(response: httpx.Response) -> Any:

@@ -407,6 +407,17 @@ def build(
     stdout.print(said(f"{display(out)}: {written}"))
 
 
+def _language(value: str | None) -> str | None:
+    """`--language` as `choices.parse_language` reads it (the CSV's and the officials file's rule), or
+    a usage error (exit 2) before the database is opened."""
+    if value is None:
+        return None
+    try:
+        return parse_language(value)
+    except InvalidSubscription:
+        fail(f"--language: {value!r} is not one of {', '.join(i18n.LANGUAGES)}")
+
+
 @subscribers_app.command("add")
 def subscribers_add(
     email: Annotated[str, typer.Argument(help=EMAIL_HELP)],
@@ -442,11 +453,7 @@ def subscribers_add(
         parse_categories(categories)
     except InvalidSubscription:
         fail(f"--categories: {categories!r} names a category with no letters or digits")
-    if language is not None:
-        try:
-            parse_language(language)
-        except InvalidSubscription:
-            fail(f"--language: {language!r} is not one of {', '.join(i18n.LANGUAGES)}")
+    language = _language(language)
     with opened_store(config) as store:
         try:
             person, created = add(
@@ -706,7 +713,7 @@ def digest_preview(
         ),
     ] = None,
 ) -> None:
-    """Write the digest a run would send, as HTML, without sending, queueing or recording anything."""
+    """Write the digest a run would send, as HTML, without sending, queueing or recording it."""
     # composing and sending mail (jinja2, smtplib, the sender) take over a tenth of a second to load:
     # only the digest commands wait for them
     from syndicator.mail.composer import MailComposer
@@ -714,8 +721,7 @@ def digest_preview(
 
     chosen = _frequency(frequency, DIGESTS)
     config = linking_settings()
-    if language is not None and language not in i18n.LANGUAGES:
-        fail(f"--language: {language!r} is not one of {', '.join(i18n.LANGUAGES)}")
+    language = _language(language)
     if at is not None and since is not None:
         fail("--at and --since exclude each other: --at picks a run's window, --since a start date")
     now = clock.utcnow()
