@@ -466,7 +466,7 @@ def subscribers_add(
                 confirmed=confirmed,
                 known=known_categories(store, config.categories),
                 language=language,
-                default_language=i18n.catalogue_of(config.site.language),
+                default_language=config.site.catalogue,
                 actor=actor(),
             )
         except UnknownCategory as error:  # known only once the database is read: as `no subscriber`
@@ -564,7 +564,7 @@ def subscribers_import(
             clock.utcnow(),
             confirmed=not pending,
             known=known,
-            default_language=i18n.catalogue_of(config.site.language),
+            default_language=config.site.catalogue,
             on_saved=lambda person: saved.__setitem__(person.id, person),
         )
         # one entry for the whole file, after it: each row is saved in a transaction of its own (a bad

@@ -63,6 +63,12 @@ class SiteSettings(_Section):
     language: str = Field("vi", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
     timezone: str = "Asia/Ho_Chi_Minh"
 
+    @property
+    def catalogue(self) -> str:
+        """The message catalogue the site's words are in (`vi-VN` -> `vi`): feeds, OPML, and pages and
+        mails unless a reader chose another."""
+        return i18n.catalogue_of(self.language)
+
     @field_validator("language")
     @classmethod
     def _known_language(cls, value: str) -> str:

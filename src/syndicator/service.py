@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from syndicator import clock as clocks
-from syndicator import i18n
 from syndicator.clock import Clock
 from syndicator.config import Settings
 from syndicator.ingest.dropfolder import DropFolder
@@ -97,6 +96,6 @@ def assemble(
             store,
             settings.digest.officials_file,
             settings.categories,
-            default_language=i18n.catalogue_of(settings.site.language),
+            default_language=settings.site.catalogue,
         ),
     )

@@ -110,7 +110,7 @@ def add(
     or `subscriber.update`, its detail the choices it changed (`changes`).
 
     `language` of their mail: None (or empty) keeps the one they have; a new address gets
-    `default_language` (the site's: i18n.catalogue_of(site.language)).
+    `default_language` (the site's: `settings.site.catalogue`).
 
     `confirmed`: the office vouches for the address, which is confirmed (an unsubscribed or bounced one
     too, as the office says). Without it a new address is pending until its owner confirms, and so is

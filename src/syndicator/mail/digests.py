@@ -25,7 +25,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from syndicator import i18n
 from syndicator.config import Settings
 from syndicator.i18n import N_
 from syndicator.mail.composer import MailComposer
@@ -360,11 +359,7 @@ def preview_since(
 
 def _language(composer: MailComposer, subscriber: Subscriber | None, lang: str | None) -> str:
     """A preview's language: the one asked for, else the subscriber's, else the site's."""
-    if lang is not None:
-        return i18n.check(lang)
-    if subscriber is not None:
-        return subscriber.language
-    return i18n.catalogue_of(composer.settings.site.language)
+    return composer.renderer.language(lang if lang is not None or subscriber is None else subscriber.language)
 
 
 def _preview(

@@ -93,7 +93,7 @@ class MailRenderer:
 
     def language(self, lang: str | None) -> str:
         """`lang` checked; None: the site's (the catalogue of `site.language`)."""
-        return i18n.catalogue_of(self.settings.site.language) if lang is None else i18n.check(lang)
+        return self.settings.site.catalogue if lang is None else i18n.check(lang)
 
     def _when(self, moment: datetime, lang: str) -> str:
         return dates.when(moment, self.settings.tz, lang)

@@ -83,7 +83,7 @@ class FeedBuilder:
         self._feed_ids: dict[str, tuple[datetime, list[str]]] = {}
         self._lock = threading.RLock()  # the store watch and the drop folder may both ask
         # feeds are in the site's language: their words, and the categories' names in it
-        self._language = i18n.catalogue_of(settings.site.language)
+        self._language = settings.site.catalogue
         self._names = settings.category_names(self._language)
 
     @property

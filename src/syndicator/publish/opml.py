@@ -22,7 +22,7 @@ def render_opml(settings: Settings, categories: Sequence[Category], now: datetim
     """`now` is left out of the document by default so that equal inputs give equal bytes."""
     root = ET.Element("opml", version="2.0")
     head = ET.SubElement(root, "head")
-    with i18n.using(i18n.catalogue_of(settings.site.language)):
+    with i18n.using(settings.site.catalogue):
         title = _("Nguồn tin RSS - %(site)s") % {"site": settings.site.name}
     ET.SubElement(head, "title").text = title
     if now is not None:

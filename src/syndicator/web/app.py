@@ -217,7 +217,7 @@ def create_app(services: Services) -> ASGIApp:
         base_url=settings.base_url,
         archive=lambda key, page: services.builder.archive_page(key, page, services.clock()),
         availability=availability,
-        language=i18n.catalogue_of(settings.site.language),
+        language=settings.site.catalogue,
     )
     app.state.web = web_state(services, availability, feeds.served)
     return feeds
