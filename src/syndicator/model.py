@@ -122,12 +122,14 @@ class CategoryCount:
     visible: int
 
 
-def reading_key(category: Category) -> tuple[str, str, str]:
-    """Where a category stands in a list a person reads: by the name shown, its letters first without
-    case or diacritics ("Đô thị" among the d's), then the name itself so that diacritics decide between
-    names otherwise equal; the slug last keeps two equal names in one order. Not the slug alone: a
-    `[categories]` entry may show a slug under a name that begins with another letter."""
-    return category_slug(category.name), category.name, category.slug
+def reading_key(category: Category, shown: str | None = None) -> tuple[str, str, str]:
+    """Where a category stands in a list a person reads: by the name shown (`shown`, by default its
+    name), its letters first without case or diacritics ("Đô thị" among the d's), then the name itself
+    so that diacritics decide between names otherwise equal; the slug last keeps two equal names in one
+    order. Not the slug alone: a `[categories]` entry may show a slug under a name that begins with
+    another letter."""
+    name = category.name if shown is None else shown
+    return category_slug(name), name, category.slug
 
 
 _Listed = TypeVar("_Listed", Category, CategoryCount)

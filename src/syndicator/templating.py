@@ -91,8 +91,8 @@ def environment(
         """Categories (or their counts) in the order of the names this language shows."""
 
         def key(item: _Listed) -> tuple[str, str, str]:
-            category = cast(_Named, getattr(item, "category", item))
-            return reading_key(Category(category.slug, category_name(category)))
+            category = cast(Category, getattr(item, "category", item))
+            return reading_key(category, category_name(category))
 
         return sorted(items, key=key)
 

@@ -50,7 +50,7 @@ def category_order(
 
     def key(slug: str) -> tuple[bool, tuple[str, str, str]]:
         category = groups[slug][0].category
-        return slug != ANNOUNCEMENTS, reading_key(Category(slug, shown(category)))
+        return slug != ANNOUNCEMENTS, reading_key(category, shown(category))
 
     return sorted(groups, key=key)
 
