@@ -472,8 +472,9 @@ class Sender:
         shared = self._bodies.get(body_id)
         if shared is None:
             with self.store.reading() as conn:
+                subject, language = mailqueue.subject_and_language(conn, body_id)
                 shared = _Shared(
-                    mailqueue.subject(conn, body_id),
+                    subject,
                     Template.parse(mailqueue.body(conn, body_id)),
                     {  # parts stored by an older version may have lines starting with a dot
                         slug: mailqueue.Part(
@@ -481,7 +482,7 @@ class Sender:
                         )
                         for slug, part in mailqueue.load_parts(conn, body_id).items()
                     },
-                    mailqueue.language(conn, body_id),
+                    language,
                 )
             with self._bodies_lock:
                 self._bodies[body_id] = shared
