@@ -50,15 +50,14 @@ FREQUENCIES = [  # labels translated where shown (`_frequencies`)
 @dataclass(frozen=True)
 class Problem:
     """An error page of these forms: its status, heading and message (msgids marked with N_,
-    translated where shown; `%(wait)s`: seconds to wait, `%(reason)s`: what was wrong)."""
+    translated where shown; empty when `problem` is given the message: `wait` or `reason`)."""
 
     status: int
     heading: str
     message: str
 
 
-WAIT = "%(wait)s"  # a message that is a count of seconds: `please_wait`, a plural
-TOO_FAST = Problem(429, N_("Bạn thao tác quá nhanh"), WAIT)
+TOO_FAST = Problem(429, N_("Bạn thao tác quá nhanh"), "")  # problem(..., wait=): `please_wait`
 FORBIDDEN = Problem(403, N_("Phiên làm việc đã hết hạn"), N_("Vui lòng tải lại trang và gửi lại biểu mẫu."))
 BAD_REQUEST = Problem(400, N_("Yêu cầu không hợp lệ"), N_("Dữ liệu gửi lên không đúng."))
 BAD_LINK = Problem(
@@ -74,7 +73,7 @@ BAD_CONFIRM_LINK = Problem(
 EXPIRED_CONFIRM_LINK = Problem(
     410, N_("Liên kết xác nhận đã hết hạn"), N_("Vui lòng đăng ký lại để nhận liên kết mới.")
 )
-BAD_CHOICE = Problem(422, N_("Lựa chọn không hợp lệ"), "%(reason)s")
+BAD_CHOICE = Problem(422, N_("Lựa chọn không hợp lệ"), "")  # problem(..., reason=)
 
 
 def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -94,14 +93,19 @@ def please_wait(wait: int) -> str:
     }
 
 
-def problem(request: Request, what: Problem, *, wait: int | None = None, reason: str = "") -> Response:
-    with i18n.using(_language(request)):
+def problem(
+    request: Request, what: Problem, *, wait: int | None = None, reason: str | None = None
+) -> Response:
+    """The error page of `what`, its message `please_wait(wait)` (with Retry-After) when `wait` is
+    given, `reason` (already in the page's language) when that is, otherwise the problem's own."""
+    with i18n.using(page_language(request)):
         heading = _(what.heading)
-        verbatim = what.message in ("%(reason)s", WAIT)
-        message = (what.message if verbatim else _(what.message)) % {
-            "wait": please_wait(wait) if wait is not None else "",
-            "reason": reason,
-        }
+        if wait is not None:
+            message = please_wait(wait)
+        elif reason is not None:
+            message = reason
+        else:
+            message = _(what.message)
     response = page(request, "pages/error.html", status=what.status, heading=heading, message=message)
     if wait is not None:
         response.headers["retry-after"] = str(wait)
@@ -124,7 +128,7 @@ async def subscribe(request: Request) -> Response:
     email = forms.text(data.get("email"))[:400]
     chosen: list[str] | None = [str(v) for v in data.getlist("categories")] or None
     frequency = forms.text(data.get("frequency")) or Frequency.DAILY.value
-    lang = _language(request)  # the page's: the confirmation mail and what follows speak it
+    lang = page_language(request)  # the page's: the confirmation mail and what follows speak it
     try:
         chosen, frequency = await run_in_threadpool(_choices, state.store, data, lang)
         await run_in_threadpool(
@@ -191,7 +195,7 @@ async def preferences(request: Request) -> Response:
             await run_in_threadpool(unsubscribe, state.store, person.id, state.now())
             return page(request, "pages/unsubscribed.html", person=person)
         try:
-            chosen, frequency = await run_in_threadpool(_choices, state.store, data, _language(request))
+            chosen, frequency = await run_in_threadpool(_choices, state.store, data, page_language(request))
             person = await run_in_threadpool(
                 update_preferences,
                 state.store,
@@ -286,11 +290,6 @@ def _choices(store: Store, data: FormData, lang: str) -> tuple[list[str] | None,
         with i18n.using(lang):
             raise InvalidSubscription(_("Vui lòng chọn ngôn ngữ của thư: tiếng Việt hoặc tiếng Anh."))
     return (chosen or None), frequency
-
-
-def _language(request: Request) -> str:
-    """The language of this request's page (web/language.py): a sign-up's mail speaks it."""
-    return page_language(request)
 
 
 async def _names(request: Request, chosen: frozenset[str] | None) -> list[str]:
