@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -83,11 +84,14 @@ def save(
     new row gets `default_language`.
     """
     existing = by_email(conn, email)
-    if language is not None and existing is not None and existing.language != language:
-        conn.execute(update(subscribers).where(subscribers.c.id == existing.id).values(language=language))
     if existing is not None and source is not Source.CONFIG:
         entry = _entry(conn, existing.id)
         if entry is not None:
+            if language is not None and existing.language != language:
+                conn.execute(
+                    update(subscribers).where(subscribers.c.id == existing.id).values(language=language)
+                )
+                existing = replace(existing, language=language)
             before = SubscriberStatus(entry.own_status) if entry.own_status else None
             own = _choice(before, name, categories, frequency, status, source, now, confirmed_ip)
             conn.execute(
@@ -95,9 +99,7 @@ def save(
                 .where(officials.c.subscriber_id == existing.id)
                 .values({f"own_{column}": value for column, value in own.items()})
             )
-            found = by_id(conn, existing.id)
-            assert found is not None
-            return found, False
+            return existing, False
     values = {
         "email": email,
         **_choice(
@@ -112,15 +114,16 @@ def save(
         ),
         "updated_at": now,
     }
+    if language is not None:
+        values["language"] = language
     if status is SubscriberStatus.CONFIRMED:
         values["hard_bounces"] = 0
     if existing is None:
         conn.execute(
             subscribers.insert().values(
-                **{"hard_bounces": 0, **values},
+                **{"hard_bounces": 0, "language": default_language, **values},
                 email_key=address_key(email),
                 created_at=now,
-                language=language or default_language,
             )
         )
     else:
