@@ -41,8 +41,6 @@ SECURE_COOKIE = "__Host-syndicator_admin"  # RFC 6265bis: Secure, no Domain, Pat
 MAX_FORM_BYTES = 16_384
 MAX_FORM_FIELDS = 50
 AUDIT_PAGE = 50
-MAX_PAGE = 100_000
-_PAGE = re.compile(r"[1-9][0-9]{0,5}")
 _NEXT = re.compile(r"/admin/[a-z0-9/_-]{0,100}")  # where a login may return to: our own pages only
 PATHS = {
     "home": f"{PREFIX}/",
@@ -300,10 +298,9 @@ async def home(request: Request, who: Signed, data: FormData | None) -> Response
 
 @guarded(Role.ADMIN)
 async def audit(request: Request, who: Signed, data: FormData | None) -> Response:
-    raw = request.query_params.get("trang", "1")
-    if not _PAGE.fullmatch(raw) or int(raw) > MAX_PAGE:
+    number = forms.page_number(request.query_params.get("trang", "1"))
+    if number is None:
         return problem(request, NOT_FOUND, who)
-    number = int(raw)
     entries, total = await run_in_threadpool(
         access.audit, web(request).store, limit=AUDIT_PAGE, offset=(number - 1) * AUDIT_PAGE
     )

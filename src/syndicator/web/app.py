@@ -28,7 +28,7 @@ from syndicator.model import ARTICLE_ID, Visibility
 from syndicator.publish.follower import CacheFollower
 from syndicator.store.database import Availability, is_unavailable
 from syndicator.templating import TEMPLATES, check_templates, environment
-from syndicator.web import admin, api, subscribe
+from syndicator.web import admin, api, forms, subscribe
 from syndicator.web import metrics as metrics_text
 from syndicator.web.bodies import BodyParser
 from syndicator.web.feedserve import RETRY_AFTER, FeedServer
@@ -53,8 +53,6 @@ SECURITY_HEADERS = [
 
 
 FOLLOW_SECONDS = 0.5
-MAX_PAGE = 100_000
-_PAGE = re.compile(r"[1-9][0-9]{0,5}")  # ASCII digits only: str.isdigit() takes "²", which int() refuses
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
 # an error page's heading and message, translated where shown (_error_page)
 _HTTP_ERRORS = {
@@ -287,10 +285,10 @@ async def _follow(follower: CacheFollower, clock: Clock, availability: Availabil
 
 
 def _page_number(request: Request) -> int:
-    raw = request.query_params.get("trang", "1")
-    if not _PAGE.fullmatch(raw) or int(raw) > MAX_PAGE:
+    number = forms.page_number(request.query_params.get("trang", "1"))
+    if number is None:
         raise HTTPException(404)
-    return int(raw)
+    return number
 
 
 class SecurityHeaders:

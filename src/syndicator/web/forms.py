@@ -3,9 +3,21 @@ subscription pages alike."""
 
 from __future__ import annotations
 
+import re
+
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.types import Message
+
+MAX_PAGE = 100_000
+_PAGE = re.compile(r"[1-9][0-9]{0,5}")  # ASCII digits only: str.isdigit() takes "²", which int() refuses
+
+
+def page_number(raw: str) -> int | None:
+    """A `trang` page number (1 to MAX_PAGE, plain ASCII digits), or None when it is not one."""
+    if not _PAGE.fullmatch(raw) or int(raw) > MAX_PAGE:
+        return None
+    return int(raw)
 
 
 async def bounded_form(request: Request, max_bytes: int, max_fields: int) -> FormData | None:
