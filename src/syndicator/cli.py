@@ -20,6 +20,7 @@ from syndicator import __version__, access, clock, i18n, links, presenters
 from syndicator.accounts import AuditEntry
 from syndicator.cli_admin import admin_app
 from syndicator.cliout import (
+    JSON_HELP,
     actor,
     counted,
     err,
@@ -73,7 +74,6 @@ app.add_typer(admin_app, name="admin")
 # One wording for each kind of value, so every command's --help describes it the same way.
 MOMENT_HELP = "ISO 8601 date or date-time, in site.timezone unless it has a zone"
 LOG_LEVEL_HELP = "Log level: debug, info, warning or error."
-JSON_HELP = "Print a JSON array instead of a table."
 # the office's double opt-in (subscribers add, import --pending): how its mail goes, and the web's limit
 QUEUED_HOW = "sent by the running service's deliver job, or by the next `digest send`"
 OFFICE_LIMIT = (

@@ -20,7 +20,19 @@ from rich.text import Text
 from syndicator import access, clock
 from syndicator.accounts import InvalidAccount, Role
 from syndicator.accounts import username as checked_username
-from syndicator.cliout import actor, counted, err, fail, opened_store, print_json, settings, shown, stdout
+from syndicator.cliout import (
+    JSON_HELP,
+    actor,
+    counted,
+    err,
+    fail,
+    opened_store,
+    print_json,
+    said,
+    settings,
+    shown,
+    stdout,
+)
 from syndicator.presenters import local_iso
 from syndicator.printable import printable
 from syndicator.store import Store
@@ -28,7 +40,6 @@ from syndicator.store import Store
 admin_app = typer.Typer(help="Manage the console's accounts and read its audit log.", no_args_is_help=True)
 
 USERNAME_HELP = "The account's username (ASCII letters, digits, '.', '_', '-'; stored in lower case)."
-JSON_HELP = "Print JSON instead of a table."
 
 
 def _password() -> str:
@@ -165,7 +176,7 @@ def audit(
         table.add_column(column, overflow="fold")
     for e in entries:
         cells = (shown(e.at, config, "seconds"), e.actor, e.action, e.target, e.detail, e.address)
-        table.add_row(*(Text(printable(cell or "")) for cell in cells))
+        table.add_row(*(said(cell or "") for cell in cells))
     stdout.print(table)
     if total > len(entries):
         err.print(f"{len(entries)} of {total} entries (--limit for more)")

@@ -56,6 +56,9 @@ def shown(moment: datetime, config: Settings, timespec: Literal["minutes", "seco
     return moment.astimezone(config.tz).isoformat(sep=" ", timespec=timespec)
 
 
+JSON_HELP = "Print a JSON array instead of a table."  # every --json of a listing
+
+
 def print_json(rows: Any) -> None:
     sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
 

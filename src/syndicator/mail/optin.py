@@ -144,10 +144,11 @@ class Confirmations:
     def forget_bodies(self) -> None:
         self._bodies.clear()
 
-    def queue(self, conn: Connection, subscriber_id: int, token: str, lang: str) -> bool:
-        """False when this very mail (the same token: same choices, made in the same second) is queued."""
+    def queue(self, conn: Connection, subscriber_id: int, token: str, lang: str) -> None:
+        """Queues the confirmation mail; this very mail (the same token: same choices, made in the same
+        second) queued already is kept."""
         entry = OutboxEntry(subscriber_id, OutboxKind.CONFIRM, self.body(conn, lang), token=token)
-        return mailqueue.enqueue(conn, [entry], self.now) == 1
+        mailqueue.enqueue(conn, [entry], self.now)
 
     def still_asking(self, earlier: mailqueue.Confirmation, person: Subscriber) -> datetime | None:
         """Until when the link of an earlier confirmation mail stays valid, if that mail asks `person`
