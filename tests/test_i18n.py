@@ -231,7 +231,7 @@ def _english_pages() -> list[tuple[str, str]]:
     shared = {"site": site, "base_url": "https://q1.example.vn", "subscribe_url": "/dang-ky"}
     shared |= {"csrf_field": "csrf", "csrf_token": "t", "page_query": "trang=2"}
     names = load_settings(categories={"en": {"xa-hoi": "Society"}}).category_display_name
-    env = environment(TZ, "en", category_names=names)  # dates in English too
+    env = environment(TZ, category_names=names)  # dates in English too, inside i18n.using("en")
     pages = []
     with i18n.using("en"):
         for name, contexts in _page_contexts().items():

@@ -49,15 +49,9 @@ def _as_given(slug: str, name: str, lang: str | None) -> str:
     return name
 
 
-def environment(
-    tz: ZoneInfo,
-    locale: str = "vi",
-    *,
-    dates_follow_language: bool = False,
-    category_names: CategoryNames = _as_given,
-) -> Environment:
-    """`dates_follow_language`: the `when` filter writes in the language of `i18n.using` (pages, whose
-    language each request chooses) instead of `locale` (mails and feeds: the site's language).
+def environment(tz: ZoneInfo, *, category_names: CategoryNames = _as_given) -> Environment:
+    """The `when` filter writes in the language of `i18n.using`, as the words do (pages use it; mails
+    write their dates in render.py). `site.language` is checked against Babel by config.py.
     `category_names`: a category's name in a language (`Settings.category_display_name`); without it,
     templates show the name they are given."""
     env = Environment(
@@ -79,7 +73,7 @@ def environment(
     )
 
     def when(moment: datetime) -> str:  # one style on every page and in every mail
-        return dates.when(moment, tz, i18n.current() if dates_follow_language else locale)
+        return dates.when(moment, tz, i18n.current())
 
     def iso(moment: datetime) -> str:
         return moment.astimezone(tz).isoformat(timespec="seconds")
@@ -102,7 +96,6 @@ def environment(
         note = LANGUAGE_NOTES[feeds]
         return "" if feeds == i18n.current() else i18n.gettext(note)
 
-    dates.weekday_names(locale)  # a language Babel does not know fails the start, not every page
     env.filters["when"] = when
     env.filters["iso"] = iso
     env.filters["in_reading_order"] = in_reading_order

@@ -83,9 +83,7 @@ class MailRenderer:
 
     def __init__(self, settings: Settings, env: Environment | None = None) -> None:
         self.settings = settings
-        self.env = env or environment(
-            settings.tz, settings.site.language, category_names=settings.category_display_name
-        )
+        self.env = env or environment(settings.tz, category_names=settings.category_display_name)
         check_templates(self.env, TEMPLATES)  # a typo fails the start, not the 06:30 run
         loader = self.env.loader
         assert loader is not None

@@ -226,12 +226,7 @@ def web_state(
 ) -> WebState:
     """What the handlers share, made once: an app of a few of the routes (a test) sets it alone."""
     settings = services.settings
-    templates = environment(
-        settings.tz,
-        settings.site.language,
-        dates_follow_language=True,
-        category_names=settings.category_display_name,
-    )
+    templates = environment(settings.tz, category_names=settings.category_display_name)
     check_templates(templates, [*PAGE_TEMPLATES, *admin.TEMPLATES])
     return WebState(
         services=services,
