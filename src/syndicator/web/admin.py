@@ -126,6 +126,19 @@ def cookie_name(request: Request) -> str:
     return SECURE_COOKIE if web(request).secure else COOKIE
 
 
+def _session_cookie(request: Request) -> dict[str, Any]:
+    """The session cookie's name and attributes: one set for the login that sets it and the logout
+    that deletes it (a browser keeps a cookie deleted under other attributes)."""
+    secure = web(request).secure
+    return {
+        "key": cookie_name(request),
+        "path": "/" if secure else PREFIX,
+        "secure": secure,
+        "httponly": True,
+        "samesite": "strict",
+    }
+
+
 def page(request: Request, name: str, who: Signed | None, status: int = 200, **context: Any) -> HTMLResponse:
     """A console page: a CSRF field for its forms, bound to the session (to PRE_SESSION without one),
     and the console's CSRF cookie when the browser has none."""
@@ -264,13 +277,7 @@ async def _signed_in(request: Request, result: access.LoggedIn, next_path: str) 
         await run_in_threadpool(access.logout, state.store, before, state.now(), forms.client(request))
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
-        cookie_name(request),
-        result.session_id,
-        max_age=int(access.LIFETIME.total_seconds()),
-        path="/" if state.secure else PREFIX,
-        secure=state.secure,
-        httponly=True,
-        samesite="strict",
+        value=result.session_id, max_age=int(access.LIFETIME.total_seconds()), **_session_cookie(request)
     )
     csrf.set_cookie(response, csrf.new_nonce(), state.secure, jar=csrf.console_jar(state.secure))
     return response
@@ -281,10 +288,7 @@ async def logout(request: Request, who: Signed, data: FormData | None) -> Respon
     state = web(request)
     await run_in_threadpool(access.logout, state.store, who, state.now(), forms.client(request))
     response = RedirectResponse(PATHS["login"], status_code=303)
-    response.delete_cookie(
-        cookie_name(request), path="/" if state.secure else PREFIX, secure=state.secure, httponly=True,
-        samesite="strict",
-    )  # fmt: skip
+    response.delete_cookie(**_session_cookie(request))
     return response
 
 
