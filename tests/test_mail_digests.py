@@ -25,7 +25,7 @@ from syndicator.mail.digests import (
     window_end,
 )
 from syndicator.mail.mime import COUNT
-from syndicator.mail.render import counted
+from syndicator.mail.render import news_count
 from syndicator.mail.sender import Sender
 from syndicator.model import Frequency
 from syndicator.store import Store, mailqueue
@@ -154,8 +154,8 @@ def _composed(store: Store) -> list[tuple[str, str]]:
             parts = mailqueue.load_parts(conn, row.body_id)
             chosen = [parts[slug] for slug in row.parts.split(",")]
             total = sum(p.articles for p in chosen)
-            count = counted(total, mailqueue.language(conn, row.body_id))
-            subject = mailqueue.subject(conn, row.body_id).replace(COUNT, count)
+            subject, language = mailqueue.subject_and_language(conn, row.body_id)
+            subject = subject.replace(COUNT, news_count(total, language))
             text = b"".join(quopri.decodestring(p.text_qp) + quopri.decodestring(p.html_qp) for p in chosen)
             found.append((subject, text.decode("utf-8")))
     return found

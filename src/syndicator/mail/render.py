@@ -56,7 +56,7 @@ def category_order(
 
 
 @functools.lru_cache(maxsize=4096)
-def counted(total: int, lang: str) -> str:
+def news_count(total: int, lang: str) -> str:
     """A digest's count as its subject and first line say it, in `lang`: "3 tin mới", "1 new article"."""
     with i18n.using(lang):
         return ngettext("%(num)d tin mới", "%(num)d tin mới", total) % {"num": total}
@@ -227,7 +227,7 @@ class MailRenderer:
             by_slug.setdefault(article.category.slug, []).append(article)
         order = category_order(by_slug, lambda c: self.category_name(c, lang))
         parts = [self.digest_part(by_slug[slug], lang) for slug in order]
-        count = counted(len(articles), lang)
+        count = news_count(len(articles), lang)
         with i18n.using(lang):
             articles_count = ngettext("%(num)d tin", "%(num)d tin", len(articles)) % {"num": len(articles)}
         return Content(

@@ -44,7 +44,7 @@ from syndicator.mail.mime import (
     finish,
     no_leading_dots,
 )
-from syndicator.mail.render import counted
+from syndicator.mail.render import news_count
 from syndicator.mail.transport import (
     DeliveryError,
     MaildirTransport,
@@ -516,7 +516,7 @@ class Sender:
             # a digest: the frame joined with the parts this recipient chose, counted in the subject
             chosen = [shared.parts[slug] for slug in row.parts if slug in shared.parts]
             total = sum(part.articles for part in chosen)
-            count = counted(total, shared.language)  # "3 tin mới", "1 new article"
+            count = news_count(total, shared.language)  # "3 tin mới", "1 new article"
             subject = shared.subject.replace(COUNT, count).replace("{total}", str(total))
             slots[COUNT_SLOT] = count
             slots[TOTAL_SLOT] = str(total)  # a frame stored before 0012 (a bare number and its noun)

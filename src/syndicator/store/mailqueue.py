@@ -60,21 +60,12 @@ def load_parts(conn: Connection, body_id: int) -> dict[str, Part]:
     return {row.slug: Part(row.articles, bytes(row.text_qp), bytes(row.html_qp)) for row in rows}
 
 
-def subject(conn: Connection, body_id: int) -> str:
-    return str(conn.execute(select(mail_bodies.c.subject).where(mail_bodies.c.id == body_id)).scalar_one())
-
-
 def subject_and_language(conn: Connection, body_id: int) -> tuple[str, str]:
-    """A body's subject and the language it is written in, in one read (the sender's)."""
+    """A body's subject and the language it is written in (a digest's count is filled in it per recipient)."""
     row = conn.execute(
         select(mail_bodies.c.subject, mail_bodies.c.language).where(mail_bodies.c.id == body_id)
     ).one()
     return str(row.subject), str(row.language)
-
-
-def language(conn: Connection, body_id: int) -> str:
-    """The language a body is written in (a digest's count is filled per recipient in it)."""
-    return str(conn.execute(select(mail_bodies.c.language).where(mail_bodies.c.id == body_id)).scalar_one())
 
 
 def body_id(
