@@ -16,7 +16,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from syndicator import __version__, access, clock, i18n, links, presenters
+from syndicator import __version__, access, cliout, clock, i18n, links, presenters
 from syndicator.accounts import AuditEntry
 from syndicator.cli_admin import admin_app
 from syndicator.cliout import (
@@ -104,13 +104,21 @@ def linking_settings() -> Settings:
     """The settings of a command that writes links (feeds, mails, previews). Without a configured
     base_url they link where the last `serve` on this database linked, else to the built-in default,
     and say so once on stderr."""
-    from syndicator.service import served_base  # service assembles web and publish: slow to load
-
     config = settings()
     if config.base_url_configured:
         return config
     with opened_store(config) as store:
-        served = served_base(store)
+        return linked(config, store)
+
+
+def linked(config: Settings, store: Store) -> Settings:
+    """`config` linking where the last `serve` on `store` linked, when no base_url is configured (said
+    once on stderr); the store a command has open already."""
+    from syndicator.service import served_base  # service assembles web and publish: slow to load
+
+    if config.base_url_configured:
+        return config
+    served = served_base(store)
     note = default_base_url_note(config, served)
     if note is not None:
         err.print(said(note))
@@ -136,7 +144,8 @@ def _root(
     ] = False,
 ) -> None:
     """Serve and build RSS/Atom/JSON feeds and send email digests for a public-sector portal."""
-    ctx.with_resource(i18n.using(OPERATOR_LANGUAGE))  # until the command ends (a test's CliRunner too)
+    ctx.with_resource(i18n.using(OPERATOR_LANGUAGE))
+    cliout.new_command()  # until the command ends (a test's CliRunner too)
 
 
 @app.command("import")
@@ -474,25 +483,25 @@ def subscribers_add(
         except InvalidSubscription as error:  # the address given is none: a usage error too
             fail(str(error))
         own = own_choice(store, person)
-    if own is not None:
+        if own is not None:
+            stdout.print(
+                said(
+                    f"updated {person.email}: the office lists this address, so this is kept as the "
+                    f"resident's own choice ({own.frequency.value}) for when it is unlisted"
+                )
+            )
+            return
         stdout.print(
             said(
-                f"updated {person.email}: the office lists this address, so this is kept as the "
-                f"resident's own choice ({own.frequency.value}) for when it is unlisted"
+                f"{'added' if created else 'updated'} {person.email} "
+                f"({person.status.value}, {person.frequency.value}, {person.language})"
             )
         )
-        return
-    stdout.print(
-        said(
-            f"{'added' if created else 'updated'} {person.email} "
-            f"({person.status.value}, {person.frequency.value}, {person.language})"
-        )
-    )
-    if person.status is SubscriberStatus.PENDING:
-        _ask_to_confirm([person], each=True)
+        if person.status is SubscriberStatus.PENDING:
+            _ask_to_confirm(store, config, [person], each=True)
 
 
-def _ask_to_confirm(people: list[Subscriber], *, each: bool) -> int:
+def _ask_to_confirm(store: Store, config: Settings, people: list[Subscriber], *, each: bool) -> int:
     """Queue the double opt-in mails of the office's pending addresses (`optin.ask_to_confirm`, the
     web's own mail), say how many and how they go; the number refused (address too long to carry its
     choices in a link). An address a mail already asks for the same choices, its link still valid, is
@@ -500,9 +509,8 @@ def _ask_to_confirm(people: list[Subscriber], *, each: bool) -> int:
     from syndicator.mail.composer import MailComposer  # slow to load, as in digest preview
     from syndicator.mail.optin import ask_to_confirm
 
-    config = linking_settings()
-    with opened_store(config) as store:
-        asked = ask_to_confirm(store, MailComposer(config), people, clock.utcnow())
+    config = linked(config, store)
+    asked = ask_to_confirm(store, MailComposer(config), people, clock.utcnow())
     for email in asked.already:
         stdout.print(said(f"{email}: the same confirmation mail is queued already"))
     if each:
@@ -571,11 +579,11 @@ def subscribers_import(
         # row spoils none of the others), so no one transaction holds them all
         summary = f"{created} added, {updated} updated, {len(problems)} failed, file {file.name}"
         access.record(store, AuditEntry(clock.utcnow(), actor(), "subscriber.import", None, summary))
-    asking = [p for p in saved.values() if pending and p.status is SubscriberStatus.PENDING]
-    for problem in problems:
-        err.print(said(f"{display(file)}:{problem.line}: {problem.reason}", "failed"))
-    stdout.print(f"{created} added, {updated} updated, {len(problems)} failed", highlight=False)
-    unasked = _ask_to_confirm(asking, each=False) if asking else 0
+        asking = [p for p in saved.values() if pending and p.status is SubscriberStatus.PENDING]
+        for problem in problems:
+            err.print(said(f"{display(file)}:{problem.line}: {problem.reason}", "failed"))
+        stdout.print(f"{created} added, {updated} updated, {len(problems)} failed", highlight=False)
+        unasked = _ask_to_confirm(store, config, asking, each=False) if asking else 0
     raise typer.Exit(1 if problems or unasked else 0)
 
 

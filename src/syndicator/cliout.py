@@ -91,6 +91,12 @@ def opened_store(config: Settings, *, note_categories: bool = True) -> Iterator[
 _noted = threading.Event()  # the settings' unknown categories are told once per command
 
 
+def new_command() -> None:
+    """A command starts (cli's root callback): its notes are told again, also when one process runs
+    several commands (a test's CliRunner)."""
+    _noted.clear()
+
+
 def _note_unknown_categories(config: Settings, store: Store) -> None:
     """Say on stderr, once per command, which slugs of [categories] or [categories.en] the database
     does not have: a mistyped slug would otherwise never show, silently. A database with no category
