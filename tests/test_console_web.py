@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from syndicator import access
 from syndicator.accounts import AuditEntry, Role
-from syndicator.web import admin
+from syndicator.web import admin, console
 from tests.consolekit import (
     CHEAP,
     COOKIE,
@@ -175,13 +175,13 @@ def test_a_login_returns_to_the_page_asked_for_and_never_elsewhere(site: Site) -
 
 
 def _guarded_routes() -> list[Route]:
-    return [r for r in admin.ADMIN_ROUTES if isinstance(r, Route) and r.path not in admin.PUBLIC]
+    return [r for r in console.ADMIN_ROUTES if isinstance(r, Route) and r.path not in console.PUBLIC]
 
 
 def test_every_console_route_but_the_login_goes_through_the_guard() -> None:
     for route in _guarded_routes():
         assert hasattr(route.endpoint, "needed"), route.path
-    assert {r.path for r in admin.ADMIN_ROUTES if isinstance(r, Route)} - {
+    assert {r.path for r in console.ADMIN_ROUTES if isinstance(r, Route)} - {
         r.path for r in _guarded_routes()
     } == {"/login"}
 

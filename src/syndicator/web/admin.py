@@ -24,7 +24,7 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route, Router
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from syndicator import access
@@ -42,8 +42,17 @@ MAX_FORM_BYTES = 16_384
 MAX_FORM_FIELDS = 50
 AUDIT_PAGE = 50
 _NEXT = re.compile(r"/admin/[a-z0-9/_-]{0,100}")  # where a login may return to: our own pages only
-PATHS = {
+PATHS = {  # the console's sections; each section module keeps the paths of its own detail pages
     "home": f"{PREFIX}/",
+    "feeds": f"{PREFIX}/feeds",
+    "subscribers": f"{PREFIX}/subscribers",
+    "officials": f"{PREFIX}/officials",
+    "mail": f"{PREFIX}/mail",
+    "digests": f"{PREFIX}/digests",
+    "articles": f"{PREFIX}/articles",
+    "jobs": f"{PREFIX}/jobs",
+    "api_summary": f"{PREFIX}/api/summary",
+    "api_readership": f"{PREFIX}/api/readership",
     "login": f"{PREFIX}/login",
     "logout": f"{PREFIX}/logout",
     "audit": f"{PREFIX}/audit",
@@ -52,9 +61,8 @@ PATHS = {
     "account_sessions": f"{PREFIX}/accounts/sessions",
     "me": f"{PREFIX}/api/me",
 }
-TEMPLATES = [
+TEMPLATES = [  # the core's; web/console.py adds each section's
     "admin/login.html",
-    "admin/home.html",
     "admin/audit.html",
     "admin/accounts.html",
     "admin/error.html",
@@ -295,11 +303,6 @@ async def logout(request: Request, who: Signed, data: FormData | None) -> Respon
 # -- pages ----------------------------------------------------------------------------------------------
 
 
-@guarded(Role.VIEWER)
-async def home(request: Request, who: Signed, data: FormData | None) -> Response:
-    return page(request, "admin/home.html", who)
-
-
 @guarded(Role.ADMIN)
 async def audit(request: Request, who: Signed, data: FormData | None) -> Response:
     number = forms.page_number(request.query_params.get("trang", "1"))
@@ -414,10 +417,9 @@ class NoStore:
             await response(scope, receive, no_store)
 
 
-ADMIN_ROUTES = [
+CORE_ROUTES = [  # web/console.py mounts these with each section's routes
     Route("/login", login, methods=["GET", "POST"]),
     Route("/logout", logout, methods=["POST"]),
-    Route("/", home),
     Route("/audit", audit),
     Route("/accounts", accounts),
     Route("/accounts/role", account_role, methods=["POST"]),
@@ -425,7 +427,3 @@ ADMIN_ROUTES = [
     Route("/api/me", me),
 ]
 PUBLIC = {"/login"}  # the one route outside the guard
-ROUTES = [
-    Route(PREFIX, to_home),
-    Mount(PREFIX, app=NoStore(Router(ADMIN_ROUTES))),
-]

@@ -28,7 +28,7 @@ from syndicator.model import ARTICLE_ID, Visibility
 from syndicator.publish.follower import CacheFollower
 from syndicator.store.database import Availability, is_unavailable
 from syndicator.templating import TEMPLATES, check_templates, environment
-from syndicator.web import admin, api, forms, subscribe
+from syndicator.web import api, console, forms, subscribe
 from syndicator.web import metrics as metrics_text
 from syndicator.web.bodies import BodyParser
 from syndicator.web.feedserve import RETRY_AFTER, FeedServer
@@ -188,7 +188,7 @@ ROUTES = [
     Route("/metrics", metrics),
     *api.ROUTES,
     *subscribe.ROUTES,
-    *admin.ROUTES,
+    *console.ROUTES,
 ]
 EXCEPTION_HANDLERS: Mapping[Any, ExceptionHandler] = {
     HTTPException: http_error,
@@ -227,7 +227,7 @@ def web_state(
     """What the handlers share, made once: an app of a few of the routes (a test) sets it alone."""
     settings = services.settings
     templates = environment(settings.tz, category_names=settings.category_display_name)
-    check_templates(templates, [*PAGE_TEMPLATES, *admin.TEMPLATES])
+    check_templates(templates, [*PAGE_TEMPLATES, *console.TEMPLATES])
     return WebState(
         services=services,
         templates=templates,
