@@ -10,11 +10,13 @@ of <time>) are written elsewhere and do not change with this.
 
 from __future__ import annotations
 
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
+
+from syndicator.model import Day
 
 # The weekday is put in as a quoted literal: Babel's own would spell Sunday "Chủ Nhật".
 _PATTERN = "HH:mm, '{weekday}' dd/MM/yyyy"
@@ -79,3 +81,16 @@ def weekday_names(locale: str) -> tuple[str, ...]:
 def locale_of(tag: str) -> Locale:
     """`site.language` is a BCP 47 tag ("vi", "vi-VN"); Babel's parser wants "vi_VN"."""
     return Locale.parse(tag.replace("-", "_"))
+
+
+def days_ending(now: datetime, count: int, tz: tzinfo) -> list[Day]:
+    """The `count` days of the site's calendar up to and including the one `now` falls in, oldest
+    first, each as its UTC interval (a day across a change of offset is as long as it really is)."""
+    today = now.astimezone(tz).date()
+    days = []
+    for back in range(count - 1, -1, -1):
+        first = today - timedelta(days=back)
+        start = datetime.combine(first, time(), tz).astimezone(UTC)
+        end = datetime.combine(first + timedelta(days=1), time(), tz).astimezone(UTC)
+        days.append(Day(first, start, end))
+    return days

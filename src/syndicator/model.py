@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import TypeVar
 
@@ -252,3 +252,13 @@ class OutboxEntry:
     article_id: str | None = None  # an immediate mail's article
     token: str | None = None  # a confirmation's token
     parts: tuple[str, ...] | None = None  # a digest's categories (slugs of its parts), in order
+
+
+@dataclass(frozen=True, slots=True)
+class Day:
+    """One day of the site's calendar as the half-open UTC interval [start, end): what the console's
+    daily series are counted over (a day in Hanoi starts at 17:00 UTC the day before)."""
+
+    day: date
+    start: datetime
+    end: datetime
