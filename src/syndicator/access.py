@@ -16,6 +16,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from sqlalchemy import Connection
 
@@ -57,15 +58,10 @@ FAILURES_PER_ADDRESS = 20
 TOUCH_EVERY = timedelta(minutes=1)  # a session's last use is written at most this often
 SESSION_ID_CHARS = 43  # secrets.token_urlsafe(32)
 
-_passwords: Passwords | None = None
-
-
+@cache
 def default_passwords() -> Passwords:
-    """Argon2id with argon2-cffi's defaults, made once (it hashes its dummy at creation)."""
-    global _passwords
-    if _passwords is None:
-        _passwords = Passwords()
-    return _passwords
+    """Argon2id with argon2-cffi's defaults, made once per process (it hashes its dummy at creation)."""
+    return Passwords()
 
 
 class UnknownAccount(Exception):

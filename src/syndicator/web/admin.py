@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +30,7 @@ from syndicator import access
 from syndicator.accounts import Role, Signed
 from syndicator.i18n import N_
 from syndicator.web import csrf, forms
+from syndicator.web.problems import Problem
 from syndicator.web.state import render, web
 
 log = logging.getLogger(__name__)
@@ -93,35 +93,27 @@ ACTION_NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class Problem:
-    status: int
-    code: str  # what /admin/api/ answers
-    heading: str  # msgids, translated by the template in the page's language
-    message: str
-
-
 FORBIDDEN = Problem(
-    403, "forbidden", N_("Không được phép"), N_("Tài khoản của bạn không có quyền làm việc này.")
+    403, N_("Không được phép"), N_("Tài khoản của bạn không có quyền làm việc này."), code="forbidden"
 )
 STALE_FORM = Problem(
-    403, "csrf", N_("Phiên biểu mẫu đã hết hạn"), N_("Vui lòng tải lại trang và gửi lại biểu mẫu.")
+    403, N_("Phiên biểu mẫu đã hết hạn"), N_("Vui lòng tải lại trang và gửi lại biểu mẫu."), code="csrf"
 )
-BAD_REQUEST = Problem(400, "bad request", N_("Yêu cầu không hợp lệ"), N_("Dữ liệu gửi lên không đúng."))
+BAD_REQUEST = Problem(400, N_("Yêu cầu không hợp lệ"), N_("Dữ liệu gửi lên không đúng."), code="bad request")
 NOT_FOUND = Problem(
-    404, "not found", N_("Không tìm thấy trang"), N_("Trang bạn tìm không có trong trang quản trị.")
+    404, N_("Không tìm thấy trang"), N_("Trang bạn tìm không có trong trang quản trị."), code="not found"
 )
 NOT_ALLOWED = Problem(
-    405, "method not allowed", N_("Phương thức không được hỗ trợ"), N_("Yêu cầu này không được hỗ trợ.")
+    405, N_("Phương thức không được hỗ trợ"), N_("Yêu cầu này không được hỗ trợ."), code="method not allowed"
 )
 NO_ACCOUNT = Problem(
-    404, "no such account", N_("Không có tài khoản này"), N_("Tài khoản đã bị xóa hoặc chưa từng có.")
+    404, N_("Không có tài khoản này"), N_("Tài khoản đã bị xóa hoặc chưa từng có."), code="no such account"
 )
 OWN_ROLE = Problem(
     409,
-    "own role",
     N_("Không thể tự hạ quyền"),
     N_("Bạn không thể bỏ quyền quản trị của chính mình. Hãy nhờ một quản trị viên khác."),
+    code="own role",
 )
 
 Handler = Callable[[Request, Signed, FormData | None], Awaitable[Response]]

@@ -11,7 +11,6 @@ subscribes.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -34,6 +33,7 @@ from syndicator.mail.optin import (
 from syndicator.model import Category, CategoryCount, Frequency, Subscriber, SubscriberStatus, reading_order
 from syndicator.store import Store
 from syndicator.web import csrf, forms
+from syndicator.web.problems import Problem
 from syndicator.web.state import WebState, page_language, render, web
 
 log = logging.getLogger(__name__)
@@ -45,16 +45,6 @@ FREQUENCIES = [  # labels translated where shown (`_frequencies`)
     (Frequency.DAILY.value, N_("Hằng ngày (bản tin buổi sáng)")),
     (Frequency.WEEKLY.value, N_("Hằng tuần")),
 ]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """An error page of these forms: its status, heading and message (msgids marked with N_,
-    translated where shown; empty when `problem` is given the message: `wait` or `reason`)."""
-
-    status: int
-    heading: str
-    message: str
 
 
 TOO_FAST = Problem(429, N_("Bạn thao tác quá nhanh"), "")  # problem(..., wait=): `please_wait`
