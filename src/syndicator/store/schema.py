@@ -7,9 +7,12 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
+    Date,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -322,4 +325,48 @@ audit_log = Table(
     Column("detail", Text),
     Column("address", String(64)),
     Index(None, "at"),
+)
+
+# Feed readership (issue 14, store/readership.py): polls of a feed document per day of the site's
+# calendar and client family (readership.py's fixed list), added to by every instance's flush; the
+# latest subscriber count an aggregator of that family reported that day. Never an address or a
+# User-Agent: the family is all that is kept of a client.
+feed_readership = Table(
+    "feed_readership",
+    metadata,
+    Column("feed", String(200), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("client", String(32), primary_key=True),
+    Column("polls", BigInteger, nullable=False),
+    Column("not_modified", BigInteger, nullable=False),
+    Column("reported_subscribers", Integer),
+    Column("reported_at", UTCDateTime()),
+    Index(None, "day"),
+)
+
+# The scheduler's jobs (issue 14, store/jobruns.py): each job's runs as the leading instance saw
+# them, and which instances ran a scheduler, the leader among them and since when.
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("job", String(64), primary_key=True),
+    Column("instance", String(200), primary_key=True),
+    Column("runs", BigInteger, nullable=False),
+    Column("failures", BigInteger, nullable=False),
+    Column("last_started_at", UTCDateTime()),
+    Column("last_seconds", Float),
+    Column("last_ok", Boolean),
+    Column("last_error", Text),
+    Column("last_error_at", UTCDateTime()),
+    Column("next_run_at", UTCDateTime()),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+job_instances = Table(
+    "job_instances",
+    metadata,
+    Column("instance", String(200), primary_key=True),
+    Column("leading", Boolean, nullable=False),
+    Column("leading_since", UTCDateTime()),
+    Column("seen_at", UTCDateTime(), nullable=False),
 )
