@@ -14,16 +14,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
-from syndicator.model import OutboxEntry, OutboxKind, OutboxStatus, SubscriberStatus
+from syndicator.model import Day, OutboxEntry, OutboxKind, OutboxStatus, SubscriberStatus
 from syndicator.store.database import insert_ignore
+from syndicator.store.schema import (
+    MAIL_REPLY_CHARS,
+    digest_parts,
+    mail_attempts,
+    mail_bodies,
+    outbox,
+    subscribers,
+)
 from syndicator.store.schema import TOKEN_CHARS as TOKEN_CHARS  # what outbox.token holds
-from syndicator.store.schema import digest_parts, mail_bodies, outbox, subscribers
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +52,25 @@ class Part:
     articles: int
     text_qp: bytes
     html_qp: bytes
+
+
+class Outcome(StrEnum):
+    """What one delivery attempt came to (mail_attempts.outcome)."""
+
+    SENT = "sent"  # the server took it
+    RETRY = "retry"  # refused for now (4xx, a timeout, a dropped connection): tried again later
+    FAILED = "failed"  # refused for good, not for its recipient, or given up after the last attempt
+    BOUNCED = "bounced"  # its recipient refused for good (5xx to RCPT): a hard bounce
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    outbox_id: int
+    at: datetime
+    outcome: Outcome
+    code: int | None
+    reply: str | None
+    claimant: str | None
 
 
 def store_parts(conn: Connection, body_id: int, parts: Mapping[str, Part]) -> None:
@@ -224,18 +251,38 @@ _MARK_SENT = (
     f"UPDATE outbox SET status = '{OutboxStatus.SENT.value}', sent_at = {{p}}, attempts = attempts + 1, "
     f"last_error = NULL WHERE id = {{p}} AND status = '{OutboxStatus.SENDING.value}' AND claimed_by = {{p}}"
 )
+_SENT_ATTEMPT = (
+    "INSERT INTO mail_attempts (outbox_id, at, outcome, code, reply, claimant) "
+    f"VALUES ({{p}}, {{p}}, '{Outcome.SENT.value}', {{p}}, {{p}}, {{p}})"
+)
+# PostgreSQL: the mark and its attempt in one statement (one round trip), the attempt written only
+# when the mark changed the row
+_MARK_SENT_PG = (
+    f"WITH marked AS ({_MARK_SENT.format(p='%s')} RETURNING id) "
+    "INSERT INTO mail_attempts (outbox_id, at, outcome, code, reply, claimant) "
+    f"SELECT id, %s, '{Outcome.SENT.value}', %s, %s, %s FROM marked"
+)
 
 
-def mark_sent_now(conn: Connection, outbox_id: int, now: datetime, claimant: str) -> bool:
+def mark_sent_now(
+    conn: Connection,
+    outbox_id: int,
+    now: datetime,
+    claimant: str,
+    *,
+    code: int | None = None,
+    reply: str | None = None,
+) -> bool:
     """mark_sent in a transaction of its own, committed at once, on `conn` outside any transaction:
     the hot path of delivery, so it goes straight to the driver (SQLAlchemy's per-statement work
-    capped the mails per second). False when `claimant` no longer held the row. A driver error comes
-    as SQLAlchemy's DBAPIError, with connection_invalidated when the connection died."""
+    capped the mails per second). The attempt (the server's `code` and `reply`) is written in the same
+    transaction. False when `claimant` no longer held the row (then no attempt is written). A driver
+    error comes as SQLAlchemy's DBAPIError, with connection_invalidated when the connection died."""
     dialect = conn.dialect
     raw = None
     try:
         raw = conn.connection.dbapi_connection
-        return _mark_sent_raw(raw, dialect.name, outbox_id, now, claimant)
+        return _mark_sent_raw(raw, dialect.name, outbox_id, now, claimant, code, _reply(reply))
     except dialect.loaded_dbapi.Error as error:  # the driver's own: told apart as SQLAlchemy's are
         dead = dialect.is_disconnect(error, raw, None)
         raise DBAPIError.instance(
@@ -243,8 +290,11 @@ def mark_sent_now(conn: Connection, outbox_id: int, now: datetime, claimant: str
         ) from error
 
 
-def _mark_sent_raw(raw: Any, dialect: str, outbox_id: int, now: datetime, claimant: str) -> bool:
-    """mark_sent through the DB-API connection itself (same row, same values, same condition)."""
+def _mark_sent_raw(
+    raw: Any, dialect: str, outbox_id: int, now: datetime, claimant: str, code: int | None, reply: str | None
+) -> bool:
+    """mark_sent through the DB-API connection itself (same row, same values, same condition), with
+    its attempt."""
     if dialect == "sqlite":
         # the text form SQLAlchemy's SQLite DateTime stores (naive UTC), so reads see the same value
         at: Any = now.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -254,6 +304,8 @@ def _mark_sent_raw(raw: Any, dialect: str, outbox_id: int, now: datetime, claima
             try:
                 cursor.execute(_MARK_SENT.format(p="?"), (at, outbox_id, claimant))
                 changed = cursor.rowcount
+                if changed:
+                    cursor.execute(_SENT_ATTEMPT.format(p="?"), (outbox_id, at, code, reply, claimant))
                 cursor.execute("COMMIT")
             except BaseException:
                 cursor.execute("ROLLBACK")
@@ -265,7 +317,8 @@ def _mark_sent_raw(raw: Any, dialect: str, outbox_id: int, now: datetime, claima
     raw.autocommit = True
     try:
         with raw.cursor() as cursor:
-            cursor.execute(_MARK_SENT.format(p="%s"), (now.astimezone(UTC), outbox_id, claimant))
+            at = now.astimezone(UTC)
+            cursor.execute(_MARK_SENT_PG, (at, outbox_id, claimant, at, code, reply, claimant))
             return bool(cursor.rowcount)
     finally:
         raw.autocommit = False
@@ -431,3 +484,247 @@ def latest_confirmations(conn: Connection, subscriber_ids: Sequence[int]) -> dic
                 row.subscriber_id, row.token, row.created_at, row.status not in _DEAD
             )
     return found
+
+
+# -- attempts -------------------------------------------------------------------------------------------
+
+
+def _reply(reply: str | None) -> str | None:
+    return None if reply is None else reply[:MAIL_REPLY_CHARS]
+
+
+def record_attempt(
+    conn: Connection,
+    outbox_id: int,
+    now: datetime,
+    outcome: Outcome,
+    claimant: str | None,
+    *,
+    code: int | None = None,
+    reply: str | None = None,
+) -> None:
+    """One attempt at a mail; written by the sender in the transaction that marks the row."""
+    conn.execute(
+        insert(mail_attempts).values(
+            outbox_id=outbox_id,
+            at=now,
+            outcome=outcome.value,
+            code=code,
+            reply=_reply(reply),
+            claimant=None if claimant is None else claimant[:128],
+        )
+    )
+
+
+def attempts_of(conn: Connection, outbox_id: int) -> list[Attempt]:
+    """Every attempt at one mail, oldest first."""
+    rows = conn.execute(
+        select(mail_attempts)
+        .where(mail_attempts.c.outbox_id == outbox_id)
+        .order_by(mail_attempts.c.at, mail_attempts.c.id)
+    )
+    return [Attempt(r.outbox_id, r.at, Outcome(r.outcome), r.code, r.reply, r.claimant) for r in rows]
+
+
+# what the dashboard's series calls each outcome: mails that were retried, not attempts that were
+_SERIES = {
+    Outcome.SENT: "sent",
+    Outcome.RETRY: "retried",
+    Outcome.FAILED: "failed",
+    Outcome.BOUNCED: "bounced",
+}
+
+
+def outcomes_by_day(conn: Connection, days: Sequence[Day]) -> list[dict[str, int]]:
+    """Mails per day by the outcome of their attempts that day: {"sent", "retried", "failed",
+    "bounced"} for each of `days`. A mail retried three times in a day counts once in "retried".
+    Attempts are kept as long as their mail (mail.keep_days, then purged)."""
+    found: list[dict[str, int]] = []
+    for day in days:
+        query = (
+            select(mail_attempts.c.outcome, func.count(mail_attempts.c.outbox_id.distinct()))
+            .where(mail_attempts.c.at >= day.start, mail_attempts.c.at < day.end)
+            .group_by(mail_attempts.c.outcome)
+        )
+        counted = dict.fromkeys(_SERIES.values(), 0)
+        for outcome, number in conn.execute(query):
+            counted[_SERIES[Outcome(outcome)]] = int(number)
+        found.append(counted)
+    return found
+
+
+# Delivery runs every few seconds, and a large digest at the configured rate takes minutes: a mail due
+# longer ago than this is stuck (no deliver job runs, or the SMTP server has been unusable for that long).
+STUCK_AFTER = timedelta(minutes=15)
+
+
+def _stuck(now: datetime) -> ColumnElement[bool]:
+    overdue = and_(
+        outbox.c.status == OutboxStatus.PENDING.value, outbox.c.next_attempt_at < now - STUCK_AFTER
+    )
+    lapsed = and_(
+        outbox.c.status == OutboxStatus.SENDING.value,
+        or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+    )
+    return or_(overdue, lapsed)
+
+
+def stuck(conn: Connection, now: datetime) -> int:
+    """Mail that should have gone and has not: pending more than STUCK_AFTER past its next attempt, or
+    held by a sender whose lease ran out (it is gone; the next delivery pass queues it again)."""
+    return int(conn.execute(select(func.count()).select_from(outbox).where(_stuck(now))).scalar_one())
+
+
+def bounced_since(conn: Connection, since: datetime) -> int:
+    """Mails whose recipient was refused for good since `since` (hard bounces)."""
+    query = (
+        select(func.count())
+        .select_from(mail_attempts)
+        .where(mail_attempts.c.outcome == Outcome.BOUNCED.value, mail_attempts.c.at >= since)
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+# -- the console's outbox -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Which mails the console lists; None: any. `address`: part of the recipient's address."""
+
+    status: OutboxStatus | None = None
+    kind: OutboxKind | None = None
+    address: str | None = None
+    run_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    """A mail as the console shows it (`subject` as stored: a digest's count is still its slot)."""
+
+    id: int
+    kind: OutboxKind
+    status: OutboxStatus
+    subscriber_id: int
+    email: str
+    subject: str
+    language: str
+    run_id: int | None
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+    claimed_by: str | None
+    lease_until: datetime | None
+
+
+_MAIL_COLUMNS = (
+    outbox.c.id,
+    outbox.c.kind,
+    outbox.c.status,
+    outbox.c.subscriber_id,
+    subscribers.c.email,
+    mail_bodies.c.subject,
+    mail_bodies.c.language,
+    outbox.c.run_id,
+    outbox.c.attempts,
+    outbox.c.next_attempt_at,
+    outbox.c.created_at,
+    outbox.c.sent_at,
+    outbox.c.last_error,
+    outbox.c.claimed_by,
+    outbox.c.lease_until,
+)
+
+
+def _mail(row: Any) -> Mail:
+    return Mail(
+        row.id,
+        OutboxKind(row.kind),
+        OutboxStatus(row.status),
+        row.subscriber_id,
+        row.email,
+        row.subject,
+        row.language,
+        row.run_id,
+        row.attempts,
+        row.next_attempt_at,
+        row.created_at,
+        row.sent_at,
+        row.last_error,
+        row.claimed_by,
+        row.lease_until,
+    )
+
+
+def _filtered(query: Any, chosen: Filter) -> Any:
+    if chosen.status is not None:
+        query = query.where(outbox.c.status == chosen.status.value)
+    if chosen.kind is not None:
+        query = query.where(outbox.c.kind == chosen.kind.value)
+    if chosen.run_id is not None:
+        query = query.where(outbox.c.run_id == chosen.run_id)
+    if chosen.address:
+        query = query.where(subscribers.c.email_key.contains(chosen.address.casefold(), autoescape=True))
+    return query
+
+
+def mails(conn: Connection, chosen: Filter, *, limit: int, offset: int = 0) -> tuple[list[Mail], int]:
+    """A page of the outbox, newest first, and how many mails the filter matches in all."""
+    joined = outbox.join(subscribers, subscribers.c.id == outbox.c.subscriber_id).join(
+        mail_bodies, mail_bodies.c.id == outbox.c.body_id
+    )
+    rows = conn.execute(
+        _filtered(select(*_MAIL_COLUMNS).select_from(joined), chosen)
+        .order_by(outbox.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    counted = _filtered(
+        select(func.count()).select_from(
+            outbox.join(subscribers, subscribers.c.id == outbox.c.subscriber_id)
+        ),
+        chosen,
+    )
+    return [_mail(row) for row in rows], int(conn.execute(counted).scalar_one())
+
+
+def mail(conn: Connection, outbox_id: int) -> Mail | None:
+    row = conn.execute(
+        select(*_MAIL_COLUMNS)
+        .join(subscribers, subscribers.c.id == outbox.c.subscriber_id)
+        .join(mail_bodies, mail_bodies.c.id == outbox.c.body_id)
+        .where(outbox.c.id == outbox_id)
+    ).first()
+    return None if row is None else _mail(row)
+
+
+RETRYABLE = (OutboxStatus.PENDING, OutboxStatus.FAILED)
+CANCELLABLE = (OutboxStatus.PENDING,)
+
+
+def retry_now(conn: Connection, outbox_id: int, seen: OutboxStatus, now: datetime) -> bool:
+    """A pending mail due now, or a failed one back in the queue, due now; only while it is still as
+    the person saw it (`seen`). False when it moved meanwhile (or cannot be retried)."""
+    if seen not in RETRYABLE:
+        return False
+    result = conn.execute(
+        update(outbox)
+        .where(outbox.c.id == outbox_id, outbox.c.status == seen.value)
+        .values(status=OutboxStatus.PENDING.value, next_attempt_at=now)
+    )
+    return bool(result.rowcount)
+
+
+def cancel_now(conn: Connection, outbox_id: int, seen: OutboxStatus, why: str) -> bool:
+    """A pending mail (queued, or waiting for its next attempt) will not go. A mail being sent cannot be
+    cancelled: the server may have it already. False when it moved meanwhile (or cannot be cancelled)."""
+    if seen not in CANCELLABLE:
+        return False
+    result = conn.execute(
+        update(outbox)
+        .where(outbox.c.id == outbox_id, outbox.c.status == seen.value)
+        .values(status=OutboxStatus.CANCELLED.value, last_error=why)
+    )
+    return bool(result.rowcount)

@@ -169,6 +169,23 @@ subscribers = Table(
     Index(None, "status", "frequency"),
 )
 
+# Each subscriber's status over time (issue 14, the console): one row per change of subscribers.status,
+# written with the change; what the console's history and its daily counts by status read. No address,
+# name or IP: the row names the subscriber, the status it moved to and what moved it (`cause`: the
+# source of a subscription, config | cli | import | web, or unsubscribe | bounce | unlist). Deleted with
+# the subscriber (subscribers.forget).
+subscriber_events = Table(
+    "subscriber_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("cause", String(16), nullable=False),
+    Index(None, "subscriber_id", "at"),
+    Index(None, "at"),
+)
+
 # The addresses the office's officials file lists. While listed, the subscriber row carries the office's
 # entry; the resident's own subscription waits here (own_*) and is put back when the office unlists the
 # address. own_status NULL: the row exists only for the office, so unlisting ends it.
@@ -255,6 +272,23 @@ digest_parts = Table(
     Column("articles", Integer, nullable=False),
     Column("text_qp", LargeBinary, nullable=False),
     Column("html_qp", LargeBinary, nullable=False),
+)
+
+# Every delivery attempt of a mail (issue 14, the console): its outcome and the server's reply, written
+# in the transaction that marks the outbox row. Attempts go with their mail (purge, forget): cascade.
+MAIL_REPLY_CHARS = 500  # a server's reply, cut: it is for reading, and some servers say a lot
+mail_attempts = Table(
+    "mail_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("outbox_id", Integer, ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("outcome", String(16), nullable=False),  # sent | retry | failed | bounced
+    Column("code", Integer),  # the SMTP reply code, when a server replied
+    Column("reply", String(MAIL_REPLY_CHARS)),
+    Column("claimant", String(128)),  # the sender pass (mail/lease.py) that made the attempt
+    Index(None, "outbox_id"),
+    Index(None, "at", "outcome"),
 )
 
 # Small named values the jobs keep between runs (cursors), shared by every instance.
