@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy import Connection, Row, delete, select, update
 from syndicator.addresses import key as address_key
 from syndicator.model import (
     ALL_CATEGORIES,
+    Day,
     Frequency,
     OutboxStatus,
     OwnChoice,
@@ -19,7 +21,13 @@ from syndicator.model import (
     Subscriber,
     SubscriberStatus,
 )
-from syndicator.store.schema import officials, outbox, subscribers
+from syndicator.store.schema import officials, outbox, subscriber_events, subscribers
+
+# What moved a subscriber to a status (subscriber_events.cause), besides a subscription's source
+# (model.Source: config, cli, import, web, as `save` was given it).
+UNSUBSCRIBE = "unsubscribe"
+BOUNCE = "bounce"
+UNLIST = "unlist"  # the office took the address out of its officials file
 
 
 def encode_categories(categories: Iterable[str] | None) -> str:
@@ -130,6 +138,8 @@ def save(
         conn.execute(update(subscribers).where(subscribers.c.id == existing.id).values(**values))
     found = by_email(conn, email)
     assert found is not None
+    if existing is None or existing.status is not found.status:
+        _moved(conn, found.id, found.status, source.value, now)
     return found, existing is None
 
 
@@ -200,11 +210,22 @@ def set_choice(
     )
 
 
-def set_status(conn: Connection, subscriber_id: int, status: SubscriberStatus, now: datetime) -> None:
+def set_status(
+    conn: Connection,
+    subscriber_id: int,
+    status: SubscriberStatus,
+    now: datetime,
+    cause: str | None = None,
+) -> None:
+    """`cause` for the status history (subscriber_events): by default `unsubscribe` or `bounce`, as
+    the status says."""
+    before = conn.execute(select(subscribers.c.status).where(subscribers.c.id == subscriber_id)).scalar()
     values: dict[str, Any] = {"status": status.value, "updated_at": now}
     if status is SubscriberStatus.UNSUBSCRIBED:
         values["unsubscribed_at"] = now
     conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id).values(**values))
+    if before is not None and before != status.value:
+        _moved(conn, subscriber_id, status, cause or _CAUSES.get(status, UNSUBSCRIBE), now)
     if status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED):
         cancel_queued(conn, [subscriber_id])
 
@@ -252,6 +273,7 @@ def forget(conn: Connection, subscriber_ids: Sequence[int]) -> None:
     ids = list(subscriber_ids)
     if ids:
         conn.execute(delete(outbox).where(outbox.c.subscriber_id.in_(ids)))
+        conn.execute(delete(subscriber_events).where(subscriber_events.c.subscriber_id.in_(ids)))
         conn.execute(delete(officials).where(officials.c.subscriber_id.in_(ids)))
         conn.execute(delete(subscribers).where(subscribers.c.id.in_(ids)))
 
@@ -369,13 +391,16 @@ def unlist_official(conn: Connection, subscriber_id: int, now: datetime) -> None
         return
     conn.execute(delete(officials).where(officials.c.subscriber_id == subscriber_id))
     if entry.own_status is None:
-        set_status(conn, subscriber_id, SubscriberStatus.UNSUBSCRIBED, now)
+        set_status(conn, subscriber_id, SubscriberStatus.UNSUBSCRIBED, now, UNLIST)
         return
     columns = ("status", "source", "name", "categories", "frequency", "confirmed_at", "confirmed_ip")
     restored = {column: getattr(entry, f"own_{column}") for column in (*columns, "unsubscribed_at")}
+    before = by_id(conn, subscriber_id)
     conn.execute(
         update(subscribers).where(subscribers.c.id == subscriber_id).values(**restored, updated_at=now)
     )
+    if before is not None and before.status.value != entry.own_status:
+        _moved(conn, subscriber_id, SubscriberStatus(entry.own_status), UNLIST, now)
     if entry.own_status != SubscriberStatus.CONFIRMED.value:
         cancel_queued(conn, [subscriber_id])
 
@@ -419,3 +444,75 @@ def record_hard_bounce(conn: Connection, subscriber_id: int, limit: int, now: da
 def remove(conn: Connection, subscriber_id: int, now: datetime) -> None:
     """Ends the subscription; the row stays (with its history) so the address is not mailed again."""
     set_status(conn, subscriber_id, SubscriberStatus.UNSUBSCRIBED, now)
+
+
+# -- status history (subscriber_events) ------------------------------------------------------------
+
+_CAUSES = {SubscriberStatus.UNSUBSCRIBED: UNSUBSCRIBE, SubscriberStatus.BOUNCED: BOUNCE}
+
+
+def _moved(conn: Connection, subscriber_id: int, status: SubscriberStatus, cause: str, now: datetime) -> None:
+    conn.execute(
+        subscriber_events.insert().values(
+            subscriber_id=subscriber_id, at=now, status=status.value, cause=cause
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEvent:
+    """A subscriber moved to `status` at `at`; `cause`: a subscription's source (model.Source's values)
+    or UNSUBSCRIBE, BOUNCE, UNLIST."""
+
+    at: datetime
+    status: SubscriberStatus
+    cause: str
+
+
+def history(conn: Connection, subscriber_id: int) -> list[StatusEvent]:
+    """A subscriber's statuses, oldest first."""
+    rows = conn.execute(
+        select(subscriber_events.c.at, subscriber_events.c.status, subscriber_events.c.cause)
+        .where(subscriber_events.c.subscriber_id == subscriber_id)
+        .order_by(subscriber_events.c.at, subscriber_events.c.id)
+    )
+    return [StatusEvent(row.at, SubscriberStatus(row.status), row.cause) for row in rows]
+
+
+def status_by_day(conn: Connection, days: Sequence[Day]) -> list[dict[SubscriberStatus, int]]:
+    """For each day (in the order given), how many subscribers stood in each status at its end
+    (`Day.end`, exclusive); every status is a key. Subscribers deleted since are not counted.
+
+    One pass over the history up to the last day's end, in time order, so 90 days cost one read."""
+    if not days:
+        return []
+    order = sorted(range(len(days)), key=lambda i: days[i].end)
+    last = days[order[-1]].end
+    query = (
+        select(subscriber_events.c.subscriber_id, subscriber_events.c.at, subscriber_events.c.status)
+        .where(subscriber_events.c.at < last)
+        .order_by(subscriber_events.c.at, subscriber_events.c.id)
+        .execution_options(yield_per=5000)
+    )
+    current: dict[int, str] = {}
+    counts: Counter[str] = Counter()
+    results: list[dict[SubscriberStatus, int]] = [{} for _ in days]
+    at = iter(order)
+    index = next(at)
+    for subscriber_id, moment, status in conn.execute(query):
+        while moment >= days[index].end:
+            results[index] = _snapshot(counts)
+            index = next(at)
+        previous = current.get(subscriber_id)
+        if previous is not None:
+            counts[previous] -= 1
+        counts[status] += 1
+        current[subscriber_id] = status
+    results[index] = _snapshot(counts)
+    for index in at:
+        results[index] = _snapshot(counts)
+    return results
+
+
+def _snapshot(counts: Counter[str]) -> dict[SubscriberStatus, int]:
+    return {status: counts[status.value] for status in SubscriberStatus}
