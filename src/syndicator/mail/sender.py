@@ -178,17 +178,18 @@ class Sender:
         with self._writer().writing() as conn:
             yield conn
 
-    def _mark_sent(self, outbox_id: int, claimant: str) -> bool:
-        """Right after the server accepted it, in its own transaction, straight through the driver
-        (mailqueue.mark_sent_now: the hot path of delivery). False when the pass no longer held the row."""
+    def _mark_sent(self, outbox_id: int, claimant: str, accepted: tuple[int, str] | None) -> bool:
+        """Right after the server accepted it, in its own transaction with its attempt (the server's
+        reply `accepted`), straight through the driver (mailqueue.mark_sent_now: the hot path of
+        delivery). False when the pass no longer held the row."""
         try:
-            return self._mark_sent_once(outbox_id, claimant)
+            return self._mark_sent_once(outbox_id, claimant, accepted)
         except Exception as error:
             if not connection_lost(error):
                 raise
             # the kept connection had died (a server restart, a cut network path) while the database may
             # well answer again: once more, on a new connection, rather than leave the row to its lease
-            return self._mark_sent_once(outbox_id, claimant)
+            return self._mark_sent_once(outbox_id, claimant, accepted)
 
     def _fresh_if_lost(self, held: lease.Lease) -> None:
         """A pass found lost was most likely frozen or cut off: its kept connection is probably dead, and
@@ -196,9 +197,12 @@ class Sender:
         if not held.valid():
             self._writer().close(failed=True)
 
-    def _mark_sent_once(self, outbox_id: int, claimant: str) -> bool:
+    def _mark_sent_once(self, outbox_id: int, claimant: str, accepted: tuple[int, str] | None) -> bool:
+        code, reply = accepted if accepted is not None else (None, None)
         return self._writer().run(
-            lambda conn: mailqueue.mark_sent_now(conn, outbox_id, self.clock(), claimant)
+            lambda conn: mailqueue.mark_sent_now(
+                conn, outbox_id, self.clock(), claimant, code=code, reply=reply
+            )
         )
 
     def _close_writer(self) -> None:
@@ -350,7 +354,7 @@ class Sender:
         try:
             for row, error in transport.send_many(self.settings.mail.from_address, outgoing(), dot_safe=True):
                 del waiting[row.id]
-                self._settle(row, error, report, held)
+                self._settle(row, error, report, held, getattr(transport, "accepted", None))
                 on_sent(1)
         except TemporaryFailure as error:
             # cannot connect or log in: every mail would fail alike, so none is charged an attempt;
@@ -413,22 +417,32 @@ class Sender:
             self._still_held(held, mailqueue.release(conn, ids, held.claimant), len(ids))
 
     def _settle(
-        self, row: Claimed, error: DeliveryError | None, report: SendReport, held: lease.Lease
+        self,
+        row: Claimed,
+        error: DeliveryError | None,
+        report: SendReport,
+        held: lease.Lease,
+        accepted: tuple[int, str] | None = None,
     ) -> None:
-        """Record what the server said of one mail: sent (at once), to retry, or refused for good."""
+        """Record what the server said of one mail: sent (at once), to retry, or refused for good; each
+        with its attempt, in the same transaction."""
         held.let_go([row.id])
         if error is None:
             self._fresh_if_lost(held)
-            if self._still_held(held, self._mark_sent(row.id, held.claimant), 1):
+            if self._still_held(held, self._mark_sent(row.id, held.claimant, accepted), 1):
                 report.add(sent=1)
             return
         if not isinstance(error, PermanentFailure):
-            self._retry_or_fail(row, str(error), report, held)
+            self._retry_or_fail(row, str(error), report, held, error.code)
             return
         now = self.clock()
         with self._writing(held) as conn:
             if not self._still_held(held, mailqueue.mark_failed(conn, row.id, str(error), held.claimant), 1):
                 return
+            outcome = mailqueue.Outcome.BOUNCED if error.recipient_refused else mailqueue.Outcome.FAILED
+            mailqueue.record_attempt(
+                conn, row.id, now, outcome, held.claimant, code=error.code, reply=str(error)
+            )
             bounced = error.recipient_refused and record_hard_bounce(
                 conn, row.subscriber_id, self.settings.bounce.hard_limit, now
             )
@@ -443,14 +457,20 @@ class Sender:
             )
         log.warning("outbox: mail %d to %s refused for good: %s", row.id, row.email, error)
 
-    def _retry_or_fail(self, row: Claimed, error: str, report: SendReport, held: lease.Lease) -> None:
+    def _retry_or_fail(
+        self, row: Claimed, error: str, report: SendReport, held: lease.Lease, code: int | None = None
+    ) -> None:
         mail = self.settings.mail
         attempts = row.attempts + 1
         held.let_go([row.id])
+        now = self.clock()
         with self._writing(held) as conn:
             if attempts >= mail.max_attempts:
                 why = f"gave up after {text.counted(attempts, 'attempt')}: {error}"
                 if self._still_held(held, mailqueue.mark_failed(conn, row.id, why, held.claimant), 1):
+                    mailqueue.record_attempt(
+                        conn, row.id, now, mailqueue.Outcome.FAILED, held.claimant, code=code, reply=error
+                    )
                     report.add(failed=1)
                     log.warning(
                         "outbox: mail %d to %s failed %s: %s",
@@ -461,9 +481,12 @@ class Sender:
                     )
                 return
             delay = min(mail.retry_base_seconds * 2 ** (attempts - 1), mail.retry_max_seconds)
-            at = self.clock() + timedelta(seconds=delay)
+            at = now + timedelta(seconds=delay)
             if not self._still_held(held, mailqueue.mark_retry(conn, row.id, error, at, held.claimant), 1):
                 return
+            mailqueue.record_attempt(
+                conn, row.id, now, mailqueue.Outcome.RETRY, held.claimant, code=code, reply=error
+            )
         report.add(retried=1)
         log.info("outbox: mail %d to %s will be retried in %.0fs: %s", row.id, row.email, delay, error)
 

@@ -87,6 +87,9 @@ class SmtpTransport:
             self.tls_context.verify_mode = ssl.CERT_NONE
         self._smtp: smtplib.SMTP | None = None
         self._carried = 0  # messages the current connection has carried
+        # the server's reply to the content of the last mail reported sent (code, text): smtplib's
+        # sendmail keeps it to itself, so without PIPELINING it is (250, "")
+        self.accepted: tuple[int, str] | None = None
 
     def _connect(self) -> smtplib.SMTP:
         a = self.address
@@ -191,6 +194,7 @@ class SmtpTransport:
                 return following  # its envelope went on a connection now closed: it was not sent
             if code == 250:
                 self._carried += 1
+                self.accepted = (code, _text(reply))
                 yield current[0], None
             else:
                 # refused after the content: often the content or a policy, not the mailbox, so no bounce
@@ -260,6 +264,7 @@ class SmtpTransport:
         except (TimeoutError, smtplib.SMTPException, OSError) as error:
             return self._broken(error)
         self._carried += 1
+        self.accepted = (250, "")
         return None
 
     def _broken(self, error: BaseException) -> TemporaryFailure:
@@ -332,9 +337,12 @@ def _stuffed(message: bytes, dot_safe: bool = False) -> bytes:
     return stuffed + b".\r\n"
 
 
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
 def _describe(code: int, reply: bytes | str) -> str:
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-    return f"{code} {text}".strip()
+    return f"{code} {_text(reply)}".strip()
 
 
 def _classify(code: int, reply: bytes | str, *, recipient_refused: bool) -> DeliveryError:
@@ -349,6 +357,7 @@ class MaildirTransport:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.accepted: tuple[int, str] | None = None  # no server: no reply
         for sub in ("tmp", "new", "cur"):
             (root / sub).mkdir(parents=True, exist_ok=True)
 
