@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, and_, bindparam, func, not_, or_, select, update
 
-from syndicator.model import Article, ArticleInput, Status, WriteOutcome
+from syndicator.model import Article, ArticleInput, Day, Status, Visibility, WriteOutcome
 from syndicator.store import newsgate
 from syndicator.store.categories import count_spellings, ensure_categories, touch
 from syndicator.store.query import article_select, to_article, visible
@@ -197,3 +198,92 @@ def count_visible(conn: Connection, now: datetime, category: str | None = None) 
     if category is not None:
         query = query.where(articles.c.category_slug == category)
     return int(conn.execute(query).scalar_one())
+
+
+def restore(conn: Connection, article_id: str, now: datetime) -> bool:
+    """Publish a withdrawn article again, as the console's "restore" does: the reverse of `withdraw`,
+    and what importing its content again would do (dated as if it arrived now, so it is news of the
+    next digest, never of a window already sent). False when there is no such withdrawn article."""
+    earliest = newsgate.floor(conn)  # first, before any row lock, as write_batch does
+    found = conn.execute(
+        select(articles.c.category_slug, articles.c.category_name, articles.c.published_at).where(
+            articles.c.id == article_id, articles.c.status == Status.WITHDRAWN.value
+        )
+    ).first()
+    if found is None:
+        return False
+    # Not the content's hash (the source's own edit time is not kept): the same content imported
+    # again is then an update with equal values, which publishes nothing new.
+    conn.execute(
+        update(articles)
+        .where(articles.c.id == article_id)
+        .values(
+            status=Status.PUBLISHED.value,
+            changed_at=now,
+            content_hash="restored",
+            available_at=_available(now, found.published_at, earliest),
+        )
+    )
+    renamed = count_spellings(conn, {(found.category_slug, found.category_name): 1})
+    touch(conn, {found.category_slug} | renamed, now)
+    return True
+
+
+def _matching(now: datetime, text: str, category: str | None, state: Visibility | None) -> list[Any]:
+    """The conditions of a console search: `text` a substring of the title or the id (its LIKE
+    wildcards taken as themselves), a category by slug, a state by the one visibility rule."""
+    conditions: list[Any] = []
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(
+            or_(articles.c.title.ilike(pattern, escape="\\"), articles.c.id.ilike(pattern, escape="\\"))
+        )
+    if category is not None:
+        conditions.append(articles.c.category_slug == category)
+    if state is Visibility.PUBLISHED:
+        conditions.append(visible(now))
+    elif state is Visibility.SCHEDULED:
+        conditions.append(and_(articles.c.status == Status.PUBLISHED.value, not_(visible(now))))
+    elif state is Visibility.WITHDRAWN:
+        conditions.append(articles.c.status == Status.WITHDRAWN.value)
+    return conditions
+
+
+def search(
+    conn: Connection,
+    now: datetime,
+    *,
+    text: str = "",
+    category: str | None = None,
+    state: Visibility | None = None,
+    limit: int,
+    offset: int = 0,
+) -> tuple[list[Article], int]:
+    """A page of the articles matching (newest first, ties by id), and how many match in all."""
+    conditions = _matching(now, text, category, state)
+    total = conn.execute(select(func.count()).select_from(articles).where(*conditions)).scalar_one()
+    rows = conn.execute(
+        article_select()
+        .where(*conditions)
+        .order_by(articles.c.published_at.desc(), articles.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [to_article(row) for row in rows], int(total)
+
+
+def published_by_day(conn: Connection, now: datetime, days: Sequence[Day]) -> list[dict[str, int]]:
+    """Per day (oldest first), the articles visible now that were published that day, by category
+    slug. One read of the span, counted here: the days' bounds are the site's, not the database's."""
+    if not days:
+        return []
+    rows = conn.execute(
+        select(articles.c.category_slug, articles.c.published_at).where(
+            visible(now), articles.c.published_at >= days[0].start, articles.c.published_at < days[-1].end
+        )
+    )
+    counts: list[Counter[str]] = [Counter() for _ in days]
+    starts = [d.start for d in days]
+    for slug, published_at in rows:
+        counts[bisect_right(starts, published_at) - 1][slug] += 1
+    return [dict(c) for c in counts]

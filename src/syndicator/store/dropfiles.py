@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 
 from syndicator.model import DropFile
 from syndicator.store.schema import drop_files
 
 
 def load(conn: Connection) -> dict[str, DropFile]:
-    return {
-        row.path: DropFile(row.path, row.mtime_ns, row.size, tuple(json.loads(row.article_ids)), row.error)
-        for row in conn.execute(select(drop_files))
-    }
+    return {row.path: _file(row) for row in conn.execute(select(drop_files))}
+
+
+def _file(row: Any) -> DropFile:
+    return DropFile(row.path, row.mtime_ns, row.size, tuple(json.loads(row.article_ids)), row.error)
 
 
 def replace(conn: Connection, files: Sequence[DropFile], removed: Sequence[str], now: datetime) -> None:
@@ -38,3 +40,11 @@ def replace(conn: Connection, files: Sequence[DropFile], removed: Sequence[str],
             for f in files
         ]
         conn.execute(drop_files.insert(), rows)
+
+
+def failed(conn: Connection, limit: int) -> tuple[list[DropFile], int]:
+    """The files whose last reading failed (by path, at most `limit`), and how many there are."""
+    where = drop_files.c.error.is_not(None)
+    total = conn.execute(select(func.count()).select_from(drop_files).where(where)).scalar_one()
+    rows = conn.execute(select(drop_files).where(where).order_by(drop_files.c.path).limit(limit))
+    return [_file(row) for row in rows], int(total)

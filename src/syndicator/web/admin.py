@@ -90,6 +90,8 @@ ACTION_NAMES = {
     "subscriber.export": N_("Xuất danh sách người đăng ký"),
     "subscriber.list": N_("Xem danh sách người đăng ký"),
     "subscriber.view": N_("Xem địa chỉ người đăng ký"),
+    "article.withdraw": N_("Gỡ bài viết"),
+    "article.restore": N_("Đăng lại bài viết đã gỡ"),
 }
 
 
