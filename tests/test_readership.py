@@ -4,18 +4,192 @@ family is kept. On SQLite and PostgreSQL; HTTP through a real uvicorn server."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 
+import httpx
+import pytest
 from sqlalchemy import inspect
+from sqlalchemy.exc import DBAPIError
 
 from syndicator import dates
+from syndicator.accounts import Role
+from syndicator.readership import FAMILIES, MAX_SUBSCRIBERS, Client, Counts, Tally, client
 from syndicator.store import Store
 from syndicator.store import readership as stored
 from syndicator.store.readership import Counted, PollDay
+from syndicator.store.schema import feed_readership
+from tests.consolekit import make_account, signed_in_client
+from tests.hostile import finishes
+from tests.subscribekit import Site, running_site
 
 HANOI = timezone(timedelta(hours=7))
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)  # 10:00 in Hanoi
 TODAY = date(2026, 11, 29)
+
+FEEDLY = "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 42 subscribers; )"
+INOREADER = "Mozilla/5.0 (compatible; Inoreader/1.0; +http://www.inoreader.com; 7 subscribers; )"
+NEWSBLUR = "NewsBlur Feed Fetcher - 5 subscribers - http://www.newsblur.com/site/6251/thong-bao (Mozilla/5.0)"
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+# --- User-Agents ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "expected"),
+    [
+        (FEEDLY, Client("Feedly", 42)),
+        (INOREADER, Client("Inoreader", 7)),
+        (NEWSBLUR, Client("NewsBlur", 5)),
+        (
+            "Mozilla/5.0 (compatible; theoldreader.com; 12 subscribers; feed-id=abc)",
+            Client("The Old Reader", 12),
+        ),
+        ("Feedbin feed-id:1373711 - 3 subscribers", Client("Feedbin", 3)),
+        ("Mozilla/5.0 (compatible; Miniflux/2.0.51; +https://miniflux.app)", Client("Miniflux", None)),
+        ("NetNewsWire (RSS Reader; https://netnewswire.com/)", Client("NetNewsWire", None)),
+        ("Tiny Tiny RSS/23.04 (https://tt-rss.org/)", Client("Tiny Tiny RSS", None)),
+        ("FreshRSS/1.23.1 (Linux; https://freshrss.org)", Client("FreshRSS", None)),
+        ("Mozilla/5.0 (X11) Gecko/20100101 Firefox/115.0 Feedbro/4.22", Client("Feedbro", None)),
+        ("feedparser/6.0.11 +https://github.com/kurtmckee/feedparser/", Client("Python", None)),
+        ("python-requests/2.32.3", Client("Python", None)),
+        ("curl/8.5.0", Client("curl", None)),
+        (FIREFOX, Client("Browser", None)),
+        ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", Client("Other", None)),
+        ("Feedly/1.0 (+http://www.feedly.com/fetcher.html; 1 subscriber; )", Client("Feedly", 1)),
+        ("", Client("Other", None)),
+    ],
+)
+def test_client_family_and_reported_subscribers(user_agent: str, expected: Client) -> None:
+    assert client(user_agent.encode()) == expected
+    assert expected.family in FAMILIES
+
+
+def test_no_user_agent_is_other() -> None:
+    assert client(None) == Client("Other", None)
+
+
+def test_hostile_user_agents_cost_little_and_give_bounded_answers() -> None:
+    forged = b"Feedly/1.0 (+http://www.feedly.com/fetcher.html; 99999999999999999999 subscribers; )"
+    assert client(forged) == Client("Feedly", MAX_SUBSCRIBERS)
+    # a count past the bytes read is not read; a megabyte of digits costs what a short string does
+    huge = b"Feedly/1.0 " + b"9" * 1_000_000 + b" subscribers"
+    assert finishes(lambda: client(huge), seconds=2) == Client("Feedly", None)
+    assert finishes(lambda: client(b"1 " * 500_000 + b"subscribers"), seconds=2).family == "Other"
+    controls = b"Feedly/1.0\x00\r\n\x1b[31m; 3 subscribers\xff\xfe"
+    assert client(controls) == Client("Feedly", 3)
+    assert client("Inoreader/1.0 (tiếng Việt; 5 subscribers)".encode()) == Client("Inoreader", 5)
+    # a browser reporting subscribers is no aggregator: its number is not taken
+    assert client(FIREFOX.encode() + b" 500 subscribers") == Client("Browser", None)
+    names = {client(ua).family for ua in (forged, huge, controls, b"\x00" * 100, b"x" * 10_000)}
+    assert names <= set(FAMILIES)
+
+
+# --- the tally -------------------------------------------------------------------------------------
+
+
+def test_tally_counts_polls_304s_and_the_latest_report_then_starts_again() -> None:
+    tally = Tally()
+    tally.poll("thong-bao.atom", FEEDLY.encode(), False)
+    tally.poll("thong-bao.atom", FEEDLY.replace("42", "43").encode(), True)
+    tally.poll("thong-bao.atom", FIREFOX.encode(), True)
+    tally.poll("all.rss", None, False)
+    assert tally.take() == {
+        ("thong-bao.atom", "Feedly"): Counts(2, 1, 43),
+        ("thong-bao.atom", "Browser"): Counts(1, 1, None),
+        ("all.rss", "Other"): Counts(1, 0, None),
+    }
+    assert tally.take() == {}
+    assert len(tally) == 0
+
+
+def test_tally_restore_adds_back_and_keeps_a_newer_report() -> None:
+    tally = Tally()
+    tally.poll("a.atom", FEEDLY.encode(), True)
+    taken = tally.take()
+    tally.poll("a.atom", FEEDLY.replace("42", "50").encode(), False)
+    tally.restore(taken)
+    assert tally.take() == {("a.atom", "Feedly"): Counts(2, 1, 50)}
+
+
+def test_tally_counts_exactly_while_taken_from_another_thread() -> None:
+    tally = Tally()
+    taken: list[dict[tuple[str, str], Counts]] = []
+    stop = threading.Event()
+
+    def flusher() -> None:
+        while not stop.is_set():
+            taken.append(tally.take())
+
+    thread = threading.Thread(target=flusher)
+    thread.start()
+    try:
+        for n in range(20_000):
+            tally.poll("a.atom", FEEDLY.encode(), n % 2 == 0)
+    finally:
+        stop.set()
+        thread.join()
+    taken.append(tally.take())
+    polls = sum(t[("a.atom", "Feedly")].polls for t in taken if t)
+    unchanged = sum(t[("a.atom", "Feedly")].not_modified for t in taken if t)
+    assert (polls, unchanged) == (20_000, 10_000)
+
+
+def test_two_instances_flush_into_the_same_rows(store: Store) -> None:
+    leader, follower = Tally(), Tally()
+    for _ in range(3):
+        leader.poll("thong-bao.atom", FEEDLY.encode(), True)
+    follower.poll("thong-bao.atom", FEEDLY.replace("42", "44").encode(), False)
+    follower.poll("thong-bao.atom", INOREADER.encode(), True)
+    assert stored.flush(store, leader, NOW, HANOI) == 1
+    assert stored.flush(store, follower, NOW + timedelta(seconds=2), HANOI) == 2
+    assert stored.flush(store, follower, NOW + timedelta(seconds=4), HANOI) == 0  # nothing: no write
+    with store.reading() as conn:
+        [feed] = stored.feeds(conn, TODAY, TODAY)
+    assert stored_shape(feed) == {
+        "feed": "thong-bao.atom",
+        "polls": 5,
+        "not_modified": 4,
+        "reported_subscribers": 44 + 7,
+        "clients": [
+            {"client": "Feedly", "reported_subscribers": 44, "polls": 4},
+            {"client": "Inoreader", "reported_subscribers": 7, "polls": 1},
+        ],
+    }
+
+
+def test_a_flush_that_fails_keeps_the_counts_for_the_next(store: Store) -> None:
+    tally = Tally()
+    tally.poll("a.atom", FEEDLY.encode(), True)
+    feed_readership.drop(store.engine)  # the table gone: every write fails, as with the database away
+    try:
+        with pytest.raises(DBAPIError):
+            stored.flush(store, tally, NOW, HANOI)
+        tally.poll("a.atom", FEEDLY.encode(), False)
+    finally:
+        feed_readership.create(store.engine)
+    assert stored.flush(store, tally, NOW, HANOI) == 1
+    with store.reading() as conn:
+        [feed] = stored.feeds(conn, TODAY, TODAY)
+    assert (feed.polls, feed.not_modified, feed.reported_subscribers) == (2, 1, 42)
+
+
+def test_the_day_is_the_sites(store: Store) -> None:
+    tally = Tally()
+    tally.poll("a.atom", None, False)
+    late = datetime(2026, 11, 28, 17, 30, tzinfo=UTC)  # 00:30 on the 29th in Hanoi
+    stored.flush(store, tally, late, HANOI)
+    with store.reading() as conn:
+        assert [d.full for d in stored.polls_by_day(conn, dates.days_ending(late, 2, HANOI))] == [0, 1]
+
+
+def stored_shape(feed: stored.FeedReadership) -> dict[str, object]:
+    from syndicator.web.admin_feeds import as_json
+
+    return as_json(feed)
 
 
 # --- the store ------------------------------------------------------------------------------------
@@ -90,3 +264,97 @@ def test_no_address_or_user_agent_is_stored(store: Store) -> None:
         "reported_subscribers",
         "reported_at",
     }
+
+
+# --- over HTTP: the poll path, a flush, the console ------------------------------------------------
+
+
+@pytest.fixture
+def site(database_url: str, tmp_path: Path) -> Iterator[Site]:
+    with running_site(database_url, tmp_path) as running:
+        make_account(running.store, "cuong", Role.VIEWER, running.clock())
+        yield running
+
+
+def _flush(site: Site) -> int:
+    services = site.service.services
+    return stored.flush(site.store, services.readership, site.clock(), site.settings.tz)
+
+
+def _poll(site: Site, path: str, user_agent: str, **headers: str) -> httpx.Response:
+    with httpx.Client(base_url=site.url) as client:
+        return client.get(path, headers={"user-agent": user_agent, **headers})
+
+
+def test_polls_through_the_server_are_counted_flushed_and_shown(site: Site) -> None:
+    first = _poll(site, "/feeds/all.atom", FEEDLY)
+    assert first.status_code == 200
+    etag = first.headers["etag"]
+    assert _poll(site, "/feeds/all.atom", FEEDLY, **{"if-none-match": etag}).status_code == 304
+    assert _poll(site, "/feeds/all.atom", INOREADER, **{"if-none-match": etag}).status_code == 304
+    assert _poll(site, "/feeds/all.rss", FIREFOX).status_code == 200
+    # not counted: what does not exist (a flood of made-up paths adds no key), the OPML list, archives
+    for path in ("/feeds/nope.atom", "/feeds/" + "x" * 5000 + ".atom", "/feeds.opml"):
+        _poll(site, path, FEEDLY)
+    assert _poll(site, "/feeds/all/archive/1.atom", FEEDLY).status_code in (200, 404)
+    with httpx.Client(base_url=site.url) as client:
+        assert client.post("/feeds/all.atom", headers={"user-agent": FEEDLY}).status_code == 405
+    assert len(site.service.services.readership) == 3
+    assert _flush(site) == 3
+    viewer = signed_in_client(site, "cuong")
+    answer = viewer.get("/admin/api/readership")
+    assert answer.status_code == 200
+    assert answer.headers["cache-control"] == "no-store"
+    assert answer.json() == {
+        "feeds": [
+            {
+                "feed": "all.atom",
+                "polls": 3,
+                "not_modified": 2,
+                "reported_subscribers": 49,
+                "clients": [
+                    {"client": "Feedly", "reported_subscribers": 42, "polls": 2},
+                    {"client": "Inoreader", "reported_subscribers": 7, "polls": 1},
+                ],
+            },
+            {
+                "feed": "all.rss",
+                "polls": 1,
+                "not_modified": 0,
+                "reported_subscribers": 0,
+                "clients": [{"client": "Browser", "reported_subscribers": None, "polls": 1}],
+            },
+        ]
+    }
+    page = viewer.get("/admin/feeds")
+    assert page.status_code == 200
+    text = page.text
+    assert "all.atom" in text and "Feedly" in text and "Trình duyệt" in text
+    assert "67%" in text  # 2 of 3 polls of all.atom answered 304
+    assert ">49<" in text
+    assert FEEDLY not in text and "fetcher.html" not in text  # families only, never a User-Agent
+
+
+def test_the_window_is_chosen_from_three_and_anything_else_is_a_clear_400(site: Site) -> None:
+    _poll(site, "/feeds/all.atom", FEEDLY)
+    _flush(site)
+    week_ago = site.clock() - timedelta(days=6)
+    with site.store.writing() as conn:
+        stored.add(conn, [Counted("old.atom", week_ago.astimezone(site.settings.tz).date(), "Feedly", 9, 9)])
+    viewer = signed_in_client(site, "cuong")
+    assert "old.atom" not in viewer.get("/admin/feeds").text
+    week = viewer.get("/admin/feeds?ngay=7")
+    assert week.status_code == 200 and "old.atom" in week.text and "all.atom" in week.text
+    assert viewer.get("/admin/feeds?ngay=30").status_code == 200
+    for bad in ("2", "-1", "1e9", "9" * 5000, "7%00", ""):
+        answer = viewer.get("/admin/feeds", params={"ngay": bad})
+        assert answer.status_code == 400, bad
+        assert "24 giờ, 7 ngày hoặc 30 ngày" in answer.text
+    english = viewer.get("/admin/feeds?ngay=7&lang=en")
+    assert english.status_code == 200
+
+
+def test_readership_needs_a_session(site: Site) -> None:
+    with httpx.Client(base_url=site.url) as anonymous:
+        assert anonymous.get("/admin/api/readership").status_code == 401
+        assert anonymous.get("/admin/feeds").status_code == 303

@@ -7,8 +7,12 @@ tick tries again. Runs of one job never overlap (max_instances=1) and missed run
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -18,6 +22,7 @@ from syndicator.mail.digests import queue_immediate, run_due
 from syndicator.mail.optin import purge_unconfirmed
 from syndicator.mail.sender import purge_outbox
 from syndicator.service import Service
+from syndicator.store import jobruns, readership
 from syndicator.store.database import Availability, is_unavailable
 from syndicator.text import counted
 
@@ -29,6 +34,106 @@ DIGEST_CHECK_SECONDS = 30
 DELIVER_SECONDS = 2
 OFFICIALS_SECONDS = 5
 OUTBOX_PURGE_SECONDS = 3600
+READERSHIP_SECONDS = 5  # feed polls counted in memory, written this often (web/app.py, without us)
+RECORD_SECONDS = 10  # job runs are written this often at most, unless something worth seeing happened
+SLOW_SECONDS = 5.0  # a run this long is written at once
+SCHEDULED_AS = {"purge": "digests"}  # a run named apart from the scheduler's job that makes it
+
+
+def instance_name() -> str:
+    """This process as the console names it: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class _Runs:
+    runs: int = 0
+    failures: int = 0
+    started: datetime | None = None
+    seconds: float | None = None
+    ok: bool | None = None
+    error: str | None = None
+    error_at: datetime | None = None
+
+
+class RunLog:
+    """Each job's runs in this instance, kept in memory and written to the store (store/jobruns.py) at
+    most every RECORD_SECONDS, or at the next run's end when something worth seeing happened: a job
+    failed or recovered, a run was slow, a job ran for the first time, this instance began to lead. An
+    idle leader's store watch runs every second: a write per run would be its main cost."""
+
+    def __init__(self, instance: str) -> None:
+        self.instance = instance
+        self._lock = threading.Lock()  # jobs end on several scheduler threads
+        self._runs: dict[str, _Runs] = {}
+        self._urgent = True  # the first write says at once that this instance runs the jobs
+        self._dirty = False
+        self._written = 0.0  # time.monotonic() of the last write
+        self.leading_since: datetime | None = None
+        self.scheduler: BackgroundScheduler | None = None  # for each job's next run
+
+    def ran(self, name: str, started: datetime, seconds: float, error: BaseException | None) -> None:
+        with self._lock:
+            runs = self._runs.get(name)
+            if runs is None:
+                runs = self._runs[name] = _Runs()
+                self._urgent = True
+            runs.runs += 1
+            runs.started, runs.seconds = started, seconds
+            ok = error is None
+            if runs.ok is not ok or seconds >= SLOW_SECONDS:
+                self._urgent = True
+            runs.ok = ok
+            if error is not None:
+                runs.failures += 1
+                runs.error, runs.error_at = f"{type(error).__name__}: {one_line(error)}", started
+            self._dirty = True
+
+    def leads(self, since: datetime | None) -> None:
+        """This instance leads since `since`, or (None) no longer leads."""
+        with self._lock:
+            self.leading_since = since
+            self._urgent = self._dirty = True
+
+    def due(self) -> bool:
+        """Whether a write is due: something urgent, or what changed waited long enough."""
+        return self._urgent or (self._dirty and time.monotonic() - self._written >= RECORD_SECONDS)
+
+    def write(self, service: Service, now: datetime) -> None:
+        """Writes every job's runs and this instance's lead; on failure the next run tries again."""
+        next_runs = self._next_runs()
+        with self._lock:
+            runs = [
+                jobruns.JobRun(
+                    job=name,
+                    instance=self.instance,
+                    runs=r.runs,
+                    failures=r.failures,
+                    last_started_at=r.started,
+                    last_seconds=r.seconds,
+                    last_ok=r.ok,
+                    last_error=r.error,
+                    last_error_at=r.error_at,
+                    next_run_at=next_runs.get(SCHEDULED_AS.get(name, name)),
+                    updated_at=now,
+                )
+                for name, r in self._runs.items()
+            ]
+            self._urgent = self._dirty = False
+            self._written = time.monotonic()
+        try:
+            with service.services.store.writing() as conn:
+                jobruns.record(conn, runs)
+                jobruns.leads(conn, self.instance, self.leading_since, now)
+        except Exception:
+            with self._lock:
+                self._urgent = True
+            raise
+
+    def _next_runs(self) -> dict[str, datetime]:
+        if self.scheduler is None:
+            return {}
+        return {job.id: job.next_run_time for job in self.scheduler.get_jobs() if job.next_run_time}
 
 
 def one_line(error: BaseException) -> str:
@@ -42,6 +147,7 @@ class Jobs:
         self.service = service
         self._term = 0  # the leadership term this instance last acted in
         self._takeover = threading.Lock()  # jobs on several scheduler threads may win it at once
+        self.log = RunLog(instance_name())
 
     def lead(self) -> bool:
         """Whether this instance leads now; on winning a new term it first takes over (the drop
@@ -68,16 +174,35 @@ class Jobs:
                     except Exception as error:  # noqa: BLE001 - logged; the officials job tries again
                         log.error("officials file not applied: %s", one_line(error))
                     self._term = self.service.leadership.term
+                    self.log.leads(self._now())
+        if not leading and self.log.leading_since is not None:
+            self.log.leads(None)
         return leading
 
     def _run(self, name: str, job: Callable[[], object]) -> None:
         if not self.lead():
             return
+        self._timed(name, job)
+
+    def _timed(self, name: str, job: Callable[[], object]) -> None:
+        """Runs `job`, logs a failure in one line, and notes the run for the console (RunLog)."""
+        started, clock = self._now(), time.perf_counter()
+        failure: BaseException | None = None
         try:
             job()
         except Exception as error:  # noqa: BLE001 - one clear line, and the next tick tries again
+            failure = error
             if not self._outage(error):
                 log.error("job %s failed: %s: %s", name, type(error).__name__, one_line(error))
+        self.log.ran(name, started, time.perf_counter() - clock, failure)
+        # a run that met an outage is written by the first run after it: the write would only wait
+        # on the same database (and a fake outage in the tests would see it answer)
+        if self.log.due() and (failure is None or not is_unavailable(failure)):
+            try:
+                self.log.write(self.service, self._now())
+            except Exception as error:  # noqa: BLE001 - the runs stay in memory for the next write
+                if not self._outage(error):
+                    log.error("job runs not recorded: %s", one_line(error))
 
     def _outage(self, error: BaseException) -> bool:
         """An unreachable database is one outage, logged once by the process (with the web's requests
@@ -144,12 +269,23 @@ class Jobs:
     def officials(self) -> None:
         self._run("officials", lambda: self.service.officials.check(self._now()))
 
+    def readership(self) -> None:
+        """Writes the feed polls this instance counted. Every instance with a scheduler writes its own,
+        leading or not (not through `_run`): the counts are in its memory; the rows add up
+        (store/readership.add)."""
+        services = self.service.services
+        self._timed(
+            "readership",
+            lambda: readership.flush(services.store, services.readership, self._now(), services.settings.tz),
+        )
+
     def _now(self) -> datetime:
         return self.service.services.clock()
 
 
 def start(service: Service) -> BackgroundScheduler:
     jobs = Jobs(service)
+    service.services.readership.flushed_by_scheduler = True  # the web app leaves flushing to the job
     scheduler = BackgroundScheduler(
         timezone=service.settings.tz,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
@@ -163,5 +299,7 @@ def start(service: Service) -> BackgroundScheduler:
     )
     scheduler.add_job(jobs.deliver, "interval", seconds=DELIVER_SECONDS, id="deliver")
     scheduler.add_job(jobs.outbox_purge, "interval", seconds=OUTBOX_PURGE_SECONDS, id="outbox-purge")
+    scheduler.add_job(jobs.readership, "interval", seconds=READERSHIP_SECONDS, id="readership")
+    jobs.log.scheduler = scheduler
     scheduler.start()
     return scheduler

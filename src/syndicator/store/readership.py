@@ -9,13 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, case, func, select
 
 from syndicator.model import Day
+from syndicator.readership import Tally
 from syndicator.store.database import _dialect_insert
 from syndicator.store.schema import feed_readership
+
+if TYPE_CHECKING:
+    from syndicator.store import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +101,27 @@ def add(conn: Connection, counts: Sequence[Counted]) -> None:
         for c in sorted(counts, key=lambda c: (c.feed, c.day, c.client))  # one lock order for all
     ]
     conn.execute(statement, rows)
+
+
+def flush(store: Store, tally: Tally, now: datetime, tz: tzinfo) -> int:
+    """Writes what `tally` counted as polls of today (the site's calendar, at `now`) and returns how
+    many rows it added to; when the database cannot take them they go back into the tally for the next
+    flush, and the error goes up. Nothing counted: no database work at all."""
+    taken = tally.take()
+    if not taken:
+        return 0
+    day = now.astimezone(tz).date()
+    counts = [
+        Counted(feed, day, family, c.polls, c.not_modified, c.subscribers, now)
+        for (feed, family), c in taken.items()
+    ]
+    try:
+        with store.writing() as conn:
+            add(conn, counts)
+    except BaseException:
+        tally.restore(taken)
+        raise
+    return len(counts)
 
 
 def polls_by_day(conn: Connection, days: Sequence[Day]) -> list[PollDay]:

@@ -26,6 +26,7 @@ from syndicator.i18n import N_, _
 from syndicator.mail.composer import MailComposer
 from syndicator.model import ARTICLE_ID, Visibility
 from syndicator.publish.follower import CacheFollower
+from syndicator.store import readership
 from syndicator.store.database import Availability, is_unavailable
 from syndicator.templating import TEMPLATES, check_templates, environment
 from syndicator.web import api, console, forms, subscribe
@@ -53,6 +54,7 @@ SECURITY_HEADERS = [
 
 
 FOLLOW_SECONDS = 0.5
+READERSHIP_FLUSH_SECONDS = 5.0  # how stale /admin/feeds may be; each flush is one transaction
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
 # an error page's heading and message, translated where shown (_error_page)
 _HTTP_ERRORS = {
@@ -216,6 +218,7 @@ def create_app(services: Services) -> ASGIApp:
         archive=lambda key, page: services.builder.archive_page(key, page, services.clock()),
         availability=availability,
         language=settings.site.catalogue,
+        tally=services.readership,
     )
     app.state.web = web_state(services, availability, feeds.served)
     return feeds
@@ -243,15 +246,53 @@ def web_state(
 
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    """While serving, keep the feed cache in step with what the leader renders; at the end, stop the
-    API's parsing process."""
+    """While serving, keep the feed cache in step with what the leader renders and write the polls
+    counted; at the end, stop the API's parsing process."""
     state = app.state.web
     assert isinstance(state, WebState)
     try:
-        async with _following(state.services, state.availability):
+        async with _following(state.services, state.availability), _counting(state.services):
             yield
     finally:
         await run_in_threadpool(state.bodies.close)
+
+
+@asynccontextmanager
+async def _counting(services: Services) -> AsyncIterator[None]:
+    """Polls counted here are written every few seconds, by this process's scheduler when it runs one
+    (jobs.readership), else (`serve --no-scheduler`) from here; and once more at shutdown, best effort."""
+    task = None
+    if not services.readership.flushed_by_scheduler:
+        task = asyncio.create_task(_flushing(services))
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+        await run_in_threadpool(_flush_at_exit, services)
+
+
+async def _flushing(services: Services) -> None:
+    while True:
+        await asyncio.sleep(READERSHIP_FLUSH_SECONDS)
+        try:
+            await run_in_threadpool(_flush, services)
+        except Exception as error:  # noqa: BLE001 - the counts wait for the next flush
+            if is_unavailable(error):
+                Availability.of(services.store.engine).failed(error)
+            else:
+                log.error("feed readership not written: %s: %s", type(error).__name__, error)
+
+
+def _flush(services: Services) -> int:
+    return readership.flush(services.store, services.readership, services.clock(), services.settings.tz)
+
+
+def _flush_at_exit(services: Services) -> None:
+    try:
+        _flush(services)
+    except Exception as error:  # noqa: BLE001 - shutting down: what cannot be written is lost
+        log.warning("feed readership not written at shutdown: %s", " ".join(str(error).split())[:300])
 
 
 @asynccontextmanager

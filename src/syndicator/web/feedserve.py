@@ -18,11 +18,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from syndicator import i18n, links
 from syndicator.i18n import N_, _
 from syndicator.publish.cache import FeedCache, RenderedFeed
+from syndicator.readership import Tally
 from syndicator.store.database import Availability, is_unavailable
 
 Headers = list[tuple[bytes, bytes]]
 ArchiveLookup = Callable[[str, int], RenderedFeed | None]
 
+_FEEDS = "/feeds/"
 _ARCHIVE = re.compile(r"^/feeds/([a-z0-9-]+)/archive/([1-9][0-9]{0,8})\.atom$")
 _GZIP_SUFFIX = '-gz"'
 RETRY_AFTER = "30"  # seconds, while the database is away: a restart or failover usually takes about that
@@ -77,8 +79,10 @@ class FeedServer:
         archive: ArchiveLookup,
         availability: Availability | None = None,
         language: str = i18n.SOURCE,
+        tally: Tally | None = None,
     ) -> None:
-        """`language`: the catalogue of the site's language, which the feeds are written in."""
+        """`language`: the catalogue of the site's language, which the feeds are written in. `tally`
+        counts the polls of each subscription feed by client family (none: nothing counted)."""
         self.app = app
         self.cache = cache
         self.hub = hub
@@ -92,6 +96,7 @@ class FeedServer:
         self._language = [(b"content-language", language.encode())]
         # responses by status, for /metrics (a dict increment is all a poll pays for it)
         self.served: dict[int, int] = {200: 0, 304: 0, 404: 0, 405: 0, 410: 0}
+        self.tally = tally
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -104,6 +109,14 @@ class FeedServer:
             await self._plain(send, 405, [(b"allow", b"GET, HEAD")])
             return
         doc = self.cache.get(path)
+        # readership counts the subscription feeds, the documents aggregators poll: not the OPML list
+        # (read once to subscribe) nor archive pages (history, read once by a reader filling gaps), so
+        # its keys are the cache's few documents, never what a client makes up
+        counted = (
+            path[len(_FEEDS) :]
+            if doc is not None and self.tally is not None and path != links.OPML_PATH
+            else None
+        )
         if doc is None:
             try:
                 doc = await self._archive_page(path)
@@ -123,7 +136,7 @@ class FeedServer:
                 self.served[404] += 1
                 await self._plain(send, 404)
             return
-        await self._send(doc, scope, send, method == "HEAD")
+        await self._send(doc, scope, send, method == "HEAD", counted)
 
     async def _plain(
         self,
@@ -157,9 +170,11 @@ class FeedServer:
             self._prepared[doc.path] = prepared
         return prepared
 
-    async def _send(self, doc: RenderedFeed, scope: Scope, send: Send, head: bool) -> None:
+    async def _send(
+        self, doc: RenderedFeed, scope: Scope, send: Send, head: bool, counted: str | None
+    ) -> None:
         prepared = self._prepare(doc)
-        if_none_match = if_modified_since = accept_encoding = None
+        if_none_match = if_modified_since = accept_encoding = user_agent = None
         for name, value in scope["headers"]:
             if name == b"if-none-match":
                 if_none_match = value
@@ -167,16 +182,22 @@ class FeedServer:
                 if_modified_since = value
             elif name == b"accept-encoding":
                 accept_encoding = value
+            elif name == b"user-agent":
+                user_agent = value
         gzip_ok = accept_encoding is not None and _accepts_gzip(accept_encoding)
         if _not_modified(doc, if_none_match, if_modified_since):
             headers = prepared.not_modified_gzip if gzip_ok else prepared.not_modified
             self.served[304] += 1
+            if counted is not None and self.tally is not None:
+                self.tally.poll(counted, user_agent, True)
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
         headers = prepared.full_gzip if gzip_ok else prepared.full
         body = b"" if head else (doc.body_gzip if gzip_ok else doc.body)
         self.served[200] += 1
+        if counted is not None and self.tally is not None:
+            self.tally.poll(counted, user_agent, False)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -5,7 +5,7 @@ they can be imported and tested alone; this is the one thing they share."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from syndicator.mail.composer import MailComposer
 from syndicator.publish.builder import FeedBuilder
 from syndicator.publish.cache import FeedCache
 from syndicator.publish.follower import CacheFollower
+from syndicator.readership import Tally
 from syndicator.store import Store
 from syndicator.store.database import Availability
 from syndicator.web import language
@@ -37,6 +38,7 @@ class Services:
     builder: FeedBuilder
     clock: Clock
     follower: CacheFollower | None = None  # set where another process may render the feeds
+    readership: Tally = field(default_factory=Tally)  # polls counted by the poll path, until flushed
 
 
 @dataclass(frozen=True)
