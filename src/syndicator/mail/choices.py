@@ -103,11 +103,13 @@ def add(
     language: str | None = None,
     default_language: str = i18n.SOURCE,
     actor: str | None = None,
+    address: str | None = None,
 ) -> tuple[Subscriber, bool]:
     """Add a subscriber or change an existing one's choices (keyed by address).
 
-    `actor` (such as "cli:<os user>"): the change is audited in its transaction, as `subscriber.add`
-    or `subscriber.update`, its detail the choices it changed (`changes`).
+    `actor` (such as "cli:<os user>", or a console account's username): the change is audited in its
+    transaction, as `subscriber.add` or `subscriber.update`, its detail the choices it changed
+    (`changes`); `address`: the console's client, for the audit log.
 
     `language` of their mail: None (or empty) keeps the one they have; a new address gets
     `default_language` (the site's: `settings.site.catalogue`).
@@ -144,7 +146,7 @@ def add(
         )
         if actor is not None:
             action = "subscriber.add" if created else "subscriber.update"
-            entry = AuditEntry(now, actor, action, person.email, changes(before, person) or None)
+            entry = AuditEntry(now, actor, action, person.email, changes(before, person) or None, address)
             store_audit.record(conn, entry)
         return person, created
 
@@ -169,26 +171,45 @@ def changes(before: Subscriber | None, after: Subscriber) -> str:
     return "; ".join(f"{key}: {then[key]} -> {now[key]}" for key in now if then[key] != now[key])
 
 
-def remove(store: Store, email: str, now: datetime | None = None, actor: str | None = None) -> bool:
-    """Forget an address entirely: the subscriber and the mails queued or sent to it; with `actor`
-    (and `now`), audited as `subscriber.remove` in the same transaction."""
+def remove(
+    store: Store,
+    email: str,
+    now: datetime | None = None,
+    actor: str | None = None,
+    address: str | None = None,
+) -> bool:
+    """Forget an address entirely: the subscriber, its status history and the mails queued or sent to
+    it; with `actor` (and `now`), audited as `subscriber.remove` in the same transaction (`address`:
+    the console's client)."""
     with store.writing() as conn:
         found = store_subscribers.by_email(conn, email)
         if found is None:
             return False
         store_subscribers.forget(conn, [found.id])
         if actor is not None and now is not None:
-            store_audit.record(conn, AuditEntry(now, actor, "subscriber.remove", found.email))
+            store_audit.record(conn, AuditEntry(now, actor, "subscriber.remove", found.email, None, address))
         return True
 
 
-def unsubscribe(store: Store, subscriber_id: int, now: datetime) -> bool:
+def unsubscribe(
+    store: Store,
+    subscriber_id: int,
+    now: datetime,
+    actor: str | None = None,
+    address: str | None = None,
+) -> bool:
+    """End a subscription (the person's link, or the office for them); False for no such subscriber.
+    With `actor` (the office's), a change is audited as `subscriber.unsubscribe` in its transaction."""
     with store.writing() as conn:
         found = store_subscribers.by_id(conn, subscriber_id)
         if found is None:
             return False
         if found.status is not SubscriberStatus.UNSUBSCRIBED:
             store_subscribers.unsubscribe(conn, subscriber_id, now)
+            if actor is not None:
+                detail = f"status: {found.status.value} -> {SubscriberStatus.UNSUBSCRIBED.value}"
+                entry = AuditEntry(now, actor, "subscriber.unsubscribe", found.email, detail, address)
+                store_audit.record(conn, entry)
         return True
 
 

@@ -86,6 +86,7 @@ ACTION_NAMES = {
     "subscriber.add": N_("Thêm người đăng ký"),
     "subscriber.update": N_("Đổi lựa chọn của người đăng ký"),
     "subscriber.remove": N_("Xóa người đăng ký"),
+    "subscriber.unsubscribe": N_("Hủy đăng ký giúp người đăng ký"),
     "subscriber.import": N_("Nhập danh sách người đăng ký"),
     "subscriber.export": N_("Xuất danh sách người đăng ký"),
     "subscriber.list": N_("Xem danh sách người đăng ký"),
