@@ -70,6 +70,8 @@ def test_an_admin_searches_by_address_or_name_in_any_case_and_filters(site: Site
     client = signed_in_client(site, "an")
     every = client.get(LIST)
     assert _found(every) == 4 and "nguyen.an@example.vn" in every.text and "Nguyễn Văn An" in every.text
+    assert '<a href="/admin/subscribers?status=pending">1</a>' in every.text  # counts by status
+    assert '<a href="/admin/subscribers?status=confirmed">3</a>' in every.text
     assert _found(client.get(LIST, params={"q": "BA.TRAN"})) == 1
     assert _found(client.get(LIST, params={"q": "văn an"})) == 1  # the name, its case ignored
     assert _found(client.get(LIST, params={"q": "%"})) == 1  # LIKE's wildcards are letters here
@@ -299,9 +301,16 @@ def test_bad_parameters_are_400_or_404_never_500(site: Site) -> None:
     ):
         answer = client.post(f"{LIST}/{person.id}/choices", data={"csrf_token": token, **fields})
         assert answer.status_code == 400, fields
+    named = client.post(
+        f"{LIST}/{person.id}/choices",
+        data={"csrf_token": token, "frequency": "daily", "everything": "1", "name": "a\x00b\u202e"},
+    )
+    assert named.status_code == 303  # control characters dropped (choices.clean_name)
+    cleaned = _person(site, "nguyen.an@example.vn")
+    assert cleaned is not None and cleaned.name == "ab"
     nul = client.post(f"{LIST}/new", data={"csrf_token": token, "email": "a\x00@b.vn", "frequency": "daily"})
     assert nul.status_code == 400
-    assert _person(site, "nguyen.an@example.vn") == person
+    assert _person(site, "nguyen.an@example.vn") == cleaned
 
 
 # -- officials -----------------------------------------------------------------------------------------

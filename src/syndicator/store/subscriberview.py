@@ -80,6 +80,13 @@ def search(conn: Connection, chosen: Filter, *, limit: int, offset: int = 0) -> 
     return [to_subscriber(row) for row in rows], total
 
 
+def counts(conn: Connection) -> dict[SubscriberStatus, int]:
+    """How many subscribers stand in each status (every status a key)."""
+    query = select(subscribers.c.status, func.count()).group_by(subscribers.c.status)
+    found = {str(status): int(n) for status, n in conn.execute(query)}
+    return {status: found.get(status.value, 0) for status in SubscriberStatus}
+
+
 def listed(conn: Connection, subscriber_ids: Sequence[int]) -> set[int]:
     """Which of these subscribers the office's officials file lists."""
     if not subscriber_ids:

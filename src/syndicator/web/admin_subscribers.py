@@ -238,14 +238,15 @@ def _filter(request: Request, who: Signed) -> subscriberview.Filter | Problem:
 
 def _found(
     store: Store, chosen: subscriberview.Filter, number: int, who: Signed, request: Request
-) -> tuple[list[Subscriber], int, set[int]]:
+) -> tuple[list[Subscriber], int, set[int], dict[SubscriberStatus, int]]:
     with store.writing() as conn:
         people, total = subscriberview.search(conn, chosen, limit=PAGE, offset=(number - 1) * PAGE)
         on_file = subscriberview.listed(conn, [p.id for p in people])
+        by_status = subscriberview.counts(conn)
         if who.account.role.sees_personal_data and people:
             detail = f"{len(people)} of {total} (page {number}; {request.url.query or 'no filter'})"
             _audit(conn, who, request, "subscriber.list", None, detail[:500])
-    return people, total, on_file
+    return people, total, on_file, by_status
 
 
 @guarded(Role.VIEWER)
@@ -257,7 +258,9 @@ async def listing(request: Request, who: Signed, data: FormData | None) -> Respo
     if isinstance(chosen, Problem):
         return problem(request, chosen, who)
     state = web(request)
-    people, total, on_file = await run_in_threadpool(_found, state.store, chosen, number, who, request)
+    people, total, on_file, by_status = await run_in_threadpool(
+        _found, state.store, chosen, number, who, request
+    )
     names = await run_in_threadpool(_category_names, request)
     rows = [(p, _shown(who, p.email), p.id in on_file) for p in people]
     query = {k: v for k, v in request.query_params.items() if k in _FILTERS and v}
@@ -276,6 +279,7 @@ async def listing(request: Request, who: Signed, data: FormData | None) -> Respo
         chosen=chosen,
         category_names=names,
         page_link=page_link,
+        by_status=by_status,
         done=DONE.get(request.query_params.get("xong", "")),
         languages=i18n.LANGUAGES,
         statuses=list(SubscriberStatus),
