@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from syndicator.model import Article, DigestRun, DigestRunStatus, Frequency
@@ -107,3 +107,15 @@ def _run(row: Row[Any]) -> DigestRun:
         status=DigestRunStatus(row.status),
         mails=row.mails,
     )
+
+
+def runs(conn: Connection, *, limit: int, offset: int = 0) -> tuple[list[DigestRun], int]:
+    """A page of digest runs, the latest window first, and how many runs there are (the console)."""
+    rows = conn.execute(
+        select(digest_runs)
+        .order_by(digest_runs.c.window_end.desc(), digest_runs.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    total = conn.execute(select(func.count()).select_from(digest_runs)).scalar_one()
+    return [_run(row) for row in rows], int(total)

@@ -91,6 +91,8 @@ ACTION_NAMES = {
     "subscriber.export": N_("Xuất danh sách người đăng ký"),
     "subscriber.list": N_("Xem danh sách người đăng ký"),
     "subscriber.view": N_("Xem địa chỉ người đăng ký"),
+    "mail.retry": N_("Gửi lại thư ngay"),
+    "mail.cancel": N_("Hủy thư"),
     "article.withdraw": N_("Gỡ bài viết"),
     "article.restore": N_("Đăng lại bài viết đã gỡ"),
 }
