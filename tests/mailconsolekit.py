@@ -63,3 +63,29 @@ def status(site: Site, outbox_id: int) -> OutboxStatus:
         found = mailqueue.mail(conn, outbox_id)
     assert found is not None
     return found.status
+
+
+# words of the mail and digest pages: none may be left on a page asked for in English
+VIETNAMESE_WORDS = (
+    "Trạng thái",
+    "Người nhận",
+    "Loại thư",
+    "Lượt gửi",
+    "Các lần gửi",
+    "Gửi lại ngay",
+    "Hủy thư",
+    "Bản tin định kỳ",
+    "Đang chờ",
+    "Đã gửi",
+    "thư bị kẹt",
+    "Xem trước",
+    "Xem như",
+    "Hằng ngày",
+    "Trở lại",
+    "bài viết",
+    "Nội dung",
+)
+
+
+def vietnamese_left(html: str) -> list[str]:
+    return [word for word in VIETNAMESE_WORDS if word in html]

@@ -13,7 +13,7 @@ import pytest
 
 from syndicator import access
 from tests.consolekit import form_token, signed_in_client
-from tests.mailconsolekit import mail_site
+from tests.mailconsolekit import mail_site, vietnamese_left
 from tests.subscribekit import Site
 
 
@@ -132,3 +132,11 @@ def test_odd_preview_forms_and_pages_are_a_clear_answer_never_a_500(site: Site) 
         assert answer.status_code == code, fields
     assert client.get("/admin/digests", params={"trang": "0"}).status_code == 404
     assert client.get("/admin/digests", params={"trang": "50"}).status_code == 200
+
+
+def test_the_pages_in_english_keep_no_vietnamese_words(site: Site) -> None:
+    client = signed_in_client(site, "an")
+    for path in ("/admin/digests", "/admin/digests/preview?frequency=weekly&mail_lang=en"):
+        page = client.get(path + ("&" if "?" in path else "?") + "lang=en")
+        assert page.status_code == 200
+        assert vietnamese_left(page.text) == [], path

@@ -16,7 +16,7 @@ from syndicator import access
 from syndicator.model import OutboxStatus
 from syndicator.store import mailqueue
 from tests.consolekit import form_token, signed_in_client
-from tests.mailconsolekit import REFUSED_FOR_NOW, later, mail_of, mail_site, smtp_of, status
+from tests.mailconsolekit import REFUSED_FOR_NOW, later, mail_of, mail_site, smtp_of, status, vietnamese_left
 from tests.smtp_server import Fault
 from tests.subscribekit import Site
 
@@ -185,3 +185,13 @@ def test_odd_mail_ids_and_forms_are_a_clear_answer_never_a_500(site: Site) -> No
 def _mails(site: Site, email: str) -> list[mailqueue.Mail]:
     with site.store.reading() as conn:
         return mailqueue.mails(conn, mailqueue.Filter(address=email), limit=50)[0]
+
+
+def test_the_pages_in_english_keep_no_vietnamese_words(site: Site) -> None:
+    client = signed_in_client(site, "an")
+    x = next(m for m in _mails(site, "x@xa.test") if m.status is OutboxStatus.FAILED)
+    for path in ("/admin/mail", f"/admin/mail/{x.id}", f"/admin/mail/{mail_of(site, 'z@xa.test').id}"):
+        page = client.get(path, params={"lang": "en"})
+        assert page.status_code == 200
+        assert vietnamese_left(page.text) == [], path
+    assert "Retry now" in client.get(f"/admin/mail/{x.id}", params={"lang": "en"}).text
