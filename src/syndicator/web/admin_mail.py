@@ -432,7 +432,7 @@ def _preview(
     state = web(request)
     person = None
     if asked.subscriber_id is not None:
-        with state.store.writing() as conn:
+        with state.store.writing() if audited else state.store.reading() as conn:
             person = by_id(conn, asked.subscriber_id)
             if person is None:
                 return None
