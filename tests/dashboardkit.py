@@ -38,6 +38,7 @@ def seed(store: Store, now: datetime) -> None:
         claimed = mailqueue.claim(conn, now, 10, "test", now + timedelta(minutes=5))
         by_person = {c.subscriber_id: c.id for c in claimed}
         mailqueue.mark_sent(conn, by_person[first.id], now, "test")
+        mailqueue.record_attempt(conn, by_person[first.id], now, Outcome.SENT, "test", code=250)
         mailqueue.record_attempt(conn, by_person[second.id], now, Outcome.BOUNCED, "test", code=550)
         mailqueue.mark_failed(conn, by_person[second.id], "550 no such user", "test")
     today = now.astimezone(VIETNAM).date()

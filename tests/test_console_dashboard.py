@@ -54,6 +54,7 @@ def test_the_dashboard_shows_every_chart_as_an_svg_image_with_the_seeded_data(si
     # the week's 2 articles of EVENTS
     assert {2, 1} <= set(_values(charts["subscribers"].text))
     assert 1 in _values(charts["mails"].text)
+    assert "<dt>Thư đã gửi hôm nay</dt><dd>1</dd>" in home.text
     assert {3, 4} <= set(_values(charts["polls"].text))
     assert 2 in _values(charts["articles"].text)
     assert EVENTS in charts["articles"].text  # the series' name, in the legend

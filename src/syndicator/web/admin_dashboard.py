@@ -108,6 +108,11 @@ async def dashboard_of(request: Request, days: int) -> tuple[Dashboard, dict[str
 # -- the charts, in the language being made -------------------------------------------------------------
 
 
+def _said(msgid: str) -> str:
+    """A constant's msgid (marked with N_) in the language being made."""
+    return i18n.gettext(msgid)
+
+
 def _short(day: Any, lang: str) -> str:
     """A day on an axis: "29 thg 11", "29 Nov" (Babel's skeleton, the month named so no reader
     takes 11/12 for 12/11)."""
@@ -116,26 +121,26 @@ def _short(day: Any, lang: str) -> str:
 
 def charts_of(found: Dashboard, lang: str, name_of: Callable[[str], str]) -> dict[str, Chart]:
     """Every chart of the dashboard, its words in `lang` (called inside i18n.using(lang))."""
-    _ = i18n.gettext
     days = [d.day for d in found.days]
     labels = tuple(_short(d, lang) for d in days)
     rows = tuple(dates.day(d, lang) for d in days)
     first, last = dates.span(days[0], days[-1], lang)
 
     def alt(key: str) -> str:
-        return _(ALTS[key]) % {"first": first, "last": last}
+        return _said(ALTS[key]) % {"first": first, "last": last}
 
     made = [
-        Chart("subscribers", _(TITLES["subscribers"]), alt("subscribers"), labels, rows, tuple(
-            Series(_(name), tuple(day.get(status, 0) for day in found.subscribers))
+        Chart("subscribers", _said(TITLES["subscribers"]), alt("subscribers"), labels, rows, tuple(
+            Series(_said(name), tuple(day.get(status, 0) for day in found.subscribers))
             for status, name in SUBSCRIBER_STATUSES.items()
         )),
-        Chart("mails", _(TITLES["mails"]), alt("mails"), labels, rows, tuple(
-            Series(_(MAIL_NAMES[key]), tuple(day.get(key, 0) for day in found.mails)) for key in MAIL_OUTCOMES
+        Chart("mails", _said(TITLES["mails"]), alt("mails"), labels, rows, tuple(
+            Series(_said(MAIL_NAMES[key]), tuple(day.get(key, 0) for day in found.mails))
+            for key in MAIL_OUTCOMES
         )),
-        Chart("polls", _(TITLES["polls"]), alt("polls"), labels, rows, (
-            Series(_(POLL_NAMES[0]), tuple(p.full for p in found.polls)),
-            Series(_(POLL_NAMES[1]), tuple(p.not_modified for p in found.polls)),
+        Chart("polls", _said(TITLES["polls"]), alt("polls"), labels, rows, (
+            Series(_said(POLL_NAMES[0]), tuple(p.full for p in found.polls)),
+            Series(_said(POLL_NAMES[1]), tuple(p.not_modified for p in found.polls)),
         ), bars=True),
         _weekly(found, lang, name_of, alt("articles")),
     ]  # fmt: skip
@@ -151,7 +156,7 @@ def _weekly(found: Dashboard, lang: str, name_of: Callable[[str], str], alt: str
         rows.append(i18n.gettext("Từ %(first)s đến %(last)s") % {"first": first, "last": last})
     return Chart(
         "articles",
-        i18n.gettext(TITLES["articles"]),
+        _said(TITLES["articles"]),
         alt,
         tuple(_short(w.first, lang) for w in found.weeks),
         tuple(rows),

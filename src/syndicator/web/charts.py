@@ -21,9 +21,13 @@ sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, pygal.PluginIm
 
 WIDTH = 800  # the viewBox: the <img> scales it to its box
 HEIGHT = 400
-MAJOR_LABELS = 10  # at most this many x labels written, however many days
-# Okabe and Ito's palette: told apart with the common colour-vision deficiencies, and in grey print
-COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+MAJOR_LABELS = 7  # at most this many x labels written, however many days: level, never overlapping
+# Okabe and Ito's palette (told apart with the common colour-vision deficiencies), then Tol's muted
+# colours for a site with more categories than eight
+COLOURS = (
+    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442",
+    "#882255", "#44AA99", "#999933", "#332288", "#AA4499", "#117733", "#DDCC77", "#88CCEE",
+)  # fmt: skip
 STYLE = Style(
     background="#ffffff",
     plot_background="#ffffff",
@@ -31,10 +35,10 @@ STYLE = Style(
     foreground_strong="#111111",
     foreground_subtle="#666666",
     font_family='system-ui, "Segoe UI", Roboto, "Noto Sans", "Helvetica Neue", Arial, sans-serif',
-    label_font_size=13,
-    major_label_font_size=13,
-    legend_font_size=14,
-    title_font_size=18,
+    label_font_size=15,
+    major_label_font_size=15,
+    legend_font_size=16,
+    title_font_size=19,
     colors=COLOURS,
 )
 
@@ -61,6 +65,7 @@ class Chart:
 
 
 def svg(chart: Chart) -> bytes:
+    ticks = _ticks(_highest(chart))
     drawn = (pygal.StackedBar if chart.bars else pygal.Line)(
         js=[],
         style=STYLE,
@@ -68,15 +73,17 @@ def svg(chart: Chart) -> bytes:
         height=HEIGHT,
         explicit_size=False,
         legend_at_bottom=True,
-        legend_at_bottom_columns=min(4, max(1, len(chart.series))),
-        truncate_legend=40,
+        legend_at_bottom_columns=min(3, max(1, len(chart.series))),
+        truncate_legend=30,
         show_minor_x_labels=False,
         x_labels_major_every=max(1, -(-len(chart.labels) // MAJOR_LABELS)),
-        x_label_rotation=0 if len(chart.labels) <= MAJOR_LABELS else 30,
-        min_scale=1,
-        max_scale=6,
-        range=(0, max(1, _highest(chart))),
-        dots_size=2,
+        x_label_rotation=0,
+        truncate_label=-1,  # pygal would cut every label to the room of one day, majors too
+        margin_bottom=36,  # pygal underestimates the legend's rows at these font sizes
+        range=(0, ticks[-1]),
+        y_labels=ticks,
+        stroke_style={"width": 3},
+        dots_size=3 if len(chart.labels) <= 31 else 1.5,
         print_values=False,
         include_x_axis=True,
         no_data_text="",
@@ -93,6 +100,18 @@ def svg(chart: Chart) -> bytes:
         if parent is not None:
             parent.remove(node)
     return bytes(etree.tostring(tree, xml_declaration=True, encoding="utf-8"))
+
+
+def _ticks(highest: int) -> list[int]:
+    """Whole numbers up the y axis (people, mails, polls: never 0.4 of one), about five steps of 1, 2
+    or 5 times a power of ten, the last at or above `highest`."""
+    rough = max(1, highest) / 5
+    power = 1
+    while power * 10 <= rough:
+        power *= 10
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= rough)
+    top = -(-max(1, highest) // step) * step
+    return list(range(0, top + 1, step))
 
 
 def _highest(chart: Chart) -> int:
