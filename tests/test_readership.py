@@ -91,51 +91,73 @@ def test_hostile_user_agents_cost_little_and_give_bounded_answers() -> None:
 # --- the tally -------------------------------------------------------------------------------------
 
 
+def _flushed(tally: Tally) -> dict[tuple[str, str], Counts]:
+    """What a flush that succeeds would write."""
+    with tally.flushing:
+        grown, mark = tally.take()
+        tally.written(mark)
+    return grown
+
+
 def test_tally_counts_polls_304s_and_the_latest_report_then_starts_again() -> None:
     tally = Tally()
     tally.poll("thong-bao.atom", FEEDLY.encode(), False)
     tally.poll("thong-bao.atom", FEEDLY.replace("42", "43").encode(), True)
     tally.poll("thong-bao.atom", FIREFOX.encode(), True)
     tally.poll("all.rss", None, False)
-    assert tally.take() == {
+    assert _flushed(tally) == {
         ("thong-bao.atom", "Feedly"): Counts(2, 1, 43),
         ("thong-bao.atom", "Browser"): Counts(1, 1, None),
         ("all.rss", "Other"): Counts(1, 0, None),
     }
-    assert tally.take() == {}
-    assert len(tally) == 0
+    assert _flushed(tally) == {}
+    tally.poll("all.rss", FEEDLY.encode(), True)
+    tally.poll("all.rss", None, False)
+    assert _flushed(tally) == {
+        ("all.rss", "Feedly"): Counts(1, 1, 42),
+        ("all.rss", "Other"): Counts(1, 0, None),
+    }
+    assert len(tally) == 4  # one counter per (feed, family) seen: bounded by the documents that exist
 
 
-def test_tally_restore_adds_back_and_keeps_a_newer_report() -> None:
+def test_a_flush_not_written_leaves_its_counts_for_the_next() -> None:
     tally = Tally()
     tally.poll("a.atom", FEEDLY.encode(), True)
-    taken = tally.take()
+    with tally.flushing:
+        tally.take()  # the database refused: `written` never called
     tally.poll("a.atom", FEEDLY.replace("42", "50").encode(), False)
-    tally.restore(taken)
-    assert tally.take() == {("a.atom", "Feedly"): Counts(2, 1, 50)}
+    tally.poll("a.atom", FIREFOX.encode(), False)
+    assert _flushed(tally) == {
+        ("a.atom", "Feedly"): Counts(2, 1, 50),
+        ("a.atom", "Browser"): Counts(1, 0, None),
+    }
 
 
-def test_tally_counts_exactly_while_taken_from_another_thread() -> None:
+def test_tally_counts_exactly_while_flushed_from_another_thread() -> None:
     tally = Tally()
-    taken: list[dict[tuple[str, str], Counts]] = []
+    flushes: list[dict[tuple[str, str], Counts]] = []
     stop = threading.Event()
 
     def flusher() -> None:
         while not stop.is_set():
-            taken.append(tally.take())
+            flushes.append(_flushed(tally))
 
     thread = threading.Thread(target=flusher)
     thread.start()
     try:
-        for n in range(20_000):
+        for n in range(50_000):
             tally.poll("a.atom", FEEDLY.encode(), n % 2 == 0)
+            tally.poll(f"{n % 7}.atom", None, False)  # new keys while a flush copies the table
     finally:
         stop.set()
         thread.join()
-    taken.append(tally.take())
-    polls = sum(t[("a.atom", "Feedly")].polls for t in taken if t)
-    unchanged = sum(t[("a.atom", "Feedly")].not_modified for t in taken if t)
-    assert (polls, unchanged) == (20_000, 10_000)
+    flushes.append(_flushed(tally))
+    feedly = [f[("a.atom", "Feedly")] for f in flushes if ("a.atom", "Feedly") in f]
+    assert sum(c.polls for c in feedly) == 50_000
+    assert sum(c.not_modified for c in feedly) == 25_000
+    assert all(c.not_modified <= c.polls for c in feedly)
+    assert sum(c.polls for f in flushes for (feed, _), c in f.items() if feed != "a.atom") == 50_000
+    assert len(flushes) > 2
 
 
 def test_two_instances_flush_into_the_same_rows(store: Store) -> None:

@@ -67,70 +67,92 @@ def client(user_agent: bytes | None) -> Client:
     return Client(family, subscribers)
 
 
-class _Count:
-    __slots__ = ("not_modified", "polls", "subscribers")
-
-    def __init__(self) -> None:
-        self.polls = 0
-        self.not_modified = 0
-        self.subscribers: int | None = None
-
-
 @dataclass(frozen=True, slots=True)
 class Counts:
     """What was counted for one feed document and client family since the last flush."""
 
     polls: int
     not_modified: int
-    subscribers: int | None  # the latest count reported, if any
+    subscribers: int | None  # the latest count reported since, if any
+
+
+Key = tuple[str, str]  # (feed document, client family)
+FEEDS = "/feeds/"  # a document's name is its path under this: "thong-bao.atom", as its URL ends
+SEEN_REQUESTS = 4096  # (document, User-Agent) pairs remembered by the poll path before it starts afresh
+_C_POLLS, _C_NOT_MODIFIED, _C_REPORTS, _C_LATEST = range(4)  # a counter's cells
 
 
 class Tally:
-    """Polls per (feed document, client family) since the last flush, in memory.
+    """Polls per (feed document, client family), counted in memory by the poll path.
 
-    A poll pays for a cached parse, a lock taken uncontended and two integer additions; a flush takes
-    the whole table at once (`take`) and starts a new one, and gives it back (`restore`) when it could
-    not be written. The keys are bounded: documents that exist (the poll path counts only 200 and 304)
-    times the fixed families. The day is the flush's: a poll counted just before midnight and flushed
-    just after counts for the new day (a few seconds of a day's polls, at most)."""
+    The counters only grow, and only the poll path writes them (one thread: the event loop), so it takes
+    no lock: a poll is a cached parse, a dictionary lookup and two or three integer additions. A flush
+    reads them from any thread and writes what grew since the last flush it wrote (`take`, then
+    `written` once the database has it): a count read while a poll adds to it is only caught by the
+    next flush, never lost, and a flush that fails leaves everything for the next. The keys are
+    bounded: documents that exist (the poll path counts only 200 and 304) times the fixed families.
+    The day is the flush's: a poll counted just before midnight and flushed just after counts for the
+    new day (a few seconds of a day's polls, at most)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()  # the event loop counts, a scheduler or pool thread takes
-        self._counts: dict[tuple[str, str], _Count] = {}
+        self._counters: dict[Key, list[int]] = {}  # polls, not modified, reports, last report
+        # the poll path's shortcut: a (document, User-Agent) seen before -> its counter and report, so
+        # that a fetcher polling again costs one lookup (bounded: cleared when full)
+        self._seen: dict[tuple[str, bytes | None], tuple[list[int], int | None]] = {}
+        self._written: dict[Key, tuple[int, int, int]] = {}  # polls, not modified, reports flushed
+        # held by a flush from `take` to `written` (store/readership.flush): two flushers at once (a
+        # scheduler's job, the web app's shutdown) would each write the same growth
+        self.flushing = threading.Lock()
         self.flushed_by_scheduler = False  # set by jobs.start: then the web app leaves flushing to it
 
-    def poll(self, feed: str, user_agent: bytes | None, not_modified: bool) -> None:
-        """One answered poll of `feed` (its path under /feeds/)."""
+    def poll(self, path: str, user_agent: bytes | None, not_modified: bool) -> None:
+        """One answered poll of the document at `path` (as served: "/feeds/thong-bao.atom"). Called
+        from one thread only."""
+        seen = self._seen.get((path, user_agent))
+        if seen is None:
+            seen = self._first(path, user_agent)
+        counter, subscribers = seen
+        counter[_C_POLLS] += 1
+        if not_modified:
+            counter[_C_NOT_MODIFIED] += 1
+        if subscribers is not None:
+            counter[_C_LATEST] = subscribers
+            counter[_C_REPORTS] += 1  # after the count: a flush that sees this report sees its count
+
+    def _first(self, path: str, user_agent: bytes | None) -> tuple[list[int], int | None]:
         found = client(user_agent)
-        key = (feed, found.family)
-        with self._lock:
-            count = self._counts.get(key)
-            if count is None:
-                count = self._counts[key] = _Count()
-            count.polls += 1
-            if not_modified:
-                count.not_modified += 1
-            if found.subscribers is not None:
-                count.subscribers = found.subscribers
+        key = (path.removeprefix(FEEDS), found.family)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = [0, 0, 0, 0]
+        if len(self._seen) >= SEEN_REQUESTS:
+            self._seen = {}
+        seen = self._seen[(path, user_agent)] = (counter, found.subscribers)
+        return seen
 
-    def take(self) -> dict[tuple[str, str], Counts]:
-        """Everything counted so far, by (feed, family); the tally starts again from nothing."""
-        with self._lock:
-            taken, self._counts = self._counts, {}
-        return {key: Counts(c.polls, c.not_modified, c.subscribers) for key, c in taken.items()}
+    def take(self) -> tuple[dict[Key, Counts], dict[Key, tuple[int, int, int]]]:
+        """What grew since the last flush written, by (feed, family), and the mark to give `written`
+        once it is in the database. Nothing grew: an empty dict. Under `flushing`."""
+        counters = self._counters.copy()  # one C call: safe while the poll path adds a key
+        grown: dict[Key, Counts] = {}
+        mark: dict[Key, tuple[int, int, int]] = {}
+        for key, counter in counters.items():
+            reports = counter[_C_REPORTS]
+            subscribers = counter[_C_LATEST]  # read after `reports`: never older than it
+            not_modified = counter[_C_NOT_MODIFIED]
+            polls = counter[_C_POLLS]  # read after: a poll adds here first, so never fewer than 304s
+            before = self._written.get(key, (0, 0, 0))
+            mark[key] = (polls, not_modified, reports)
+            if polls > before[0] or reports > before[2]:
+                reported = subscribers if reports > before[2] else None
+                grown[key] = Counts(polls - before[0], not_modified - before[1], reported)
+        return grown, mark
 
-    def restore(self, taken: dict[tuple[str, str], Counts]) -> None:
-        """Adds back what `take` gave, for a flush that failed: the next one writes it (a report
-        counted since is newer than the one given back, so it stays)."""
-        with self._lock:
-            for key, counts in taken.items():
-                count = self._counts.get(key)
-                if count is None:
-                    count = self._counts[key] = _Count()
-                count.polls += counts.polls
-                count.not_modified += counts.not_modified
-                if count.subscribers is None:
-                    count.subscribers = counts.subscribers
+    def written(self, mark: dict[Key, tuple[int, int, int]]) -> None:
+        """The counts `take` gave with `mark` are in the database: the next flush starts from there.
+        Under `flushing`, held since `take`."""
+        self._written.update(mark)
 
     def __len__(self) -> int:
-        return len(self._counts)
+        """How many (feed, family) counters there are."""
+        return len(self._counters)

@@ -104,24 +104,21 @@ def add(conn: Connection, counts: Sequence[Counted]) -> None:
 
 
 def flush(store: Store, tally: Tally, now: datetime, tz: tzinfo) -> int:
-    """Writes what `tally` counted as polls of today (the site's calendar, at `now`) and returns how
-    many rows it added to; when the database cannot take them they go back into the tally for the next
-    flush, and the error goes up. Nothing counted: no database work at all."""
-    taken = tally.take()
-    if not taken:
-        return 0
-    day = now.astimezone(tz).date()
-    counts = [
-        Counted(feed, day, family, c.polls, c.not_modified, c.subscribers, now)
-        for (feed, family), c in taken.items()
-    ]
-    try:
-        with store.writing() as conn:
-            add(conn, counts)
-    except BaseException:
-        tally.restore(taken)
-        raise
-    return len(counts)
+    """Writes what `tally` counted since its last flush as polls of today (the site's calendar, at
+    `now`) and returns how many rows it added to. When the database cannot take them the error goes up
+    and the counts stay for the next flush. Nothing counted: no database work at all."""
+    with tally.flushing:
+        grown, mark = tally.take()
+        if grown:
+            day = now.astimezone(tz).date()
+            counts = [
+                Counted(feed, day, family, c.polls, c.not_modified, c.subscribers, now)
+                for (feed, family), c in grown.items()
+            ]
+            with store.writing() as conn:
+                add(conn, counts)
+        tally.written(mark)
+        return len(grown)
 
 
 def polls_by_day(conn: Connection, days: Sequence[Day]) -> list[PollDay]:

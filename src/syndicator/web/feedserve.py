@@ -24,7 +24,6 @@ from syndicator.store.database import Availability, is_unavailable
 Headers = list[tuple[bytes, bytes]]
 ArchiveLookup = Callable[[str, int], RenderedFeed | None]
 
-_FEEDS = "/feeds/"
 _ARCHIVE = re.compile(r"^/feeds/([a-z0-9-]+)/archive/([1-9][0-9]{0,8})\.atom$")
 _GZIP_SUFFIX = '-gz"'
 RETRY_AFTER = "30"  # seconds, while the database is away: a restart or failover usually takes about that
@@ -112,11 +111,7 @@ class FeedServer:
         # readership counts the subscription feeds, the documents aggregators poll: not the OPML list
         # (read once to subscribe) nor archive pages (history, read once by a reader filling gaps), so
         # its keys are the cache's few documents, never what a client makes up
-        counted = (
-            path[len(_FEEDS) :]
-            if doc is not None and self.tally is not None and path != links.OPML_PATH
-            else None
-        )
+        counted = doc is not None and self.tally is not None and path != links.OPML_PATH
         if doc is None:
             try:
                 doc = await self._archive_page(path)
@@ -170,9 +165,7 @@ class FeedServer:
             self._prepared[doc.path] = prepared
         return prepared
 
-    async def _send(
-        self, doc: RenderedFeed, scope: Scope, send: Send, head: bool, counted: str | None
-    ) -> None:
+    async def _send(self, doc: RenderedFeed, scope: Scope, send: Send, head: bool, counted: bool) -> None:
         prepared = self._prepare(doc)
         if_none_match = if_modified_since = accept_encoding = user_agent = None
         for name, value in scope["headers"]:
@@ -188,16 +181,16 @@ class FeedServer:
         if _not_modified(doc, if_none_match, if_modified_since):
             headers = prepared.not_modified_gzip if gzip_ok else prepared.not_modified
             self.served[304] += 1
-            if counted is not None and self.tally is not None:
-                self.tally.poll(counted, user_agent, True)
+            if counted and self.tally is not None:
+                self.tally.poll(doc.path, user_agent, True)
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
         headers = prepared.full_gzip if gzip_ok else prepared.full
         body = b"" if head else (doc.body_gzip if gzip_ok else doc.body)
         self.served[200] += 1
-        if counted is not None and self.tally is not None:
-            self.tally.poll(counted, user_agent, False)
+        if counted and self.tally is not None:
+            self.tally.poll(doc.path, user_agent, False)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
