@@ -6,23 +6,32 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError
+from starlette.types import ASGIApp
 
 from syndicator import dates
 from syndicator.accounts import Role
+from syndicator.config import Settings
+from syndicator.jobs import Jobs
 from syndicator.readership import FAMILIES, MAX_SUBSCRIBERS, Client, Counts, Tally, client
+from syndicator.service import Service, assemble
 from syndicator.store import Store
 from syndicator.store import readership as stored
 from syndicator.store.readership import Counted, PollDay
 from syndicator.store.schema import feed_readership
 from tests.consolekit import make_account, signed_in_client
+from tests.factories import FakeClock
 from tests.hostile import finishes
+from tests.live import free_port
+from tests.processes import eventually
 from tests.subscribekit import Site, running_site
 
 HANOI = timezone(timedelta(hours=7))
@@ -380,3 +389,83 @@ def test_readership_needs_a_session(site: Site) -> None:
     with httpx.Client(base_url=site.url) as anonymous:
         assert anonymous.get("/admin/api/readership").status_code == 401
         assert anonymous.get("/admin/feeds").status_code == 303
+
+
+# --- the web app's own flush (serve --no-scheduler) -------------------------------------------------
+
+
+@contextmanager
+def _serving_with_lifespan(app: ASGIApp) -> Iterator[str]:
+    """uvicorn with its lifespan on, as `serve` runs it: the app's start and shutdown run."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    eventually(lambda: server.started or not thread.is_alive(), "uvicorn started")
+    assert thread.is_alive()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+def _polls(store: Store, day: date) -> int:
+    with store.reading() as conn:
+        return sum(f.polls for f in stored.feeds(conn, day, day))
+
+
+@pytest.fixture
+def service(settings: Settings, store: Store, clock: FakeClock) -> Iterator[Service]:
+    made = assemble(settings, store, clock)
+    yield made
+    made.close()
+
+
+def _serving(service: Service) -> AbstractContextManager[httpx.Client]:
+    from syndicator.web.app import create_app
+
+    @contextmanager
+    def client() -> Iterator[httpx.Client]:
+        with _serving_with_lifespan(create_app(service.services)) as url, httpx.Client(base_url=url) as c:
+            yield c
+
+    return client()
+
+
+def _today(service: Service) -> date:
+    return service.services.clock().astimezone(service.settings.tz).date()
+
+
+def test_without_a_scheduler_the_app_flushes_every_few_seconds(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("syndicator.web.app.READERSHIP_FLUSH_SECONDS", 0.05)
+    with _serving(service) as client:
+        assert client.get("/feeds/all.atom", headers={"user-agent": FEEDLY}).status_code == 200
+        eventually(lambda: _polls(service.services.store, _today(service)) == 1, "the poll written")
+
+
+def test_what_is_counted_is_written_at_shutdown(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("syndicator.web.app.READERSHIP_FLUSH_SECONDS", 3600.0)
+    with _serving(service) as client:
+        for _ in range(3):
+            client.get("/feeds/all.atom", headers={"user-agent": FEEDLY})
+        assert _polls(service.services.store, _today(service)) == 0
+    assert _polls(service.services.store, _today(service)) == 3
+
+
+def test_with_a_scheduler_its_job_flushes(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("syndicator.web.app.READERSHIP_FLUSH_SECONDS", 0.0)  # were the app to flush
+    service.services.readership.flushed_by_scheduler = True  # as jobs.start says
+    store = service.services.store
+    with _serving(service) as client:
+        client.get("/feeds/all.atom", headers={"user-agent": FEEDLY})
+        client.get("/feeds/all.atom", headers={"user-agent": INOREADER})
+        assert _polls(store, _today(service)) == 0
+        Jobs(service).readership()
+        assert _polls(store, _today(service)) == 2
+        client.get("/feeds/all.atom", headers={"user-agent": FEEDLY})
+    assert _polls(store, _today(service)) == 3  # the shutdown's flush, scheduler or not
