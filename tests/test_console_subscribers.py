@@ -171,6 +171,9 @@ def test_an_admin_adds_a_pending_address_asked_to_confirm_or_one_the_office_vouc
     ]
     page = client.get(added.headers["location"])
     assert "Moi@example.vn" in page.text and "Thư xác nhận đăng ký" in page.text
+    with site.store.reading() as conn:
+        (mail,), _ = subscriberview.mails_of(conn, pending.id, 10)
+    assert f'href="/admin/mail/{mail.id}"' in page.text  # the mail's own page, with its attempts
 
 
 def test_a_bad_address_or_category_is_422_with_the_form_again(site: Site) -> None:

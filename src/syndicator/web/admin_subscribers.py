@@ -30,11 +30,11 @@ from syndicator.accounts import AuditEntry, Role, Signed, masked_address
 from syndicator.addresses import key as address_key
 from syndicator.i18n import N_
 from syndicator.mail import choices, csvio, officials, optin
-from syndicator.model import Frequency, OutboxKind, OutboxStatus, Source, Subscriber, SubscriberStatus
+from syndicator.model import Frequency, Source, Subscriber, SubscriberStatus
 from syndicator.store import Store, subscriberview
 from syndicator.store import audit as store_audit
 from syndicator.store import subscribers as store_subscribers
-from syndicator.web import forms
+from syndicator.web import admin_mail, forms
 from syndicator.web.admin import BAD_REQUEST, FORBIDDEN, PREFIX, guarded, page, problem
 from syndicator.web.problems import Problem
 from syndicator.web.state import page_language, web
@@ -86,18 +86,6 @@ FREQUENCY_NAMES = {
     Frequency.IMMEDIATE: N_("Ngay khi có tin mới"),
     Frequency.DAILY: N_("Hằng ngày"),
     Frequency.WEEKLY: N_("Hằng tuần"),
-}
-MAIL_STATUS_NAMES = {
-    OutboxStatus.PENDING: N_("Đang chờ gửi"),
-    OutboxStatus.SENDING: N_("Đang gửi"),
-    OutboxStatus.SENT: N_("Đã gửi"),
-    OutboxStatus.FAILED: N_("Gửi không được"),
-    OutboxStatus.CANCELLED: N_("Đã hủy"),
-}
-KIND_NAMES = {
-    OutboxKind.DIGEST: N_("Bản tin định kỳ"),
-    OutboxKind.IMMEDIATE: N_("Tin ngay"),
-    OutboxKind.CONFIRM: N_("Thư xác nhận đăng ký"),
 }
 LANGUAGE_NAMES = i18n.ENDONYMS  # each named in itself: data, not marked
 DONE = {  # the notice a subscriber's page shows after a change (?xong=)
@@ -186,8 +174,9 @@ def _common(request: Request) -> dict[str, Any]:
         "cause_names": CAUSE_NAMES,
         "frequency_names": FREQUENCY_NAMES,
         "language_names": LANGUAGE_NAMES,
-        "mail_status_names": MAIL_STATUS_NAMES,
-        "kind_names": KIND_NAMES,
+        "mail_status_names": admin_mail.STATUS_NAMES,  # the outbox's words, as its own pages say them
+        "kind_names": admin_mail.KIND_NAMES,
+        "mail_path": admin_mail.mail_path,
     }
 
 
