@@ -13,13 +13,14 @@ import pytest
 
 from syndicator import dates
 from syndicator.accounts import Role
-from syndicator.model import DropFile
-from syndicator.store import Store, dropfiles
+from syndicator.model import DropFile, OutboxEntry, OutboxKind
+from syndicator.store import Store, dropfiles, jobruns, mailqueue
 from syndicator.store import articles as store_articles
 from syndicator.store.dashboard import by_week
+from syndicator.store.jobruns import JobRun
 from tests.consolekit import make_account, signed_in_client
 from tests.dashboardkit import CHART_NAMES, EVENTS, VALUE, seed
-from tests.factories import VIETNAM, publish
+from tests.factories import VIETNAM, publish, subscribe
 from tests.subscribekit import SECURITY_HEADERS, Site, running_site
 
 
@@ -116,15 +117,54 @@ def test_the_summary_counts_by_state_with_every_state_a_key(site: Site) -> None:
 
 
 def test_the_attention_list_links_to_the_pages_that_deal_with_it(site: Site) -> None:
+    now = site.clock()
+    late = subscribe(site.store, "dung@example.org", at=now - timedelta(days=1))
     with site.store.writing() as conn:
-        dropfiles.replace(conn, [DropFile("hong.jsonl", 1, 1, (), "dòng 1: thiếu tiêu đề")], [], site.clock())
+        dropfiles.replace(conn, [DropFile("hong.jsonl", 1, 1, (), "dòng 1: thiếu tiêu đề")], [], now)
+        body = mailqueue.body_id(conn, "kẹt", "Bản tin", b"x", now)
+        entry = OutboxEntry(late.id, OutboxKind.IMMEDIATE, body, article_id="su-kien-2")
+        mailqueue.enqueue(conn, [entry], now - timedelta(hours=1))  # due an hour ago, still pending
+        failed = JobRun("deliver", "may-1", 3, 1, now, 0.5, False, "SMTP: connection refused", now, None, now)
+        jobruns.record(conn, [failed])
     client = signed_in_client(site, "cuong")
     home = client.get("/admin/")
     assert "1 thư bị trả lại trong 7 ngày qua." in home.text
-    assert '<a href="/admin/mail">' in home.text
-    assert "hong.jsonl" in home.text and '<a href="/admin/jobs">' in home.text
+    assert "1 thư bị kẹt, chưa gửi được dù đã đến giờ." in home.text
+    assert "1 tác vụ lỗi ở lần chạy gần nhất:" in home.text and "<code>deliver</code>" in home.text
+    assert "connection refused" not in home.text  # the error itself is the jobs page's
+    assert "hong.jsonl" in home.text
+    listed = home.text.split('<ul class="attention">')[1].split("</section>")[0]
+    assert listed.count('<a href="/admin/mail">') == 2 and listed.count('<a href="/admin/jobs">') == 2
     attention = client.get("/admin/api/dashboard").json()["attention"]
-    assert (attention["bounces"], attention["failed_files"]) == (1, 1)
+    assert attention == {"bounces": 1, "stuck_mail": 1, "failing_jobs": ["deliver"], "failed_files": 1}
+
+
+def test_nothing_to_attend_to_is_said(site: Site) -> None:
+    site.clock.advance(days=8)  # the bounce is older than the week counted
+    client = signed_in_client(site, "cuong")
+    assert "Không có gì cần chú ý" in client.get("/admin/").text
+
+
+def test_the_dashboard_and_the_articles_page_in_english(site: Site) -> None:
+    client = signed_in_client(site, "cuong")
+    home = client.get("/admin/?lang=en")
+    for words in (
+        "Today",
+        "Needs attention",
+        "1 mail bounced in the last 7 days.",
+        "Charts of the last 30 days",
+        "Show the numbers as a table",
+        "Mails sent today",
+        "Subscribers: Confirmed",
+    ):
+        assert words in home.text, words
+    assert (
+        "Line chart: subscribers in each status at the end of each day, 9 February to 10 March 2021."
+        in home.text
+    )
+    assert '<th scope="row">10 March 2021</th>' in home.text
+    articles = client.get("/admin/articles?lang=en")
+    assert "Search by title or article id" in articles.text and "All categories" in articles.text
 
 
 def test_without_a_session_charts_and_api_are_refused(site: Site) -> None:
