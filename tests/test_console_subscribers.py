@@ -353,3 +353,28 @@ def test_a_missing_or_broken_officials_file_is_said_and_its_reason_is_for_an_adm
     assert viewer.status_code == 200 and "có lỗi" in viewer.text and "sai@thoxuan.gov.vn" not in viewer.text
     admin = signed_in_client(site, "an").get("/admin/officials")
     assert "email2" in admin.text
+
+
+# -- in English ----------------------------------------------------------------------------------------
+
+
+def test_the_pages_are_all_english_when_asked(site: Site) -> None:
+    """No word of the section's own left in Vietnamese on its pages in English (its data aside)."""
+    from syndicator import i18n
+
+    _people(site)
+    person = _person(site, "cho@example.vn")
+    assert person is not None
+    client = signed_in_client(site, "an")
+    with i18n.using("en"):
+        pending = i18n._("Chờ xác nhận")
+    assert pending != "Chờ xác nhận"
+    words = [w for w in ("Người đăng ký", "Trạng thái", "Lịch sử trạng thái", "Thư đã gửi cho người này",
+                         "Ngôn ngữ thư", "Tần suất", "Chờ xác nhận", "Đã xác nhận", "Thao tác",
+                         "Cán bộ nhận tin", "Thêm người đăng ký", "Địa chỉ thư điện tử")]  # fmt: skip
+    for path in (LIST, f"{LIST}/{person.id}", f"{LIST}/new", "/admin/officials"):
+        page = client.get(path, params={"lang": "en"})
+        assert page.status_code == 200, path
+        left = [w for w in words if w in page.text]
+        assert left == [], (path, left)
+    assert pending in client.get(f"{LIST}/{person.id}", params={"lang": "en"}).text
