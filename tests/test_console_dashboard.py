@@ -5,6 +5,7 @@ daily and weekly counts on the site's calendar."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from syndicator.store import Store, dropfiles, jobruns, mailqueue
 from syndicator.store import articles as store_articles
 from syndicator.store.dashboard import by_week
 from syndicator.store.jobruns import JobRun
+from syndicator.web.charts import Chart, Series, svg
 from tests.consolekit import make_account, signed_in_client
 from tests.dashboardkit import CHART_NAMES, EVENTS, VALUE, seed
 from tests.factories import VIETNAM, publish, subscribe
@@ -165,6 +167,31 @@ def test_the_dashboard_and_the_articles_page_in_english(site: Site) -> None:
     assert '<th scope="row">10 March 2021</th>' in home.text
     articles = client.get("/admin/articles?lang=en")
     assert "Search by title or article id" in articles.text and "All categories" in articles.text
+
+
+def test_a_period_without_any_data_draws_empty_charts(site: Site) -> None:
+    site.clock.advance(days=400)  # nothing published, mailed or polled in the last 7 days
+    client = signed_in_client(site, "cuong")
+    home = client.get("/admin/?ngay=7")
+    assert home.status_code == 200
+    assert home.text.count("Chưa có số liệu trong khoảng thời gian này.") == 3  # subscribers: still 2
+    for name in CHART_NAMES:
+        answer = client.get(f"/admin/charts/{name}.svg?ngay=7")
+        assert answer.status_code == 200 and "<svg" in answer.text, name
+
+
+@pytest.mark.parametrize(
+    "series",
+    [(), (Series("không", (0, 0)),), (Series("nhiều", (10**9, 1)), Series("ít", (0, 3)))],
+)
+@pytest.mark.parametrize("bars", [False, True])
+def test_any_chart_draws_with_whole_numbers_up_its_axis(series: tuple[Series, ...], bars: bool) -> None:
+    drawn = svg(Chart("x", "Tiêu đề", "alt", ("a", "b"), ("A", "B"), series, bars=bars)).decode()
+    assert drawn.startswith("<?xml") and 'id="chart-x"' in drawn
+    if series:  # else pygal's empty view: no axes
+        y_axis = drawn.split('class="axis y')[1].split('class="axis x"')[0]
+        labels = re.findall(r"<text[^>]*>([^<]*)</text>", y_axis)
+        assert labels and all(label.isdigit() for label in labels), labels
 
 
 def test_without_a_session_charts_and_api_are_refused(site: Site) -> None:

@@ -80,14 +80,14 @@ def svg(chart: Chart) -> bytes:
         x_label_rotation=0,
         truncate_label=-1,  # pygal would cut every label to the room of one day, majors too
         margin_bottom=36,  # pygal underestimates the legend's rows at these font sizes
-        range=(0, ticks[-1]),
-        y_labels=ticks,
         stroke_style={"width": 3},
         dots_size=3 if len(chart.labels) <= 31 else 1.5,
         print_values=False,
         include_x_axis=True,
         no_data_text="",
         disable_xml_declaration=True,
+        # no series (no category had an article): pygal draws its empty view, and fails given y labels
+        **({"range": (0, ticks[-1]), "y_labels": ticks} if chart.series else {}),
     )
     drawn.uuid = chart.key  # pygal's is random: the id and every CSS rule would change on each draw
     drawn.title = chart.title
