@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from syndicator import access
+from syndicator import access, i18n
 from syndicator.accounts import Role, masked_address
 from syndicator.mail import choices
 from syndicator.model import OutboxKind, Subscriber, SubscriberStatus
@@ -169,6 +169,11 @@ def test_an_admin_adds_a_pending_address_asked_to_confirm_or_one_the_office_vouc
         ("an", "subscriber.add", "Moi@example.vn"),
         ("an", "subscriber.add", "tin@example.vn"),
     ]
+    again = client.post(f"{LIST}/new", data={**fields, "email": "Moi@Example.vn", "language": ""})
+    assert again.status_code == 303
+    kept = _person(site, "moi@example.vn")
+    assert kept is not None and kept.language == "en"  # no language chosen: theirs stays
+    assert 'value="" selected' in client.get(f"{LIST}/new").text
     page = client.get(added.headers["location"])
     assert "Moi@example.vn" in page.text and "Thư xác nhận đăng ký" in page.text
     with site.store.reading() as conn:
@@ -360,8 +365,6 @@ def test_a_missing_or_broken_officials_file_is_said_and_its_reason_is_for_an_adm
 
 def test_the_pages_are_all_english_when_asked(site: Site) -> None:
     """No word of the section's own left in Vietnamese on its pages in English (its data aside)."""
-    from syndicator import i18n
-
     _people(site)
     person = _person(site, "cho@example.vn")
     assert person is not None
