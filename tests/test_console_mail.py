@@ -195,3 +195,21 @@ def test_the_pages_in_english_keep_no_vietnamese_words(site: Site) -> None:
         assert page.status_code == 200
         assert vietnamese_left(page.text) == [], path
     assert "Retry now" in client.get(f"/admin/mail/{x.id}", params={"lang": "en"}).text
+
+
+def test_a_reply_quoting_the_address_is_masked_below_admin(database_url: str, tmp_path: Path) -> None:
+    with mail_site(database_url, tmp_path) as quoted:
+        refusal = Fault(
+            "RCPT", "550 5.1.1 <Ngoc.Anh@Xa.test>: Recipient address rejected", "ngoc.anh@xa.test"
+        )
+        smtp_of(quoted).recorder.faults.append(refusal)
+        quoted.add_confirmed("ngoc.anh@xa.test")
+        quoted.queue_daily_digest("a1")
+        quoted.deliver()
+        path = f"/admin/mail/{mail_of(quoted, 'ngoc.anh@xa.test').id}"
+        seen = signed_in_client(quoted, "cuong").get(path).text
+        assert "ngoc.anh" not in seen.casefold() and "ng***@xa.test" in seen
+        assert "Recipient address rejected" in seen
+        assert "<Ngoc.Anh@Xa.test>" in signed_in_client(quoted, "an").get(path).text.replace(
+            "&lt;", "<"
+        ).replace("&gt;", ">")

@@ -15,6 +15,7 @@ script, no form, no cookie of the console).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -137,6 +138,16 @@ def _positive(raw: str) -> int | None:
 def _shown(who: Signed) -> Callable[[str], str]:
     """How this person sees an address: whole for an admin, masked for the others."""
     return (lambda email: email) if who.account.role.sees_personal_data else masked_address
+
+
+def _scrubbed(who: Signed, email: str) -> Callable[[str | None], str]:
+    """A server's reply as this person may read it: servers often quote the recipient's address
+    ("550 5.1.1 <ng@x.vn>: unknown"), which below admin is masked there too."""
+    if who.account.role.sees_personal_data:
+        return lambda said: said or ""
+    quoted = re.compile(re.escape(email), re.IGNORECASE)
+    masked = masked_address(email)
+    return lambda said: quoted.sub(masked, said or "")
 
 
 def _audit(who: Signed, request: Request, now: datetime, action: str, target: str, detail: str) -> AuditEntry:
@@ -299,6 +310,7 @@ async def mail_detail(request: Request, who: Signed, data: FormData | None) -> R
         can_retry=found.mail.status in mailqueue.RETRYABLE,
         can_cancel=found.mail.status in mailqueue.CANCELLABLE,
         subject=found.mail.subject.replace(COUNT, "…").replace("{total}", "…"),
+        said=_scrubbed(who, found.mail.email),
         **_names(who),
     )
 
