@@ -91,6 +91,16 @@ def test_pages_of_25(site: Site) -> None:
 
 
 @pytest.mark.parametrize(
+    "text", ["\x00", "giảm\x00", "'; DROP TABLE articles; --", "\u202egiảm", "ｇｉａｍ", " " * 200]
+)
+def test_odd_search_text_is_searched_as_text(site: Site, text: str) -> None:
+    client = signed_in_client(site, "cuong")
+    answer = client.get("/admin/articles", params={"q": text})
+    assert answer.status_code == 200
+    assert site.store.article("giam-500") is not None
+
+
+@pytest.mark.parametrize(
     "params",
     [
         {"q": "x" * 201},

@@ -15,6 +15,8 @@ import pygal  # type: ignore[import-untyped]  # no stubs, no py.typed
 from lxml import etree
 from pygal.style import Style  # type: ignore[import-untyped]
 
+from syndicator.text import strip_forbidden
+
 # pygal adds an import hook to sys.meta_path for its map plugins (pygal.maps.*, unused here); an
 # old-style finder, it makes every import after it warn (ImportWarning), so it goes.
 sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, pygal.PluginImportFixer)]
@@ -90,10 +92,11 @@ def svg(chart: Chart) -> bytes:
         **({"range": (0, ticks[-1]), "y_labels": ticks} if chart.series else {}),
     )
     drawn.uuid = chart.key  # pygal's is random: the id and every CSS rule would change on each draw
-    drawn.title = chart.title
-    drawn.x_labels = list(chart.labels)
+    # lxml refuses characters XML cannot carry: a name from the settings is not cleaned as stored ones are
+    drawn.title = strip_forbidden(chart.title)
+    drawn.x_labels = [strip_forbidden(label) for label in chart.labels]
     for series in chart.series:
-        drawn.add(series.name, list(series.values))
+        drawn.add(strip_forbidden(series.name), list(series.values))
     tree = drawn.render_tree()
     for node in list(tree.iter(etree.Comment, "{*}script", "script")):
         parent = node.getparent()
