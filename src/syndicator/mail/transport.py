@@ -87,8 +87,7 @@ class SmtpTransport:
             self.tls_context.verify_mode = ssl.CERT_NONE
         self._smtp: smtplib.SMTP | None = None
         self._carried = 0  # messages the current connection has carried
-        # the server's reply to the content of the last mail reported sent (code, text): smtplib's
-        # sendmail keeps it to itself, so without PIPELINING it is (250, "")
+        # the server's reply to the content of the last mail reported sent (code, text)
         self.accepted: tuple[int, str] | None = None
 
     def _connect(self) -> smtplib.SMTP:
@@ -241,7 +240,7 @@ class SmtpTransport:
     ) -> DeliveryError | None:
         """One mail the classic way (four round trips), for servers without PIPELINING."""
         try:
-            smtp.sendmail(sender, [recipient], message)
+            code, reply = _sendmail(smtp, sender, recipient, message)
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = error.recipients.get(recipient, (550, b""))
             self._after_refusal(smtp, code)
@@ -264,7 +263,7 @@ class SmtpTransport:
         except (TimeoutError, smtplib.SMTPException, OSError) as error:
             return self._broken(error)
         self._carried += 1
-        self.accepted = (250, "")
+        self.accepted = (code, _text(reply))
         return None
 
     def _broken(self, error: BaseException) -> TemporaryFailure:
@@ -320,6 +319,24 @@ def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
     code, reply = smtp.docmd("AUTH", f"PLAIN {token}")
     if code != 235:
         raise smtplib.SMTPAuthenticationError(code, reply)
+
+
+def _sendmail(smtp: smtplib.SMTP, sender: str, recipient: str, message: bytes) -> tuple[int, bytes]:
+    """smtplib's sendmail for one recipient, keeping the server's reply to the content (sendmail drops
+    it): the same commands, and the same exceptions in the same cases. What follows a refusal (RSET,
+    or closing after a 421) is left to the caller (SmtpTransport._after_refusal)."""
+    smtp.ehlo_or_helo_if_needed()
+    options = [f"size={len(message)}"] if smtp.does_esmtp and smtp.has_extn("size") else []
+    code, reply = smtp.mail(sender, options)
+    if code != 250:
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = smtp.rcpt(recipient)
+    if code not in (250, 251):
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    code, reply = smtp.data(message)
+    if code != 250:
+        raise smtplib.SMTPDataError(code, reply)
+    return code, reply
 
 
 def _envelope(sender: str, recipient: str) -> bytes:
