@@ -121,9 +121,9 @@ def _catalogue_phrases() -> list[str]:
     """The Vietnamese catalogue's phrases of three words or more: long enough never to be data."""
     phrases = set()
     for message in i18n.read_catalogue("vi"):
-        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        ids = (message.id,) if isinstance(message.id, str) else tuple(message.id)
         for text in ids:
-            for piece in re.split(r"<[^>]*>|%\(\w+\)[sd]", text or ""):
+            for piece in re.split(r"<[^>]*>|%\(\w+\)[sd]", str(text)):
                 piece = piece.strip(" .:,;()")
                 if len(piece.split()) >= 3 and not piece.isascii():
                     phrases.add(piece)
