@@ -92,6 +92,22 @@ def test_the_leader_and_since_when(service: Service, clock: FakeClock, store: St
     assert [(i.instance, i.leading) for i in found] == [(jobs.instance_name(), True), ("other:1", False)]
 
 
+def test_instances_gone_for_long_are_forgotten_at_a_start(
+    service: Service, clock: FakeClock, store: Store
+) -> None:
+    old = clock() - jobs.KEEP_INSTANCES - timedelta(minutes=1)
+    recent = clock() - timedelta(hours=1)
+    with store.writing() as conn:
+        for name, seen in (("old:1", old), ("recent:2", recent)):
+            jobruns.leads(conn, name, None, seen)
+            run = jobruns.JobRun("store-watch", name, 5, 0, seen, 0.01, True, None, None, None, seen)
+            jobruns.record(conn, [run])
+    Jobs(service).store_watch()
+    with store.reading() as conn:
+        assert {i.instance for i in jobruns.instances(conn)} == {"recent:2", jobs.instance_name()}
+        assert {r.instance for r in jobruns.runs(conn)} == {"recent:2", jobs.instance_name()}
+
+
 def test_next_runs_come_from_the_scheduler(service: Service, clock: FakeClock) -> None:
     worker = Jobs(service)
     scheduler = BackgroundScheduler(timezone=service.settings.tz)

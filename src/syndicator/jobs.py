@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -37,6 +37,7 @@ OUTBOX_PURGE_SECONDS = 3600
 READERSHIP_SECONDS = 5  # feed polls counted in memory, written this often (web/app.py, without us)
 RECORD_SECONDS = 10  # job runs are written this often at most, unless something worth seeing happened
 SLOW_SECONDS = 5.0  # a run this long is written at once
+KEEP_INSTANCES = timedelta(days=2)  # an instance not seen for this long leaves the console's jobs page
 SCHEDULED_AS = {"purge": "digests"}  # a run named apart from the scheduler's job that makes it
 
 
@@ -70,6 +71,7 @@ class RunLog:
         self._dirty = False
         self._written = 0.0  # time.monotonic() of the last write
         self.leading_since: datetime | None = None
+        self._pruned = False  # instances gone for long are forgotten at this one's first write
         self.scheduler: BackgroundScheduler | None = None  # for each job's next run
 
     def ran(self, name: str, started: datetime, seconds: float, error: BaseException | None) -> None:
@@ -123,8 +125,11 @@ class RunLog:
             self._written = time.monotonic()
         try:
             with service.services.store.writing() as conn:
+                if not self._pruned:
+                    jobruns.prune(conn, now - KEEP_INSTANCES)
                 jobruns.record(conn, runs)
                 jobruns.leads(conn, self.instance, self.leading_since, now)
+            self._pruned = True
         except Exception:
             with self._lock:
                 self._urgent = True

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, RowMapping, select, update
+from sqlalchemy import Connection, RowMapping, delete, select, update
 
 from syndicator.store.database import _dialect_insert, upsert
 from syndicator.store.schema import job_instances, job_runs
@@ -85,6 +85,13 @@ def leads(conn: Connection, instance: str, since: datetime | None, now: datetime
         [{"instance": instance, "leading": since is not None, "leading_since": since, "seen_at": now}],
         "instance",
     )
+
+
+def prune(conn: Connection, before: datetime) -> None:
+    """Forgets instances not seen since `before`, and their runs: a restart is a new instance (a new
+    process id), so each would otherwise stay listed for good."""
+    conn.execute(delete(job_runs).where(job_runs.c.updated_at < before))
+    conn.execute(delete(job_instances).where(job_instances.c.seen_at < before))
 
 
 def runs(conn: Connection) -> list[JobRun]:
