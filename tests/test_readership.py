@@ -192,6 +192,36 @@ def test_two_instances_flush_into_the_same_rows(store: Store) -> None:
     }
 
 
+def test_instances_flushing_the_same_rows_at_once_lose_nothing(pg_store: Store) -> None:
+    """PostgreSQL lets two instances write at the same moment (SQLite takes one writer at a time)."""
+    tallies = [Tally() for _ in range(4)]
+    start = threading.Barrier(len(tallies))
+    failures: list[BaseException] = []
+
+    def instance(tally: Tally) -> None:
+        try:
+            start.wait()
+            for round_number in range(25):
+                for feed in ("a.atom", "b.atom", "c.rss"):  # the same rows, in another order each time
+                    tally.poll(feed, FEEDLY.encode(), True)
+                    tally.poll(feed, INOREADER.encode(), False)
+                stored.flush(pg_store, tally, NOW + timedelta(seconds=round_number), HANOI)
+        except BaseException as error:  # noqa: BLE001 - handed to the test's thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=instance, args=(t,)) for t in tallies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with pg_store.reading() as conn:
+        found = stored.feeds(conn, TODAY, TODAY)
+    assert {(f.feed, f.polls, f.not_modified, f.reported_subscribers) for f in found} == {
+        (feed, 4 * 25 * 2, 4 * 25, 42 + 7) for feed in ("a.atom", "b.atom", "c.rss")
+    }
+
+
 def test_a_flush_that_fails_keeps_the_counts_for_the_next(store: Store) -> None:
     tally = Tally()
     tally.poll("a.atom", FEEDLY.encode(), True)
