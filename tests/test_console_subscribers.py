@@ -381,3 +381,18 @@ def test_the_pages_are_all_english_when_asked(site: Site) -> None:
         left = [w for w in words if w in page.text]
         assert left == [], (path, left)
     assert pending in client.get(f"{LIST}/{person.id}", params={"lang": "en"}).text
+
+
+def test_the_officials_come_a_hundred_a_page_with_a_residents_own_choice(site: Site) -> None:
+    subscribe(site.store, "o000@thoxuan.gov.vn", frequency="weekly", at=site.clock())  # their own, first
+    _officials_file(site, "".join(f'[[official]]\nemail = "o{n:03d}@thoxuan.gov.vn"\n' for n in range(105)))
+    site.service.officials.check(site.clock())
+    client = signed_in_client(site, "an")
+    first = client.get("/admin/officials")
+    assert first.text.count('<td data-label="Địa chỉ">') == 100
+    assert "105 địa chỉ trong tệp." in first.text and 'href="/admin/officials?trang=2"' in first.text
+    own = first.text.split("o000@thoxuan.gov.vn", 1)[1].split("</tr>", 1)[0]
+    assert "Hằng tuần" in own  # kept apart while listed
+    second = client.get("/admin/officials", params={"trang": "2"})
+    assert second.text.count('<td data-label="Địa chỉ">') == 5
+    assert client.get("/admin/officials", params={"trang": "0"}).status_code == 404

@@ -290,8 +290,13 @@ def own_choice(conn: Connection, subscriber_id: int) -> OwnChoice | None:
     entry = _entry(conn, subscriber_id)
     if entry is None:
         return None
+    person = by_id(conn, subscriber_id) if entry.own_frequency is None else None
+    return _own_of(entry, person)
+
+
+def _own_of(entry: Row[Any], person: Subscriber | None) -> OwnChoice:
+    """An officials row's own choice; `person` (the row's subscriber) needed when it has none yet."""
     if entry.own_frequency is None:  # nothing of their own yet: the office's entry is the starting point
-        person = by_id(conn, subscriber_id)
         assert person is not None
         return OwnChoice(person.categories, person.frequency, subscribed=False)
     return OwnChoice(
@@ -299,6 +304,16 @@ def own_choice(conn: Connection, subscriber_id: int) -> OwnChoice | None:
         Frequency(entry.own_frequency),
         subscribed=entry.own_status == SubscriberStatus.CONFIRMED.value,
     )
+
+
+def own_choices(conn: Connection, people: Sequence[Subscriber]) -> dict[int, OwnChoice]:
+    """`own_choice` of each of these subscribers the office lists, by id, in one read (the console's
+    officials page); the ones not listed are left out."""
+    by_person = {person.id: person for person in people}
+    if not by_person:
+        return {}
+    rows = conn.execute(select(officials).where(officials.c.subscriber_id.in_(list(by_person))))
+    return {row.subscriber_id: _own_of(row, by_person[row.subscriber_id]) for row in rows}
 
 
 def listed_officials(conn: Connection) -> dict[str, int]:

@@ -22,7 +22,7 @@ from syndicator.model import (
     SubscriberStatus,
 )
 from syndicator.store.schema import officials, outbox, subscribers
-from syndicator.store.subscribers import own_choice, to_subscriber
+from syndicator.store.subscribers import own_choices, to_subscriber
 
 _KEYS_AT_ONCE = 500  # addresses per IN (...): well under every driver's limit on bound parameters
 
@@ -155,7 +155,7 @@ class OfficialState:
 
 
 def officials_state(conn: Connection, emails: Sequence[str]) -> dict[str, OfficialState]:
-    """The state of each address (keyed as given) of the officials file."""
+    """The state of each address (keyed as given) of the officials file: a page of it at a time."""
     keys = {address_key(email): email for email in emails}
     people: dict[str, Subscriber] = {}
     key_list = list(keys)
@@ -163,23 +163,19 @@ def officials_state(conn: Connection, emails: Sequence[str]) -> dict[str, Offici
         chunk = key_list[start : start + _KEYS_AT_ONCE]
         for row in conn.execute(select(subscribers).where(subscribers.c.email_key.in_(chunk))):
             people[row.email_key] = to_subscriber(row)
-    ids = [person.id for person in people.values()]
-    on_file = listed(conn, ids) if len(ids) <= _KEYS_AT_ONCE else _all_listed(conn)
-    last = _last_mails(conn, ids)
+    found_people = list(people.values())
+    own: dict[int, OwnChoice] = {}
+    for start in range(0, len(found_people), _KEYS_AT_ONCE):
+        own |= own_choices(conn, found_people[start : start + _KEYS_AT_ONCE])
+    last = _last_mails(conn, [person.id for person in found_people])
     found: dict[str, OfficialState] = {}
     for key, email in keys.items():
         person = people.get(key)
         if person is None:
             found[email] = OfficialState(None, False, None, None)
             continue
-        is_listed = person.id in on_file
-        own = own_choice(conn, person.id) if is_listed else None
-        found[email] = OfficialState(person, is_listed, own, last.get(person.id))
+        found[email] = OfficialState(person, person.id in own, own.get(person.id), last.get(person.id))
     return found
-
-
-def _all_listed(conn: Connection) -> set[int]:
-    return set(conn.execute(select(officials.c.subscriber_id)).scalars())
 
 
 def _last_mails(conn: Connection, subscriber_ids: list[int]) -> dict[int, datetime]:

@@ -40,6 +40,7 @@ from syndicator.web.problems import Problem
 from syndicator.web.state import page_language, web
 
 PAGE = 50  # subscribers per page
+OFFICIALS_PAGE = 100  # entries of the officials file per page
 MAILS = 100  # the newest mails listed on a subscriber's page
 MAX_ID = 2_147_483_647  # the largest id an INTEGER column holds: larger ones are no subscriber
 MAX_TEXT = 320  # an address at most; a search longer than that finds nothing anyway
@@ -548,36 +549,45 @@ async def export(request: Request, who: Signed, data: FormData | None) -> Respon
 # -- the officials file ---------------------------------------------------------------------------------
 
 
-def _officials(request: Request, who: Signed) -> dict[str, Any]:
+def _officials(request: Request, who: Signed, number: int) -> dict[str, Any]:
+    """The file's entries (a page of them) with their state; `total` of them in the file."""
     state = web(request)
     known = choices.known_categories(state.store, state.settings.categories)
+    nothing: dict[str, Any] = {"entries": [], "total": 0, "missing": False, "problem": None, "gone": 0}
     try:
         entries = officials.read_officials(state.settings.digest.officials_file, known)
     except officials.OfficialsFileMissing:
-        return {"entries": [], "missing": True, "problem": None, "gone": 0}
+        return nothing | {"missing": True}
     except choices.InvalidSubscription as error:
         # the reason names the file, the entry and maybe an address: personal data, for an admin only
-        reason = str(error) if who.account.role.sees_personal_data else None
-        return {"entries": [], "missing": False, "problem": reason or "", "gone": 0}
+        return nothing | {"problem": str(error) if who.account.role.sees_personal_data else ""}
+    shown = entries[(number - 1) * OFFICIALS_PAGE : number * OFFICIALS_PAGE]
     with state.store.writing() as conn:
-        states = subscriberview.officials_state(conn, [e.email for e in entries])
+        states = subscriberview.officials_state(conn, [e.email for e in shown])
         listed_keys = set(store_subscribers.listed_officials(conn))
-        if who.account.role.sees_personal_data and entries:
-            _audit(conn, who, request, "subscriber.list", None, f"officials: {len(entries)}")
+        if who.account.role.sees_personal_data and shown:
+            detail = f"officials: {len(shown)} of {len(entries)} (page {number})"
+            _audit(conn, who, request, "subscriber.list", None, detail)
     gone = len(listed_keys - {address_key(e.email) for e in entries})
-    rows = [(e, _shown(who, e.email), states[e.email]) for e in entries]
-    return {"entries": rows, "missing": False, "problem": None, "gone": gone}
+    rows = [(e, _shown(who, e.email), states[e.email]) for e in shown]
+    return nothing | {"entries": rows, "total": len(entries), "gone": gone}
 
 
 @guarded(Role.VIEWER)
 async def officials_page(request: Request, who: Signed, data: FormData | None) -> Response:
-    found = await run_in_threadpool(_officials, request, who)
+    number = forms.page_number(request.query_params.get("trang", "1"))
+    if number is None:
+        return problem(request, BAD_PAGE, who)
+    found = await run_in_threadpool(_officials, request, who, number)
     names = await run_in_threadpool(_category_names, request)
     return page(
         request,
         "admin/officials.html",
         who,
         **found,
+        page_number=number,
+        has_next=number * OFFICIALS_PAGE < found["total"],
+        page_link=lambda n: f"{PATHS['officials']}?trang={n}",
         path=str(web(request).settings.digest.officials_file),
         category_names=names,
         **_common(request),
