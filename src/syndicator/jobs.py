@@ -1,7 +1,9 @@
 """APScheduler wiring only: each job is one call into the functions the CLI and the web use.
 
 Jobs run only in the leading instance (see leader.py); a failing run logs one line and the next
-tick tries again. Runs of one job never overlap (max_instances=1) and missed runs coalesce.
+tick tries again. Runs of one job never overlap (max_instances=1) and missed runs coalesce. The one
+exception is `readership`, which every instance with a scheduler runs: it writes the feed polls that
+instance counted. Each run is noted for the console (`RunLog`, written through store/jobruns.py).
 """
 
 from __future__ import annotations
