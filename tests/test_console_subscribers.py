@@ -396,3 +396,18 @@ def test_the_officials_come_a_hundred_a_page_with_a_residents_own_choice(site: S
     second = client.get("/admin/officials", params={"trang": "2"})
     assert second.text.count('<td data-label="Địa chỉ">') == 5
     assert client.get("/admin/officials", params={"trang": "0"}).status_code == 404
+
+
+def test_a_post_without_its_csrf_field_is_403_and_names_are_escaped(site: Site) -> None:
+    subscribe(site.store, "an@example.vn", name="<script>alert(1)</script>", at=site.clock())
+    person = _person(site, "an@example.vn")
+    assert person is not None
+    client = signed_in_client(site, "an")
+    listing = client.get(LIST)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in listing.text and "<script>" not in listing.text
+    for token in (None, "forged"):
+        data = {} if token is None else {"csrf_token": token}
+        answer = client.post(f"{LIST}/{person.id}/unsubscribe", data=data)
+        assert answer.status_code == 403
+    assert _person(site, "an@example.vn") == person
+    assert [a for _, a, _ in _audit(site)] == ["subscriber.list"]
