@@ -17,11 +17,11 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp
 
-from syndicator import dates
+from syndicator import dates, readership
 from syndicator.accounts import Role
 from syndicator.config import Settings
 from syndicator.jobs import Jobs
-from syndicator.readership import FAMILIES, MAX_SUBSCRIBERS, Client, Counts, Tally, client
+from syndicator.readership import FAMILIES, MAX_SUBSCRIBERS, PARSED_BYTES, Client, Counts, Tally, client
 from syndicator.service import Service, assemble
 from syndicator.store import Store
 from syndicator.store import readership as stored
@@ -110,18 +110,18 @@ def _flushed(tally: Tally) -> dict[tuple[str, str], Counts]:
 
 def test_tally_counts_polls_304s_and_the_latest_report_then_starts_again() -> None:
     tally = Tally()
-    tally.poll("thong-bao.atom", FEEDLY.encode(), False)
-    tally.poll("thong-bao.atom", FEEDLY.replace("42", "43").encode(), True)
-    tally.poll("thong-bao.atom", FIREFOX.encode(), True)
-    tally.poll("all.rss", None, False)
+    tally.poll("/feeds/thong-bao.atom", FEEDLY.encode(), False)
+    tally.poll("/feeds/thong-bao.atom", FEEDLY.replace("42", "43").encode(), True)
+    tally.poll("/feeds/thong-bao.atom", FIREFOX.encode(), True)
+    tally.poll("/feeds/all.rss", None, False)
     assert _flushed(tally) == {
         ("thong-bao.atom", "Feedly"): Counts(2, 1, 43),
         ("thong-bao.atom", "Browser"): Counts(1, 1, None),
         ("all.rss", "Other"): Counts(1, 0, None),
     }
     assert _flushed(tally) == {}
-    tally.poll("all.rss", FEEDLY.encode(), True)
-    tally.poll("all.rss", None, False)
+    tally.poll("/feeds/all.rss", FEEDLY.encode(), True)
+    tally.poll("/feeds/all.rss", None, False)
     assert _flushed(tally) == {
         ("all.rss", "Feedly"): Counts(1, 1, 42),
         ("all.rss", "Other"): Counts(1, 0, None),
@@ -129,13 +129,23 @@ def test_tally_counts_polls_304s_and_the_latest_report_then_starts_again() -> No
     assert len(tally) == 4  # one counter per (feed, family) seen: bounded by the documents that exist
 
 
+def test_huge_user_agents_are_counted_but_never_kept() -> None:
+    tally = Tally()
+    for n in range(50):  # 50 distinct 64 KB User-Agents: remembered whole, 3 MB; nothing is kept
+        tally.poll("/feeds/a.atom", FEEDLY.encode() + str(n).encode() * 32_000, True)
+    tally.poll("/feeds/a.atom", FEEDLY.encode(), False)
+    assert _flushed(tally) == {("a.atom", "Feedly"): Counts(51, 50, 42)}
+    assert all(len(ua or b"") <= PARSED_BYTES for _, ua in tally._seen)
+    assert readership._client.cache_info().maxsize == 4096  # and its keys are cut to PARSED_BYTES
+
+
 def test_a_flush_not_written_leaves_its_counts_for_the_next() -> None:
     tally = Tally()
-    tally.poll("a.atom", FEEDLY.encode(), True)
+    tally.poll("/feeds/a.atom", FEEDLY.encode(), True)
     with tally.flushing:
         tally.take()  # the database refused: `written` never called
-    tally.poll("a.atom", FEEDLY.replace("42", "50").encode(), False)
-    tally.poll("a.atom", FIREFOX.encode(), False)
+    tally.poll("/feeds/a.atom", FEEDLY.replace("42", "50").encode(), False)
+    tally.poll("/feeds/a.atom", FIREFOX.encode(), False)
     assert _flushed(tally) == {
         ("a.atom", "Feedly"): Counts(2, 1, 50),
         ("a.atom", "Browser"): Counts(1, 0, None),
@@ -155,8 +165,8 @@ def test_tally_counts_exactly_while_flushed_from_another_thread() -> None:
     thread.start()
     try:
         for n in range(50_000):
-            tally.poll("a.atom", FEEDLY.encode(), n % 2 == 0)
-            tally.poll(f"{n % 7}.atom", None, False)  # new keys while a flush copies the table
+            tally.poll("/feeds/a.atom", FEEDLY.encode(), n % 2 == 0)
+            tally.poll(f"/feeds/{n % 7}.atom", None, False)  # new keys while a flush copies the table
     finally:
         stop.set()
         thread.join()
@@ -172,9 +182,9 @@ def test_tally_counts_exactly_while_flushed_from_another_thread() -> None:
 def test_two_instances_flush_into_the_same_rows(store: Store) -> None:
     leader, follower = Tally(), Tally()
     for _ in range(3):
-        leader.poll("thong-bao.atom", FEEDLY.encode(), True)
-    follower.poll("thong-bao.atom", FEEDLY.replace("42", "44").encode(), False)
-    follower.poll("thong-bao.atom", INOREADER.encode(), True)
+        leader.poll("/feeds/thong-bao.atom", FEEDLY.encode(), True)
+    follower.poll("/feeds/thong-bao.atom", FEEDLY.replace("42", "44").encode(), False)
+    follower.poll("/feeds/thong-bao.atom", INOREADER.encode(), True)
     assert stored.flush(store, leader, NOW, HANOI) == 1
     assert stored.flush(store, follower, NOW + timedelta(seconds=2), HANOI) == 2
     assert stored.flush(store, follower, NOW + timedelta(seconds=4), HANOI) == 0  # nothing: no write
@@ -203,8 +213,8 @@ def test_instances_flushing_the_same_rows_at_once_lose_nothing(pg_store: Store) 
             start.wait()
             for round_number in range(25):
                 for feed in ("a.atom", "b.atom", "c.rss"):  # the same rows, in another order each time
-                    tally.poll(feed, FEEDLY.encode(), True)
-                    tally.poll(feed, INOREADER.encode(), False)
+                    tally.poll("/feeds/" + feed, FEEDLY.encode(), True)
+                    tally.poll("/feeds/" + feed, INOREADER.encode(), False)
                 stored.flush(pg_store, tally, NOW + timedelta(seconds=round_number), HANOI)
         except BaseException as error:  # noqa: BLE001 - handed to the test's thread
             failures.append(error)
@@ -224,12 +234,12 @@ def test_instances_flushing_the_same_rows_at_once_lose_nothing(pg_store: Store) 
 
 def test_a_flush_that_fails_keeps_the_counts_for_the_next(store: Store) -> None:
     tally = Tally()
-    tally.poll("a.atom", FEEDLY.encode(), True)
+    tally.poll("/feeds/a.atom", FEEDLY.encode(), True)
     feed_readership.drop(store.engine)  # the table gone: every write fails, as with the database away
     try:
         with pytest.raises(DBAPIError):
             stored.flush(store, tally, NOW, HANOI)
-        tally.poll("a.atom", FEEDLY.encode(), False)
+        tally.poll("/feeds/a.atom", FEEDLY.encode(), False)
     finally:
         feed_readership.create(store.engine)
     assert stored.flush(store, tally, NOW, HANOI) == 1
@@ -240,7 +250,7 @@ def test_a_flush_that_fails_keeps_the_counts_for_the_next(store: Store) -> None:
 
 def test_the_day_is_the_sites(store: Store) -> None:
     tally = Tally()
-    tally.poll("a.atom", None, False)
+    tally.poll("/feeds/a.atom", None, False)
     late = datetime(2026, 11, 28, 17, 30, tzinfo=UTC)  # 00:30 on the 29th in Hanoi
     stored.flush(store, tally, late, HANOI)
     with store.reading() as conn:

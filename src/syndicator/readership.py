@@ -50,13 +50,17 @@ class Client:
     subscribers: int | None  # what the client reports for the feed it polls, if anything
 
 
-@lru_cache(maxsize=4096)
 def client(user_agent: bytes | None) -> Client:
     """The family of the client that sent `user_agent` (as the request's header bytes) and the
     subscriber count it reports. Cached per User-Agent: a few fetchers poll again and again."""
     if not user_agent:
         return Client(OTHER, None)
-    head = user_agent[:PARSED_BYTES]
+    # the cache keeps what is read, never more: 4,096 huge User-Agents would hold megabytes
+    return _client(user_agent[:PARSED_BYTES] if len(user_agent) > PARSED_BYTES else user_agent)
+
+
+@lru_cache(maxsize=4096)
+def _client(head: bytes) -> Client:
     lower = head.decode("latin-1").lower()
     family = next((name for needle, name in _FAMILIES if needle in lower), None)
     if family is None:
@@ -125,9 +129,12 @@ class Tally:
         counter = self._counters.get(key)
         if counter is None:
             counter = self._counters[key] = [0, 0, 0, 0]
+        seen = (counter, found.subscribers)
+        if user_agent is not None and len(user_agent) > PARSED_BYTES:
+            return seen  # not remembered: the table holds short keys only (what `client` reads)
         if len(self._seen) >= SEEN_REQUESTS:
             self._seen = {}
-        seen = self._seen[(path, user_agent)] = (counter, found.subscribers)
+        self._seen[(path, user_agent)] = seen
         return seen
 
     def take(self) -> tuple[dict[Key, Counts], dict[Key, tuple[int, int, int]]]:
