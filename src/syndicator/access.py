@@ -58,6 +58,7 @@ FAILURES_PER_ADDRESS = 20
 TOUCH_EVERY = timedelta(minutes=1)  # a session's last use is written at most this often
 SESSION_ID_CHARS = 43  # secrets.token_urlsafe(32)
 
+
 @cache
 def default_passwords() -> Passwords:
     """Argon2id with argon2-cffi's defaults, made once per process (it hashes its dummy at creation)."""
