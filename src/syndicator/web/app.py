@@ -53,6 +53,9 @@ SECURITY_HEADERS = [
 ]  # fmt: skip
 
 
+_CSP = b"content-security-policy"
+_OTHER_HEADERS = [(name, value) for name, value in SECURITY_HEADERS if name != _CSP]
+
 FOLLOW_SECONDS = 0.5
 READERSHIP_FLUSH_SECONDS = 5.0  # how stale /admin/feeds may be; each flush is one transaction
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
@@ -328,7 +331,9 @@ def _page_number(request: Request) -> int:
 
 
 class SecurityHeaders:
-    """Adds the security headers to every page (the feed server sends its own, prebuilt)."""
+    """Adds the security headers to every page (the feed server sends its own, prebuilt). An answer
+    with a policy of its own (the console's sandboxed mail preview) keeps it alone: a second policy
+    would be enforced as well, and the site's forbids the mail's inline styles."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -340,7 +345,9 @@ class SecurityHeaders:
 
         async def with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+                headers = message.get("headers", [])
+                own_policy = any(name.lower() == _CSP for name, _ in headers)
+                message["headers"] = [*headers, *(_OTHER_HEADERS if own_policy else SECURITY_HEADERS)]
             await send(message)
 
         await self.app(scope, receive, with_headers)
