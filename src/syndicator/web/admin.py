@@ -39,7 +39,7 @@ PREFIX = "/admin"
 COOKIE = "syndicator_admin"
 SECURE_COOKIE = "__Host-syndicator_admin"  # RFC 6265bis: Secure, no Domain, Path=/
 MAX_FORM_BYTES = 16_384
-MAX_FORM_FIELDS = 50
+MAX_FORM_FIELDS = 300  # a subscriber's choices post one field per category ticked: a portal may have many
 AUDIT_PAGE = 50
 _NEXT = re.compile(r"/admin/[a-z0-9/_-]{0,100}")  # where a login may return to: our own pages only
 PATHS = {  # the console's sections; each section module keeps the paths of its own detail pages
