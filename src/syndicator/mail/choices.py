@@ -122,7 +122,7 @@ def add(
     `known`: the category slugs there are (`known_categories`); a category outside them is refused
     (UnknownCategory), as the officials file refuses one. None known (a fresh database): not checked."""
     try:
-        address = normalise(email)
+        normalised = normalise(email)
     except InvalidAddress as error:
         raise InvalidSubscription(f"email: {email!r}: {error}") from None
     chosen = known_only(categories, parse_categories(categories), known)
@@ -130,10 +130,10 @@ def add(
     # pending: asked for; the store keeps a confirmed address confirmed (store_subscribers._choice)
     status = SubscriberStatus.CONFIRMED if confirmed else SubscriberStatus.PENDING
     with store.writing() as conn:
-        before = store_subscribers.by_email(conn, address) if actor is not None else None
+        before = store_subscribers.by_email(conn, normalised) if actor is not None else None
         person, created = store_subscribers.save(
             conn,
-            address,
+            normalised,
             name=clean_name(name),
             categories=chosen,
             frequency=parse_frequency(frequency),

@@ -356,6 +356,17 @@ def _wrong(error: choices.InvalidSubscription) -> str:
     return WRONG_ADDRESS if str(error).startswith("email") else WRONG_CHOICE
 
 
+class Withdrawn(Exception):
+    """The office vouched for an address whose owner unsubscribed or whose mail bounced: consent was
+    withdrawn (Decree 13/2023/ND-CP), so only its owner gives it again, through a confirmation mail."""
+
+
+def _withdrew(store: Store, email: str) -> bool:
+    with store.reading() as conn:
+        before = store_subscribers.by_email(conn, email.strip())
+    return before is not None and before.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED)
+
+
 def _save(
     request: Request, who: Signed, email: str, fields: dict[str, Any], *, confirmed: bool
 ) -> tuple[Subscriber, bool, str]:
@@ -363,6 +374,8 @@ def _save(
     (not the office's listed one) asked to confirm. (subscriber, created, what the page says: DONE)."""
     state = web(request)
     now = state.now()
+    if confirmed and _withdrew(state.store, email):
+        raise Withdrawn
     person, created = choices.add(
         state.store,
         email,
@@ -430,6 +443,8 @@ async def new(request: Request, who: Signed, data: FormData | None) -> Response:
         person, _created, said = await run_in_threadpool(
             _save, request, who, email, fields, confirmed=confirmed
         )
+    except Withdrawn:
+        return problem(request, NOT_ACTIVE, who)
     except choices.InvalidSubscription as error:
         values = {**fields, "email": email, "confirmed": confirmed}
         return await run_in_threadpool(_form_page, request, who, 422, values, _wrong(error))
