@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import re
 import signal
 import sys
 import threading
@@ -32,6 +31,7 @@ from syndicator.cliout import (
     shown,
     stdout,
 )
+from syndicator.cliout import moment as _moment
 from syndicator.config import Settings, default_base_url_note
 from syndicator.files import Refused, Source, read_whole
 from syndicator.ingest.importer import Format, Reported, count_files, display, import_paths
@@ -649,17 +649,6 @@ def subscribers_remove(email: Annotated[str, typer.Argument(help=EMAIL_HELP)]) -
         if not remove(store, email, clock.utcnow(), actor()):
             fail(f"no subscriber {email}", 1)
     stdout.print(said(f"removed {email}"))
-
-
-def _moment(option: str, value: str, config: Settings) -> datetime:
-    """An ISO 8601 date or date-time given on the command line, read in the site's zone when naive."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as error:
-        if re.match(r"\d{4}-\d{2}-\d{2}", value):  # shaped like a date, but no such day or time
-            fail(f"{option}: {value!r} is not a valid date or time: {error}")
-        fail(f"{option}: {value!r} is not an ISO 8601 date (YYYY-MM-DD) or date-time")
-    return moment if moment.tzinfo else moment.replace(tzinfo=config.tz)
 
 
 DIGESTS = (Frequency.DAILY, Frequency.WEEKLY)

@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from syndicator import access
 from syndicator.accounts import Role, Signed
 from syndicator.i18n import N_
-from syndicator.web import csrf, forms
+from syndicator.web import auditfilter, csrf, forms
 from syndicator.web.problems import Problem
 from syndicator.web.state import render, web
 
@@ -113,6 +113,15 @@ NOT_ALLOWED = Problem(
 )
 NO_ACCOUNT = Problem(
     404, N_("Không có tài khoản này"), N_("Tài khoản đã bị xóa hoặc chưa từng có."), code="no such account"
+)
+BAD_AUDIT_FILTER = Problem(
+    400,
+    N_("Bộ lọc không hợp lệ"),
+    N_(
+        "Hãy chọn thao tác trong danh sách, ghi tên người thực hiện không quá 100 ký tự, và ngày theo "
+        "dạng năm-tháng-ngày (ngày đầu không sau ngày cuối)."
+    ),
+    code="bad filter",
 )
 OWN_ROLE = Problem(
     409,
@@ -302,11 +311,16 @@ async def logout(request: Request, who: Signed, data: FormData | None) -> Respon
 
 @guarded(Role.ADMIN)
 async def audit(request: Request, who: Signed, data: FormData | None) -> Response:
+    """The log newest first, narrowed by action, actor and days of the site's calendar (auditfilter)."""
     number = forms.page_number(request.query_params.get("trang", "1"))
     if number is None:
         return problem(request, NOT_FOUND, who)
+    state = web(request)
+    asked = auditfilter.parse(request.query_params, state.settings.tz, ACTION_NAMES)
+    if asked is None:
+        return problem(request, BAD_AUDIT_FILTER, who)
     entries, total = await run_in_threadpool(
-        access.audit, web(request).store, limit=AUDIT_PAGE, offset=(number - 1) * AUDIT_PAGE
+        access.audit, state.store, limit=AUDIT_PAGE, offset=(number - 1) * AUDIT_PAGE, chosen=asked.chosen
     )
     return page(
         request,
@@ -317,6 +331,9 @@ async def audit(request: Request, who: Signed, data: FormData | None) -> Respons
         page_number=number,
         has_next=number * AUDIT_PAGE < total,
         action_names=ACTION_NAMES,
+        kept=asked.kept,
+        filtered=any(asked.kept.values()),
+        page_link=lambda n: asked.link(PATHS["audit"], n),
     )
 
 
