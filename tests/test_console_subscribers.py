@@ -439,3 +439,17 @@ def test_a_post_without_its_csrf_field_is_403_and_names_are_escaped(site: Site) 
         assert answer.status_code == 403
     assert _person(site, "an@example.vn") == person
     assert [a for _, a, _ in _audit(site)] == ["subscriber.list"]
+
+
+def test_a_broken_officials_file_still_lists_the_stored_officials(site: Site) -> None:
+    _officials_file(site, '[[official]]\nemail = "chu.tich@thoxuan.gov.vn"\nname = "Chủ tịch"\n')
+    site.service.officials.check(site.clock())
+    _officials_file(site, '[[official]]\nemail = "chu.tich@thoxuan.gov.vn"\ncategories = ["khong-co"]\n')
+    viewer = signed_in_client(site, "cuong").get("/admin/officials")
+    assert viewer.status_code == 200 and "có lỗi" in viewer.text
+    assert masked_address("chu.tich@thoxuan.gov.vn") in viewer.text and "khong-co" not in viewer.text
+    assert "1 địa chỉ đang được liệt kê theo lần áp dụng trước" in viewer.text
+    admin = signed_in_client(site, "an").get("/admin/officials")
+    assert "chu.tich@thoxuan.gov.vn" in admin.text and "Chủ tịch" in admin.text
+    assert "khong-co" in admin.text  # the reason, for an admin, in <details>
+    assert ("an", "subscriber.list", None) in _audit(site)
