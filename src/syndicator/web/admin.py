@@ -17,6 +17,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -41,7 +42,9 @@ SECURE_COOKIE = "__Host-syndicator_admin"  # RFC 6265bis: Secure, no Domain, Pat
 MAX_FORM_BYTES = 16_384
 MAX_FORM_FIELDS = 300  # a subscriber's choices post one field per category ticked: a portal may have many
 AUDIT_PAGE = 50
-_NEXT = re.compile(r"/admin/[a-z0-9/_-]{0,100}")  # where a login may return to: our own pages only
+# where a login may return to: our own pages only, with their filters (a query of plain and
+# percent-encoded characters: nothing a header or a path could be bent with)
+_NEXT = re.compile(r"/admin/[a-z0-9/_-]{0,100}(?:\?[A-Za-z0-9_.~=&%+-]{1,300})?")
 PATHS = {  # the console's sections; each section module keeps the paths of its own detail pages
     "home": f"{PREFIX}/",
     "feeds": f"{PREFIX}/feeds",
@@ -221,8 +224,11 @@ def guarded(needed: Role) -> Callable[[Handler], Callable[[Request], Awaitable[R
 def _unauthenticated(request: Request) -> Response:
     if request.url.path.startswith(f"{PREFIX}/api/"):
         return JSONResponse({"error": "not signed in"}, status_code=401)
-    target = request.url.path if request.method == "GET" and _NEXT.fullmatch(request.url.path) else None
-    login = PATHS["login"] + (f"?next={target}" if target and target != PATHS["home"] else "")
+    asked = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    target = asked if request.method == "GET" and _NEXT.fullmatch(asked) else None
+    login = PATHS["login"] + (
+        f"?next={quote(target, safe='/')}" if target and target != PATHS["home"] else ""
+    )
     return RedirectResponse(login, status_code=303)
 
 
