@@ -363,8 +363,7 @@ def _serve_process(
                     port=port,
                     log_level=log_level,
                     access_log=False,
-                    proxy_headers=True,
-                    forwarded_allow_ips=config.trusted_proxies,
+                    proxy_headers=False,  # applied by the app behind the feed server (web/app.py)
                     server_header=False,
                     timeout_graceful_shutdown=5,
                 )
