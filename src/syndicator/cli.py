@@ -310,6 +310,12 @@ def serve(
 
     if count == 1:  # as before --workers: this process serves, no fork
         raise typer.Exit(run(True, None))
+    # opened once here first: a database that cannot be opened is one line and the exit status as for
+    # a single process (not each worker's), a new schema is created by one process, not raced by all,
+    # and the settings' unknown categories are noted once. Closed again before any fork: the workers
+    # inherit no connection
+    with opened_store(config):
+        pass
     try:
         sockets = supervision.listening_sockets(host, port, count)
     except OSError as error:
