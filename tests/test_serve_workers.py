@@ -218,3 +218,21 @@ def test_a_port_in_use_fails_the_start_in_one_line(processes: Processes, tmp_pat
     assert done.returncode == 1
     assert f"error: cannot listen on http://{HOST}:{port}: Address already in use" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_workers_that_keep_dying_stop_the_serve_with_one_line() -> None:
+    """A worker that cannot stay up (here: its body exits at once) is started again until RESTART_LIMIT
+    deaths within RESTART_WINDOW; then the supervisor stops and returns 1, saying why."""
+    from syndicator import workers
+
+    said: list[str] = []
+    sockets = workers.listening_sockets(HOST, 0, 1)  # port 0: one socket is enough here
+    status = workers.Supervisor(sockets, lambda index, sock: 3, said.append).run()
+    assert status == 1
+    restarts = [line for line in said if line.endswith("exited with status 3; starting another")]
+    assert len(restarts) == workers.RESTART_LIMIT - 1
+    assert said[-1].startswith("syndicator: worker 1 (pid ")
+    assert said[-1].endswith(
+        f"{workers.RESTART_LIMIT} workers died within 60 s: stopping the others and exiting"
+    )
+    assert all(sock.fileno() == -1 for sock in sockets)  # closed
