@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, ExceptionHandler, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from syndicator import i18n, links
 from syndicator.clock import Clock
@@ -212,8 +213,13 @@ def create_app(services: Services) -> ASGIApp:
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=_lifespan,
     )
+    # the proxy headers matter to the pages (the client's address for the rate limits, the scheme of
+    # links), never to a feed poll, which reads neither: applied behind the feed server they cost a
+    # poll nothing, where uvicorn's own (off in serve) parses the peer's address on every request
+    # (uvicorn types ASGI apps with its own TypedDicts, Starlette with plain mappings: the same calls)
+    pages = ProxyHeadersMiddleware(cast(Any, SecurityHeaders(app)), trusted_hosts=settings.trusted_proxies)
     feeds = FeedServer(
-        SecurityHeaders(app),
+        cast(ASGIApp, pages),
         services.cache,
         max_age=settings.feeds.cache_max_age,
         hub=settings.websub_hub,
