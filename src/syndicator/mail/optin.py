@@ -232,12 +232,12 @@ def _ask_batch(
             asked.refused.append((person.email, str(error)))
             continue
         before = earlier.get(person.id)
-        if before is not None and before.token == token:
-            asked.already.append(person.email)  # this very mail (made in the same second)
-            continue
         valid_until = None if before is None else confirmations.still_asking(before, person)
-        if before is not None and valid_until is not None:
+        if before is not None and valid_until is not None:  # asked already, as a run a second ago did
             asked.recent.append((person.email, before.queued_at, valid_until))
+            continue
+        if before is not None and before.token == token:
+            asked.already.append(person.email)  # this very mail, failed, made in the same second
             continue
         body = confirmations.body(conn, person.language)
         entries.append(OutboxEntry(person.id, OutboxKind.CONFIRM, body, token=token))
