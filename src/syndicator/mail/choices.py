@@ -3,7 +3,8 @@ and the web: categories, frequency, name; adding, removing and unsubscribing an 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from syndicator import i18n
@@ -121,27 +122,20 @@ def add(
 
     `known`: the category slugs there are (`known_categories`); a category outside them is refused
     (UnknownCategory), as the officials file refuses one. None known (a fresh database): not checked."""
-    try:
-        address = normalise(email)
-    except InvalidAddress as error:
-        raise InvalidSubscription(f"email: {email!r}: {error}") from None
-    chosen = known_only(categories, parse_categories(categories), known)
-    lang = parse_language(language) if language else None
-    # pending: asked for; the store keeps a confirmed address confirmed (store_subscribers._choice)
-    status = SubscriberStatus.CONFIRMED if confirmed else SubscriberStatus.PENDING
+    choice = wanted(email, name, categories, frequency, language, known)
     with store.writing() as conn:
-        before = store_subscribers.by_email(conn, address) if actor is not None else None
+        before = store_subscribers.by_email(conn, choice.email) if actor is not None else None
         person, created = store_subscribers.save(
             conn,
-            address,
-            name=clean_name(name),
-            categories=chosen,
-            frequency=parse_frequency(frequency),
-            status=status,
+            choice.email,
+            name=choice.name,
+            categories=choice.categories,
+            frequency=choice.frequency,
+            status=_status(confirmed),
             source=source,
             now=now,
             confirmed_ip=ip,
-            language=lang,
+            language=choice.language,
             default_language=default_language,
         )
         if actor is not None:
@@ -149,6 +143,81 @@ def add(
             entry = AuditEntry(now, actor, action, person.email, changes(before, person) or None, address)
             store_audit.record(conn, entry)
         return person, created
+
+
+def wanted(
+    email: str,
+    name: str | None = None,
+    categories: str | Iterable[str] | None = None,
+    frequency: str | None = None,
+    language: str | None = None,
+    known: Collection[str] = (),
+) -> store_subscribers.Choice:
+    """A subscription as given (to `add`, or on a CSV row) checked and cleaned, as the store saves it;
+    InvalidSubscription names the first field that is wrong (the address, categories, language,
+    frequency, in that order)."""
+    try:
+        address = normalise(email)
+    except InvalidAddress as error:
+        raise InvalidSubscription(f"email: {email!r}: {error}") from None
+    chosen = known_only(categories, parse_categories(categories), known)
+    lang = parse_language(language) if language else None
+    return store_subscribers.Choice(address, clean_name(name), chosen, parse_frequency(frequency), lang)
+
+
+def _status(confirmed: bool) -> SubscriberStatus:
+    # pending: asked for; the store keeps a confirmed address confirmed (store_subscribers._choice)
+    return SubscriberStatus.CONFIRMED if confirmed else SubscriberStatus.PENDING
+
+
+@dataclass(frozen=True, slots=True)
+class Given:
+    """A subscription as a CSV row gives it, for `add_many`: every field as typed (None: not given)."""
+
+    email: str
+    name: str | None = None
+    categories: str | None = None
+    frequency: str | None = None
+    language: str | None = None
+
+
+def add_many(
+    store: Store,
+    given: Sequence[Given],
+    now: datetime,
+    *,
+    confirmed: bool = False,
+    source: Source = Source.IMPORT,
+    known: Collection[str] = (),
+    default_language: str = i18n.SOURCE,
+) -> list[tuple[Subscriber, bool] | InvalidSubscription]:
+    """`add` of each subscription, in order, in one transaction and a few statements
+    (store_subscribers.save_many): what a CSV import does with each chunk of its rows. For each one,
+    (subscriber, created) or the InvalidSubscription that left it out; the others are saved."""
+    problems: list[InvalidSubscription | None] = []  # None: saved
+    good: list[store_subscribers.Choice] = []
+    for one in given:
+        try:
+            choice = wanted(one.email, one.name, one.categories, one.frequency, one.language, known)
+        except InvalidSubscription as error:
+            problems.append(error)
+            continue
+        good.append(choice)
+        problems.append(None)
+    if not good:
+        return [problem for problem in problems if problem is not None]
+    with store.writing() as conn:
+        saved = iter(
+            store_subscribers.save_many(
+                conn,
+                good,
+                status=_status(confirmed),
+                source=source,
+                now=now,
+                default_language=default_language,
+            )
+        )
+    return [next(saved) if problem is None else problem for problem in problems]
 
 
 def _choices(person: Subscriber) -> dict[str, str]:

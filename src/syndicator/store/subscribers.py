@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from syndicator.addresses import key as address_key
 from syndicator.model import (
@@ -36,6 +37,25 @@ def encode_categories(categories: Iterable[str] | None) -> str:
 
 def decode_categories(value: str) -> frozenset[str] | None:
     return None if value == ALL_CATEGORIES else frozenset(c for c in value.split(",") if c)
+
+
+def of_columns(row: Mapping[str, Any]) -> Subscriber:
+    """The subscriber a row's columns (by name) describe."""
+    return Subscriber(
+        id=row["id"],
+        email=row["email"],
+        name=row["name"],
+        status=SubscriberStatus(row["status"]),
+        source=Source(row["source"]),
+        categories=decode_categories(row["categories"]),
+        frequency=Frequency(row["frequency"]),
+        hard_bounces=row["hard_bounces"],
+        created_at=row["created_at"],
+        confirmed_at=row["confirmed_at"],
+        confirmed_ip=row["confirmed_ip"],
+        unsubscribed_at=row["unsubscribed_at"],
+        language=row["language"],
+    )
 
 
 def to_subscriber(row: Row[Any]) -> Subscriber:
@@ -141,6 +161,160 @@ def save(
     if existing is None or existing.status is not found.status:
         _moved(conn, found.id, found.status, source.value, now)
     return found, existing is None
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One address's subscription as `save` takes it (checked: choices.wanted), for `save_many`."""
+
+    email: str
+    name: str | None
+    categories: frozenset[str] | None
+    frequency: Frequency
+    language: str | None = None
+
+
+def save_many(
+    conn: Connection,
+    wanted: Sequence[Choice],
+    *,
+    status: SubscriberStatus,
+    source: Source,
+    now: datetime,
+    default_language: str = "vi",
+) -> list[tuple[Subscriber, bool]]:
+    """`save` of each choice in turn, in a few statements whatever their number (a CSV import's chunk):
+    one read of the rows already there, one insert of the new ones, one update of those changed, one
+    insert of their status history. Returns, for each choice in order, the subscriber as that choice
+    left it and whether it created the row (an address given twice: created, then updated).
+
+    The same rules as `save`, which still serves the addresses the office lists (kept apart, a few)
+    and, should another writer add one of these addresses meanwhile, every choice one by one. A row
+    that a choice leaves as it was is not written at all: importing the same file again writes
+    nothing (its `updated_at` stays that of its last change)."""
+
+    def one_by_one(choices: Iterable[Choice]) -> list[tuple[Subscriber, bool]]:
+        return [
+            save(
+                conn,
+                choice.email,
+                name=choice.name,
+                categories=choice.categories,
+                frequency=choice.frequency,
+                status=status,
+                source=source,
+                now=now,
+                language=choice.language,
+                default_language=default_language,
+            )
+            for choice in choices
+        ]
+
+    keys = [address_key(choice.email) for choice in wanted]
+    stored, listed = _stored(conn, keys, source)
+    plan = _Plan(stored)
+    for key, choice in zip(keys, wanted, strict=True):
+        if key not in listed:
+            plan.apply(key, choice, status, source, now, default_language)
+    try:
+        ids = plan.write(conn, source.value, now)
+    except IntegrityError:  # another writer added one of these addresses since they were read
+        return one_by_one(wanted)
+    saved = iter([(of_columns({**columns, "id": ids[key]}), created) for key, columns, created in plan.steps])
+    kept_apart = iter(one_by_one(choice for key, choice in zip(keys, wanted, strict=True) if key in listed))
+    return [next(kept_apart) if key in listed else next(saved) for key in keys]
+
+
+def _stored(
+    conn: Connection, keys: Sequence[str], source: Source
+) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """The rows of these address keys (their columns by name), and those the office lists (a
+    resident's choice for them is kept apart: `save`), in one read."""
+    query = (
+        select(subscribers, officials.c.subscriber_id.label("listed"))
+        .outerjoin(officials, officials.c.subscriber_id == subscribers.c.id)
+        .where(subscribers.c.email_key.in_(set(keys)))
+    )
+    stored: dict[str, dict[str, Any]] = {}
+    listed: set[str] = set()
+    for row in conn.execute(query):
+        columns = dict(row._mapping)
+        if columns.pop("listed") is not None and source is not Source.CONFIG:
+            listed.add(row.email_key)
+        stored[row.email_key] = columns
+    return stored, listed
+
+
+class _Plan:
+    """What `save_many` writes, worked out in memory from the rows read: each address's columns as
+    the choices leave them, in turn (`save`'s rules), and the status history they add."""
+
+    def __init__(self, stored: dict[str, dict[str, Any]]) -> None:
+        self.stored = stored
+        self.current = dict(stored)  # by address key
+        self.steps: list[tuple[str, dict[str, Any], bool]] = []  # per choice: key, columns after, created
+        self.moves: list[tuple[str, str]] = []  # (key, status moved to), in order
+
+    def apply(
+        self,
+        key: str,
+        choice: Choice,
+        status: SubscriberStatus,
+        source: Source,
+        now: datetime,
+        default_language: str,
+    ) -> None:
+        before = self.current.get(key)
+        was = SubscriberStatus(before["status"]) if before else None
+        values = _choice(was, choice.name, choice.categories, choice.frequency, status, source, now, None)
+        values["email"] = choice.email
+        if choice.language is not None:
+            values["language"] = choice.language
+        if status is SubscriberStatus.CONFIRMED:
+            values["hard_bounces"] = 0
+        if before is None:
+            after: dict[str, Any] = {"id": None, "hard_bounces": 0, "language": default_language}
+            after |= {"confirmed_at": None, "confirmed_ip": None, "unsubscribed_at": None}
+            after |= {**values, "email_key": key, "created_at": now, "updated_at": now}
+        else:
+            after = before | values
+            if after != before:
+                after["updated_at"] = now
+        if before is None or before["status"] != after["status"]:
+            self.moves.append((key, str(after["status"])))
+        self.current[key] = after
+        self.steps.append((key, after, before is None))
+
+    def write(self, conn: Connection, cause: str, now: datetime) -> dict[str, int]:
+        """Insert the new rows, update the changed ones, add the history; the ids by address key.
+        IntegrityError (another writer's row for a new address) undoes the insert alone."""
+        new = [columns for key, columns in self.current.items() if key not in self.stored]
+        if new:
+            with conn.begin_nested():  # a savepoint: a failed insert leaves the transaction usable
+                conn.execute(subscribers.insert(), [{k: v for k, v in c.items() if k != "id"} for c in new])
+        changed = [c for key, c in self.current.items() if key in self.stored and c != self.stored[key]]
+        if changed:
+            names = [name for name in changed[0] if name not in ("id", "email_key", "created_at")]
+            statement = (
+                update(subscribers)
+                .where(subscribers.c.id == bindparam("row_id"))
+                .values({name: bindparam(f"new_{name}") for name in names})  # a column's own name is taken
+            )
+            conn.execute(
+                statement, [{"row_id": c["id"], **{f"new_{n}": c[n] for n in names}} for c in changed]
+            )
+        ids = {key: int(columns["id"]) for key, columns in self.stored.items()}
+        if new:
+            keys = [columns["email_key"] for columns in new]
+            fresh = select(subscribers.c.email_key, subscribers.c.id).where(subscribers.c.email_key.in_(keys))
+            ids.update({row.email_key: row.id for row in conn.execute(fresh)})
+        if self.moves:
+            history = [
+                {"subscriber_id": ids[key], "at": now, "status": moved, "cause": cause}
+                for key, moved in self.moves
+            ]
+            conn.execute(subscriber_events.insert(), history)
+        return ids
 
 
 def _choice(
