@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from syndicator import i18n
 from syndicator.accounts import AuditEntry
@@ -25,7 +26,18 @@ def parse_categories(value: str | Iterable[str] | None) -> frozenset[str] | None
     """'all' (or nothing) -> None (every category); names or slugs -> slugs."""
     if value is None:
         return None
-    items = [v for v in (value.split(",") if isinstance(value, str) else value)]
+    if isinstance(value, str):
+        return _categories_of_text(value)
+    return _categories_of(value)
+
+
+@lru_cache(maxsize=1024)
+def _categories_of_text(value: str) -> frozenset[str] | None:
+    # cached: an import's rows name the same few lists of categories again and again
+    return _categories_of(value.split(","))
+
+
+def _categories_of(items: Iterable[str]) -> frozenset[str] | None:
     cleaned = [v.strip() for v in items if v and v.strip()]
     if not cleaned or any(v.lower() in ("all", "*", "tất cả") for v in cleaned):
         return None
@@ -54,8 +66,8 @@ def known_only(
     given: str | Iterable[str] | None, slugs: frozenset[str] | None, known: Collection[str]
 ) -> frozenset[str] | None:
     """`slugs` (parsed from `given`) when each is a known category; UnknownCategory otherwise."""
-    if slugs is None or given is None:
-        return slugs  # every category, whichever there are
+    if slugs is None or given is None or not known:
+        return slugs  # every category, whichever there are (none known: not checked)
     names = [n.strip() for n in (given.split(",") if isinstance(given, str) else given) if n.strip()]
     unknown = strangers(names, known)
     if unknown:

@@ -27,7 +27,7 @@ COLUMNS = ("email", "name", "categories", "frequency", "language")  # the order 
 _EMAIL_HEADERS = ("email", "e-mail", "địa chỉ email")
 
 
-CHUNK = 2000  # rows per transaction: a few statements each (choices.add_many), memory bounded by it
+CHUNK = 5000  # rows per transaction: a few statements each (choices.add_many), memory bounded by it
 
 
 def import_csv(
@@ -81,7 +81,7 @@ def import_csv(
             updated += not was_created
 
     for number, row in enumerate(reader, start=1):
-        if not row or not any(cell.strip() for cell in row):
+        if not row or not "".join(row).strip():  # no cell but spaces
             continue
         if number == 1 and any(cell.strip().lower() in _EMAIL_HEADERS for cell in row):
             where = _header(row)

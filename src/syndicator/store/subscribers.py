@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, delete, select, update
@@ -35,8 +36,15 @@ def encode_categories(categories: Iterable[str] | None) -> str:
     return ALL_CATEGORIES if categories is None else ",".join(sorted(set(categories)))
 
 
+@lru_cache(maxsize=1024)  # a few lists of categories recur across every subscriber
 def decode_categories(value: str) -> frozenset[str] | None:
     return None if value == ALL_CATEGORIES else frozenset(c for c in value.split(",") if c)
+
+
+# the enums by value, looked up faster than by calling them (a bulk import makes 100,000 subscribers)
+_STATUSES = {status.value: status for status in SubscriberStatus}
+_SOURCES = {source.value: source for source in Source}
+_FREQUENCIES = {frequency.value: frequency for frequency in Frequency}
 
 
 def of_columns(row: Mapping[str, Any]) -> Subscriber:
@@ -45,10 +53,10 @@ def of_columns(row: Mapping[str, Any]) -> Subscriber:
         id=row["id"],
         email=row["email"],
         name=row["name"],
-        status=SubscriberStatus(row["status"]),
-        source=Source(row["source"]),
+        status=_STATUSES[row["status"]],
+        source=_SOURCES[row["source"]],
         categories=decode_categories(row["categories"]),
-        frequency=Frequency(row["frequency"]),
+        frequency=_FREQUENCIES[row["frequency"]],
         hard_bounces=row["hard_bounces"],
         created_at=row["created_at"],
         confirmed_at=row["confirmed_at"],
@@ -237,11 +245,13 @@ def _stored(
     )
     stored: dict[str, dict[str, Any]] = {}
     listed: set[str] = set()
-    for row in conn.execute(query):
-        columns = dict(row._mapping)
+    result = conn.execute(query)
+    names = list(result.keys())
+    for row in result.all():
+        columns = dict(zip(names, row, strict=True))
         if columns.pop("listed") is not None and source is not Source.CONFIG:
-            listed.add(row.email_key)
-        stored[row.email_key] = columns
+            listed.add(columns["email_key"])
+        stored[columns["email_key"]] = columns
     return stored, listed
 
 
@@ -290,8 +300,10 @@ class _Plan:
         IntegrityError (another writer's row for a new address) undoes the insert alone."""
         new = [columns for key, columns in self.current.items() if key not in self.stored]
         if new:
+            # columns no new row sets are left to their default (NULL): fewer values to convert
+            names = [name for name in new[0] if name != "id" and any(c[name] is not None for c in new)]
             with conn.begin_nested():  # a savepoint: a failed insert leaves the transaction usable
-                conn.execute(subscribers.insert(), [{k: v for k, v in c.items() if k != "id"} for c in new])
+                conn.execute(subscribers.insert(), [{name: c[name] for name in names} for c in new])
         changed = [c for key, c in self.current.items() if key in self.stored and c != self.stored[key]]
         if changed:
             names = [name for name in changed[0] if name not in ("id", "email_key", "created_at")]
