@@ -81,10 +81,13 @@ def known_only(
 def parse_frequency(value: str | None) -> Frequency:
     if not value:
         return Frequency.DAILY
-    try:
-        return Frequency(value.strip().lower())
-    except ValueError:
-        raise InvalidSubscription(f"frequency: {value!r} is not immediate, daily or weekly") from None
+    found = _FREQUENCIES.get(value.strip().lower())
+    if found is None:
+        raise InvalidSubscription(f"frequency: {value!r} is not immediate, daily or weekly")
+    return found
+
+
+_FREQUENCIES = {frequency.value: frequency for frequency in Frequency}  # faster than Frequency(value)
 
 
 def parse_language(value: str | None) -> str:

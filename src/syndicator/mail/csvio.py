@@ -86,13 +86,12 @@ def import_csv(
         if number == 1 and any(cell.strip().lower() in _EMAIL_HEADERS for cell in row):
             where = _header(row)
             continue
-        cells = {column: unguarded(row[index]) if index < len(row) else "" for column, index in where.items()}
         given = Given(
-            cells.get("email", ""),
-            name=cells.get("name"),
-            categories=cells.get("categories") or None,
-            frequency=cells.get("frequency") or None,
-            language=cells.get("language", "").strip() or None,
+            _cell(row, where.get("email")) or "",
+            name=_cell(row, where.get("name")),
+            categories=_cell(row, where.get("categories")) or None,
+            frequency=_cell(row, where.get("frequency")) or None,
+            language=(_cell(row, where.get("language")) or "").strip() or None,
         )
         chunk.append((number, given))
         if len(chunk) >= CHUNK:
@@ -101,6 +100,14 @@ def import_csv(
     if chunk:
         save(chunk)
     return created, updated, problems
+
+
+def _cell(row: list[str], index: int | None) -> str | None:
+    """The value of a row's cell (unguarded); "" for a cell the row lacks, None for a column the file
+    has not."""
+    if index is None:
+        return None
+    return unguarded(row[index]) if index < len(row) else ""
 
 
 def _without_bom(lines: Iterator[str]) -> Iterator[str]:

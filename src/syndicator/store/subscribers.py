@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, select, update
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Row,
+    Table,
+    bindparam,
+    cast,
+    delete,
+    func,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.types import NullType
 
 from syndicator.addresses import key as address_key
 from syndicator.model import (
@@ -23,7 +36,7 @@ from syndicator.model import (
     Subscriber,
     SubscriberStatus,
 )
-from syndicator.store.schema import officials, outbox, subscriber_events, subscribers
+from syndicator.store.schema import UTCDateTime, officials, outbox, subscriber_events, subscribers
 
 # What moved a subscriber to a status (subscriber_events.cause), besides a subscription's source
 # (model.Source: config, cli, import, web, as `save` was given it).
@@ -238,21 +251,41 @@ def _stored(
 ) -> tuple[dict[str, dict[str, Any]], set[str]]:
     """The rows of these address keys (their columns by name), and those the office lists (a
     resident's choice for them is kept apart: `save`), in one read."""
+    # the times as the driver gives them, each distinct one converted once (an import's rows share theirs)
+    times = {
+        c.name: c.type.dialect_impl(conn.dialect) for c in subscribers.c if isinstance(c.type, UTCDateTime)
+    }
+    plain = [type_coerce(c, NullType()).label(c.name) if c.name in times else c for c in subscribers.c]
     query = (
-        select(subscribers, officials.c.subscriber_id.label("listed"))
+        select(*plain, officials.c.subscriber_id.label("listed"))
         .outerjoin(officials, officials.c.subscriber_id == subscribers.c.id)
         .where(subscribers.c.email_key.in_(set(keys)))
     )
+    convert = {name: _once(kind.result_processor(conn.dialect, None)) for name, kind in times.items()}
     stored: dict[str, dict[str, Any]] = {}
     listed: set[str] = set()
     result = conn.execute(query)
     names = list(result.keys())
     for row in result.all():
         columns = dict(zip(names, row, strict=True))
+        for name, converted in convert.items():
+            columns[name] = converted(columns[name])
         if columns.pop("listed") is not None and source is not Source.CONFIG:
             listed.add(columns["email_key"])
         stored[columns["email_key"]] = columns
     return stored, listed
+
+
+def _once(process: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    """`process` of a value (None stays None), each distinct value processed once."""
+    done: dict[Any, Any] = {None: None}
+
+    def converted(value: Any) -> Any:
+        if value not in done:
+            done[value] = value if process is None else process(value)
+        return done[value]
+
+    return converted
 
 
 class _Plan:
@@ -275,7 +308,7 @@ class _Plan:
         default_language: str,
     ) -> None:
         before = self.current.get(key)
-        was = SubscriberStatus(before["status"]) if before else None
+        was = _STATUSES[before["status"]] if before else None
         values = _choice(was, choice.name, choice.categories, choice.frequency, status, source, now, None)
         values["email"] = choice.email
         if choice.language is not None:
@@ -303,7 +336,7 @@ class _Plan:
             # columns no new row sets are left to their default (NULL): fewer values to convert
             names = [name for name in new[0] if name != "id" and any(c[name] is not None for c in new)]
             with conn.begin_nested():  # a savepoint: a failed insert leaves the transaction usable
-                conn.execute(subscribers.insert(), [{name: c[name] for name in names} for c in new])
+                _insert_rows(conn, subscribers, names, new)
         changed = [c for key, c in self.current.items() if key in self.stored and c != self.stored[key]]
         if changed:
             names = [name for name in changed[0] if name not in ("id", "email_key", "created_at")]
@@ -325,8 +358,47 @@ class _Plan:
                 {"subscriber_id": ids[key], "at": now, "status": moved, "cause": cause}
                 for key, moved in self.moves
             ]
-            conn.execute(subscriber_events.insert(), history)
+            _insert_rows(conn, subscriber_events, list(history[0]), history)
         return ids
+
+
+def _insert_rows(
+    conn: Connection, table: Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """INSERT of these columns of each row, in one statement. On SQLite straight to the driver, each
+    column's value converted for it once per distinct value (a bulk import's rows share their `now`):
+    SQLAlchemy converts every parameter of every row, which cost more than SQLite's inserts."""
+    if conn.dialect.name == "postgresql":
+        # one array per column, unnested by the server (as database.insert_ignore does): a multi-row
+        # VALUES is a statement psycopg rewrites in Python each time
+        arrays = [
+            func.unnest(
+                cast(bindparam(f"a_{name}", type_=ARRAY(table.c[name].type)), ARRAY(table.c[name].type))
+            )
+            for name in names
+        ]
+        unnested = table.insert().from_select(list(names), select(*arrays))
+        conn.execute(unnested, {f"a_{name}": [row[name] for row in rows] for name in names})
+        return
+    dialect = conn.dialect
+    quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
+    statement = f"INSERT INTO {table.name} ({quoted}) VALUES ({', '.join('?' for _ in names)})"
+    converting = []  # (position, converter, what it gave): only the columns whose type converts
+    for position, name in enumerate(names):
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            converting.append((position, process, dict[Any, Any]()))
+    params = []
+    for row in rows:
+        values = [row[name] for name in names]
+        for position, process, done in converting:
+            value = values[position]
+            if value is not None:
+                if value not in done:
+                    done[value] = process(value)
+                values[position] = done[value]
+        params.append(tuple(values))
+    conn.exec_driver_sql(statement, params)
 
 
 def _choice(
