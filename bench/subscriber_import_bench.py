@@ -87,6 +87,7 @@ def write_csv(path: Path, rows: int, seed: int = 15) -> int:
 @dataclass(frozen=True, slots=True)
 class Timed:
     seconds: float
+    cpu_seconds: float  # the process's own (user + system): not the PostgreSQL server's
     peak_rss_mb: float
     output: str
 
@@ -106,7 +107,8 @@ def timed(command: Sequence[str], env: dict[str, str], cwd: Path, stdin: Path | 
         output = out.read().decode(errors="replace")
         errors = err.read().decode(errors="replace")
     code = os.waitstatus_to_exitcode(status)
-    return Timed(seconds, usage.ru_maxrss / 1024, f"exit {code}\n{output}\n{errors[-2000:]}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return Timed(seconds, cpu, usage.ru_maxrss / 1024, f"exit {code}\n{output}\n{errors[-2000:]}")
 
 
 class Syndicator:
@@ -173,10 +175,12 @@ def postgres_reference(file: Path, work: Path, url: str) -> Timed:
 class Rounds:
     label: str
     seconds: list[float]
+    cpu: list[float]
     rss: list[float]
 
     def add(self, done: Timed) -> None:
         self.seconds.append(done.seconds)
+        self.cpu.append(done.cpu_seconds)
         self.rss.append(done.peak_rss_mb)
 
     @property
@@ -202,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, Rounds] = {}
 
     def record(label: str, done: Timed) -> None:
-        results.setdefault(label, Rounds(label, [], [])).add(done)
+        results.setdefault(label, Rounds(label, [], [], [])).add(done)
 
     with tempfile.TemporaryDirectory(prefix="syndicator-subbench-") as scratch:
         work = Path(scratch)
@@ -240,20 +244,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"PostgreSQL: {pg_problem}", file=sys.stderr)
 
     print(f"{args.rows:,} rows ({bad} bad), {args.rounds} rounds, medians; {info}\n")
-    print("| run | seconds | rows/s | peak RSS MB | × reference |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print("| run | seconds | rows/s | × reference | CPU s | CPU × reference | peak RSS MB |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for label, rounds in results.items():
         reference = "psql \\copy (reference)" if "PostgreSQL" in label else "sqlite3 .import (reference)"
         rows = args.small if label.startswith("SQLite: import of") else args.rows
         rows = 0 if label.startswith("start-up") else rows
-        ratio = (
-            results[reference].median / rounds.median
-            if rows == args.rows and "reference" not in label
-            else None
+        compared = rows == args.rows and "reference" not in label
+        ratio = f"{results[reference].median / rounds.median:.3f}" if compared else ""
+        cpu = statistics.median(rounds.cpu)
+        # psql's CPU is not COPY's (the server does that): no CPU ratio on PostgreSQL
+        cpu_ratio = (
+            f"{statistics.median(results[reference].cpu) / cpu:.3f}" if compared and "SQLite" in label else ""
         )
         print(
-            f"| {label} | {rounds.median:.2f} | {rows / rounds.median:,.0f} | {max(rounds.rss):.0f} | "
-            f"{'' if ratio is None else f'{ratio:.3f}'} |"
+            f"| {label} | {rounds.median:.2f} | {rows / rounds.median:,.0f} | {ratio} | {cpu:.2f} | "
+            f"{cpu_ratio} | {max(rounds.rss):.0f} |"
         )
     print(f"\nTarget: >= {TARGET}× the reference, fresh and re-import, on SQLite and PostgreSQL.")
     return 0
