@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
@@ -11,9 +11,12 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    ColumnElement,
     Connection,
     Row,
+    String,
     Table,
+    any_,
     bindparam,
     cast,
     delete,
@@ -259,7 +262,7 @@ def _stored(
     query = (
         select(*plain, officials.c.subscriber_id.label("listed"))
         .outerjoin(officials, officials.c.subscriber_id == subscribers.c.id)
-        .where(subscribers.c.email_key.in_(set(keys)))
+        .where(_among(conn, set(keys)))
     )
     convert = {name: _once(kind.result_processor(conn.dialect, None)) for name, kind in times.items()}
     stored: dict[str, dict[str, Any]] = {}
@@ -274,6 +277,15 @@ def _stored(
             listed.add(columns["email_key"])
         stored[columns["email_key"]] = columns
     return stored, listed
+
+
+def _among(conn: Connection, keys: Collection[str]) -> ColumnElement[bool]:
+    """The rows of these address keys. On PostgreSQL `= ANY` of one array: an IN of 5,000 values is a
+    statement psycopg parses again each time, which cost more than the read."""
+    if conn.dialect.name == "postgresql":
+        array = cast(bindparam("keys", list(keys), type_=ARRAY(String)), ARRAY(String))
+        return subscribers.c.email_key == any_(array)
+    return subscribers.c.email_key.in_(list(keys))
 
 
 def _once(process: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
@@ -351,7 +363,7 @@ class _Plan:
         ids = {key: int(columns["id"]) for key, columns in self.stored.items()}
         if new:
             keys = [columns["email_key"] for columns in new]
-            fresh = select(subscribers.c.email_key, subscribers.c.id).where(subscribers.c.email_key.in_(keys))
+            fresh = select(subscribers.c.email_key, subscribers.c.id).where(_among(conn, keys))
             ids.update({row.email_key: row.id for row in conn.execute(fresh)})
         if self.moves:
             history = [
