@@ -382,15 +382,22 @@ def _insert_rows(
     SQLAlchemy converts every parameter of every row, which cost more than SQLite's inserts."""
     if conn.dialect.name == "postgresql":
         # one array per column, unnested by the server (as database.insert_ignore does): a multi-row
-        # VALUES is a statement psycopg rewrites in Python each time
-        arrays = [
+        # VALUES is a statement psycopg rewrites in Python each time. A column with one value in every
+        # row (the time, the status, the source) is one parameter: psycopg dumps arrays in Python.
+        first = rows[0]
+        varying = [name for name in names if any(row[name] != first[name] for row in rows)] or list(names[:1])
+        columns = [
             func.unnest(
                 cast(bindparam(f"a_{name}", type_=ARRAY(table.c[name].type)), ARRAY(table.c[name].type))
             )
+            if name in varying
+            else cast(bindparam(f"a_{name}", type_=table.c[name].type), table.c[name].type)
             for name in names
         ]
-        unnested = table.insert().from_select(list(names), select(*arrays))
-        conn.execute(unnested, {f"a_{name}": [row[name] for row in rows] for name in names})
+        params = {
+            f"a_{name}": [row[name] for row in rows] if name in varying else first[name] for name in names
+        }
+        conn.execute(table.insert().from_select(list(names), select(*columns)), params)
         return
     dialect = conn.dialect
     quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
@@ -400,7 +407,7 @@ def _insert_rows(
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
             converting.append((position, process, dict[Any, Any]()))
-    params = []
+    driver_rows = []
     for row in rows:
         values = [row[name] for name in names]
         for position, process, done in converting:
@@ -409,8 +416,8 @@ def _insert_rows(
                 if value not in done:
                     done[value] = process(value)
                 values[position] = done[value]
-        params.append(tuple(values))
-    conn.exec_driver_sql(statement, params)
+        driver_rows.append(tuple(values))
+    conn.exec_driver_sql(statement, driver_rows)
 
 
 def _choice(
