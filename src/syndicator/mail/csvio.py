@@ -27,7 +27,7 @@ COLUMNS = ("email", "name", "categories", "frequency", "language")  # the order 
 _EMAIL_HEADERS = ("email", "e-mail", "địa chỉ email")
 
 
-CHUNK = 5000  # rows per transaction: a few statements each (choices.add_many), memory bounded by it
+CHUNK = 10000  # rows per transaction: a few statements each (choices.add_many), memory bounded by it
 
 
 def import_csv(
