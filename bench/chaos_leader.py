@@ -167,7 +167,19 @@ def start_serve(folder: Path, env: dict[str, str], name: str) -> tuple[subproces
     log = folder / f"{name}.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "syndicator", "serve", "--host", HOST, "--port", str(port)],
+            # one process per instance: the chaos kills instances and counts their leaders
+            [
+                sys.executable,
+                "-m",
+                "syndicator",
+                "serve",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
             cwd=folder,
             env=env,
             stdin=subprocess.DEVNULL,

@@ -17,6 +17,9 @@ One invocation measures, in this order:
    2-core machine the server under test is pinned to CPU 0 and wrk to CPU 1 (taskset; --no-pin to
    not), so syndicator (one process) against nginx (one worker) is a fair 1-vs-1 comparison;
    `worker_processes auto` (2 workers, unpinned, sharing the CPUs with wrk) is there for context.
+   With --workers N (above 1; issue 15), `serve --workers N` is compared with nginx `worker_processes
+   auto` instead, round by round, nothing pinned (targets: 304 >= 0.9x, gzip 200 >= 0.75x);
+   --polls-only skips parts 2 and 3.
 2. Rebuild after one change, at --count (100,000) articles in --categories (100): in this process, a
    FeedBuilder on a copy of the filled SQLite database (and on a fresh PostgreSQL schema unless
    --skip-pg or no server) does its first full refresh, then --iterations (20) times the newest
@@ -107,6 +110,17 @@ SYNDICATOR = "syndicator serve (1 process)"
 NGINX_1 = "nginx, worker_processes 1"
 NGINX_AUTO = "nginx, worker_processes auto"
 POLL_KINDS = ("304", "gzip 200")
+# issue 15's targets for `serve --workers N` against nginx with `worker_processes auto`, all unpinned
+WORKERS_TARGETS = {"304": 0.9, "gzip 200": 0.75}
+
+
+def syndicator_name(workers: int) -> str:
+    return SYNDICATOR if workers == 1 else f"syndicator serve --workers {workers}"
+
+
+def reference(workers: int) -> str:
+    """What syndicator is compared with: one nginx worker pinned beside it, or as many as cores."""
+    return NGINX_1 if workers == 1 else NGINX_AUTO
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,12 +149,15 @@ def polls(args: argparse.Namespace, workdir: Path) -> list[Poll]:
     run_timed(["build", "--out", str(tree)], url, serve_dir)  # keeps the feeds in the database too
     if not (tree / args.feed.lstrip("/")).is_file():
         raise BenchError(f"`syndicator build --out` wrote no {args.feed}")
-    cpu = None if args.no_pin else SERVER_CPU
+    # several workers use every core, as nginx's `auto` does: nothing is pinned then
+    pin = not args.no_pin and args.workers == 1
+    cpu = SERVER_CPU if pin else None
     options: dict[str, Any] = {
         "threads": args.threads,
         "connections": args.connections,
-        "cpu": None if args.no_pin else WRK_CPU,
+        "cpu": WRK_CPU if pin else None,
     }
+    syndicator_label, reference_label = syndicator_name(args.workers), reference(args.workers)
     results: list[Poll] = []
     probes: dict[str, feeds_http.Probe] = {}
     servers: dict[str, feeds_http.Server] = {}
@@ -176,19 +193,29 @@ def polls(args: argparse.Namespace, workdir: Path) -> list[Poll]:
             raise BenchError(f"{name}: the ETag of {args.feed} changed while it was polled")
 
     upstream = feeds_http.free_port()  # nginx's `location /` proxy target; not polled
+    nginx_workers = "1" if args.workers == 1 else "auto"
     with (
-        feeds_http.syndicator_server(syndicator_command(), child_env(url), serve_dir, cpu) as syndicator,
-        feeds_http.nginx_server(tree, serve_dir / "nginx-1", "1", upstream, cpu) as nginx,
+        feeds_http.syndicator_server(
+            syndicator_command(), child_env(url), serve_dir, cpu, args.workers
+        ) as syndicator,
+        feeds_http.nginx_server(
+            tree, serve_dir / f"nginx-{nginx_workers}", nginx_workers, upstream, cpu
+        ) as nginx,
     ):
-        check(SYNDICATOR, syndicator)
-        check(NGINX_1, nginx)
+        check(syndicator_label, syndicator)
+        check(reference_label, nginx)
         for round_number in range(1, args.rounds + 1):
-            order = (SYNDICATOR, NGINX_1) if round_number % 2 else (NGINX_1, SYNDICATOR)
+            pair = (syndicator_label, reference_label)
+            order = pair if round_number % 2 else pair[::-1]
             for kind in POLL_KINDS:
                 for name in order:
                     measure(name, kind, round_number)
-        unchanged(SYNDICATOR)
-        unchanged(NGINX_1)
+        unchanged(syndicator_label)
+        unchanged(reference_label)
+    if args.workers > 1:  # nginx auto was the reference, measured in every round
+        if len({probe.body for probe in probes.values()}) != 1:
+            raise BenchError(f"the servers do not serve the same bytes for {args.feed}")
+        return results
     with feeds_http.nginx_server(tree, serve_dir / "nginx-auto", "auto", upstream, None) as nginx:
         check(NGINX_AUTO, nginx)
         for kind in POLL_KINDS:
@@ -522,24 +549,27 @@ def paired_ratio(
     return statistics.median(pairs) if pairs else float("nan")
 
 
-def poll_table(results: Sequence[Poll]) -> str:
+def poll_table(results: Sequence[Poll], workers: int = 1) -> str:
     """Medians over the rounds; a ratio is the median of each round's syndicator/nginx pair."""
     by: dict[tuple[str, str], dict[int, WrkResult]] = {}
     for poll in results:
         by.setdefault((poll.server, poll.kind), {})[poll.round] = poll.result
+    base = reference(workers)
+    targets = {kind: TARGET_RATIO for kind in POLL_KINDS} if workers == 1 else WORKERS_TARGETS
+    shown = " / ".join(f"{ratio}x" for ratio in dict.fromkeys(targets.values()))
     lines = [
-        "| server | poll | requests/s (median) | rounds: min - max | vs nginx (1 worker) | "
-        "target >= 0.5x met | requests per server CPU-second | vs nginx | p50 ms | p99 ms |",
+        f"| server | poll | requests/s (median) | rounds: min - max | vs {base} | "
+        f"target >= {shown} met | requests per server CPU-second | vs nginx | p50 ms | p99 ms |",
         "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
     for (server, kind), rounds in by.items():
-        nginx = by.get((NGINX_1, kind), {})
+        nginx = by.get((base, kind), {})
 
         rates = [r.requests_per_second for r in rounds.values()]
         per_cpu = statistics.median(r.per_cpu_second for r in rounds.values())
         rate_ratio = paired_ratio(rounds, nginx, lambda r: r.requests_per_second)
         cpu_ratio = paired_ratio(rounds, nginx, lambda r: r.per_cpu_second)
-        met = verdict(rate_ratio >= TARGET_RATIO) if server == SYNDICATOR else ""
+        met = verdict(rate_ratio >= targets[kind]) if server == syndicator_name(workers) else ""
         p50 = statistics.median(r.latency_p50_ms for r in rounds.values())
         p99 = statistics.median(r.latency_p99_ms for r in rounds.values())
         spread = f"{min(rates):,.0f} - {max(rates):,.0f}" if len(rates) > 1 else "(1 round)"
@@ -640,6 +670,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32, help="wrk -c (32)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per server and poll (3)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server and wrk to CPUs 0 and 1")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="serve --workers N (1): above 1, compared with nginx `worker_processes auto`, nothing pinned",
+    )
+    parser.add_argument("--polls-only", action="store_true", help="only the wrk runs (no rebuild, no build)")
     parser.add_argument("--iterations", type=int, default=20, help="timed changes per database (20)")
     parser.add_argument("--skip-pg", action="store_true", help="no PostgreSQL rebuild run")
     parser.add_argument("--pg-url", default=PG_URL, help="PostgreSQL server (a fresh schema is used)")
@@ -665,25 +702,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="feeds-bench-") as scratch:
             workdir = Path(scratch)
             poll_results = [] if args.skip_polls else polls(args, workdir)
-            template = feeds_data.template(args.count, args.categories)
-            url = feeds_data.copy_of(template, workdir / "rebuild" / "db.sqlite")
-            rebuilds = [rebuild("SQLite", url, args.count, args.iterations, None)]
-            sample = None if args.no_archives else archive_sample(url)
-            if args.skip_pg:
-                log("PostgreSQL: skipped (--skip-pg)")
-            elif pg_problem is not None:
-                log(f"PostgreSQL: skipped, not reachable at {args.pg_url}: {pg_problem}")
-            else:
-                with postgres_schema(args.pg_url) as pg_url:
-                    log(f"data: writing {args.count} articles into a fresh PostgreSQL schema ...")
-                    store = Store.open(pg_url)
-                    try:
-                        fill_seconds = feeds_data.fill(store, args.count, args.categories, label="PostgreSQL")
-                    finally:
-                        store.close()
-                    log(f"data: PostgreSQL filled in {fill_seconds:.0f} s")
-                    rebuilds.append(rebuild("PostgreSQL", pg_url, args.count, args.iterations, fill_seconds))
-            build_results = builds(template, workdir, not args.no_archives, args.archive_limit)
+            rebuilds: list[Rebuild] = []
+            build_results: list[Build] = []
+            sample: ArchiveSample | None = None
+            if not args.polls_only:
+                template = feeds_data.template(args.count, args.categories)
+                url = feeds_data.copy_of(template, workdir / "rebuild" / "db.sqlite")
+                rebuilds = [rebuild("SQLite", url, args.count, args.iterations, None)]
+                sample = None if args.no_archives else archive_sample(url)
+                if args.skip_pg:
+                    log("PostgreSQL: skipped (--skip-pg)")
+                elif pg_problem is not None:
+                    log(f"PostgreSQL: skipped, not reachable at {args.pg_url}: {pg_problem}")
+                else:
+                    with postgres_schema(args.pg_url) as pg_url:
+                        log(f"data: writing {args.count} articles into a fresh PostgreSQL schema ...")
+                        store = Store.open(pg_url)
+                        try:
+                            fill_seconds = feeds_data.fill(
+                                store, args.count, args.categories, label="PostgreSQL"
+                            )
+                        finally:
+                            store.close()
+                        log(f"data: PostgreSQL filled in {fill_seconds:.0f} s")
+                        rebuilds.append(
+                            rebuild("PostgreSQL", pg_url, args.count, args.iterations, fill_seconds)
+                        )
+                build_results = builds(template, workdir, not args.no_archives, args.archive_limit)
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -701,15 +746,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"### Polls of {args.feed} ({args.serve_count:,} articles, {args.serve_categories} categories), "
             f"`wrk -t{args.threads} -c{args.connections} -d{args.seconds}s --latency`, {args.rounds} rounds"
-            + ("" if args.no_pin else ", server on CPU 0, wrk on CPU 1 (nginx auto: unpinned)")
+            + (
+                ", nothing pinned"
+                if args.no_pin or args.workers > 1
+                else ", server on CPU 0, wrk on CPU 1 (nginx auto: unpinned)"
+            )
             + "\n"
         )
-        print(poll_table(poll_results) + "\n")
-    print(f"### Rebuild after one article changes ({args.count:,} articles, {args.categories} categories)\n")
-    print(rebuild_table(rebuilds) + "\n")
-    print(phases_table(rebuilds, sample) + "\n")
-    print("### Full build\n")
-    print(build_table(build_results, sample, args.count, args.categories))
+        print(poll_table(poll_results, args.workers) + "\n")
+    if not args.polls_only:
+        print(
+            f"### Rebuild after one article changes ({args.count:,} articles, {args.categories} categories)\n"
+        )
+        print(rebuild_table(rebuilds) + "\n")
+        print(phases_table(rebuilds, sample) + "\n")
+        print("### Full build\n")
+        print(build_table(build_results, sample, args.count, args.categories))
     if args.json is not None:
         args.json.write_text(
             json.dumps(

@@ -197,9 +197,16 @@ def _cpu_of(pid: int) -> float:
 
 @contextmanager
 def syndicator_server(
-    command: Sequence[str], env: Mapping[str, str], workdir: Path, cpu: int | None
+    command: Sequence[str],
+    env: Mapping[str, str],
+    workdir: Path,
+    cpu: int | None,
+    workers: int = 1,
+    *,
+    scheduler: bool = False,
 ) -> Iterator[Server]:
-    """`syndicator serve --no-scheduler` (one process); yields its base URL once /healthz answers."""
+    """`syndicator serve --no-scheduler --workers N` (`scheduler`: with it, as deployed); yields its base
+    URL once /healthz answers (its pid is the parent's: cpu_seconds() counts its workers too)."""
     port = free_port()
     log = workdir / "serve.log"
     args = [
@@ -209,7 +216,9 @@ def syndicator_server(
         HOST,
         "--port",
         str(port),
-        "--no-scheduler",
+        "--scheduler" if scheduler else "--no-scheduler",
+        "--workers",
+        str(workers),
         "--log-level",
         "warning",
     ]
@@ -315,8 +324,12 @@ def wrk(
     connections: int,
     seconds: int,
     cpu: int | None,
+    script: Path | None = None,
 ) -> WrkResult:
+    """wrk against server.base + path; with `script`, a Lua file that makes the requests itself."""
     args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script is not None:
+        args += ["-s", str(script)]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
     before = server.cpu_seconds()

@@ -29,6 +29,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--no-scheduler", action="store_true")
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--workers", type=int, choices=[1], default=1)  # as feeds_http passes it
     args = parser.parse_args(argv)
     settings = load_settings().served_at(links.served_base(args.host, args.port))
     store = Store.open(settings.database_url, settings.categories)
@@ -44,6 +45,7 @@ def main(argv: list[str]) -> int:
             port=args.port,
             log_level=args.log_level,
             access_log=False,
+            proxy_headers=False,  # as cli.serve: the app applies them behind the feed server
             server_header=False,
             timeout_graceful_shutdown=5,
         )

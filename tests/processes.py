@@ -136,10 +136,16 @@ class Processes:
 
     def serve(self, env: Mapping[str, str], *, name: str = "serve", args: Sequence[str] = ()) -> Process:
         """`syndicator serve` on a free port, returned once /healthz answers 200."""
+        # one process unless the test asks for workers: what the tests count (log lines, leaders)
+        # is per process, and a 2-core machine runs them in parallel
+        workers = [] if any(a.startswith("--workers") for a in args) else ["--workers", "1"]
         for attempt in range(3):
             port = free_port()
             process = self._start(
-                name, ["serve", "--host", HOST, "--port", str(port), *args], env, url=f"http://{HOST}:{port}"
+                name,
+                ["serve", "--host", HOST, "--port", str(port), *workers, *args],
+                env,
+                url=f"http://{HOST}:{port}",
             )
             if self._wait_healthy(process):
                 return process

@@ -136,9 +136,17 @@ def test_the_attention_list_links_to_the_pages_that_deal_with_it(site: Site) -> 
     assert "connection refused" not in home.text  # the error itself is the jobs page's
     assert "hong.jsonl" in home.text
     listed = home.text.split('<ul class="attention">')[1].split("</section>")[0]
-    assert listed.count('<a href="/admin/mail">') == 2 and listed.count('<a href="/admin/jobs">') == 2
+    assert listed.count('<a href="/admin/mail?status=failed">') == 1  # the bounced mails, listed
+    assert listed.count('<a href="/admin/mail">') == 1 and listed.count('<a href="/admin/jobs">') == 2
+    assert "thiếu tiêu đề" not in listed  # the importer's reason is an admin's
     attention = client.get("/admin/api/dashboard").json()["attention"]
-    assert attention == {"bounces": 1, "stuck_mail": 1, "failing_jobs": ["deliver"], "failed_files": 1}
+    assert attention == {
+        "bounces": 1,
+        "stuck_mail": 1,
+        "failing_jobs": ["deliver"],
+        "failed_files": 1,
+        "officials_file_broken": False,
+    }
 
 
 def test_nothing_to_attend_to_is_said(site: Site) -> None:

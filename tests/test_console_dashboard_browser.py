@@ -74,8 +74,11 @@ def test_every_chart_is_drawn_within_the_window_with_no_console_error(site: Site
         for name in CHART_NAMES:  # each image has data: the browser gets what the page shows
             answer = page.request.get(f"{site.url}/admin/charts/{name}.svg?ngay=90")
             assert answer.ok and VALUE.search(answer.text()), name
+        page.goto(f"{site.url}/admin/?ngay=30")  # the tables' <details> closed again
         page.emulate_media(media="print")
         assert not page.locator("header.site nav").is_visible()
+        for name in CHART_NAMES:  # printed, each chart's numbers show under it
+            assert page.locator(f"#chart-{name} table").is_visible(), name
         assert page.evaluate(OVERFLOWING) == []
         page.screenshot(path=str(ARTIFACTS / f"console-dashboard-print-{width}.png"), full_page=True)
     assert errors == []

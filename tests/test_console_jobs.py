@@ -128,7 +128,7 @@ def test_next_runs_come_from_the_scheduler(service: Service, clock: FakeClock) -
 
 def test_masked_text_masks_every_address() -> None:
     text = "550 <nguyen.van.a@thoxuan.example> and bich@gmail.com: refused"
-    assert masked_text(text) == "550 <ng***@thoxuan.example> and bi***@gmail.com: refused"
+    assert masked_text(text) == "550 <ng***@thoxuan.example> and b***@gmail.com: refused"
     assert masked_text("no address here") == "no address here"
     assert masked_text("@" * 10_000) == "@" * 10_000
 

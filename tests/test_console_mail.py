@@ -50,14 +50,14 @@ def test_a_viewer_sees_the_outbox_with_addresses_masked_and_nothing_is_audited(s
     client = signed_in_client(site, "cuong")
     page = client.get("/admin/mail")
     assert page.status_code == 200
-    assert "x***@xa.test" in page.text and "y***@xa.test" in page.text
+    assert page.text.count("***@xa.test") >= 2  # one-letter addresses: nothing of them shown
     assert "x@xa.test" not in page.text and "y@xa.test" not in page.text
     assert 'name="address"' not in page.text  # no search by address below admin
     assert client.get("/admin/mail", params={"address": "x@"}).status_code == 403
     sent = next(m for m in _mails(site, "y@xa.test") if m.status is OutboxStatus.SENT)
     detail = client.get(f"/admin/mail/{sent.id}")
     assert detail.status_code == 200
-    assert "y***@xa.test" in detail.text and "y@xa.test" not in detail.text
+    assert "***@xa.test" in detail.text and "y@xa.test" not in detail.text
     assert "2.0.0 queued" in detail.text  # the server's reply to the content
     assert "/retry" not in detail.text and "/cancel" not in detail.text
     assert _audit(site) == []

@@ -6,6 +6,7 @@ catalogue. New sections are covered as they are mounted (web/console.py): nothin
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Iterator
@@ -14,11 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import MetaData, select
+from starlette.requests import Request
 from starlette.routing import Route
+from starlette.types import Message
 
 from syndicator import i18n
 from syndicator.accounts import Role
-from syndicator.web import console
+from syndicator.web import console, forms
 from tests.consolekit import form_token, make_account, signed_in_client
 from tests.subscribekit import SECURITY_HEADERS, Site, running_site
 
@@ -153,3 +156,22 @@ def test_an_unknown_console_path_is_the_console_s_404_for_every_role(site: Site)
         answer = client.get("/admin/khong-co-trang-nay/1")
         assert answer.status_code == 404
         assert answer.headers["cache-control"] == "no-store"
+
+
+def test_a_client_gone_mid_form_is_a_400_not_an_unhandled_error() -> None:
+    """A POST whose client hangs up before its body is whole (Content-Length says more): the form is
+    refused like a malformed one, no ClientDisconnect reaches the server's error log."""
+    sent: list[Message] = [
+        {"type": "http.request", "body": b"username=an&pass", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> Message:
+        return sent.pop(0) if sent else {"type": "http.disconnect"}
+
+    scope = {
+        "type": "http", "method": "POST", "path": "/admin/login", "query_string": b"",
+        "headers": [(b"content-length", b"1000"), (b"content-type", b"application/x-www-form-urlencoded")],
+    }  # fmt: skip
+    request = Request(scope, receive)
+    assert asyncio.run(forms.bounded_form(request, 16_384, 50)) is None

@@ -169,6 +169,8 @@ def test_an_admin_adds_a_pending_address_asked_to_confirm_or_one_the_office_vouc
         ("an", "subscriber.add", "Moi@example.vn"),
         ("an", "subscriber.add", "tin@example.vn"),
     ]
+    entries, _ = access.audit(site.store, limit=2)
+    assert {e.address for e in entries} == {"127.0.0.1"}  # the console's client, never the address added
     again = client.post(f"{LIST}/new", data={**fields, "email": "Moi@Example.vn", "language": ""})
     assert again.status_code == 303
     kept = _person(site, "moi@example.vn")
@@ -179,6 +181,32 @@ def test_an_admin_adds_a_pending_address_asked_to_confirm_or_one_the_office_vouc
     with site.store.reading() as conn:
         (mail,), _ = subscriberview.mails_of(conn, pending.id, 10)
     assert f'href="/admin/mail/{mail.id}"' in page.text  # the mail's own page, with its attempts
+
+
+def test_the_office_cannot_vouch_again_for_an_address_whose_owner_withdrew(site: Site) -> None:
+    """An unsubscribed or bounced address withdrew its consent: ticking "the office vouches for it" is
+    refused (409, pointing to the invitation, which mails a confirmation); nothing changes."""
+    client = signed_in_client(site, "an")
+    token = form_token(client, f"{LIST}/new")
+    fields = {"csrf_token": token, "frequency": "daily", "category": ["y-te"], "language": "vi"}
+    assert (
+        client.post(f"{LIST}/new", data={**fields, "email": "di@example.vn", "confirmed": "1"}).status_code
+        == 303
+    )
+    person = _person(site, "di@example.vn")
+    assert person is not None
+    assert client.post(f"{LIST}/{person.id}/unsubscribe", data={"csrf_token": token}).status_code == 303
+    before = _audit(site)
+    again = client.post(f"{LIST}/new", data={**fields, "email": "DI@example.vn", "confirmed": "1"})
+    assert again.status_code == 409
+    after = _person(site, "di@example.vn")
+    assert after is not None and after.status is SubscriberStatus.UNSUBSCRIBED
+    assert _audit(site) == before and _mails(site, after) == []
+    asked = client.post(f"{LIST}/new", data={**fields, "email": "di@example.vn"})  # not vouched: asked
+    assert asked.status_code == 303
+    pending = _person(site, "di@example.vn")
+    assert pending is not None and pending.status is SubscriberStatus.PENDING
+    assert _mails(site, pending) == [OutboxKind.CONFIRM]
 
 
 def test_a_bad_address_or_category_is_422_with_the_form_again(site: Site) -> None:
@@ -411,3 +439,17 @@ def test_a_post_without_its_csrf_field_is_403_and_names_are_escaped(site: Site) 
         assert answer.status_code == 403
     assert _person(site, "an@example.vn") == person
     assert [a for _, a, _ in _audit(site)] == ["subscriber.list"]
+
+
+def test_a_broken_officials_file_still_lists_the_stored_officials(site: Site) -> None:
+    _officials_file(site, '[[official]]\nemail = "chu.tich@thoxuan.gov.vn"\nname = "Chủ tịch"\n')
+    site.service.officials.check(site.clock())
+    _officials_file(site, '[[official]]\nemail = "chu.tich@thoxuan.gov.vn"\ncategories = ["khong-co"]\n')
+    viewer = signed_in_client(site, "cuong").get("/admin/officials")
+    assert viewer.status_code == 200 and "có lỗi" in viewer.text
+    assert masked_address("chu.tich@thoxuan.gov.vn") in viewer.text and "khong-co" not in viewer.text
+    assert "1 địa chỉ đang được liệt kê theo lần áp dụng trước" in viewer.text
+    admin = signed_in_client(site, "an").get("/admin/officials")
+    assert "chu.tich@thoxuan.gov.vn" in admin.text and "Chủ tịch" in admin.text
+    assert "khong-co" in admin.text  # the reason, for an admin, in <details>
+    assert ("an", "subscriber.list", None) in _audit(site)

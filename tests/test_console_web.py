@@ -164,7 +164,15 @@ def test_a_login_returns_to_the_page_asked_for_and_never_elsewhere(site: Site) -
     token = login_form(client)
     data = {"csrf_token": token, "username": "an", "password": PASSWORD}
     assert client.post("/admin/login?next=/admin/audit", data=data).headers["location"] == "/admin/audit"
-    for evil in ("https://evil.example/", "//evil.example/admin/", "/admin/../x", "/elsewhere"):
+    other = site.client()
+    filtered = other.get("/admin/subscribers", params={"status": "pending", "trang": "2"})
+    assert (
+        filtered.headers["location"] == "/admin/login?next=/admin/subscribers%3Fstatus%3Dpending%26trang%3D2"
+    )
+    back = other.post(filtered.headers["location"], data=data | {"csrf_token": login_form(other)})
+    assert back.headers["location"] == "/admin/subscribers?status=pending&trang=2"  # the filters kept
+    evils = ("/admin/x?a=\r\nSet-Cookie:x", "/admin/x?<script>", "/admin/x#frag", "/admin/x?")
+    for evil in ("https://evil.example/", "//evil.example/admin/", "/admin/../x", "/elsewhere", *evils):
         answer = site.client()
         token = login_form(answer)
         data["csrf_token"] = token

@@ -83,7 +83,11 @@ def test_no_user_agent_is_other() -> None:
 
 def test_hostile_user_agents_cost_little_and_give_bounded_answers() -> None:
     forged = b"Feedly/1.0 (+http://www.feedly.com/fetcher.html; 99999999999999999999 subscribers; )"
-    assert client(forged) == Client("Feedly", MAX_SUBSCRIBERS)
+    assert client(forged) == Client("Feedly", None)  # past any real feed's readers: forged, not taken
+    assert client(f"Feedly/1.0 ({MAX_SUBSCRIBERS} subscribers)".encode()) == Client("Feedly", MAX_SUBSCRIBERS)
+    # only an aggregator's report is taken: an unknown fetcher or a script saying so is not one
+    assert client(b"MyFetcher/1.0 (9999999 subscribers)") == Client("Other", None)
+    assert client(b"python-requests/2.32 (40 subscribers)") == Client("Python", None)
     # a count past the bytes read is not read; a megabyte of digits costs what a short string does
     huge = b"Feedly/1.0 " + b"9" * 1_000_000 + b" subscribers"
     assert finishes(lambda: client(huge), seconds=2) == Client("Feedly", None)

@@ -13,7 +13,7 @@ import pytest
 
 from syndicator import tokens
 from syndicator.mail import choices, officials
-from syndicator.mail.linktokens import email_check, subscriber_token
+from syndicator.mail.linktokens import email_check, subscriber_token, subscriber_tokens
 from syndicator.model import Frequency, Subscriber, SubscriberStatus
 from tests.smtp_server import SmtpServer, smtp_server
 from tests.subscribekit import (
@@ -389,6 +389,20 @@ def test_a_listed_official_edits_their_own_choice_on_the_preferences_page(site: 
 
 
 # -- bad links: 4xx, nothing changes ----------------------------------------------------------------
+
+
+def test_link_tokens_are_the_same_whichever_way_they_are_signed() -> None:
+    """A mail's two tokens come from one signing (sender); links already sent must keep working, so
+    they are byte for byte those signed one by one, and those of earlier versions."""
+    secret = "secret-0123456789abcdef"
+    old = (
+        "eyJzIjo0MiwiaCI6ImNkNTVlZWUxOWUifQ.eDTlXL33aX1nWqtbGmmqpt2E",
+        "eyJzIjo0MiwiaCI6ImNkNTVlZWUxOWUifQ.jZLP7peZl_YdxjrxgPg5Deb1",
+    )
+    assert subscriber_tokens(secret, 42, "Anh.Tu@example.vn") == old
+    address = "Anh.Tu@example.vn"
+    one_by_one = (subscriber_token(secret, p, 42, address) for p in ("unsubscribe", "preferences"))
+    assert tuple(one_by_one) == old
 
 
 def _tampered(site: Site, person: Subscriber, purpose: str) -> dict[str, str]:

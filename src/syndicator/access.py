@@ -357,10 +357,14 @@ def sessions_of(store: Store, raw_username: str) -> int:
 # -- the audit log --------------------------------------------------------------------------------------
 
 
-def audit(store: Store, *, limit: int, offset: int = 0) -> tuple[list[AuditEntry], int]:
-    """A page of the audit log, newest first, and how many entries there are in all."""
+def audit(
+    store: Store, *, limit: int, offset: int = 0, chosen: store_audit.Filter = store_audit.EVERY
+) -> tuple[list[AuditEntry], int]:
+    """A page of the audit log (the entries `chosen` matches), newest first, and how many match in all:
+    the console's page and `syndicator admin audit` alike."""
     with store.reading() as conn:
-        return store_audit.entries(conn, limit=limit, offset=offset), store_audit.count(conn)
+        found = store_audit.entries(conn, limit=limit, offset=offset, chosen=chosen)
+        return found, store_audit.count(conn, chosen)
 
 
 def record(store: Store, entry: AuditEntry) -> None:

@@ -155,9 +155,10 @@ def keyed(secret: str, purpose: str, text: str) -> str:
 
 def masked_address(email: str) -> str:
     """An address as a role without personal data sees it (issue 14: `ng***@gmail.com`): the first two
-    characters of the local part (one, if it has only two), then `***`, and the domain."""
+    characters of a local part of six or more, one of a shorter one, none of a single character (so
+    a mask never shows a whole local part, nor most of it), then `***`, and the domain."""
     local, at, domain = email.rpartition("@")
     if not at:
         return "***"
-    shown = local[:2] if len(local) > 2 else local[:1]
+    shown = local[:2] if len(local) >= 6 else local[:1] if len(local) > 1 else ""
     return f"{shown}***@{domain}"

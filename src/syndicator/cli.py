@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
-import re
 import signal
+import socket
 import sys
 import threading
 from contextlib import ExitStack
@@ -33,6 +34,7 @@ from syndicator.cliout import (
     shown,
     stdout,
 )
+from syndicator.cliout import moment as _moment
 from syndicator.config import Settings, default_base_url_note
 from syndicator.files import Refused, Source, streamed_text
 from syndicator.ingest.importer import Format, Reported, count_files, display, import_paths
@@ -283,9 +285,65 @@ def serve(
             help="Run the scheduled jobs in this process (turn off when a `worker` runs them).",
         ),
     ] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes serving the port (default: one per core; 1: a single process). With "
+            "the scheduler, one of them runs the jobs and the others follow its renders.",
+            min=1,
+            max=64,
+            show_default=False,
+        ),
+    ] = None,
     log_level: LogLevel = "info",
 ) -> None:
     """Serve the feeds, pages and API (and, by default, run the scheduler in the same process)."""
+    from syndicator import workers as supervision
+
+    configured = settings()
+    # without a configured base_url, links point where this server listens (every consumer gets this
+    # copy through assemble: pages, feeds, OPML, API, mails)
+    config = configured.served_at(links.served_base(host, port))
+    _logging(log_level)
+    count = workers if workers is not None else supervision.default_count()
+
+    def run(first: bool, sock: socket.socket | None) -> int:
+        return _serve_process(configured, config, host, port, scheduler, log_level, first=first, sock=sock)
+
+    if count == 1:  # as before --workers: this process serves, no fork
+        raise typer.Exit(run(True, None))
+    # opened once here first: a database that cannot be opened is one line and the exit status as for
+    # a single process (not each worker's), a new schema is created by one process, not raced by all,
+    # and the settings' unknown categories are noted once. Closed again before any fork: the workers
+    # inherit no connection
+    with opened_store(config):
+        pass
+    try:
+        sockets = supervision.listening_sockets(host, port, count)
+    except OSError as error:
+        fail(f"cannot listen on {links.http_origin(host or '0.0.0.0', port)}: {error.strerror or error}", 1)
+    err.print(f"{_serving_line(configured, config.base_url, host, port)}, {count} workers", highlight=False)
+    supervisor = supervision.Supervisor(
+        sockets, lambda index, sock: run(index == 0, sock), lambda line: err.print(line, highlight=False)
+    )
+    raise typer.Exit(supervisor.run())
+
+
+def _serve_process(
+    configured: Settings,
+    config: Settings,
+    host: str,
+    port: int,
+    scheduler: bool,
+    log_level: str,
+    *,
+    first: bool,
+    sock: socket.socket | None,
+) -> int:
+    """One serving process: alone (`sock` None: uvicorn binds host:port) or a worker of several.
+
+    `first`: the lone process or the first worker records the served base and brings the kept feeds up
+    to date before serving; the other workers serve the kept feeds and follow the leader's renders."""
     # the server, scheduler, web app and service load in about a fifth of a second: imported at the
     # top, every other command (--help included) would wait for them too
     import uvicorn
@@ -294,19 +352,15 @@ def serve(
     from syndicator.service import assemble, record_served_base
     from syndicator.web.app import create_app
 
-    configured = settings()
-    # without a configured base_url, links point where this server listens (every consumer gets this
-    # copy through assemble: pages, feeds, OPML, API, mails)
-    config = configured.served_at(links.served_base(host, port))
-    _logging(log_level)
     with opened_store(config) as store:
-        if scheduler and not configured.base_url_configured:
+        renders = first and scheduler and not configured.base_url_configured
+        if renders:
             record_served_base(store, config, clock.utcnow())  # where one-off commands link too
         # the leading instance's first store-watch tick renders what changed; until then the kept
         # feeds are served, so a restart costs no rendering before the first request. Without a
         # configured base_url the kept feeds may link to the port of the last start: the leader
         # brings them up to date first (the fingerprints hold the base: only what differs renders)
-        service = assemble(config, store, render_now=scheduler and not configured.base_url_configured)
+        service = assemble(config, store, render_now=renders)
         _check_officials(service)
         background = jobs.start(service) if scheduler else None
         try:
@@ -317,21 +371,27 @@ def serve(
                     port=port,
                     log_level=log_level,
                     access_log=False,
-                    proxy_headers=True,
-                    forwarded_allow_ips=config.trusted_proxies,
+                    proxy_headers=False,  # applied by the app behind the feed server (web/app.py)
                     server_header=False,
                     timeout_graceful_shutdown=5,
                 )
             )
-            err.print(_serving_line(configured, config.base_url, host, port), highlight=False)
+            if sock is None:
+                err.print(_serving_line(configured, config.base_url, host, port), highlight=False)
+            # what is alive now (modules, templates, the kept feeds: some 100,000 objects) lives as
+            # long as the process: out of the collector's sight, a full collection walks only what
+            # requests make, instead of pausing every poll in flight for tens of milliseconds
+            gc.collect()
+            gc.freeze()
             # uvicorn shuts down on SIGTERM, then raises the signal again to its previous handler; a
             # handler that does nothing lets run() return, so the cleanup below runs (pings, leader)
             signal.signal(signal.SIGTERM, lambda *_: None)
-            server.run()
+            server.run(sockets=None if sock is None else [sock])
         finally:
             if background is not None:
                 background.shutdown(wait=False)
             service.close()
+    return 0 if server.started else 1
 
 
 def _serving_line(configured: Settings, base_url: str, host: str, port: int) -> str:
@@ -660,17 +720,6 @@ def subscribers_remove(email: Annotated[str, typer.Argument(help=EMAIL_HELP)]) -
         if not remove(store, email, clock.utcnow(), actor()):
             fail(f"no subscriber {email}", 1)
     stdout.print(said(f"removed {email}"))
-
-
-def _moment(option: str, value: str, config: Settings) -> datetime:
-    """An ISO 8601 date or date-time given on the command line, read in the site's zone when naive."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as error:
-        if re.match(r"\d{4}-\d{2}-\d{2}", value):  # shaped like a date, but no such day or time
-            fail(f"{option}: {value!r} is not a valid date or time: {error}")
-        fail(f"{option}: {value!r} is not an ISO 8601 date (YYYY-MM-DD) or date-time")
-    return moment if moment.tzinfo else moment.replace(tzinfo=config.tz)
 
 
 DIGESTS = (Frequency.DAILY, Frequency.WEEKLY)

@@ -26,6 +26,7 @@ from syndicator.cliout import (
     counted,
     err,
     fail,
+    moment,
     opened_store,
     print_json,
     said,
@@ -33,9 +34,12 @@ from syndicator.cliout import (
     shown,
     stdout,
 )
+from syndicator.config import Settings
 from syndicator.presenters import local_iso
 from syndicator.printable import printable
 from syndicator.store import Store
+from syndicator.store import audit as store_audit
+from syndicator.web.admin import ACTION_NAMES
 
 admin_app = typer.Typer(help="Manage the console's accounts and read its audit log.", no_args_is_help=True)
 
@@ -145,17 +149,47 @@ def remove_user(username: Annotated[str, typer.Argument(help=USERNAME_HELP)]) ->
     stdout.print(Text(f"removed {name}"))
 
 
+def _audit_filter(
+    config: Settings, action: str | None, by: str | None, since: str | None, until: str | None
+) -> store_audit.Filter:
+    """The options as the store's filter: an unknown action, an actor too long or a range that ends
+    before it starts is a usage error (exit 2), before the database is opened."""
+    if action is not None and action not in ACTION_NAMES:
+        fail(f"--action: no action {action!r} (known: {', '.join(sorted(ACTION_NAMES))})")
+    if by is not None and (not by or len(by) > store_audit.ACTOR_CHARS or not by.isprintable()):
+        fail(f"--actor: give a username or cli:<os user>, at most {store_audit.ACTOR_CHARS} characters")
+    first = None if since is None else moment("--since", since, config)
+    last = None if until is None else moment("--until", until, config)
+    if first is not None and last is not None and last <= first:
+        fail("--until must be after --since")
+    return store_audit.Filter(action, by, first, last)
+
+
 @admin_app.command("audit")
 def audit(
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="How many entries, newest first.")] = 50,
+    action: Annotated[
+        str | None, typer.Option(help="Only this action (e.g. subscriber.update, login.failed).")
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option("--actor", help="Only this actor: a console username, or cli:<os user>, exactly."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="From this ISO 8601 date or date-time on (site.timezone if naive).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Before this ISO 8601 date or date-time (site.timezone if naive).")
+    ] = None,
 ) -> None:
     """Show the audit log: who changed what in the console or with these commands, when, from where.
 
-    Times are in site.timezone."""
+    Times are in site.timezone. The filters are the console's (/admin/audit): they combine."""
     config = settings()
+    chosen = _audit_filter(config, action, by, since, until)
     with opened_store(config, note_categories=False) as store:
-        entries, total = access.audit(store, limit=limit)
+        entries, total = access.audit(store, limit=limit, chosen=chosen)
     if as_json:
         print_json(
             [

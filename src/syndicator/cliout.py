@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -40,6 +41,17 @@ def actor() -> str:
 def fail(message: str, code: int = 2) -> NoReturn:
     err.print(Text.assemble(("error:", "bold red"), " ", printable(message)))
     raise typer.Exit(code)
+
+
+def moment(option: str, value: str, config: Settings) -> datetime:
+    """An ISO 8601 date or date-time given on the command line, read in the site's zone when naive."""
+    try:
+        found = datetime.fromisoformat(value)
+    except ValueError as error:
+        if re.match(r"\d{4}-\d{2}-\d{2}", value):  # shaped like a date, but no such day or time
+            fail(f"{option}: {value!r} is not a valid date or time: {error}")
+        fail(f"{option}: {value!r} is not an ISO 8601 date (YYYY-MM-DD) or date-time")
+    return found if found.tzinfo else found.replace(tzinfo=config.tz)
 
 
 def said(text: str, label: str = "", style: str = "red") -> Text:

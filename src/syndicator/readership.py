@@ -4,8 +4,10 @@ User-Agent, and the in-memory tally of polls the poll path keeps until a flush w
 Only the family is kept of a client, from a fixed list (never the User-Agent itself, never an address):
 Feedly says `Feedly/1.0 (+http://www.feedly.com/fetcher.html; 42 subscribers; )`, Inoreader
 `Mozilla/5.0 (compatible; Inoreader/...; 7 subscribers; )`, NewsBlur `NewsBlur Feed Fetcher -
-5 subscribers - http://...`. A User-Agent is the client's word: a count is bounded (`MAX_SUBSCRIBERS`),
-and only the first `PARSED_BYTES` are read, so a huge or hostile one costs what a normal one does.
+5 subscribers - http://...`. A User-Agent is the client's word: a count is taken only from an
+aggregator's family and only up to `MAX_SUBSCRIBERS`, and only the first `PARSED_BYTES` are read, so a
+huge or hostile one costs what a normal one does. Anyone can still claim to be Feedly: the console says
+these numbers are the aggregators' own reports.
 """
 
 from __future__ import annotations
@@ -40,7 +42,10 @@ _BOTS = ("bot", "spider", "crawl")  # "Mozilla/5.0 (compatible; Googlebot/2.1; .
 _BROWSERS = ("firefox/", "chrome/", "safari/", "edg/", "opera", "gecko/")
 FAMILIES = (*dict.fromkeys(name for _, name in _FAMILIES), BROWSER, OTHER)  # every value `client` gives
 PARSED_BYTES = 512  # every fetcher we know says who it is well before this
-MAX_SUBSCRIBERS = 10**7  # more than any feed has: a larger "report" is forged, and counts as this
+MAX_SUBSCRIBERS = 10**7  # more than any feed has: a larger "report" is forged, and not taken
+# families that report how many of their users follow a feed; anything else saying "N subscribers" (a
+# browser, a script, an unknown fetcher) is not an aggregator, and its number is not taken
+_REPORTING = frozenset({"Feedly", "Inoreader", "NewsBlur", "The Old Reader", "Feedbin"})
 _SUBSCRIBERS = re.compile(rb"(?<![0-9])([0-9]+) +(?:subscribers?|readers?)\b", re.IGNORECASE)
 
 
@@ -67,7 +72,8 @@ def _client(head: bytes) -> Client:
         is_browser = lower.startswith("mozilla/") and any(b in lower for b in _BROWSERS)
         family = BROWSER if is_browser and not any(b in lower for b in _BOTS) else OTHER
     found = _SUBSCRIBERS.search(head)
-    subscribers = min(int(found[1]), MAX_SUBSCRIBERS) if found and family != BROWSER else None
+    reported = int(found[1]) if found and family in _REPORTING else None
+    subscribers = reported if reported is not None and reported <= MAX_SUBSCRIBERS else None
     return Client(family, subscribers)
 
 

@@ -27,16 +27,25 @@ def _unb64(text: str) -> bytes:
 
 
 def _mac(secret: str, purpose: str, payload: str) -> str:
-    digest = hmac.new(secret.encode(), f"{purpose}\n{payload}".encode(), hashlib.sha256).digest()
+    # hmac.digest: OpenSSL's one-shot HMAC, the same digest as hmac.new(...).digest() without the
+    # Python object (mail delivery signs two links per recipient)
+    digest = hmac.digest(secret.encode(), f"{purpose}\n{payload}".encode(), hashlib.sha256)
     return _b64(digest[:18])
 
 
 def sign(secret: str, purpose: str, data: dict[str, Any], *, expires: datetime | None = None) -> str:
+    return sign_for(secret, (purpose,), data, expires=expires)[0]
+
+
+def sign_for(
+    secret: str, purposes: tuple[str, ...], data: dict[str, Any], *, expires: datetime | None = None
+) -> tuple[str, ...]:
+    """The same data signed for each of `purposes` (one token each): the payload is encoded once."""
     body = dict(data)
     if expires is not None:
         body["exp"] = int(expires.timestamp())
     payload = _b64(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
-    return f"{payload}.{_mac(secret, purpose, payload)}"
+    return tuple(f"{payload}.{_mac(secret, purpose, payload)}" for purpose in purposes)
 
 
 def verify(secret: str, purpose: str, token: str, *, now: datetime | None = None) -> dict[str, Any]:

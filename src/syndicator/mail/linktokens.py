@@ -21,6 +21,15 @@ def subscriber_token(secret: str, purpose: str, subscriber_id: int, email: str) 
     return tokens.sign(secret, purpose, {"s": subscriber_id, "h": email_check(email)})
 
 
+def subscriber_tokens(secret: str, subscriber_id: int, email: str) -> tuple[str, str]:
+    """The unsubscribe and preferences tokens of one subscriber (each mail carries both), the same as
+    subscriber_token's."""
+    unsubscribe, preferences = tokens.sign_for(
+        secret, (UNSUBSCRIBE, PREFERENCES), {"s": subscriber_id, "h": email_check(email)}
+    )
+    return unsubscribe, preferences
+
+
 def subscriber_from_token(secret: str, purpose: str, token: str) -> tuple[int, str]:
     """(subscriber id, address check) of a link. Raises tokens.BadToken."""
     data = tokens.verify(secret, purpose, token)

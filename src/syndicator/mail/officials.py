@@ -165,6 +165,21 @@ def sync_officials(
     return changed, ended
 
 
+def file_problem(store: Store, path: Path, configured: Collection[str] = ()) -> str | None:
+    """Why the file cannot be applied as it is now (the reason, in English, naming the path), or None
+    when it reads well: what OfficialsWatcher.check would log. A missing file is a problem only while
+    officials are stored (they stay listed); with none stored there is nothing to keep."""
+    try:
+        read_officials(path, known_categories(store, configured))
+    except OfficialsFileMissing as missing:
+        with store.reading() as conn:
+            listed = len(store_subscribers.listed_officials(conn))
+        return f"{missing} ({listed} listed; {LIST_NONE})" if listed else None
+    except InvalidSubscription as error:
+        return str(error)
+    return None
+
+
 Signature = tuple[int, ...] | None  # what the path is now (None: nothing there)
 
 

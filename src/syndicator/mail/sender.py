@@ -30,7 +30,7 @@ from syndicator import links, text
 from syndicator.clock import Clock
 from syndicator.config import Settings
 from syndicator.mail import lease
-from syndicator.mail.linktokens import PREFERENCES, UNSUBSCRIBE, subscriber_token
+from syndicator.mail.linktokens import subscriber_tokens
 from syndicator.mail.mime import (
     CONFIRM_SLOT,
     COUNT,
@@ -525,8 +525,7 @@ class Sender:
                 links.confirm(base, row.token or ""), shared.language
             )
         else:
-            unsubscribe = subscriber_token(self.secret, UNSUBSCRIBE, row.subscriber_id, row.email)
-            preferences = subscriber_token(self.secret, PREFERENCES, row.subscriber_id, row.email)
+            unsubscribe, preferences = subscriber_tokens(self.secret, row.subscriber_id, row.email)
             # the header's link is for the mail provider's one-click POST (RFC 8058): no page, no language
             list_unsubscribe = links.unsubscribe(base, unsubscribe)
             slots[UNSUBSCRIBE_SLOT] = links.in_mail_language(list_unsubscribe, shared.language)

@@ -81,14 +81,23 @@ class SmtpTransport:
         self.address = address
         self.timeout = timeout
         self.connect_backoff = tuple(connect_backoff)
-        self.tls_context = tls_context or ssl.create_default_context()
-        if not address.verify:
-            self.tls_context.check_hostname = False
-            self.tls_context.verify_mode = ssl.CERT_NONE
+        self._tls_context = tls_context
+        if tls_context is not None and not address.verify:
+            _unverified(tls_context)
         self._smtp: smtplib.SMTP | None = None
         self._carried = 0  # messages the current connection has carried
         # the server's reply to the content of the last mail reported sent (code, text)
         self.accepted: tuple[int, str] | None = None
+
+    def _tls(self) -> ssl.SSLContext:
+        """The TLS context, made when first needed: loading the system's CA certificates takes ~0.1 s of
+        CPU per sender thread, spent for nothing on a plain connection (a local relay)."""
+        if self._tls_context is None:
+            context = ssl.create_default_context()
+            if not self.address.verify:
+                _unverified(context)
+            self._tls_context = context
+        return self._tls_context
 
     def _connect(self) -> smtplib.SMTP:
         a = self.address
@@ -98,7 +107,7 @@ class SmtpTransport:
                 a.host,
                 a.port,
                 timeout=self.timeout,
-                context=self.tls_context,
+                context=self._tls(),
                 local_hostname=a.local_hostname,
             )
         else:
@@ -106,7 +115,7 @@ class SmtpTransport:
         try:
             smtp.ehlo()
             if a.starttls:
-                smtp.starttls(context=self.tls_context)
+                smtp.starttls(context=self._tls())
                 smtp.ehlo()
             if a.username:
                 _login(smtp, a.username, a.password or "")
@@ -182,9 +191,9 @@ class SmtpTransport:
                 yield current[0], refused
                 return next(queue, None)
             following = next(queue, None)
-            payload = _stuffed(current[2], dot_safe)
-            if following is not None:
-                payload += _envelope(sender, following[1])
+            payload = _stuffed(
+                current[2], dot_safe, b"" if following is None else _envelope(sender, following[1])
+            )
             try:
                 smtp.send(payload)
                 code, reply = smtp.getreply()
@@ -290,6 +299,11 @@ class SmtpTransport:
             smtp.close()
 
 
+def _unverified(context: ssl.SSLContext) -> None:
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+
+
 def _busy(error: BaseException) -> bool:
     """Turned away for now at connection time: a 4xx reply, or a hang-up before any reply."""
     if isinstance(error, smtplib.SMTPResponseException):
@@ -343,15 +357,19 @@ def _envelope(sender: str, recipient: str) -> bytes:
     return f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii")
 
 
-def _stuffed(message: bytes, dot_safe: bool = False) -> bytes:
+def _stuffed(message: bytes, dot_safe: bool = False, then: bytes = b"") -> bytes:
     """The content as DATA carries it (RFC 5321 4.5.2: a line starting with a dot gets another),
-    with its end mark."""
+    with its end mark, and `then` (the next mail's envelope) after it: one copy of the message."""
     stuffed = message if dot_safe else message.replace(b"\r\n.", b"\r\n..")
-    if stuffed.startswith(b"."):
-        stuffed = b"." + stuffed
-    if not stuffed.endswith(b"\r\n"):
-        stuffed += b"\r\n"
-    return stuffed + b".\r\n"
+    return b"".join(
+        (
+            b"." if stuffed.startswith(b".") else b"",
+            stuffed,
+            b"" if stuffed.endswith(b"\r\n") else b"\r\n",
+            b".\r\n",
+            then,
+        )
+    )
 
 
 def _text(reply: bytes | str) -> str:

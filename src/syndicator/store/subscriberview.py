@@ -178,6 +178,17 @@ def officials_state(conn: Connection, emails: Sequence[str]) -> dict[str, Offici
     return found
 
 
+def listed_officials(conn: Connection, *, limit: int, offset: int = 0) -> tuple[list[Subscriber], int]:
+    """The addresses the office lists as the database holds them (the file last applied), by address,
+    a page at a time, and how many there are: what stays while the file cannot be applied."""
+    listed = select(officials.c.subscriber_id)
+    where = subscribers.c.id.in_(listed)
+    query = select(subscribers).where(where).order_by(subscribers.c.email_key).limit(limit).offset(offset)
+    people = [to_subscriber(row) for row in conn.execute(query)]
+    total = conn.execute(select(func.count()).select_from(subscribers).where(where)).scalar_one()
+    return people, int(total)
+
+
 def _last_mails(conn: Connection, subscriber_ids: list[int]) -> dict[int, datetime]:
     last: dict[int, datetime] = {}
     for start in range(0, len(subscriber_ids), _KEYS_AT_ONCE):

@@ -17,6 +17,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -29,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from syndicator import access
 from syndicator.accounts import Role, Signed
 from syndicator.i18n import N_
-from syndicator.web import csrf, forms
+from syndicator.web import auditfilter, csrf, forms
 from syndicator.web.problems import Problem
 from syndicator.web.state import render, web
 
@@ -39,9 +40,11 @@ PREFIX = "/admin"
 COOKIE = "syndicator_admin"
 SECURE_COOKIE = "__Host-syndicator_admin"  # RFC 6265bis: Secure, no Domain, Path=/
 MAX_FORM_BYTES = 16_384
-MAX_FORM_FIELDS = 50
+MAX_FORM_FIELDS = 300  # a subscriber's choices post one field per category ticked: a portal may have many
 AUDIT_PAGE = 50
-_NEXT = re.compile(r"/admin/[a-z0-9/_-]{0,100}")  # where a login may return to: our own pages only
+# where a login may return to: our own pages only, with their filters (a query of plain and
+# percent-encoded characters: nothing a header or a path could be bent with)
+_NEXT = re.compile(r"/admin/[a-z0-9/_-]{0,100}(?:\?[A-Za-z0-9_.~=&%+-]{1,300})?")
 PATHS = {  # the console's sections; each section module keeps the paths of its own detail pages
     "home": f"{PREFIX}/",
     "feeds": f"{PREFIX}/feeds",
@@ -113,6 +116,15 @@ NOT_ALLOWED = Problem(
 )
 NO_ACCOUNT = Problem(
     404, N_("Không có tài khoản này"), N_("Tài khoản đã bị xóa hoặc chưa từng có."), code="no such account"
+)
+BAD_AUDIT_FILTER = Problem(
+    400,
+    N_("Bộ lọc không hợp lệ"),
+    N_(
+        "Hãy chọn thao tác trong danh sách, ghi tên người thực hiện không quá 100 ký tự, và ngày theo "
+        "dạng năm-tháng-ngày (ngày đầu không sau ngày cuối)."
+    ),
+    code="bad filter",
 )
 OWN_ROLE = Problem(
     409,
@@ -212,8 +224,11 @@ def guarded(needed: Role) -> Callable[[Handler], Callable[[Request], Awaitable[R
 def _unauthenticated(request: Request) -> Response:
     if request.url.path.startswith(f"{PREFIX}/api/"):
         return JSONResponse({"error": "not signed in"}, status_code=401)
-    target = request.url.path if request.method == "GET" and _NEXT.fullmatch(request.url.path) else None
-    login = PATHS["login"] + (f"?next={target}" if target and target != PATHS["home"] else "")
+    asked = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    target = asked if request.method == "GET" and _NEXT.fullmatch(asked) else None
+    login = PATHS["login"] + (
+        f"?next={quote(target, safe='/')}" if target and target != PATHS["home"] else ""
+    )
     return RedirectResponse(login, status_code=303)
 
 
@@ -302,11 +317,16 @@ async def logout(request: Request, who: Signed, data: FormData | None) -> Respon
 
 @guarded(Role.ADMIN)
 async def audit(request: Request, who: Signed, data: FormData | None) -> Response:
+    """The log newest first, narrowed by action, actor and days of the site's calendar (auditfilter)."""
     number = forms.page_number(request.query_params.get("trang", "1"))
     if number is None:
         return problem(request, NOT_FOUND, who)
+    state = web(request)
+    asked = auditfilter.parse(request.query_params, state.settings.tz, ACTION_NAMES)
+    if asked is None:
+        return problem(request, BAD_AUDIT_FILTER, who)
     entries, total = await run_in_threadpool(
-        access.audit, web(request).store, limit=AUDIT_PAGE, offset=(number - 1) * AUDIT_PAGE
+        access.audit, state.store, limit=AUDIT_PAGE, offset=(number - 1) * AUDIT_PAGE, chosen=asked.chosen
     )
     return page(
         request,
@@ -317,6 +337,9 @@ async def audit(request: Request, who: Signed, data: FormData | None) -> Respons
         page_number=number,
         has_next=number * AUDIT_PAGE < total,
         action_names=ACTION_NAMES,
+        kept=asked.kept,
+        filtered=any(asked.kept.values()),
+        page_link=lambda n: asked.link(PATHS["audit"], n),
     )
 
 

@@ -5,6 +5,7 @@ store/dashboard.gather."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -18,11 +19,13 @@ from starlette.routing import BaseRoute, Route
 from syndicator import dates, i18n
 from syndicator.accounts import Role, Signed
 from syndicator.i18n import N_
-from syndicator.model import OutboxStatus, SubscriberStatus, Visibility
+from syndicator.mail import officials
+from syndicator.model import DropFile, OutboxStatus, SubscriberStatus, Visibility
 from syndicator.store import dashboard as store_dashboard
 from syndicator.store.dashboard import MAIL_OUTCOMES, Dashboard
 from syndicator.store.tallies import Tallies, tallies
 from syndicator.web import charts
+from syndicator.web.admin import PATHS as PATHS_CORE
 from syndicator.web.admin import PREFIX, guarded, page, problem
 from syndicator.web.charts import Chart, Series
 from syndicator.web.problems import Problem
@@ -186,6 +189,8 @@ async def home(request: Request, who: Signed, data: FormData | None) -> Response
     with i18n.using(lang):
         made = charts_of(found, lang, _namer(state, stored, lang))
     sources = {key: PATHS["chart"].format(name=key) + f"?ngay={days}" for key in made}
+    admin = who.account.role.sees_personal_data
+    officials_problem = await run_in_threadpool(_officials_problem, state)
     return page(
         request,
         "admin/home.html",
@@ -198,7 +203,27 @@ async def home(request: Request, who: Signed, data: FormData | None) -> Response
         subscriber_statuses=SUBSCRIBER_STATUSES,
         article_states=ARTICLE_STATES,
         bounces_over_days=store_dashboard.BOUNCES_OVER.days,
+        failed_files=[_failed_file(state, f, admin) for f in found.attention.failed_files],
+        officials_broken=officials_problem is not None,
+        officials_problem=officials_problem if admin else None,
+        bounced_link=f"{PATHS_CORE['mail']}?status={OutboxStatus.FAILED.value}",
     )
+
+
+def _failed_file(state: WebState, found: DropFile, admin: bool) -> tuple[str, str | None]:
+    """A drop-folder file that did not import: its name (relative to the drop folder, as stored) and,
+    for an admin only, the importer's reason (English, written for whoever fixes the file) without the
+    server's path to the drop folder. Others see the translated summary alone."""
+    if not admin or not found.error:
+        return found.path, None
+    folder = str(state.settings.articles_dir)
+    return found.path, found.error.replace(folder.rstrip(os.sep) + os.sep, "")
+
+
+def _officials_problem(state: WebState) -> str | None:
+    """Why the officials file cannot be applied now (mail/officials.file_problem), or None."""
+    settings = state.settings
+    return officials.file_problem(state.store, settings.digest.officials_file, settings.categories)
 
 
 @guarded(Role.VIEWER)
@@ -249,6 +274,7 @@ async def api_dashboard(request: Request, who: Signed, data: FormData | None) ->
         return problem(request, BAD_PERIOD, who)
     found, _ = await dashboard_of(request, days)
     attention = found.attention
+    officials_problem = await run_in_threadpool(_officials_problem, web(request))
     return JSONResponse(
         {
             "days": [d.day.isoformat() for d in found.days],
@@ -265,6 +291,7 @@ async def api_dashboard(request: Request, who: Signed, data: FormData | None) ->
                 "stuck_mail": attention.stuck_mail,
                 "failing_jobs": [job.job for job in attention.failing_jobs],
                 "failed_files": attention.failed_files_total,
+                "officials_file_broken": officials_problem is not None,
             },
         }
     )

@@ -116,10 +116,12 @@ NO_SUBSCRIBER = Problem(
 )
 
 # A preview's mail served alone: no script, no plugin, an opaque origin (no console cookie, no same-origin
-# request), its images from anywhere (as in a mail reader); the site's own policy is sent as well and
-# still applies, so the mail's inline styles are not applied (a plain, readable rendering).
+# request), its images from anywhere (as in a mail reader), its inline styles applied as a mail reader
+# would; never framed. This policy replaces the site's (web/app.SecurityHeaders), which forbids inline
+# styles.
 SANDBOX_CSP = (
-    "sandbox; default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; form-action 'none'"
+    "sandbox; default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; form-action 'none'; "
+    "frame-ancestors 'none'; base-uri 'none'"
 )
 
 

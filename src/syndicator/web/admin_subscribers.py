@@ -356,6 +356,17 @@ def _wrong(error: choices.InvalidSubscription) -> str:
     return WRONG_ADDRESS if str(error).startswith("email") else WRONG_CHOICE
 
 
+class Withdrawn(Exception):
+    """The office vouched for an address whose owner unsubscribed or whose mail bounced: consent was
+    withdrawn (Decree 13/2023/ND-CP), so only its owner gives it again, through a confirmation mail."""
+
+
+def _withdrew(store: Store, email: str) -> bool:
+    with store.reading() as conn:
+        before = store_subscribers.by_email(conn, email.strip())
+    return before is not None and before.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED)
+
+
 def _save(
     request: Request, who: Signed, email: str, fields: dict[str, Any], *, confirmed: bool
 ) -> tuple[Subscriber, bool, str]:
@@ -363,6 +374,8 @@ def _save(
     (not the office's listed one) asked to confirm. (subscriber, created, what the page says: DONE)."""
     state = web(request)
     now = state.now()
+    if confirmed and _withdrew(state.store, email):
+        raise Withdrawn
     person, created = choices.add(
         state.store,
         email,
@@ -430,6 +443,8 @@ async def new(request: Request, who: Signed, data: FormData | None) -> Response:
         person, _created, said = await run_in_threadpool(
             _save, request, who, email, fields, confirmed=confirmed
         )
+    except Withdrawn:
+        return problem(request, NOT_ACTIVE, who)
     except choices.InvalidSubscription as error:
         values = {**fields, "email": email, "confirmed": confirmed}
         return await run_in_threadpool(_form_page, request, who, 422, values, _wrong(error))
@@ -549,6 +564,22 @@ async def export(request: Request, who: Signed, data: FormData | None) -> Respon
 # -- the officials file ---------------------------------------------------------------------------------
 
 
+def _stored_officials(request: Request, who: Signed, number: int) -> dict[str, Any]:
+    """While the file cannot be applied, the officials stay as stored: a page of them as the database
+    lists them (each page of addresses an admin sees is audited, as the file's are)."""
+    state = web(request)
+    with state.store.writing() as conn:
+        people, total = subscriberview.listed_officials(
+            conn, limit=OFFICIALS_PAGE, offset=(number - 1) * OFFICIALS_PAGE
+        )
+        states = subscriberview.officials_state(conn, [p.email for p in people])
+        if who.account.role.sees_personal_data and people:
+            detail = f"officials (stored, file not applied): {len(people)} of {total} (page {number})"
+            _audit(conn, who, request, "subscriber.list", None, detail)
+    rows = [(p, _shown(who, p.email), states[p.email]) for p in people]
+    return {"entries": rows, "total": total}
+
+
 def _officials(request: Request, who: Signed, number: int) -> dict[str, Any]:
     """The file's entries (a page of them) with their state; `total` of them in the file."""
     state = web(request)
@@ -560,7 +591,8 @@ def _officials(request: Request, who: Signed, number: int) -> dict[str, Any]:
         return nothing | {"missing": True}
     except choices.InvalidSubscription as error:
         # the reason names the file, the entry and maybe an address: personal data, for an admin only
-        return nothing | {"problem": str(error) if who.account.role.sees_personal_data else ""}
+        reason = str(error) if who.account.role.sees_personal_data else ""
+        return nothing | _stored_officials(request, who, number) | {"problem": reason}
     shown = entries[(number - 1) * OFFICIALS_PAGE : number * OFFICIALS_PAGE]
     with state.store.writing() as conn:
         states = subscriberview.officials_state(conn, [e.email for e in shown])

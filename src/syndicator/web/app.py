@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, ExceptionHandler, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from syndicator import i18n, links
 from syndicator.clock import Clock
@@ -52,6 +53,9 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
 ]  # fmt: skip
 
+
+_CSP = b"content-security-policy"
+_OTHER_HEADERS = [(name, value) for name, value in SECURITY_HEADERS if name != _CSP]
 
 FOLLOW_SECONDS = 0.5
 READERSHIP_FLUSH_SECONDS = 5.0  # how stale /admin/feeds may be; each flush is one transaction
@@ -209,8 +213,13 @@ def create_app(services: Services) -> ASGIApp:
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=_lifespan,
     )
+    # the proxy headers matter to the pages (the client's address for the rate limits, the scheme of
+    # links), never to a feed poll, which reads neither: applied behind the feed server they cost a
+    # poll nothing, where uvicorn's own (off in serve) parses the peer's address on every request
+    # (uvicorn types ASGI apps with its own TypedDicts, Starlette with plain mappings: the same calls)
+    pages = ProxyHeadersMiddleware(cast(Any, SecurityHeaders(app)), trusted_hosts=settings.trusted_proxies)
     feeds = FeedServer(
-        SecurityHeaders(app),
+        cast(ASGIApp, pages),
         services.cache,
         max_age=settings.feeds.cache_max_age,
         hub=settings.websub_hub,
@@ -328,7 +337,9 @@ def _page_number(request: Request) -> int:
 
 
 class SecurityHeaders:
-    """Adds the security headers to every page (the feed server sends its own, prebuilt)."""
+    """Adds the security headers to every page (the feed server sends its own, prebuilt). An answer
+    with a policy of its own (the console's sandboxed mail preview) keeps it alone: a second policy
+    would be enforced as well, and the site's forbids the mail's inline styles."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -340,7 +351,9 @@ class SecurityHeaders:
 
         async def with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+                headers = message.get("headers", [])
+                own_policy = any(name.lower() == _CSP for name, _ in headers)
+                message["headers"] = [*headers, *(_OTHER_HEADERS if own_policy else SECURITY_HEADERS)]
             await send(message)
 
         await self.app(scope, receive, with_headers)

@@ -39,11 +39,13 @@ _WORDS = {
 class _Prepared:
     """Header lists for one document, built once per rendered version and reused by every poll."""
 
-    __slots__ = ("doc", "etag_gzip", "full", "full_gzip", "not_modified", "not_modified_gzip")
+    __slots__ = ("doc", "etag_gzip", "etags", "full", "full_gzip", "not_modified", "not_modified_gzip")
 
     def __init__(self, doc: RenderedFeed, common: Headers) -> None:
         self.doc = doc
         self.etag_gzip = doc.etag[:-1] + _GZIP_SUFFIX
+        # what an aggregator sends back as it was given: answered 304 without parsing the header
+        self.etags = (doc.etag.encode(), self.etag_gzip.encode())
         base = [*common]
         if doc.last_modified_http:
             base.append((b"last-modified", doc.last_modified_http.encode()))
@@ -178,7 +180,9 @@ class FeedServer:
             elif name == b"user-agent":
                 user_agent = value
         gzip_ok = accept_encoding is not None and _accepts_gzip(accept_encoding)
-        if _not_modified(doc, if_none_match, if_modified_since):
+        if (if_none_match is not None and if_none_match in prepared.etags) or _not_modified(
+            doc, if_none_match, if_modified_since
+        ):
             headers = prepared.not_modified_gzip if gzip_ok else prepared.not_modified
             self.served[304] += 1
             if counted and self.tally is not None:
@@ -195,7 +199,22 @@ class FeedServer:
         await send({"type": "http.response.body", "body": body})
 
 
+# Accept-Encoding values seen, parsed: clients send a handful of distinct ones, again and again; short
+# values only and a bounded number, so that made-up headers cannot grow it
+_ACCEPTS_GZIP: dict[bytes, bool] = {}
+_ACCEPTS_KEPT, _ACCEPTS_BYTES = 256, 128
+
+
 def _accepts_gzip(value: bytes) -> bool:
+    known = _ACCEPTS_GZIP.get(value)
+    if known is None:
+        known = _parse_accepts_gzip(value)
+        if len(value) <= _ACCEPTS_BYTES and len(_ACCEPTS_GZIP) < _ACCEPTS_KEPT:
+            _ACCEPTS_GZIP[value] = known
+    return known
+
+
+def _parse_accepts_gzip(value: bytes) -> bool:
     for part in value.split(b","):
         token, _, params = part.partition(b";")
         if token.strip().lower() not in (b"gzip", b"x-gzip", b"*"):

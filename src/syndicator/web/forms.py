@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from starlette.datastructures import FormData
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import Message
 
 MAX_PAGE = 100_000
@@ -21,7 +21,7 @@ def page_number(raw: str) -> int | None:
 
 
 async def bounded_form(request: Request, max_bytes: int, max_fields: int) -> FormData | None:
-    """The posted form, or None when it is too large or malformed (a 400, never a 500).
+    """The posted form, or None when it is too large, malformed or cut short (a 400, never a 500).
 
     A declared Content-Length over `max_bytes` is refused before a byte is read; a body that runs
     past it while streaming (chunked, or a lying header) is refused as soon as it does. The body read
@@ -30,10 +30,13 @@ async def bounded_form(request: Request, max_bytes: int, max_fields: int) -> For
     if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         return None
     body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            return None
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_bytes:
+                return None
+    except ClientDisconnect:  # gone mid-body: nobody reads the 400, and it is no server error to log
+        return None
     replayed = False
 
     async def receive() -> Message:
