@@ -115,8 +115,6 @@ class Syndicator:
     def __init__(self, src: Path | None, work: Path) -> None:
         self.work = work
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATOR_")}
-        # a 100,000-row file is about 6 MB, over the default limit of 5 MB (imports.max_file_bytes)
-        self.env["SYNDICATOR_IMPORTS__MAX_FILE_BYTES"] = str(1 << 30)
         if src is not None:
             self.env["PYTHONPATH"] = str(src)
 

@@ -164,3 +164,21 @@ def test_a_file_not_utf8_imports_nothing(database_url: str, tmp_path: Path) -> N
     assert one_error_line(result) == f"error: {rows}: not UTF-8 text (byte 18)"
     listed = cli("subscribers", "list", "--json", cwd=tmp_path, database_url=database_url)
     assert listed.stdout.strip() == "[]"
+
+
+def test_a_subscriber_csv_has_its_own_cap_above_an_article_export_s(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Streamed, a subscriber list may be far larger than an article export (imports.max_csv_bytes, 500
+    MB by default, against max_file_bytes' 5 MB); over its own cap it is refused whole, naming it."""
+    rows = tmp_path / "ds.csv"
+    rows.write_text("email\n" + "".join(f"nguoi{n}@xa.test\n" for n in range(200)), encoding="utf-8")
+    small_exports = {"SYNDICATOR_IMPORTS__MAX_FILE_BYTES": "1000"}  # the file is about 3.4 KB
+    imported = cli(
+        "subscribers", "import", str(rows), cwd=tmp_path, database_url=database_url, env=small_exports
+    )
+    assert imported.returncode == 0, imported.stderr
+    capped = {"SYNDICATOR_IMPORTS__MAX_CSV_BYTES": "2000"}
+    refused = cli("subscribers", "import", str(rows), cwd=tmp_path, database_url=database_url, env=capped)
+    assert refused.returncode == 1
+    assert one_error_line(refused).startswith(f"error: {rows}: file too large")

@@ -621,7 +621,7 @@ def subscribers_import(
     with ExitStack() as stack:
         try:  # like any import: a regular file only (no FIFO to hang on, no /dev/zero), bounded; all of
             # it UTF-8, checked before any row is imported; then read as it is imported (not held whole)
-            lines = stack.enter_context(streamed_text(Source(file), config.imports.max_file_bytes))
+            lines = stack.enter_context(streamed_text(Source(file), config.imports.max_csv_bytes))
         except Refused as refused:
             fail(f"{display(file)}: {refused.reason}", 1)
         except OSError as error:
