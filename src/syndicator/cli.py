@@ -9,6 +9,7 @@ import signal
 import socket
 import sys
 import threading
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,7 +36,7 @@ from syndicator.cliout import (
 )
 from syndicator.cliout import moment as _moment
 from syndicator.config import Settings, default_base_url_note
-from syndicator.files import Refused, Source, read_whole
+from syndicator.files import Refused, Source, streamed_text
 from syndicator.ingest.importer import Format, Reported, count_files, display, import_paths
 from syndicator.mail.choices import (
     InvalidSubscription,
@@ -617,26 +618,32 @@ def subscribers_import(
 ) -> None:
     """Import subscribers from CSV; bad rows are reported and skipped."""
     config = settings()
-    try:  # like any import: a regular file only (no FIFO to hang on, no /dev/zero), bounded
-        data = read_whole(Source(file), config.imports.max_file_bytes).decode("utf-8")
-    except Refused as refused:
-        fail(f"{display(file)}: {refused.reason}", 1)
-    except (OSError, UnicodeDecodeError) as error:
-        fail(f"{display(file)}: cannot read: {error}", 1)
-    with opened_store(config) as store:
+    with ExitStack() as stack:
+        try:  # like any import: a regular file only (no FIFO to hang on, no /dev/zero), bounded; all of
+            # it UTF-8, checked before any row is imported; then read as it is imported (not held whole)
+            lines = stack.enter_context(streamed_text(Source(file), config.imports.max_csv_bytes))
+        except Refused as refused:
+            fail(f"{display(file)}: {refused.reason}", 1)
+        except OSError as error:
+            fail(f"{display(file)}: cannot read: {error}", 1)
+        store = stack.enter_context(opened_store(config))
         known = known_categories(store, config.categories)
-        saved: dict[int, Subscriber] = {}  # by id: an address given twice is asked once, as it is last
-        created, updated, problems = import_csv(
-            store,
-            data,
-            clock.utcnow(),
-            confirmed=not pending,
-            known=known,
-            default_language=config.site.catalogue,
-            on_saved=lambda person: saved.__setitem__(person.id, person),
-        )
-        # one entry for the whole file, after it: each row is saved in a transaction of its own (a bad
-        # row spoils none of the others), so no one transaction holds them all
+        # by id: an address given twice is asked once, as it is last; kept only when they are to be asked
+        saved: dict[int, Subscriber] = {}
+        try:
+            created, updated, problems = import_csv(
+                store,
+                lines,
+                clock.utcnow(),
+                confirmed=not pending,
+                known=known,
+                default_language=config.site.catalogue,
+                on_saved=(lambda person: saved.__setitem__(person.id, person)) if pending else _nothing,
+            )
+        except (OSError, UnicodeDecodeError) as error:  # the file changed since it was checked
+            fail(f"{display(file)}: cannot read: {error} (the rows before were imported)", 1)
+        # one entry for the whole file, after it: its rows are saved a chunk per transaction (a bad row
+        # spoils none of the others, the file is never held whole), so no one transaction holds them all
         summary = f"{created} added, {updated} updated, {len(problems)} failed, file {file.name}"
         access.record(store, AuditEntry(clock.utcnow(), actor(), "subscriber.import", None, summary))
         asking = [p for p in saved.values() if pending and p.status is SubscriberStatus.PENDING]
@@ -645,6 +652,10 @@ def subscribers_import(
         stdout.print(f"{created} added, {updated} updated, {len(problems)} failed", highlight=False)
         unasked = _ask_to_confirm(store, config, asking, each=False) if asking else 0
     raise typer.Exit(1 if problems or unasked else 0)
+
+
+def _nothing(person: Subscriber) -> None:
+    """Nothing kept of a subscriber saved: without --pending nobody is asked."""
 
 
 @subscribers_app.command("export")

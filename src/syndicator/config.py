@@ -108,6 +108,9 @@ class FeedSettings(_Section):
 
 class ImportSettings(_Section):
     max_file_bytes: int = Field(5_000_000, ge=1000)
+    # a subscriber CSV is streamed (memory does not grow with it): an office's whole list of
+    # 100,000 addresses is about 6 MB, so its cap is far above an article export's
+    max_csv_bytes: int = Field(500_000_000, ge=1000)
     batch_size: int = Field(500, ge=1, le=10_000)
 
 

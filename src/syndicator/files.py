@@ -10,9 +10,13 @@ command line may be a link the operator made; it is followed, but it too must be
 
 from __future__ import annotations
 
+import codecs
 import errno
+import io
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,3 +151,35 @@ def read_capped(fd: int, limit: int) -> bytes:
     if data is None:  # it grew while we read it
         raise Refused(f"file too large (over the limit of {limit} bytes)")
     return data
+
+
+BLOCK = 1 << 20
+
+
+@contextmanager
+def streamed_text(source: Source, limit: int) -> Iterator[io.TextIOWrapper]:
+    """A regular file of UTF-8 text, its lines read as they are used (newline="", as csv wants):
+    memory bounded by a block, not by the file. The whole file is checked first, block by block, so
+    that nothing of it is handed over when it is too large or not UTF-8: Refused says which ("file too
+    large", "not UTF-8 text (byte N)"); OSError when it cannot be read."""
+    fd = open_regular(source)
+    with open(fd, "rb") as raw:  # closes fd
+        size = os.fstat(fd).st_size
+        if size > limit:
+            raise Refused(f"file too large ({size} bytes, limit {limit})")
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        seen = 0
+        while block := raw.read(BLOCK):
+            if seen + len(block) > limit:  # it grew while we read it
+                raise Refused(f"file too large (over the limit of {limit} bytes)")
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as error:  # its object: the bytes held back from before + block
+                at = seen - (len(error.object) - len(block)) + error.start
+                raise Refused(f"not UTF-8 text (byte {at})") from None
+            seen += len(block)
+        held = len(decoder.getstate()[0])  # the start of a character cut off by the end
+        if held:
+            raise Refused(f"not UTF-8 text (byte {seen - held})")
+        raw.seek(0)
+        yield io.TextIOWrapper(raw, encoding="utf-8", newline="")

@@ -3,8 +3,10 @@ and the web: categories, frequency, name; adding, removing and unsubscribing an 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from syndicator import i18n
 from syndicator.accounts import AuditEntry
@@ -24,7 +26,18 @@ def parse_categories(value: str | Iterable[str] | None) -> frozenset[str] | None
     """'all' (or nothing) -> None (every category); names or slugs -> slugs."""
     if value is None:
         return None
-    items = [v for v in (value.split(",") if isinstance(value, str) else value)]
+    if isinstance(value, str):
+        return _categories_of_text(value)
+    return _categories_of(value)
+
+
+@lru_cache(maxsize=1024)
+def _categories_of_text(value: str) -> frozenset[str] | None:
+    # cached: an import's rows name the same few lists of categories again and again
+    return _categories_of(value.split(","))
+
+
+def _categories_of(items: Iterable[str]) -> frozenset[str] | None:
     cleaned = [v.strip() for v in items if v and v.strip()]
     if not cleaned or any(v.lower() in ("all", "*", "tất cả") for v in cleaned):
         return None
@@ -53,8 +66,8 @@ def known_only(
     given: str | Iterable[str] | None, slugs: frozenset[str] | None, known: Collection[str]
 ) -> frozenset[str] | None:
     """`slugs` (parsed from `given`) when each is a known category; UnknownCategory otherwise."""
-    if slugs is None or given is None:
-        return slugs  # every category, whichever there are
+    if slugs is None or given is None or not known:
+        return slugs  # every category, whichever there are (none known: not checked)
     names = [n.strip() for n in (given.split(",") if isinstance(given, str) else given) if n.strip()]
     unknown = strangers(names, known)
     if unknown:
@@ -68,10 +81,13 @@ def known_only(
 def parse_frequency(value: str | None) -> Frequency:
     if not value:
         return Frequency.DAILY
-    try:
-        return Frequency(value.strip().lower())
-    except ValueError:
-        raise InvalidSubscription(f"frequency: {value!r} is not immediate, daily or weekly") from None
+    found = _FREQUENCIES.get(value.strip().lower())
+    if found is None:
+        raise InvalidSubscription(f"frequency: {value!r} is not immediate, daily or weekly")
+    return found
+
+
+_FREQUENCIES = {frequency.value: frequency for frequency in Frequency}  # faster than Frequency(value)
 
 
 def parse_language(value: str | None) -> str:
@@ -121,27 +137,20 @@ def add(
 
     `known`: the category slugs there are (`known_categories`); a category outside them is refused
     (UnknownCategory), as the officials file refuses one. None known (a fresh database): not checked."""
-    try:
-        normalised = normalise(email)
-    except InvalidAddress as error:
-        raise InvalidSubscription(f"email: {email!r}: {error}") from None
-    chosen = known_only(categories, parse_categories(categories), known)
-    lang = parse_language(language) if language else None
-    # pending: asked for; the store keeps a confirmed address confirmed (store_subscribers._choice)
-    status = SubscriberStatus.CONFIRMED if confirmed else SubscriberStatus.PENDING
+    choice = wanted(email, name, categories, frequency, language, known)
     with store.writing() as conn:
-        before = store_subscribers.by_email(conn, normalised) if actor is not None else None
+        before = store_subscribers.by_email(conn, choice.email) if actor is not None else None
         person, created = store_subscribers.save(
             conn,
-            normalised,
-            name=clean_name(name),
-            categories=chosen,
-            frequency=parse_frequency(frequency),
-            status=status,
+            choice.email,
+            name=choice.name,
+            categories=choice.categories,
+            frequency=choice.frequency,
+            status=_status(confirmed),
             source=source,
             now=now,
             confirmed_ip=ip,
-            language=lang,
+            language=choice.language,
             default_language=default_language,
         )
         if actor is not None:
@@ -149,6 +158,81 @@ def add(
             entry = AuditEntry(now, actor, action, person.email, changes(before, person) or None, address)
             store_audit.record(conn, entry)
         return person, created
+
+
+def wanted(
+    email: str,
+    name: str | None = None,
+    categories: str | Iterable[str] | None = None,
+    frequency: str | None = None,
+    language: str | None = None,
+    known: Collection[str] = (),
+) -> store_subscribers.Choice:
+    """A subscription as given (to `add`, or on a CSV row) checked and cleaned, as the store saves it;
+    InvalidSubscription names the first field that is wrong (the address, categories, language,
+    frequency, in that order)."""
+    try:
+        address = normalise(email)
+    except InvalidAddress as error:
+        raise InvalidSubscription(f"email: {email!r}: {error}") from None
+    chosen = known_only(categories, parse_categories(categories), known)
+    lang = parse_language(language) if language else None
+    return store_subscribers.Choice(address, clean_name(name), chosen, parse_frequency(frequency), lang)
+
+
+def _status(confirmed: bool) -> SubscriberStatus:
+    # pending: asked for; the store keeps a confirmed address confirmed (store_subscribers._choice)
+    return SubscriberStatus.CONFIRMED if confirmed else SubscriberStatus.PENDING
+
+
+@dataclass(frozen=True, slots=True)
+class Given:
+    """A subscription as a CSV row gives it, for `add_many`: every field as typed (None: not given)."""
+
+    email: str
+    name: str | None = None
+    categories: str | None = None
+    frequency: str | None = None
+    language: str | None = None
+
+
+def add_many(
+    store: Store,
+    given: Sequence[Given],
+    now: datetime,
+    *,
+    confirmed: bool = False,
+    source: Source = Source.IMPORT,
+    known: Collection[str] = (),
+    default_language: str = i18n.SOURCE,
+) -> list[tuple[Subscriber, bool] | InvalidSubscription]:
+    """`add` of each subscription, in order, in one transaction and a few statements
+    (store_subscribers.save_many): what a CSV import does with each chunk of its rows. For each one,
+    (subscriber, created) or the InvalidSubscription that left it out; the others are saved."""
+    problems: list[InvalidSubscription | None] = []  # None: saved
+    good: list[store_subscribers.Choice] = []
+    for one in given:
+        try:
+            choice = wanted(one.email, one.name, one.categories, one.frequency, one.language, known)
+        except InvalidSubscription as error:
+            problems.append(error)
+            continue
+        good.append(choice)
+        problems.append(None)
+    if not good:
+        return [problem for problem in problems if problem is not None]
+    with store.writing() as conn:
+        saved = iter(
+            store_subscribers.save_many(
+                conn,
+                good,
+                status=_status(confirmed),
+                source=source,
+                now=now,
+                default_language=default_language,
+            )
+        )
+    return [next(saved) if problem is None else problem for problem in problems]
 
 
 def _choices(person: Subscriber) -> dict[str, str]:

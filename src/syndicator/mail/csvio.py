@@ -6,12 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from syndicator import i18n
-from syndicator.mail.choices import InvalidSubscription, add
+from syndicator.mail.choices import Given, InvalidSubscription, add_many
 from syndicator.model import Source, Subscriber
 from syndicator.store import Store
 from syndicator.store import subscribers as store_subscribers
@@ -27,9 +27,12 @@ COLUMNS = ("email", "name", "categories", "frequency", "language")  # the order 
 _EMAIL_HEADERS = ("email", "e-mail", "địa chỉ email")
 
 
+CHUNK = 10000  # rows per transaction: a few statements each (choices.add_many), memory bounded by it
+
+
 def import_csv(
     store: Store,
-    data: str,
+    data: str | Iterable[str],
     now: datetime,
     *,
     confirmed: bool = True,
@@ -41,6 +44,10 @@ def import_csv(
     columns, such as export's status and source, are skipped), or in that order without one.
     Returns (created, updated, problems).
 
+    `data`: the file's text, or its lines as they are read (a file opened with newline=""): the file
+    is read as it is imported, CHUNK rows at a time, each chunk saved in one transaction
+    (`choices.add_many`), so memory does not grow with the file. The console's imports call this too.
+
     `known`: as for `choices.add` (a row naming an unknown category is a problem row). `language`:
     "vi" or "en" (an empty cell keeps an address's language; a new one gets `default_language`);
     any other value is a problem row, and the others are imported. `on_saved` is handed the subscriber
@@ -48,36 +55,67 @@ def import_csv(
     --pending` asks them to confirm."""
     created = updated = 0
     problems: list[RowProblem] = []
-    reader = csv.reader(io.StringIO(data.removeprefix("\ufeff")))
+    lines = io.StringIO(data) if isinstance(data, str) else iter(data)
+    reader = csv.reader(_without_bom(lines))
     where = {column: index for index, column in enumerate(COLUMNS)}
+    chunk: list[tuple[int, Given]] = []
+
+    def save(rows: list[tuple[int, Given]]) -> None:
+        nonlocal created, updated
+        results = add_many(
+            store,
+            [given for _, given in rows],
+            now,
+            confirmed=confirmed,
+            source=Source.IMPORT,
+            known=known,
+            default_language=default_language,
+        )
+        for (number, _), result in zip(rows, results, strict=True):
+            if isinstance(result, InvalidSubscription):
+                problems.append(RowProblem(number, str(result)))
+                continue
+            person, was_created = result
+            on_saved(person)
+            created += was_created
+            updated += not was_created
+
     for number, row in enumerate(reader, start=1):
-        if not row or not any(cell.strip() for cell in row):
+        if not row or not "".join(row).strip():  # no cell but spaces
             continue
         if number == 1 and any(cell.strip().lower() in _EMAIL_HEADERS for cell in row):
             where = _header(row)
             continue
-        cells = {column: unguarded(row[index]) if index < len(row) else "" for column, index in where.items()}
-        try:
-            person, was_created = add(
-                store,
-                cells.get("email", ""),
-                now,
-                name=cells.get("name"),
-                categories=cells.get("categories") or None,
-                frequency=cells.get("frequency") or None,
-                confirmed=confirmed,
-                source=Source.IMPORT,
-                known=known,
-                language=cells.get("language", "").strip() or None,
-                default_language=default_language,
-            )
-        except InvalidSubscription as error:
-            problems.append(RowProblem(number, str(error)))
-            continue
-        on_saved(person)
-        created += was_created
-        updated += not was_created
+        given = Given(
+            _cell(row, where.get("email")) or "",
+            name=_cell(row, where.get("name")),
+            categories=_cell(row, where.get("categories")) or None,
+            frequency=_cell(row, where.get("frequency")) or None,
+            language=(_cell(row, where.get("language")) or "").strip() or None,
+        )
+        chunk.append((number, given))
+        if len(chunk) >= CHUNK:
+            save(chunk)
+            chunk = []
+    if chunk:
+        save(chunk)
     return created, updated, problems
+
+
+def _cell(row: list[str], index: int | None) -> str | None:
+    """The value of a row's cell (unguarded); "" for a cell the row lacks, None for a column the file
+    has not."""
+    if index is None:
+        return None
+    return unguarded(row[index]) if index < len(row) else ""
+
+
+def _without_bom(lines: Iterator[str]) -> Iterator[str]:
+    """The lines, the first without the byte order mark a spreadsheet may write."""
+    first = next(lines, None)
+    if first is not None:
+        yield first.removeprefix("\ufeff")
+        yield from lines
 
 
 def _header(row: list[str]) -> dict[str, int]:
