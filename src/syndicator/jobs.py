@@ -17,8 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from syndicator import clock as clocks
+from syndicator.ingest.watch import FolderWatch
 from syndicator.mail.delivery import deliver_once
 from syndicator.mail.digests import queue_immediate, run_due
 from syndicator.mail.optin import purge_unconfirmed
@@ -27,11 +30,12 @@ from syndicator.service import Service
 from syndicator.store import jobruns, readership
 from syndicator.store.database import Availability, is_unavailable
 from syndicator.text import counted
+from syndicator.wakeup import Signal, Waiter
 
 log = logging.getLogger(__name__)
 
 STORE_WATCH_SECONDS = 1.0
-DROP_FOLDER_SECONDS = 0.5
+DROP_FOLDER_SECONDS = 0.5  # without the folder's inotify watch; with it, imports.rescan_seconds
 DIGEST_CHECK_SECONDS = 30
 DELIVER_SECONDS = 2
 OFFICIALS_SECONDS = 5
@@ -155,6 +159,9 @@ class Jobs:
         self._term = 0  # the leadership term this instance last acted in
         self._takeover = threading.Lock()  # jobs on several scheduler threads may win it at once
         self.log = RunLog(instance_name())
+        # a run woken by a signal (Wakers) and one of the scheduler's never overlap
+        self._serial = {"store-watch": threading.Lock(), "drop-folder": threading.Lock()}
+        self.drop_waiting = 0  # files the last scan saw unsettled: looked at again after the settle time
 
     def lead(self) -> bool:
         """Whether this instance leads now; on winning a new term it first takes over (the drop
@@ -230,12 +237,14 @@ class Jobs:
                     "feeds: %s rendered, %d gone", counted(len(report.rendered), "document"), len(report.gone)
                 )
 
-        self._run("store-watch", run)
+        with self._serial["store-watch"]:
+            self._run("store-watch", run)
 
     def drop_folder(self) -> None:
         def run() -> None:
             services = self.service.services
             report = self.service.drop_folder.scan(services.clock())
+            self.drop_waiting = report.waiting
             if report.imported or report.withdrawn:
                 # publish now rather than at the store watch's next tick
                 services.builder.refresh(services.clock())
@@ -246,7 +255,8 @@ class Jobs:
                     counted(len(report.withdrawn), "article"),
                 )
 
-        self._run("drop-folder", run)
+        with self._serial["drop-folder"]:
+            self._run("drop-folder", run)
 
     def digests(self) -> None:
         """Daily and weekly runs that are due (including one missed while the service was down)."""
@@ -290,15 +300,68 @@ class Jobs:
         return self.service.services.clock()
 
 
+class Wakers:
+    """Threads that run a job as soon as one of its signals fires (the scheduler's interval run of the
+    same job stays, as the fallback): an article written through this process (Store.write), or on
+    PostgreSQL through any instance, wakes the store watch; a file arriving in the drop folder wakes
+    its scan."""
+
+    def __init__(self) -> None:
+        self._stopping = threading.Event()
+        self._waiters: list[Waiter] = []
+        self._threads: list[threading.Thread] = []
+
+    def add(
+        self, name: str, waiter: Waiter, job: Callable[[], object], timeout: Callable[[], float | None]
+    ) -> None:
+        def loop() -> None:
+            while True:
+                waiter.wait(timeout())
+                if self._stopping.is_set():
+                    return
+                job()
+
+        self._waiters.append(waiter)
+        thread = threading.Thread(target=loop, name=f"wake-{name}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for waiter in self._waiters:
+            waiter.close()
+        for thread in self._threads:
+            thread.join(5)
+
+
 def start(service: Service) -> BackgroundScheduler:
     jobs = Jobs(service)
+    store = service.services.store
+    store.listen()  # on PostgreSQL, another instance's write wakes the store watch too
+    wakers = Wakers()
+    wakers.add("store-watch", Waiter(store.articles_changed), jobs.store_watch, lambda: None)
+    drop_changed = Signal()
+    watch = _watch(service, drop_changed)
+    drop_every = service.settings.imports.rescan_seconds if watch is not None else DROP_FOLDER_SECONDS
+    settle = service.drop_folder.settle
+    # a file seen unsettled is looked at again once settled, not at the next fallback scan
+    wakers.add(
+        "drop-folder", Waiter(drop_changed), jobs.drop_folder, lambda: settle if jobs.drop_waiting else None
+    )
     service.services.readership.flushed_by_scheduler = True  # the web app leaves flushing to the job
     scheduler = BackgroundScheduler(
         timezone=service.settings.tz,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
     )
     scheduler.add_job(jobs.store_watch, "interval", seconds=STORE_WATCH_SECONDS, id="store-watch")
-    scheduler.add_job(jobs.drop_folder, "interval", seconds=DROP_FOLDER_SECONDS, id="drop-folder")
+    # the first scan at once: files that came while no instance ran are not left for the first interval
+    scheduler.add_job(
+        jobs.drop_folder,
+        "interval",
+        seconds=drop_every,
+        id="drop-folder",
+        next_run_time=clocks.utcnow(),
+    )
     scheduler.add_job(jobs.officials, "interval", seconds=OFFICIALS_SECONDS, id="officials")
     scheduler.add_job(jobs.digests, "interval", seconds=DIGEST_CHECK_SECONDS, id="digests")
     scheduler.add_job(
@@ -309,4 +372,31 @@ def start(service: Service) -> BackgroundScheduler:
     scheduler.add_job(jobs.readership, "interval", seconds=READERSHIP_SECONDS, id="readership")
     jobs.log.scheduler = scheduler
     scheduler.start()
+    if watch is not None:
+        watch.on_lost = lambda: scheduler.reschedule_job(
+            "drop-folder", trigger="interval", seconds=DROP_FOLDER_SECONDS
+        )
+
+    def stopped(event: object) -> None:
+        wakers.stop()
+        if watch is not None:
+            watch.stop()
+
+    scheduler.add_listener(stopped, EVENT_SCHEDULER_SHUTDOWN)
     return scheduler
+
+
+def _watch(service: Service, changed: Signal) -> FolderWatch | None:
+    """The drop folder's inotify watch, or None (not wanted, or unavailable: the scans are then
+    every DROP_FOLDER_SECONDS, as before)."""
+    if not service.settings.imports.watch:
+        return None
+    folder = service.drop_folder.folder
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        watch = FolderWatch(folder, changed.notify)
+    except (OSError, ImportError) as error:
+        log.warning("drop folder: not watched (%s); scanning every %s s", error, DROP_FOLDER_SECONDS)
+        return None
+    service.drop_folder.watch = watch
+    return watch

@@ -23,6 +23,7 @@ from syndicator.model import (
 from syndicator.store import articles as _articles
 from syndicator.store import categories as _categories
 from syndicator.store import channels as _channels
+from syndicator.store import notices
 from syndicator.store.database import (
     WRITE_OPTION,
     StoreError,
@@ -30,6 +31,7 @@ from syndicator.store.database import (
     ensure_schema,
     is_unavailable,
 )
+from syndicator.wakeup import Signal
 
 __all__ = ["KeptWriter", "Store", "StoreError", "WriteRefused"]
 
@@ -105,6 +107,12 @@ class Store:
         # the home and subscription pages show counts per category: 13 ms at 100,000 articles, so
         # they are kept until the store says they may have changed (categories.counts_key)
         self._counts: tuple[tuple[object, ...], list[CategoryCount]] | None = None
+        # articles written or withdrawn (wakes the store watch), feeds rendered and kept (wakes the feed
+        # cache's follower): by this process, or by another one on PostgreSQL once `listen` was called
+        self.articles_changed = Signal()
+        self.feeds_changed = Signal()
+        self._listener: notices.Listener | None = None
+        self._listening = threading.Lock()
 
     @classmethod
     def open(cls, url: str, category_names: dict[str, str] | None = None) -> Store:
@@ -118,7 +126,26 @@ class Store:
         return cls(engine, category_names)
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
         self.engine.dispose()
+
+    def listen(self) -> notices.Listener | None:
+        """Receive other instances' notices (PostgreSQL only; None on SQLite), from now until close."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        with self._listening:
+            if self._listener is None:
+                self._listener = notices.Listener(
+                    self.engine, {notices.ARTICLES: self.articles_changed, notices.FEEDS: self.feeds_changed}
+                )
+            return self._listener
+
+    @property
+    def notified(self) -> bool:
+        """Whether other instances' writes reach this process as notices now (fallback looks may be
+        rarer)."""
+        return self._listener is not None and self._listener.live
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -160,11 +187,21 @@ class Store:
 
     def _write_once(self, batch: Sequence[ArticleInput], now: datetime) -> list[WriteOutcome]:
         with self.writing() as conn:
-            return _articles.write_batch(conn, batch, now)
+            outcomes = _articles.write_batch(conn, batch, now)
+            if any(outcome is not WriteOutcome.UNCHANGED for outcome in outcomes):
+                notices.notify(conn, notices.ARTICLES)
+        if any(outcome is not WriteOutcome.UNCHANGED for outcome in outcomes):
+            self.articles_changed.notify()
+        return outcomes
 
     def withdraw(self, article_id: str, now: datetime) -> bool:
         with self.writing() as conn:
-            return _articles.withdraw(conn, article_id, now)
+            withdrawn = _articles.withdraw(conn, article_id, now)
+            if withdrawn:
+                notices.notify(conn, notices.ARTICLES)
+        if withdrawn:
+            self.articles_changed.notify()
+        return withdrawn
 
     # reads
     def article(self, article_id: str) -> Article | None:
