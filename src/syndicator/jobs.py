@@ -4,6 +4,12 @@ Jobs run only in the leading instance (see leader.py); a failing run logs one li
 tick tries again. Runs of one job never overlap (max_instances=1) and missed runs coalesce. The one
 exception is `readership`, which every instance with a scheduler runs: it writes the feed polls that
 instance counted. Each run is noted for the console (`RunLog`, written through store/jobruns.py).
+
+The store watch and the drop folder's scan are also run the moment something happens (`Wakers`): an
+article written (Store.articles_changed: by this process, or on PostgreSQL by any instance, through
+LISTEN/NOTIFY), a file arriving in the drop folder (inotify, ingest/watch.py). Their interval runs stay
+as the fallback for a missed notice, for scheduled articles coming due, and for writes by other
+processes on SQLite; the drop folder's interval is longer while the inotify watch runs.
 """
 
 from __future__ import annotations
@@ -319,7 +325,10 @@ class Wakers:
                 waiter.wait(timeout())
                 if self._stopping.is_set():
                     return
-                job()
+                try:
+                    job()
+                except Exception:  # a job logs its own failures: this is for a bug, and the thread lives on
+                    log.exception("%s woken run failed", name)
 
         self._waiters.append(waiter)
         thread = threading.Thread(target=loop, name=f"wake-{name}", daemon=True)

@@ -71,14 +71,15 @@ class Listener:
 
     def _listen(self) -> None:
         pooled = self.engine.raw_connection()
+        conn = pooled.driver_connection  # taken before detach, which lets go of it
         pooled.detach()  # ours for good: the pool must not hand it out while it listens
-        conn = pooled.driver_connection
         try:
             conn.autocommit = True  # type: ignore[union-attr]
             schema = conn.execute("SELECT current_schema()").fetchone()[0]  # type: ignore[union-attr]
             for channel in self.signals:
                 conn.execute(f"LISTEN {channel}")  # type: ignore[union-attr]
             self._live.set()
+            log.info("database notices: listening (other instances' changes arrive at once)")
             for signal in self.signals.values():
                 signal.notify()  # what was sent while nobody listened is looked at now
             while not self._stop.is_set():
