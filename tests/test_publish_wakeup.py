@@ -17,9 +17,14 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from tests.conftest import postgres_schema_url, require_postgres
 from tests.factories import article_json
+from tests.live import live_server
 from tests.processes import BASE_URL, TOKEN, Process, Processes, environment, shows_logs
 
 pytestmark = pytest.mark.slow
@@ -162,3 +167,28 @@ def test_the_other_instance_reloads_on_the_leaders_notice(
     processes.eventually(
         lambda: "tu-thu-muc" in served(second), "the dropped file on the follower", timeout=WOKEN_WITHIN
     )
+
+
+@shows_logs
+def test_the_hub_is_pinged_as_the_renamed_file_is_published(
+    database_url: str, processes: Processes, tmp_path: Path
+) -> None:
+    received: list[str] = []
+
+    async def hub(request: Request) -> Response:
+        form = await request.form()
+        received.append(str(form["hub.url"]))
+        return PlainTextResponse("", status_code=204)
+
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    with live_server(Starlette(routes=[Route("/", hub, methods=["POST"])])) as hub_url:
+        pinged = {**NO_RESCAN, "SYNDICATOR_WEBSUB_HUB": hub_url + "/"}
+        env = environment(database_url=database_url, home=tmp_path, extra=pinged)
+        server = processes.serve(env)
+        leading(processes, server)
+        drop(folder, "co-ping.jsonl", article("co-ping"))
+        processes.eventually(
+            lambda: f"{BASE_URL}/feeds/thong-bao.atom" in received, "the hub's ping", timeout=WOKEN_WITHIN
+        )
+        assert "co-ping" in served(server)
