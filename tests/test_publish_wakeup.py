@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,8 +23,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from syndicator.store import Store
 from tests.conftest import postgres_schema_url, require_postgres
-from tests.factories import article_json
+from tests.factories import article_input, article_json
 from tests.live import live_server
 from tests.processes import BASE_URL, TOKEN, Process, Processes, environment, shows_logs
 
@@ -35,13 +37,42 @@ WOKEN_WITHIN = 5.0  # seconds: far below the fallback scan's 600 s, above a load
 NO_RESCAN = {"SYNDICATOR_IMPORTS__RESCAN_SECONDS": "600"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'var' / 'syndicator.db'}"
-    else:
-        require_postgres()
-        yield from postgres_schema_url()
+def test_a_write_signals_this_process_and_notifies_the_others(store: Store, now: datetime) -> None:
+    """Store.write and withdraw signal when something changed; on PostgreSQL another Store on the same
+    database (another instance) hears it through LISTEN/NOTIFY; SQLite has no listener."""
+    here = threading.Event()
+    store.articles_changed.subscribe(here.set)
+    store.write([article_input("bao-hieu")], now)
+    assert here.is_set()
+    here.clear()
+    store.write([article_input("bao-hieu")], now)  # unchanged: nothing to render
+    assert not here.is_set()
+
+    other = Store.open(str(store.engine.url.render_as_string(hide_password=False)))
+    try:
+        listener = other.listen()
+        if store.engine.dialect.name == "sqlite":
+            assert listener is None and not other.notified
+            return
+        assert listener is not None and listener.wait_live(10)
+        assert other.notified
+        there = threading.Event()
+        other.articles_changed.subscribe(there.set)
+        assert store.withdraw("bao-hieu", now)
+        assert there.wait(10), "no notice from the other store"
+    finally:
+        other.close()
+
+
+def test_data_version_changes_with_every_commit_on_sqlite(store: Store, now: datetime) -> None:
+    version = store.data_version()
+    if store.engine.dialect.name != "sqlite":
+        assert version is None  # PostgreSQL: its notices say it
+        return
+    assert version is not None
+    assert store.data_version() == version
+    store.write([article_input("phien-ban")], now)
+    assert store.data_version() != version
 
 
 def article(article_id: str) -> dict[str, Any]:
