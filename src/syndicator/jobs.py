@@ -48,6 +48,7 @@ OFFICIALS_SECONDS = 5
 OUTBOX_PURGE_SECONDS = 3600
 READERSHIP_SECONDS = 5  # feed polls counted in memory, written this often (web/app.py, without us)
 RECORD_SECONDS = 10  # job runs are written this often at most, unless something worth seeing happened
+QUIET_LOOK_EVERY = timedelta(seconds=10)  # the store watch's full look on SQLite while nothing changed
 SLOW_SECONDS = 5.0  # a run this long is written at once
 KEEP_INSTANCES = timedelta(days=2)  # an instance not seen for this long leaves the console's jobs page
 SCHEDULED_AS = {"purge": "digests"}  # a run named apart from the scheduler's job that makes it
@@ -168,6 +169,8 @@ class Jobs:
         # a run woken by a signal (Wakers) and one of the scheduler's never overlap
         self._serial = {"store-watch": threading.Lock(), "drop-folder": threading.Lock()}
         self.drop_waiting = 0  # files the last scan saw unsettled: looked at again after the settle time
+        # SQLite's data_version at the store watch's last look, and when that look was
+        self._watched: tuple[int, datetime] | None = None
 
     def lead(self) -> bool:
         """Whether this instance leads now; on winning a new term it first takes over (the drop
@@ -194,6 +197,7 @@ class Jobs:
                     except Exception as error:  # noqa: BLE001 - logged; the officials job tries again
                         log.error("officials file not applied: %s", one_line(error))
                     self._term = self.service.leadership.term
+                    self._watched = None  # what changed while another instance led is looked at
                     self.log.leads(self._now())
         if not leading and self.log.leading_since is not None:
             self.log.leads(None)
@@ -235,9 +239,16 @@ class Jobs:
     def store_watch(self) -> None:
         """New, edited, withdrawn and due articles -> re-render the feeds they change, ping the hub."""
 
+        version = self._quiet()
+        if version is None:
+            return
+
         def run() -> None:
             services = self.service.services
-            report = services.builder.refresh(services.clock())
+            now = services.clock()
+            report = services.builder.refresh(now)
+            if version >= 0:
+                self._watched = (version, now)
             if report.rendered or report.gone:
                 log.info(
                     "feeds: %s rendered, %d gone", counted(len(report.rendered), "document"), len(report.gone)
@@ -245,6 +256,25 @@ class Jobs:
 
         with self._serial["store-watch"]:
             self._run("store-watch", run)
+
+    def _quiet(self) -> int | None:
+        """None when the store watch's look can be left out: on SQLite, nothing committed since the
+        last look (data_version, microseconds), no scheduled article come due, and a full look made
+        within QUIET_LOOK_EVERY. Else the data_version to note after the look (-1: none)."""
+        services = self.service.services
+        version = services.store.data_version()
+        if version is None:
+            return -1  # PostgreSQL: the look is one query; a change other than an article has no notice
+        now = services.clock()
+        due = services.builder.next_due
+        if (
+            self._watched is not None
+            and self._watched[0] == version
+            and now - self._watched[1] < QUIET_LOOK_EVERY
+            and (due is None or due > now)
+        ):
+            return None
+        return version
 
     def drop_folder(self) -> None:
         def run() -> None:
