@@ -171,6 +171,7 @@ class Jobs:
         self.drop_waiting = 0  # files the last scan saw unsettled: looked at again after the settle time
         # SQLite's data_version at the store watch's last look, and when that look was
         self._watched: tuple[int, datetime] | None = None
+        self._watch_after_scan = False  # a woken store watch was left to the drop folder's scan's end
 
     def lead(self) -> bool:
         """Whether this instance leads now; on winning a new term it first takes over (the drop
@@ -257,6 +258,14 @@ class Jobs:
         with self._serial["store-watch"]:
             self._run("store-watch", run)
 
+    def store_watch_woken(self) -> None:
+        """The store watch, woken by a write. Not while the drop folder's scan runs: it renders at its
+        end what its import wrote, and a render after each of an import's batches would slow it."""
+        if self._serial["drop-folder"].locked():
+            self._watch_after_scan = True
+            return
+        self.store_watch()
+
     def _quiet(self) -> int | None:
         """None when the store watch's look can be left out: on SQLite, nothing committed since the
         last look (data_version, microseconds), no scheduled article come due, and a full look made
@@ -293,6 +302,9 @@ class Jobs:
 
         with self._serial["drop-folder"]:
             self._run("drop-folder", run)
+        if self._watch_after_scan:  # a write came during the scan, from elsewhere (the API) maybe
+            self._watch_after_scan = False
+            self.store_watch()
 
     def digests(self) -> None:
         """Daily and weekly runs that are due (including one missed while the service was down)."""
@@ -378,7 +390,7 @@ def start(service: Service) -> BackgroundScheduler:
     store = service.services.store
     store.listen()  # on PostgreSQL, another instance's write wakes the store watch too
     wakers = Wakers()
-    wakers.add("store-watch", Waiter(store.articles_changed), jobs.store_watch, lambda: None)
+    wakers.add("store-watch", Waiter(store.articles_changed), jobs.store_watch_woken, lambda: None)
     drop_changed = Signal()
     watch = _watch(service, drop_changed)
     drop_every = service.settings.imports.rescan_seconds if watch is not None else DROP_FOLDER_SECONDS
