@@ -240,11 +240,10 @@ class Jobs:
     def store_watch(self) -> None:
         """New, edited, withdrawn and due articles -> re-render the feeds they change, ping the hub."""
 
-        version = self._quiet()
-        if version is None:
-            return
-
         def run() -> None:
+            version = self._quiet()
+            if version is None:
+                return  # still a run, for the console: it looked, cheaply
             services = self.service.services
             now = services.clock()
             report = services.builder.refresh(now)
