@@ -112,6 +112,10 @@ class ImportSettings(_Section):
     # 100,000 addresses is about 6 MB, so its cap is far above an article export's
     max_csv_bytes: int = Field(500_000_000, ge=1000)
     batch_size: int = Field(500, ge=1, le=10_000)
+    # the drop folder's scan is woken by inotify when a file arrives (ingest/watch.py); the scan every
+    # `rescan_seconds` stays as the fallback. Without the watch (false, or no inotify), every 0.5 s.
+    watch: bool = True
+    rescan_seconds: float = Field(5.0, gt=0, le=3600)
 
 
 _DKIM_SETTINGS = ("dkim_domain", "dkim_selector", "dkim_key_file")

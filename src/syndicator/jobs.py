@@ -4,6 +4,12 @@ Jobs run only in the leading instance (see leader.py); a failing run logs one li
 tick tries again. Runs of one job never overlap (max_instances=1) and missed runs coalesce. The one
 exception is `readership`, which every instance with a scheduler runs: it writes the feed polls that
 instance counted. Each run is noted for the console (`RunLog`, written through store/jobruns.py).
+
+The store watch and the drop folder's scan are also run the moment something happens (`Wakers`): an
+article written (Store.articles_changed: by this process, or on PostgreSQL by any instance, through
+LISTEN/NOTIFY), a file arriving in the drop folder (inotify, ingest/watch.py). Their interval runs stay
+as the fallback for a missed notice, for scheduled articles coming due, and for writes by other
+processes on SQLite; the drop folder's interval is longer while the inotify watch runs.
 """
 
 from __future__ import annotations
@@ -17,8 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from syndicator import clock as clocks
+from syndicator.ingest.watch import FolderWatch
 from syndicator.mail.delivery import deliver_once
 from syndicator.mail.digests import queue_immediate, run_due
 from syndicator.mail.optin import purge_unconfirmed
@@ -27,17 +36,19 @@ from syndicator.service import Service
 from syndicator.store import jobruns, readership
 from syndicator.store.database import Availability, is_unavailable
 from syndicator.text import counted
+from syndicator.wakeup import Signal, Waiter
 
 log = logging.getLogger(__name__)
 
 STORE_WATCH_SECONDS = 1.0
-DROP_FOLDER_SECONDS = 0.5
+DROP_FOLDER_SECONDS = 0.5  # without the folder's inotify watch; with it, imports.rescan_seconds
 DIGEST_CHECK_SECONDS = 30
 DELIVER_SECONDS = 2
 OFFICIALS_SECONDS = 5
 OUTBOX_PURGE_SECONDS = 3600
 READERSHIP_SECONDS = 5  # feed polls counted in memory, written this often (web/app.py, without us)
 RECORD_SECONDS = 10  # job runs are written this often at most, unless something worth seeing happened
+QUIET_LOOK_EVERY = timedelta(seconds=10)  # the store watch's full look on SQLite while nothing changed
 SLOW_SECONDS = 5.0  # a run this long is written at once
 KEEP_INSTANCES = timedelta(days=2)  # an instance not seen for this long leaves the console's jobs page
 SCHEDULED_AS = {"purge": "digests"}  # a run named apart from the scheduler's job that makes it
@@ -155,6 +166,12 @@ class Jobs:
         self._term = 0  # the leadership term this instance last acted in
         self._takeover = threading.Lock()  # jobs on several scheduler threads may win it at once
         self.log = RunLog(instance_name())
+        # a run woken by a signal (Wakers) and one of the scheduler's never overlap
+        self._serial = {"store-watch": threading.Lock(), "drop-folder": threading.Lock()}
+        self.drop_waiting = 0  # files the last scan saw unsettled: looked at again after the settle time
+        # SQLite's data_version at the store watch's last look, and when that look was
+        self._watched: tuple[int, datetime] | None = None
+        self._watch_after_scan = False  # a woken store watch was left to the drop folder's scan's end
 
     def lead(self) -> bool:
         """Whether this instance leads now; on winning a new term it first takes over (the drop
@@ -181,6 +198,7 @@ class Jobs:
                     except Exception as error:  # noqa: BLE001 - logged; the officials job tries again
                         log.error("officials file not applied: %s", one_line(error))
                     self._term = self.service.leadership.term
+                    self._watched = None  # what changed while another instance led is looked at
                     self.log.leads(self._now())
         if not leading and self.log.leading_since is not None:
             self.log.leads(None)
@@ -223,19 +241,54 @@ class Jobs:
         """New, edited, withdrawn and due articles -> re-render the feeds they change, ping the hub."""
 
         def run() -> None:
+            version = self._quiet()
+            if version is None:
+                return  # still a run, for the console: it looked, cheaply
             services = self.service.services
-            report = services.builder.refresh(services.clock())
+            now = services.clock()
+            report = services.builder.refresh(now)
+            if version >= 0:
+                self._watched = (version, now)
             if report.rendered or report.gone:
                 log.info(
                     "feeds: %s rendered, %d gone", counted(len(report.rendered), "document"), len(report.gone)
                 )
 
-        self._run("store-watch", run)
+        with self._serial["store-watch"]:
+            self._run("store-watch", run)
+
+    def store_watch_woken(self) -> None:
+        """The store watch, woken by a write. Not while the drop folder's scan runs: it renders at its
+        end what its import wrote, and a render after each of an import's batches would slow it."""
+        if self._serial["drop-folder"].locked():
+            self._watch_after_scan = True
+            return
+        self.store_watch()
+
+    def _quiet(self) -> int | None:
+        """None when the store watch's look can be left out: on SQLite, nothing committed since the
+        last look (data_version, microseconds), no scheduled article come due, and a full look made
+        within QUIET_LOOK_EVERY. Else the data_version to note after the look (-1: none)."""
+        services = self.service.services
+        version = services.store.data_version()
+        if version is None:
+            return -1  # PostgreSQL: the look is one query; a change other than an article has no notice
+        now = services.clock()
+        due = services.builder.next_due
+        if (
+            self._watched is not None
+            and self._watched[0] == version
+            and now - self._watched[1] < QUIET_LOOK_EVERY
+            and (due is None or due > now)
+        ):
+            return None
+        return version
 
     def drop_folder(self) -> None:
         def run() -> None:
             services = self.service.services
             report = self.service.drop_folder.scan(services.clock())
+            self.drop_waiting = report.waiting
             if report.imported or report.withdrawn:
                 # publish now rather than at the store watch's next tick
                 services.builder.refresh(services.clock())
@@ -246,7 +299,11 @@ class Jobs:
                     counted(len(report.withdrawn), "article"),
                 )
 
-        self._run("drop-folder", run)
+        with self._serial["drop-folder"]:
+            self._run("drop-folder", run)
+        if self._watch_after_scan:  # a write came during the scan, from elsewhere (the API) maybe
+            self._watch_after_scan = False
+            self.store_watch()
 
     def digests(self) -> None:
         """Daily and weekly runs that are due (including one missed while the service was down)."""
@@ -290,15 +347,71 @@ class Jobs:
         return self.service.services.clock()
 
 
+class Wakers:
+    """Threads that run a job as soon as one of its signals fires (the scheduler's interval run of the
+    same job stays, as the fallback): an article written through this process (Store.write), or on
+    PostgreSQL through any instance, wakes the store watch; a file arriving in the drop folder wakes
+    its scan."""
+
+    def __init__(self) -> None:
+        self._stopping = threading.Event()
+        self._waiters: list[Waiter] = []
+        self._threads: list[threading.Thread] = []
+
+    def add(
+        self, name: str, waiter: Waiter, job: Callable[[], object], timeout: Callable[[], float | None]
+    ) -> None:
+        def loop() -> None:
+            while True:
+                waiter.wait(timeout())
+                if self._stopping.is_set():
+                    return
+                try:
+                    job()
+                except Exception:  # a job logs its own failures: this is for a bug, and the thread lives on
+                    log.exception("%s woken run failed", name)
+
+        self._waiters.append(waiter)
+        thread = threading.Thread(target=loop, name=f"wake-{name}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for waiter in self._waiters:
+            waiter.close()
+        for thread in self._threads:
+            thread.join(5)
+
+
 def start(service: Service) -> BackgroundScheduler:
     jobs = Jobs(service)
+    store = service.services.store
+    store.listen()  # on PostgreSQL, another instance's write wakes the store watch too
+    wakers = Wakers()
+    wakers.add("store-watch", Waiter(store.articles_changed), jobs.store_watch_woken, lambda: None)
+    drop_changed = Signal()
+    watch = _watch(service, drop_changed)
+    drop_every = service.settings.imports.rescan_seconds if watch is not None else DROP_FOLDER_SECONDS
+    settle = service.drop_folder.settle
+    # a file seen unsettled is looked at again once settled, not at the next fallback scan
+    wakers.add(
+        "drop-folder", Waiter(drop_changed), jobs.drop_folder, lambda: settle if jobs.drop_waiting else None
+    )
     service.services.readership.flushed_by_scheduler = True  # the web app leaves flushing to the job
     scheduler = BackgroundScheduler(
         timezone=service.settings.tz,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
     )
     scheduler.add_job(jobs.store_watch, "interval", seconds=STORE_WATCH_SECONDS, id="store-watch")
-    scheduler.add_job(jobs.drop_folder, "interval", seconds=DROP_FOLDER_SECONDS, id="drop-folder")
+    # the first scan at once: files that came while no instance ran are not left for the first interval
+    scheduler.add_job(
+        jobs.drop_folder,
+        "interval",
+        seconds=drop_every,
+        id="drop-folder",
+        next_run_time=clocks.utcnow(),
+    )
     scheduler.add_job(jobs.officials, "interval", seconds=OFFICIALS_SECONDS, id="officials")
     scheduler.add_job(jobs.digests, "interval", seconds=DIGEST_CHECK_SECONDS, id="digests")
     scheduler.add_job(
@@ -309,4 +422,31 @@ def start(service: Service) -> BackgroundScheduler:
     scheduler.add_job(jobs.readership, "interval", seconds=READERSHIP_SECONDS, id="readership")
     jobs.log.scheduler = scheduler
     scheduler.start()
+    if watch is not None:
+        watch.on_lost = lambda: scheduler.reschedule_job(
+            "drop-folder", trigger="interval", seconds=DROP_FOLDER_SECONDS
+        )
+
+    def stopped(event: object) -> None:
+        wakers.stop()
+        if watch is not None:
+            watch.stop()
+
+    scheduler.add_listener(stopped, EVENT_SCHEDULER_SHUTDOWN)
     return scheduler
+
+
+def _watch(service: Service, changed: Signal) -> FolderWatch | None:
+    """The drop folder's inotify watch, or None (not wanted, or unavailable: the scans are then
+    every DROP_FOLDER_SECONDS, as before)."""
+    if not service.settings.imports.watch:
+        return None
+    folder = service.drop_folder.folder
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        watch = FolderWatch(folder, changed.notify)
+    except (OSError, ImportError) as error:
+        log.warning("drop folder: not watched (%s); scanning every %s s", error, DROP_FOLDER_SECONDS)
+        return None
+    service.drop_folder.watch = watch
+    return watch

@@ -39,6 +39,7 @@ from syndicator.ingest.importer import (
     shortened,
     unlistable,
 )
+from syndicator.ingest.watch import FolderWatch
 from syndicator.model import ArticleInput, DropFile
 from syndicator.printable import printable
 from syndicator.store import Store, dropfiles
@@ -97,6 +98,9 @@ class DropFolder:
         self._unstorable: dict[str, tuple[int, int]] = {}  # names reported as such, and their stat
         self._unlistable: set[str] = set()  # folders reported as such
         self._unsettled: dict[str, _Unsettled] = {}  # files waiting, since when unchanged
+        self._folders: list[str] = []  # the folders the last listing went through ("" and "a/b/")
+        # set by whoever runs the scans (jobs.py): files renamed into place are whole, read at once
+        self.watch: FolderWatch | None = None
 
     def reset(self) -> None:
         """Forget what was read from the database (another instance may have scanned meanwhile)."""
@@ -105,10 +109,14 @@ class DropFolder:
     def scan(self, now: datetime) -> DropReport:
         report = DropReport()
         self.folder.mkdir(parents=True, exist_ok=True)
+        # taken before listing: a file renamed in after this is in the next scan's, which its event wakes
+        arrived = self.watch.arrived() if self.watch is not None else set()
         present, unstorable, unlistable = self._listing()
         self._report_unstorable(unstorable, report)
         self._report_unlistable(unlistable, report)
         known = self._known()
+        if self.watch is not None:
+            self.watch.watch_folders(self._folders)
 
         changed: list[str] = []
         clock = self.wall_clock()
@@ -117,7 +125,8 @@ class DropFolder:
             old = known.get(rel)
             if old is not None and (old.mtime_ns, old.size) == stat:
                 continue
-            if self._settled(rel, stat, clock, unsettled):
+            # renamed into place (inotify's IN_MOVED_TO, and not written since): its writer is done
+            if rel in arrived or self._settled(rel, stat, clock, unsettled):
                 changed.append(rel)
             else:
                 report.waiting += 1
@@ -229,8 +238,10 @@ class DropFolder:
         unstorable: dict[str, tuple[tuple[int, int], str]] = {}
         unlisted: dict[str, str] = {}
         folders = [(str(self.folder), "")]
+        self._folders = []
         while folders:
             path, prefix = folders.pop()
+            self._folders.append(prefix)
             try:
                 entries = list(os.scandir(path))
             except OSError as error:

@@ -254,6 +254,9 @@ class Sender:
 
         `leading`: asked before each claim; once False (another instance leads now) this pass sends
         what it holds and claims no more."""
+        with self.store.reading() as conn:
+            if not mailqueue.has_work(conn, self.clock()):
+                return SendReport()  # nothing due, nothing in flight: no threads, no claims
         self.recover()
         report = SendReport()
         stop = stop or threading.Event()

@@ -75,6 +75,7 @@ class FeedBuilder:
         self.on_changed = on_changed
         self._since: datetime | None = None
         self._previous_now: datetime | None = None
+        self.next_due: datetime | None = None  # the next scheduled article's time, as of the last refresh
         self._archive_memo: dict[tuple[str, int], RenderedFeed] = {}
         self._stamps: dict[str, int] = {}  # each category's revision, as last handled
         self._totals: dict[str, int] = {}  # visible articles per channel, as last counted
@@ -98,6 +99,7 @@ class FeedBuilder:
             with self.store.reading() as conn:
                 found = store_channels.changes(conn, self._since, self._previous_now, now)
                 keys: set[str] = set(store_channels.names(conn)) | {ALL} if found.everything else set()
+                self.next_due = store_channels.next_due(conn, now)
             # a category whose revision is the one already handled is only inside the look-back window
             keys |= {slug for slug, stamp in found.stamps.items() if self._stamps.get(slug) != stamp}
             keys |= found.due

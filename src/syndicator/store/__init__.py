@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -23,6 +24,7 @@ from syndicator.model import (
 from syndicator.store import articles as _articles
 from syndicator.store import categories as _categories
 from syndicator.store import channels as _channels
+from syndicator.store import notices
 from syndicator.store.database import (
     WRITE_OPTION,
     StoreError,
@@ -30,6 +32,7 @@ from syndicator.store.database import (
     ensure_schema,
     is_unavailable,
 )
+from syndicator.wakeup import Signal
 
 __all__ = ["KeptWriter", "Store", "StoreError", "WriteRefused"]
 
@@ -105,6 +108,14 @@ class Store:
         # the home and subscription pages show counts per category: 13 ms at 100,000 articles, so
         # they are kept until the store says they may have changed (categories.counts_key)
         self._counts: tuple[tuple[object, ...], list[CategoryCount]] | None = None
+        # articles written or withdrawn (wakes the store watch), feeds rendered and kept (wakes the feed
+        # cache's follower): by this process, or by another one on PostgreSQL once `listen` was called
+        self.articles_changed = Signal()
+        self.feeds_changed = Signal()
+        self._listener: notices.Listener | None = None
+        self._listening = threading.Lock()
+        self._versioning = threading.Lock()
+        self._version_conn: sqlite3.Connection | None = None
 
     @classmethod
     def open(cls, url: str, category_names: dict[str, str] | None = None) -> Store:
@@ -118,7 +129,48 @@ class Store:
         return cls(engine, category_names)
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+        with self._versioning:
+            if self._version_conn is not None:
+                self._version_conn.close()
+                self._version_conn = None
         self.engine.dispose()
+
+    def listen(self) -> notices.Listener | None:
+        """Receive other instances' notices (PostgreSQL only; None on SQLite), from now until close."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        with self._listening:
+            if self._listener is None:
+                self._listener = notices.Listener(
+                    self.engine, {notices.ARTICLES: self.articles_changed, notices.FEEDS: self.feeds_changed}
+                )
+            return self._listener
+
+    def data_version(self) -> int | None:
+        """A number that changes whenever any other connection commits to the database, for a cheap
+        "nothing changed" check (SQLite's PRAGMA data_version, on a connection of its own that never
+        writes: microseconds, where a look at the rendered feeds is a millisecond); None where there
+        is no such number (PostgreSQL, whose notices say it instead, or an in-memory database)."""
+        if self.engine.dialect.name != "sqlite":
+            return None
+        with self._versioning:
+            if self._version_conn is None:
+                database = self.engine.url.database
+                if not database or database == ":memory:" or self.engine.url.query.get("uri"):
+                    return None
+                # sqlite3, not the engine: a connection kept for good, asked from any thread (one at a
+                # time, under this lock), outside any transaction
+                self._version_conn = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+            row = self._version_conn.execute("PRAGMA data_version").fetchone()
+            return int(row[0])
+
+    @property
+    def notified(self) -> bool:
+        """Whether other instances' writes reach this process as notices now (fallback looks may be
+        rarer)."""
+        return self._listener is not None and self._listener.live
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -160,11 +212,21 @@ class Store:
 
     def _write_once(self, batch: Sequence[ArticleInput], now: datetime) -> list[WriteOutcome]:
         with self.writing() as conn:
-            return _articles.write_batch(conn, batch, now)
+            outcomes = _articles.write_batch(conn, batch, now)
+            if any(outcome is not WriteOutcome.UNCHANGED for outcome in outcomes):
+                notices.notify(conn, notices.ARTICLES)
+        if any(outcome is not WriteOutcome.UNCHANGED for outcome in outcomes):
+            self.articles_changed.notify()
+        return outcomes
 
     def withdraw(self, article_id: str, now: datetime) -> bool:
         with self.writing() as conn:
-            return _articles.withdraw(conn, article_id, now)
+            withdrawn = _articles.withdraw(conn, article_id, now)
+            if withdrawn:
+                notices.notify(conn, notices.ARTICLES)
+        if withdrawn:
+            self.articles_changed.notify()
+        return withdrawn
 
     # reads
     def article(self, article_id: str) -> Article | None:

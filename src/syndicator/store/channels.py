@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from syndicator.model import Status
 from syndicator.store.schema import articles, categories
@@ -52,6 +52,17 @@ def changes(
         ).scalars()
     )
     return Changes(False, stamps, due)
+
+
+def next_due(conn: Connection, now: datetime) -> datetime | None:
+    """When the next scheduled article comes due (None: none is waiting): until then, and with no
+    commit meanwhile, a look for changes would find nothing."""
+    found: datetime | None = conn.execute(
+        select(func.min(articles.c.published_at)).where(
+            articles.c.status == Status.PUBLISHED.value, articles.c.published_at > now
+        )
+    ).scalar()
+    return found
 
 
 def names(conn: Connection) -> dict[str, str]:

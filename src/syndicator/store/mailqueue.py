@@ -365,6 +365,16 @@ def renew(conn: Connection, claimant: str, lease_until: datetime) -> set[int]:
     return set(conn.execute(held).scalars())
 
 
+def has_work(conn: Connection, now: datetime) -> bool:
+    """Whether a sending pass has anything to do: a mail due, or one in flight (whose sender may be
+    gone). Two indexed looks: an idle leader's pass every 2 s costs this, not a claim per thread."""
+    due = select(outbox.c.id).where(
+        outbox.c.status == OutboxStatus.PENDING.value, outbox.c.next_attempt_at <= now
+    )
+    sending = select(outbox.c.id).where(outbox.c.status == OutboxStatus.SENDING.value)
+    return bool(conn.execute(select(or_(due.exists(), sending.exists()))).scalar())
+
+
 def claimants(conn: Connection, now: datetime) -> list[str]:
     """Who holds `sending` rows under a lease still running (the caller judges which are gone)."""
     query = (

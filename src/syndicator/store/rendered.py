@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from syndicator.documents import RenderedFeed
+from syndicator.store import notices
 from syndicator.store.database import upsert
 from syndicator.store.schema import rendered_feeds
 
@@ -29,6 +30,7 @@ def keep(conn: Connection, docs: Sequence[RenderedFeed], gone: Sequence[str], no
     rows = [_row(doc, now) for doc in docs] + [_gone_row(path, now) for path in gone]
     if rows:
         upsert(conn, rendered_feeds, rows, "path")
+        notices.notify(conn, notices.FEEDS)  # other instances' caches load them right after the commit
 
 
 def heads(conn: Connection, since: datetime | None) -> list[Head]:

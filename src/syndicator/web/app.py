@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping
@@ -22,7 +23,6 @@ from starlette.types import ASGIApp, ExceptionHandler, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from syndicator import i18n, links
-from syndicator.clock import Clock
 from syndicator.i18n import N_, _
 from syndicator.mail.composer import MailComposer
 from syndicator.model import ARTICLE_ID, Visibility
@@ -58,6 +58,7 @@ _CSP = b"content-security-policy"
 _OTHER_HEADERS = [(name, value) for name, value in SECURITY_HEADERS if name != _CSP]
 
 FOLLOW_SECONDS = 0.5
+FOLLOW_NOTIFIED_SECONDS = 60.0  # when the leader's notices arrive (PostgreSQL): a lost one is a rare case
 READERSHIP_FLUSH_SECONDS = 5.0  # how stale /admin/feeds may be; each flush is one transaction
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
 # an error page's heading and message, translated where shown (_error_page)
@@ -310,23 +311,39 @@ async def _following(services: Services, availability: Availability) -> AsyncIte
     if follower is None:
         yield
         return
-    task = asyncio.create_task(_follow(follower, services.clock, availability))
+    services.store.listen()  # on PostgreSQL, the leader's notice wakes the follower at its commit
+    task = asyncio.create_task(_follow(follower, services, availability))
     try:
         yield
     finally:
         task.cancel()
 
 
-async def _follow(follower: CacheFollower, clock: Clock, availability: Availability) -> None:
-    while True:
-        try:
-            await run_in_threadpool(follower.sync, clock())
-        except Exception as error:  # noqa: BLE001 - one line; the next look tries again
-            if is_unavailable(error):
-                availability.failed(error)  # one line for the outage, not two a second
-            else:
-                log.error("feed cache follow failed: %s: %s", type(error).__name__, error)
-        await asyncio.sleep(FOLLOW_SECONDS)
+async def _follow(follower: CacheFollower, services: Services, availability: Availability) -> None:
+    loop = asyncio.get_running_loop()
+    woken = asyncio.Event()
+
+    def wake() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits any more
+            loop.call_soon_threadsafe(woken.set)
+
+    unsubscribe = services.store.feeds_changed.subscribe(wake)
+    try:
+        while True:
+            woken.clear()
+            try:
+                await run_in_threadpool(follower.sync, services.clock())
+            except Exception as error:  # noqa: BLE001 - one line; the next look tries again
+                if is_unavailable(error):
+                    availability.failed(error)  # one line for the outage, not two a second
+                else:
+                    log.error("feed cache follow failed: %s: %s", type(error).__name__, error)
+            # while notices arrive, the look on its own is only the fallback for a lost one
+            every = FOLLOW_NOTIFIED_SECONDS if services.store.notified else FOLLOW_SECONDS
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), every)
+    finally:
+        unsubscribe()
 
 
 def _page_number(request: Request) -> int:
