@@ -458,15 +458,27 @@ def _preview(
     return _Preview(asked.frequency, end, person, found)
 
 
-@guarded(Role.EDITOR)
-async def digest_preview(request: Request, who: Signed, data: FormData | None) -> Response:
+async def _previewed(
+    request: Request, who: Signed, *, audited: bool
+) -> tuple[_PreviewAsked, _Preview] | Response:
+    """The preview the query asks for, or the page saying why there is none (the preview page and its
+    HTML mail alone read the same parameters)."""
     asked = _preview_asked(request, who)
     if isinstance(asked, Problem):
         return problem(request, asked, who)
-    state = web(request)
-    shown = await run_in_threadpool(_preview, request, who, asked, state.now(), audited=True)
+    shown = await run_in_threadpool(_preview, request, who, asked, web(request).now(), audited=audited)
     if shown is None:
         return problem(request, NO_SUBSCRIBER, who)
+    return asked, shown
+
+
+@guarded(Role.EDITOR)
+async def digest_preview(request: Request, who: Signed, data: FormData | None) -> Response:
+    found = await _previewed(request, who, audited=True)
+    if isinstance(found, Response):
+        return found
+    asked, shown = found
+    state = web(request)
     lines = text.html_to_text(_body_of(shown.found[1])).splitlines() if shown.found else []
     query = {"frequency": asked.frequency.value, "mail_lang": asked.language or ""}
     if asked.subscriber_id is not None:
@@ -526,13 +538,10 @@ def _subscriber_of(request: Request, raw: str) -> Subscriber | None:
 @guarded(Role.EDITOR)
 async def digest_preview_mail(request: Request, who: Signed, data: FormData | None) -> Response:
     """The preview's HTML mail alone, sandboxed (see SANDBOX_CSP)."""
-    asked = _preview_asked(request, who)
-    if isinstance(asked, Problem):
-        return problem(request, asked, who)
-    state = web(request)
-    shown = await run_in_threadpool(_preview, request, who, asked, state.now(), audited=False)
-    if shown is None:
-        return problem(request, NO_SUBSCRIBER, who)
+    found = await _previewed(request, who, audited=False)
+    if isinstance(found, Response):
+        return found
+    _, shown = found
     if shown.found is None:
         return problem(request, NOTHING_TO_SEND, who)
     return HTMLResponse(shown.found[1], headers={"content-security-policy": SANDBOX_CSP})
