@@ -36,3 +36,14 @@ def phone_page(
             yield page
         finally:
             browser.close()
+
+
+def page_errors(page: Any, *, failed_requests: bool = False) -> list[str]:
+    """A list that fills with what the page logs as errors, its uncaught exceptions and, when asked,
+    the requests that failed (an image that did not load): a test asserts it stays empty."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    if failed_requests:
+        page.on("requestfailed", lambda request: errors.append(f"failed: {request.url}"))
+    return errors

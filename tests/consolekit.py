@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from argon2 import PasswordHasher
@@ -110,3 +111,12 @@ def https_console(database_url: str, tmp_path: Path) -> Iterator[tuple[str, Stor
         stack.callback(service.close)
         url = stack.enter_context(live_server(create_app(service.services)))
         yield url, store, clock
+
+
+def sign_in(page: Any, url: str, username: str, then: str = "/admin/", password: str = PASSWORD) -> None:
+    """Chromium asks for a console page, is sent to the login form, signs in and lands on the page."""
+    page.goto(f"{url}{then}")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("form button[type=submit]")
+    page.wait_for_url(f"{url}{then}")

@@ -9,15 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from syndicator.accounts import Role
-from tests.browserkit import OVERFLOWING, phone_page
+from tests.browserkit import OVERFLOWING, page_errors, phone_page
 from tests.conftest import ROOT
-from tests.consolekit import PASSWORD, make_account
+from tests.consolekit import make_account, sign_in
 from tests.dashboardkit import CHART_NAMES, EVENTS, VALUE, seed
 from tests.factories import publish
 from tests.subscribekit import Site, running_site
@@ -38,27 +37,11 @@ def site(tmp_path: Path) -> Iterator[Site]:
         yield running
 
 
-def _log_in(page: Any, site: Site, username: str, then: str = "/admin/") -> None:
-    page.goto(f"{site.url}{then}")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("form button[type=submit]")
-    page.wait_for_url(f"{site.url}{then}")
-
-
-def _watch(page: Any) -> list[str]:
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("requestfailed", lambda request: errors.append(f"failed: {request.url}"))
-    return errors
-
-
 @pytest.mark.parametrize("width", [1280, 390])
 def test_every_chart_is_drawn_within_the_window_with_no_console_error(site: Site, width: int) -> None:
     with phone_page(width=width) as page:
-        errors = _watch(page)
-        _log_in(page, site, "cuong")
+        errors = page_errors(page, failed_requests=True)
+        sign_in(page, site.url, "cuong")
         for days in (30, 7, 90):
             page.goto(f"{site.url}/admin/?ngay={days}")
             page.wait_for_load_state("load")
@@ -87,7 +70,7 @@ def test_every_chart_is_drawn_within_the_window_with_no_console_error(site: Site
 def test_a_chart_alone_is_drawn_with_its_own_styles(site: Site) -> None:
     """pygal's SVG carries its own <style>; shown as an <img> it is drawn with it, in colour."""
     with phone_page(width=1280) as page:
-        _log_in(page, site, "cuong")
+        sign_in(page, site.url, "cuong")
         page.goto(f"{site.url}/admin/?ngay=7")
         page.wait_for_load_state("load")
         shot = ARTIFACTS / "console-chart-subscribers.png"
@@ -121,8 +104,8 @@ def test_an_editor_withdraws_an_article_and_the_feed_no_longer_has_it(site: Site
     feed = f"{site.url}/feeds/su-kien.json"
     assert "/a/le-hoi" in httpx.get(feed).text
     with phone_page(width=width) as page:
-        errors = _watch(page)
-        _log_in(page, site, "bich", then="/admin/articles")
+        errors = page_errors(page, failed_requests=True)
+        sign_in(page, site.url, "bich", then="/admin/articles")
         page.fill("#q", "Lễ hội đền")
         page.click("form.search button")
         page.wait_for_url("**/admin/articles?q=*")
@@ -143,6 +126,6 @@ def test_an_editor_withdraws_an_article_and_the_feed_no_longer_has_it(site: Site
 
 def test_a_viewer_sees_the_articles_without_buttons(site: Site) -> None:
     with phone_page() as page:
-        _log_in(page, site, "cuong", then="/admin/articles")
+        sign_in(page, site.url, "cuong", then="/admin/articles")
         assert page.locator("table.articles form").count() == 0
         assert page.evaluate(OVERFLOWING) == []

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -14,9 +13,9 @@ from syndicator.accounts import Role
 from syndicator.jobs import Jobs
 from syndicator.store import readership as stored
 from syndicator.store.readership import Counted
-from tests.browserkit import phone_page
+from tests.browserkit import page_errors, phone_page
 from tests.conftest import ROOT
-from tests.consolekit import PASSWORD, make_account
+from tests.consolekit import make_account, sign_in
 from tests.subscribekit import Site, running_site
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -53,21 +52,11 @@ def site(tmp_path: Path) -> Iterator[Site]:
         yield running
 
 
-def _log_in(page: Any, site: Site) -> None:
-    page.goto(f"{site.url}/admin/login")
-    page.fill("#username", "cuong")
-    page.fill("#password", PASSWORD)
-    page.click("form button[type=submit]")
-    page.wait_for_url(f"{site.url}/admin/")
-
-
 @pytest.mark.parametrize("width", [390, 1280])
 def test_readership_and_jobs_fit_the_window(site: Site, width: int) -> None:
-    errors: list[str] = []
     with phone_page(width=width) as page:
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        _log_in(page, site)
+        errors = page_errors(page)
+        sign_in(page, site.url, "cuong")
         page.click("nav a[href='/admin/feeds']")
         page.wait_for_url(f"{site.url}/admin/feeds")
         assert "Feedly" in page.inner_text("main")

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from syndicator.model import OutboxStatus
-from tests.browserkit import OVERFLOWING, phone_page
+from tests.browserkit import OVERFLOWING, page_errors, phone_page
 from tests.conftest import ROOT
-from tests.consolekit import PASSWORD
+from tests.consolekit import sign_in
 from tests.mailconsolekit import later, mail_of, mail_site, smtp_of, status
 from tests.smtp_server import Fault
 from tests.subscribekit import Site
@@ -38,22 +37,12 @@ def site(tmp_path: Path) -> Iterator[Site]:
         yield running
 
 
-def _log_in(page: Any, site: Site) -> None:
-    page.goto(f"{site.url}/admin/login")
-    page.fill("#username", "an")
-    page.fill("#password", PASSWORD)
-    page.click("form button[type=submit]")
-    page.wait_for_url(f"{site.url}/admin/")
-
-
 @pytest.mark.parametrize("width", [390, 1280])
 def test_an_admin_works_the_outbox_and_previews_a_digest_within_the_width(site: Site, width: int) -> None:
-    errors: list[str] = []
     waiting = mail_of(site, LONG_ADDRESS)
     with phone_page(width=width) as page:
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        _log_in(page, site)
+        errors = page_errors(page)
+        sign_in(page, site.url, "an")
         page.goto(f"{site.url}/admin/mail")
         page.select_option("#status", "pending")
         page.fill("#address", "nguyen.thi")

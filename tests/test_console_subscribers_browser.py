@@ -7,15 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from syndicator.accounts import Role
 from syndicator.mail import choices
-from tests.browserkit import OVERFLOWING, phone_page
+from tests.browserkit import OVERFLOWING, page_errors, phone_page
 from tests.conftest import ROOT
-from tests.consolekit import PASSWORD, make_account
+from tests.consolekit import make_account, sign_in
 from tests.factories import subscribe
 from tests.subscribekit import Site, running_site
 
@@ -42,21 +41,11 @@ def site(tmp_path: Path) -> Iterator[Site]:
         yield running
 
 
-def _log_in(page: Any, site: Site, username: str) -> None:
-    page.goto(f"{site.url}/admin/subscribers")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("form button[type=submit]")
-    page.wait_for_url(f"{site.url}/admin/subscribers")
-
-
 @pytest.mark.parametrize("width", [390, 1280])
 def test_an_admin_searches_a_subscriber_and_every_page_fits_the_width(site: Site, width: int) -> None:
-    errors: list[str] = []
     with phone_page(width=width) as page:
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        _log_in(page, site, "nguyen.van.an")
+        errors = page_errors(page)
+        sign_in(page, site.url, "nguyen.van.an", then="/admin/subscribers")
         assert page.evaluate(OVERFLOWING) == []
         page.fill("#q", "THU.HUONG")
         page.click("form.subscribers button[type=submit]")
@@ -82,7 +71,7 @@ def test_an_admin_searches_a_subscriber_and_every_page_fits_the_width(site: Site
 
 def test_a_viewer_sees_masked_addresses_and_no_search_box(site: Site) -> None:
     with phone_page() as page:
-        _log_in(page, site, "cuong")
+        sign_in(page, site.url, "cuong", then="/admin/subscribers")
         assert page.locator("#q").count() == 0
         assert LONG not in page.content()
         assert page.evaluate(OVERFLOWING) == []

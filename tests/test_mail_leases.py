@@ -295,6 +295,10 @@ class _Freezable:
             self._wait()
             yield outcome
 
+    @property
+    def accepted(self) -> tuple[int, str] | None:
+        return self.inner.accepted
+
     def close(self) -> None:
         self.inner.close()
 

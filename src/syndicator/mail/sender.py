@@ -357,7 +357,7 @@ class Sender:
         try:
             for row, error in transport.send_many(self.settings.mail.from_address, outgoing(), dot_safe=True):
                 del waiting[row.id]
-                self._settle(row, error, report, held, getattr(transport, "accepted", None))
+                self._settle(row, error, report, held, transport.accepted)
                 on_sent(1)
         except TemporaryFailure as error:
             # cannot connect or log in: every mail would fail alike, so none is charged an attempt;

@@ -55,6 +55,10 @@ K = TypeVar("K")
 
 
 class Transport(Protocol):
+    @property
+    def accepted(self) -> tuple[int, str] | None:
+        """The server's reply to the last message it accepted (code, text): the attempt's record."""
+
     def send_many(
         self, sender: str, mails: Iterable[tuple[K, str, bytes]], *, dot_safe: bool = False
     ) -> Iterator[tuple[K, DeliveryError | None]]: ...

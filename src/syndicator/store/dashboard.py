@@ -1,12 +1,12 @@
 """The console's dashboard as one value: the daily series over the days asked for, today's figures, the
-counts by state (store/tallies.py, as /metrics has them) and what needs attention. One read gathers it,
-for the page, its charts and /admin/api/dashboard alike."""
+counts by state (store/tallies.py, as /metrics has them) and what needs attention. One read gathers it
+for the page and /admin/api/dashboard; a chart image reads its series alone (`series`)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection
@@ -46,15 +46,15 @@ class Attention:
 
 
 @dataclass(frozen=True, slots=True)
-class Dashboard:
+class Charted:
+    """What the charts draw: one value per day of the span (and per week for the articles)."""
+
     days: tuple[Day, ...]  # oldest first; the last is today
     subscribers: tuple[dict[SubscriberStatus, int], ...]  # at each day's end
     mails: tuple[dict[str, int], ...]  # MAIL_OUTCOMES per day
     polls: tuple[PollDay, ...]
     articles: tuple[dict[str, int], ...]  # per day, visible articles published that day by slug
     weeks: tuple[Week, ...]
-    tallies: Tallies  # now, by state
-    attention: Attention
 
     @property
     def mails_sent_today(self) -> int:
@@ -69,8 +69,29 @@ class Dashboard:
         return sum(self.articles[-1].values()) if self.articles else 0
 
 
-def gather(conn: Connection, now: datetime, days: Sequence[Day]) -> Dashboard:
+@dataclass(frozen=True, slots=True)
+class Dashboard(Charted):
+    """The page: the series, and the counts by state now and what needs attention."""
+
+    tallies: Tallies  # now, by state
+    attention: Attention
+
+
+def series(conn: Connection, now: datetime, days: Sequence[Day]) -> Charted:
+    """The charts' series alone: what one chart image needs, without the page's counts."""
     per_day = articles.published_by_day(conn, now, days)
+    return Charted(
+        days=tuple(days),
+        subscribers=tuple(subscribers.status_by_day(conn, days)),
+        mails=tuple(mailqueue.outcomes_by_day(conn, days)),
+        polls=tuple(readership.polls_by_day(conn, days)),
+        articles=tuple(per_day),
+        weeks=tuple(by_week(days, per_day)),
+    )
+
+
+def gather(conn: Connection, now: datetime, days: Sequence[Day]) -> Dashboard:
+    drawn = series(conn, now, days)
     files, files_total = dropfiles.failed(conn, FAILED_FILES_SHOWN)
     attention = Attention(
         bounces=mailqueue.bounced_since(conn, now - BOUNCES_OVER),
@@ -79,16 +100,8 @@ def gather(conn: Connection, now: datetime, days: Sequence[Day]) -> Dashboard:
         failed_files=tuple(files),
         failed_files_total=files_total,
     )
-    return Dashboard(
-        days=tuple(days),
-        subscribers=tuple(subscribers.status_by_day(conn, days)),
-        mails=tuple(mailqueue.outcomes_by_day(conn, days)),
-        polls=tuple(readership.polls_by_day(conn, days)),
-        articles=tuple(per_day),
-        weeks=tuple(by_week(days, per_day)),
-        tallies=tallies(conn, now),
-        attention=attention,
-    )
+    drawn_fields = {field.name: getattr(drawn, field.name) for field in fields(Charted)}
+    return Dashboard(**drawn_fields, tallies=tallies(conn, now), attention=attention)
 
 
 def by_week(days: Sequence[Day], per_day: Sequence[dict[str, int]]) -> list[Week]:

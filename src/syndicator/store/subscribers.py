@@ -64,7 +64,7 @@ _SOURCES = {source.value: source for source in Source}
 _FREQUENCIES = {frequency.value: frequency for frequency in Frequency}
 
 
-def of_columns(row: Mapping[str, Any]) -> Subscriber:
+def of_columns(row: Mapping[Any, Any]) -> Subscriber:
     """The subscriber a row's columns (by name) describe."""
     return Subscriber(
         id=row["id"],
@@ -84,21 +84,7 @@ def of_columns(row: Mapping[str, Any]) -> Subscriber:
 
 
 def to_subscriber(row: Row[Any]) -> Subscriber:
-    return Subscriber(
-        id=row.id,
-        email=row.email,
-        name=row.name,
-        status=SubscriberStatus(row.status),
-        source=Source(row.source),
-        categories=decode_categories(row.categories),
-        frequency=Frequency(row.frequency),
-        hard_bounces=row.hard_bounces,
-        created_at=row.created_at,
-        confirmed_at=row.confirmed_at,
-        confirmed_ip=row.confirmed_ip,
-        unsubscribed_at=row.unsubscribed_at,
-        language=row.language,
-    )
+    return of_columns(row._mapping)
 
 
 def by_email(conn: Connection, email: str) -> Subscriber | None:

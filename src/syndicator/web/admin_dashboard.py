@@ -22,7 +22,7 @@ from syndicator.i18n import N_
 from syndicator.mail import officials
 from syndicator.model import DropFile, OutboxStatus, SubscriberStatus, Visibility
 from syndicator.store import dashboard as store_dashboard
-from syndicator.store.dashboard import MAIL_OUTCOMES, Dashboard
+from syndicator.store.dashboard import MAIL_OUTCOMES, Charted, Dashboard
 from syndicator.store.tallies import Tallies, tallies
 from syndicator.web import charts
 from syndicator.web.admin import PATHS as PATHS_CORE
@@ -108,6 +108,14 @@ async def dashboard_of(request: Request, days: int) -> tuple[Dashboard, dict[str
     return await run_in_threadpool(_gather, web(request), days)
 
 
+def _series(state: WebState, days: int) -> tuple[Charted, dict[str, str]]:
+    now = state.now()
+    span = dates.days_ending(now, days, state.settings.tz)
+    with state.store.reading() as conn:
+        found = store_dashboard.series(conn, now, span)
+    return found, state.store.category_names()
+
+
 # -- the charts, in the language being made -------------------------------------------------------------
 
 
@@ -122,7 +130,7 @@ def _short(day: Any, lang: str) -> str:
     return str(format_skeleton("MMMd", day, locale=dates.locale_of(lang)))
 
 
-def charts_of(found: Dashboard, lang: str, name_of: Callable[[str], str]) -> dict[str, Chart]:
+def charts_of(found: Charted, lang: str, name_of: Callable[[str], str]) -> dict[str, Chart]:
     """Every chart of the dashboard, its words in `lang` (called inside i18n.using(lang))."""
     days = [d.day for d in found.days]
     labels = tuple(_short(d, lang) for d in days)
@@ -150,7 +158,7 @@ def charts_of(found: Dashboard, lang: str, name_of: Callable[[str], str]) -> dic
     return {chart.key: chart for chart in made}
 
 
-def _weekly(found: Dashboard, lang: str, name_of: Callable[[str], str], alt: str) -> Chart:
+def _weekly(found: Charted, lang: str, name_of: Callable[[str], str], alt: str) -> Chart:
     """Articles per category per week: a week's row named by its days."""
     slugs = sorted({slug for week in found.weeks for slug in week.articles}, key=name_of)
     rows = []
@@ -235,7 +243,7 @@ async def chart(request: Request, who: Signed, data: FormData | None) -> Respons
     if days is None:
         return problem(request, BAD_PERIOD, who)
     state = web(request)
-    found, stored = await dashboard_of(request, days)
+    found, stored = await run_in_threadpool(_series, state, days)  # one image: its series, not the page
     lang = page_language(request)
     with i18n.using(lang):
         made = charts_of(found, lang, _namer(state, stored, lang))[name]

@@ -73,7 +73,6 @@ OUTCOME_NAMES = {
     mailqueue.Outcome.BOUNCED: N_("Địa chỉ bị từ chối hẳn (thư trả về)"),
 }
 FREQUENCY_NAMES = {Frequency.DAILY: N_("Hằng ngày"), Frequency.WEEKLY: N_("Hằng tuần")}
-LANGUAGE_CHOICES = ("vi", "en")
 
 BAD_STATUS = Problem(
     400, N_("Trạng thái không hợp lệ"), N_("Hãy chọn một trạng thái trong danh sách."), "bad status"
@@ -399,7 +398,7 @@ async def digest_runs(request: Request, who: Signed, data: FormData | None) -> R
         page_number=number,
         has_next=number * PAGE < total,
         digest_frequencies=[Frequency.DAILY, Frequency.WEEKLY],
-        languages=LANGUAGE_CHOICES,
+        languages=i18n.LANGUAGES,
         editor=who.account.role.allows(Role.EDITOR),
         **_names(who),
     )
@@ -418,7 +417,7 @@ def _preview_asked(request: Request, who: Signed) -> _PreviewAsked | Problem:
     if raw not in (Frequency.DAILY.value, Frequency.WEEKLY.value):
         return BAD_FREQUENCY
     language = query.get("mail_lang", "")
-    if language and language not in LANGUAGE_CHOICES:
+    if language and language not in i18n.LANGUAGES:
         return BAD_LANGUAGE
     subscriber_id = None
     if raw_id := query.get("subscriber", ""):
@@ -492,7 +491,7 @@ async def digest_preview(request: Request, who: Signed, data: FormData | None) -
         mail_lang=asked.language
         or (shown.subscriber.language if shown.subscriber else state.settings.site.catalogue),
         html_link=PATHS["preview_mail"] + _query(query),
-        languages=LANGUAGE_CHOICES,
+        languages=i18n.LANGUAGES,
         **_names(who),
     )
 
@@ -515,7 +514,7 @@ async def digest_preview_as(request: Request, who: Signed, data: FormData | None
     language = forms.text(data.get("mail_lang"))
     if frequency not in (Frequency.DAILY.value, Frequency.WEEKLY.value):
         return problem(request, BAD_FREQUENCY, who)
-    if language and language not in LANGUAGE_CHOICES:
+    if language and language not in i18n.LANGUAGES:
         return problem(request, BAD_LANGUAGE, who)
     if not raw or len(raw) > MAX_ADDRESS or not raw.isprintable():
         return problem(request, BAD_ADDRESS, who)
