@@ -68,6 +68,8 @@ def known_only(
     """`slugs` (parsed from `given`) when each is a known category; UnknownCategory otherwise."""
     if slugs is None or given is None or not known:
         return slugs  # every category, whichever there are (none known: not checked)
+    if all(slug in known for slug in slugs):
+        return slugs  # the common case, once per CSV row: the names are split again only to be named
     names = [n.strip() for n in (given.split(",") if isinstance(given, str) else given) if n.strip()]
     unknown = strangers(names, known)
     if unknown:
