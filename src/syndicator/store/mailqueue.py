@@ -442,6 +442,20 @@ def counts(conn: Connection, *, run_id: int | None = None) -> dict[OutboxStatus,
     return {OutboxStatus(status): int(number) for status, number in conn.execute(query)}
 
 
+def counts_by_run(conn: Connection, run_ids: Sequence[int]) -> dict[int, dict[OutboxStatus, int]]:
+    """Mails by status for each of these digest runs, in one query (a page of runs)."""
+    found: dict[int, dict[OutboxStatus, int]] = {run_id: {} for run_id in run_ids}
+    if run_ids:
+        query = (
+            select(outbox.c.run_id, outbox.c.status, func.count())
+            .where(outbox.c.run_id.in_(list(run_ids)))
+            .group_by(outbox.c.run_id, outbox.c.status)
+        )
+        for run_id, status, number in conn.execute(query):
+            found[run_id][OutboxStatus(status)] = int(number)
+    return found
+
+
 def recent_confirmations(conn: Connection, subscriber_id: int, since: datetime) -> list[datetime]:
     """When confirmation mails were queued for this subscriber since `since` (oldest first)."""
     return list(

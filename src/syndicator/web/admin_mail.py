@@ -380,7 +380,8 @@ class _Run:
 def _runs(request: Request, number: int) -> tuple[list[_Run], int]:
     with web(request).store.reading() as conn:
         found, total = digestruns.runs(conn, limit=PAGE, offset=(number - 1) * PAGE)
-        return [_Run(run, mailqueue.counts(conn, run_id=run.id)) for run in found], total
+        counted = mailqueue.counts_by_run(conn, [run.id for run in found])
+        return [_Run(run, counted[run.id]) for run in found], total
 
 
 @guarded(Role.VIEWER)
