@@ -139,28 +139,13 @@ def save(
                 .values({f"own_{column}": value for column, value in own.items()})
             )
             return existing, False
-    values = {
-        "email": email,
-        **_choice(
-            existing.status if existing else None,
-            name,
-            categories,
-            frequency,
-            status,
-            source,
-            now,
-            confirmed_ip,
-        ),
-        "updated_at": now,
-    }
-    if language is not None:
-        values["language"] = language
-    if status is SubscriberStatus.CONFIRMED:
-        values["hard_bounces"] = 0
+    was = existing.status if existing else None
+    values = _row_values(was, email, name, categories, frequency, language, status, source, now, confirmed_ip)
+    values["updated_at"] = now
     if existing is None:
         conn.execute(
             subscribers.insert().values(
-                **{"hard_bounces": 0, "language": default_language, **values},
+                **{**_new_row(default_language), **values},
                 email_key=address_key(email),
                 created_at=now,
             )
@@ -172,6 +157,33 @@ def save(
     if existing is None or existing.status is not found.status:
         _moved(conn, found.id, found.status, source.value, now)
     return found, existing is None
+
+
+def _row_values(
+    was: SubscriberStatus | None,
+    email: str,
+    name: str | None,
+    categories: Iterable[str] | None,
+    frequency: Frequency,
+    language: str | None,
+    status: SubscriberStatus,
+    source: Source,
+    now: datetime,
+    confirmed_ip: str | None,
+) -> dict[str, Any]:
+    """The columns one choice sets on a row that stood in status `was` (None: a new row): `save`'s
+    rules, which `save_many` applies in memory to a chunk's rows."""
+    values = {"email": email, **_choice(was, name, categories, frequency, status, source, now, confirmed_ip)}
+    if language is not None:
+        values["language"] = language
+    if status is SubscriberStatus.CONFIRMED:
+        values["hard_bounces"] = 0
+    return values
+
+
+def _new_row(default_language: str) -> dict[str, Any]:
+    """What a new row holds besides its choice's columns."""
+    return {"hard_bounces": 0, "language": default_language}
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,14 +322,12 @@ class _Plan:
     ) -> None:
         before = self.current.get(key)
         was = _STATUSES[before["status"]] if before else None
-        values = _choice(was, choice.name, choice.categories, choice.frequency, status, source, now, None)
-        values["email"] = choice.email
-        if choice.language is not None:
-            values["language"] = choice.language
-        if status is SubscriberStatus.CONFIRMED:
-            values["hard_bounces"] = 0
+        values = _row_values(
+            was, choice.email, choice.name, choice.categories, choice.frequency, choice.language,
+            status, source, now, None,
+        )  # fmt: skip
         if before is None:
-            after: dict[str, Any] = {"id": None, "hard_bounces": 0, "language": default_language}
+            after: dict[str, Any] = {"id": None, **_new_row(default_language)}
             after |= {"confirmed_at": None, "confirmed_ip": None, "unsubscribed_at": None}
             after |= {**values, "email_key": key, "created_at": now, "updated_at": now}
         else:
