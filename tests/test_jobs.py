@@ -489,8 +489,6 @@ def test_scheduler_never_overlaps_runs_and_a_failure_does_not_stop_it(
                 state["running"] -= 1
 
     monkeypatch.setattr(service.services.builder, "refresh", slow_then_failing)
-    # every tick looks (the injected clock stands still: a quiet store would leave looks out for good)
-    monkeypatch.setattr(jobs, "QUIET_LOOK_EVERY", timedelta(0))
     caplog.set_level(logging.INFO)
     scheduler = jobs.start(service)
     try:

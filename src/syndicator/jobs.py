@@ -48,7 +48,7 @@ OFFICIALS_SECONDS = 5
 OUTBOX_PURGE_SECONDS = 3600
 READERSHIP_SECONDS = 5  # feed polls counted in memory, written this often (web/app.py, without us)
 RECORD_SECONDS = 10  # job runs are written this often at most, unless something worth seeing happened
-QUIET_LOOK_EVERY = timedelta(seconds=10)  # the store watch's full look while nothing changed
+QUIET_LOOK_EVERY = timedelta(seconds=10)  # the store watch's full look on SQLite while nothing changed
 SLOW_SECONDS = 5.0  # a run this long is written at once
 KEEP_INSTANCES = timedelta(days=2)  # an instance not seen for this long leaves the console's jobs page
 SCHEDULED_AS = {"purge": "digests"}  # a run named apart from the scheduler's job that makes it
@@ -246,11 +246,7 @@ class Jobs:
                 return  # still a run, for the console: it looked, cheaply
             services = self.service.services
             now = services.clock()
-            try:
-                report = services.builder.refresh(now)
-            except Exception:
-                self._watched = None  # a look that failed is made again at the next tick, not skipped
-                raise
+            report = services.builder.refresh(now)
             if version >= 0:
                 self._watched = (version, now)
             if report.rendered or report.gone:
@@ -270,14 +266,13 @@ class Jobs:
         self.store_watch()
 
     def _quiet(self) -> int | None:
-        """None when the store watch's look can be left out: nothing changed since the last look (the
-        store's data_version: on SQLite no commit, on PostgreSQL no article change heard while its
-        notices arrive), no scheduled article come due, and a full look made within QUIET_LOOK_EVERY.
-        Else the data_version to note after the look (-1: none)."""
+        """None when the store watch's look can be left out: on SQLite, nothing committed since the
+        last look (data_version, microseconds), no scheduled article come due, and a full look made
+        within QUIET_LOOK_EVERY. Else the data_version to note after the look (-1: none)."""
         services = self.service.services
         version = services.store.data_version()
         if version is None:
-            return -1  # PostgreSQL not listening (notices lost meanwhile): look every time
+            return -1  # PostgreSQL: the look is one query; a change other than an article has no notice
         now = services.clock()
         due = services.builder.next_due
         if (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -117,11 +116,6 @@ class Store:
         self._listening = threading.Lock()
         self._versioning = threading.Lock()
         self._version_conn: sqlite3.Connection | None = None
-        # on PostgreSQL, what stands for SQLite's data_version: the article changes heard (this
-        # process's signals and every instance's notices; itertools.count: one step per change, atomic)
-        self._heard = itertools.count()
-        self._changes_heard = 0
-        self.articles_changed.subscribe(self._heard_one)
 
     @classmethod
     def open(cls, url: str, category_names: dict[str, str] | None = None) -> Store:
@@ -155,15 +149,12 @@ class Store:
             return self._listener
 
     def data_version(self) -> int | None:
-        """A number that changes whenever the content of a category may have changed, for a cheap
-        "nothing changed" check: on SQLite its PRAGMA data_version (any other connection's commit), on
-        a connection of its own that never writes (microseconds, where a look at the rendered feeds is
-        a millisecond); on PostgreSQL the count of article changes heard while its notices arrive.
-        None where there is no such number (PostgreSQL not listening, an in-memory database)."""
+        """A number that changes whenever any other connection commits to the database, for a cheap
+        "nothing changed" check (SQLite's PRAGMA data_version, on a connection of its own that never
+        writes: microseconds, where a look at the rendered feeds is a millisecond); None where there
+        is no such number (PostgreSQL, whose notices say it instead, or an in-memory database)."""
         if self.engine.dialect.name != "sqlite":
-            # the article changes heard, while notices arrive (every change of a category's content
-            # sends one: categories.touch); not listening, nothing tells, and None says so
-            return self._changes_heard if self.notified else None
+            return None
         with self._versioning:
             if self._version_conn is None:
                 database = self.engine.url.database
@@ -174,9 +165,6 @@ class Store:
                 self._version_conn = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
             row = self._version_conn.execute("PRAGMA data_version").fetchone()
             return int(row[0])
-
-    def _heard_one(self) -> None:
-        self._changes_heard = next(self._heard) + 1
 
     @property
     def notified(self) -> bool:

@@ -9,7 +9,6 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from syndicator.model import Category, CategoryCount
-from syndicator.store import notices
 from syndicator.store.database import _dialect_insert, insert_ignore
 from syndicator.store.query import visible
 from syndicator.store.schema import articles, categories, category_spellings
@@ -62,16 +61,13 @@ def with_counts(conn: Connection, now: datetime) -> list[CategoryCount]:
 
 
 def touch(conn: Connection, slugs: set[str], now: datetime) -> None:
-    """Record that the content of these categories changed (their feeds must be looked at), and say
-    so to every instance at the commit (PostgreSQL's notice: whatever wrote it, an import, the API or
-    the console, the leader's store watch then looks; with none, it need not)."""
+    """Record that the content of these categories changed (their feeds must be looked at)."""
     if slugs:
         conn.execute(
             update(categories)
             .where(categories.c.slug.in_(sorted(slugs)))
             .values(changed_at=now, revision=categories.c.revision + 1)
         )
-        notices.notify(conn, notices.ARTICLES)
 
 
 def best_spelling(spellings: Mapping[str, tuple[int, int]]) -> str | None:
